@@ -1,0 +1,218 @@
+//! File inbound: polls a directory and takes in the messages each file holds.
+//!
+//! Settings (IRIS names): `FilePath` (required), `FileSpec` (`*`; several patterns with
+//! `;`), `ArchivePath` (move files here after intake), `DeleteFromServer` (1: delete
+//! when there is no ArchivePath), `CallInterval` (seconds between polls, default 5).
+//! A file is archived or deleted only after every message in it is committed; a file
+//! whose commit failed stays and is read again at the next poll.
+
+use super::AdapterSettings;
+use crate::engine::{EngineInner, Inbound, ItemRuntime};
+use bytes::Bytes;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// What the poller needs.
+#[derive(Clone, Debug)]
+struct Config {
+    /// Directory polled.
+    dir: PathBuf,
+    /// Filename patterns.
+    specs: Vec<String>,
+    /// Archive directory, if any.
+    archive: Option<PathBuf>,
+    /// Delete files after intake when not archiving.
+    delete: bool,
+    /// Poll interval.
+    interval: Duration,
+}
+
+/// Starts the poller.
+pub fn start(
+    engine: Arc<EngineInner>,
+    item: Arc<ItemRuntime>,
+    settings: &AdapterSettings,
+    stop: CancellationToken,
+) -> Result<Vec<JoinHandle<()>>, String> {
+    let dir = settings.text("FilePath");
+    if dir.is_empty() {
+        return Err("adapter setting FilePath is required".into());
+    }
+    let dir = PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create FilePath {}: {e}", dir.display()))?;
+    let archive = Some(settings.text("ArchivePath")).filter(|a| !a.is_empty()).map(PathBuf::from);
+    if let Some(a) = &archive {
+        std::fs::create_dir_all(a).map_err(|e| format!("cannot create ArchivePath {}: {e}", a.display()))?;
+    }
+    let spec = settings.text("FileSpec");
+    let config = Config {
+        dir,
+        specs: if spec.is_empty() { vec!["*".into()] } else { spec.split(';').map(|s| s.trim().to_string()).collect() },
+        archive,
+        delete: settings.bool("DeleteFromServer", true),
+        interval: settings.seconds("CallInterval", 5.0).unwrap_or(Duration::from_secs(5)).max(Duration::from_millis(50)),
+    };
+    tracing::info!(item = %item.plan.name, dir = %config.dir.display(), "file poller started");
+    Ok(vec![engine.runtime.clone().spawn(poll_loop(engine, item, config, stop))])
+}
+
+async fn poll_loop(engine: Arc<EngineInner>, item: Arc<ItemRuntime>, config: Config, stop: CancellationToken) {
+    // Files kept in place (no archive, no delete) are remembered so they are taken once.
+    let mut seen: HashSet<(PathBuf, SystemTime)> = HashSet::new();
+    loop {
+        if item.accepting() {
+            for file in list(&config) {
+                if stop.is_cancelled() {
+                    return;
+                }
+                take_file(&engine, &item, &config, &file, &mut seen).await;
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(config.interval) => {}
+        }
+    }
+}
+
+/// Files in the directory matching a spec, oldest name first, skipping files written
+/// in the last 200 ms (probably still being written).
+fn list(config: &Config) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(&config.dir) else { return Vec::new() };
+    let now = SystemTime::now();
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            !name.starts_with('.') && config.specs.iter().any(|s| glob_match(s, &name))
+        })
+        .filter(|e| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .map(|m| now.duration_since(m).unwrap_or_default() >= Duration::from_millis(200))
+                .unwrap_or(false)
+        })
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files
+}
+
+async fn take_file(
+    engine: &Arc<EngineInner>,
+    item: &Arc<ItemRuntime>,
+    config: &Config,
+    file: &Path,
+    seen: &mut HashSet<(PathBuf, SystemTime)>,
+) {
+    let modified = std::fs::metadata(file).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
+    if seen.contains(&(file.to_path_buf(), modified)) {
+        return;
+    }
+    let bytes = match tokio::fs::read(file).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(item = %item.plan.name, file = %file.display(), error = %e, "cannot read file");
+            return;
+        }
+    };
+    let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let attributes = vec![("OriginalFilename".to_string(), file.display().to_string()), ("Filename".to_string(), name)];
+    let origin = format!("file://{}", file.display());
+    // A file holds one message, several, or an FHS/BHS batch; a file that is not HL7 at
+    // all goes in whole so the service can refuse it and it shows up as an error.
+    let parts: Vec<Bytes> = match hie_hl7::split_messages(&bytes) {
+        Ok(list) if !list.is_empty() => list.into_iter().map(Bytes::copy_from_slice).collect(),
+        _ => vec![Bytes::from(bytes)],
+    };
+    let count = parts.len();
+    let inbound: Vec<Inbound> =
+        parts.into_iter().map(|body| Inbound { body, origin: origin.clone(), attributes: attributes.clone() }).collect();
+    let replies = crate::engine::intake::intake(engine, item, inbound).await;
+    let committed = replies.iter().all(|r| r.id != 0);
+    if !committed {
+        tracing::warn!(item = %item.plan.name, file = %file.display(), "messages not committed; the file stays for the next poll");
+        return;
+    }
+    tracing::info!(item = %item.plan.name, file = %file.display(), messages = count, "file taken in");
+    match &config.archive {
+        Some(dir) => {
+            let mut target = dir.join(file.file_name().unwrap_or_default());
+            if target.exists() {
+                let stamp = chrono::Local::now().format("%Y%m%d%H%M%S%3f");
+                target = dir.join(format!("{}.{stamp}", file.file_name().unwrap_or_default().to_string_lossy()));
+            }
+            if let Err(e) = move_file(file, &target) {
+                tracing::error!(item = %item.plan.name, file = %file.display(), error = %e, "cannot archive file");
+                seen.insert((file.to_path_buf(), modified));
+            }
+        }
+        None if config.delete => {
+            if let Err(e) = std::fs::remove_file(file) {
+                tracing::error!(item = %item.plan.name, file = %file.display(), error = %e, "cannot delete file");
+                seen.insert((file.to_path_buf(), modified));
+            }
+        }
+        None => {
+            seen.insert((file.to_path_buf(), modified));
+        }
+    }
+}
+
+/// Renames, or copies and deletes across file systems.
+fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    match std::fs::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(_) => {
+            std::fs::copy(from, to)?;
+            std::fs::remove_file(from)
+        }
+    }
+}
+
+/// Matches `*` and `?` wildcards (IRIS FileSpec).
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    let (mut pi, mut ni) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn file_spec_wildcards_match_like_iris() {
+        assert!(glob_match("*", "a.hl7"));
+        assert!(glob_match("*.hl7", "adt.hl7"));
+        assert!(!glob_match("*.hl7", "adt.txt"));
+        assert!(glob_match("adt_??.hl7", "adt_01.hl7"));
+        assert!(!glob_match("adt_??.hl7", "adt_1.hl7"));
+    }
+}

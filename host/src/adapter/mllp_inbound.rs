@@ -1,0 +1,178 @@
+//! MLLP over TCP, inbound: accepts connections, frames messages, hands each to the
+//! engine's intake and writes back the reply (ACK) after the message is committed.
+//!
+//! Settings (IRIS names): `Port`, `AllowedIPAddresses` (comma list of addresses; empty =
+//! any), `ReadTimeout` (seconds to wait for the rest of a started frame, default 5),
+//! `StayConnected` (seconds a connection may sit idle; -1 = for ever), `MaxFrameSize`
+//! (HIE: bytes, default 16 MiB).
+
+use super::AdapterSettings;
+use crate::engine::{EngineInner, Inbound, ItemRuntime};
+use bytes::Bytes;
+use hie_hl7::mllp::{self, MllpDecoder, MllpItem};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Per-connection limits.
+#[derive(Clone, Debug)]
+struct ConnConfig {
+    /// Time allowed for the rest of a frame once it started.
+    read_timeout: Duration,
+    /// Idle time before the connection is closed; `None` = never.
+    idle_timeout: Option<Duration>,
+    /// Largest frame accepted.
+    max_frame: usize,
+}
+
+/// Binds the listener and starts accepting.
+pub async fn start(
+    engine: Arc<EngineInner>,
+    item: Arc<ItemRuntime>,
+    settings: &AdapterSettings,
+    stop: CancellationToken,
+) -> Result<Vec<JoinHandle<()>>, String> {
+    let port = settings.int("Port", 0);
+    if !(1..=65535).contains(&port) {
+        return Err(format!("adapter setting Port is required (got {:?})", settings.text("Port")));
+    }
+    let listener = TcpListener::bind(("0.0.0.0", port as u16))
+        .await
+        .map_err(|e| format!("cannot listen on TCP port {port}: {e}"))?;
+    let allowed: Vec<IpAddr> =
+        settings.text("AllowedIPAddresses").split(',').filter_map(|a| a.trim().parse().ok()).collect();
+    let stay = settings.int("StayConnected", -1);
+    let cfg = ConnConfig {
+        read_timeout: settings.seconds("ReadTimeout", 5.0).unwrap_or(Duration::from_secs(5)).max(Duration::from_millis(100)),
+        idle_timeout: (stay > 0).then(|| Duration::from_secs(stay as u64)),
+        max_frame: settings.int("MaxFrameSize", mllp::DEFAULT_MAX_FRAME_SIZE as i64).max(1024) as usize,
+    };
+    tracing::info!(item = %item.plan.name, port, "MLLP listener open");
+    let task = engine.runtime.clone().spawn(accept_loop(engine, item, listener, allowed, cfg, stop));
+    Ok(vec![task])
+}
+
+async fn accept_loop(
+    engine: Arc<EngineInner>,
+    item: Arc<ItemRuntime>,
+    listener: TcpListener,
+    allowed: Vec<IpAddr>,
+    cfg: ConnConfig,
+    stop: CancellationToken,
+) {
+    let mut conns: Vec<JoinHandle<()>> = Vec::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                if !allowed.is_empty() && !allowed.contains(&peer.ip()) {
+                    tracing::warn!(item = %item.plan.name, %peer, "connection refused: address not in AllowedIPAddresses");
+                    continue;
+                }
+                let _ = stream.set_nodelay(true);
+                conns.retain(|c| !c.is_finished());
+                conns.push(tokio::spawn(serve(engine.clone(), item.clone(), stream, peer, cfg.clone(), stop.clone())));
+            }
+            Err(e) => {
+                tracing::warn!(item = %item.plan.name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    drop(listener);
+    // Connections finish the message in hand (commit + ACK), then close.
+    for c in conns {
+        let _ = c.await;
+    }
+}
+
+/// Serves one connection until the peer closes it, it idles out or the item stops.
+async fn serve(
+    engine: Arc<EngineInner>,
+    item: Arc<ItemRuntime>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    cfg: ConnConfig,
+    stop: CancellationToken,
+) {
+    let origin = format!("mllp://{peer}");
+    tracing::debug!(item = %item.plan.name, %peer, "connection open");
+    let mut decoder = MllpDecoder::new(cfg.max_frame);
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        for event in decoder.decode(&mut buf) {
+            match event {
+                MllpItem::Frame(payload) => {
+                    // A paused service holds the next message (backpressure) instead of refusing it.
+                    while !item.accepting() {
+                        if stop.is_cancelled() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    let inbound = Inbound {
+                        body: Bytes::from(payload),
+                        origin: origin.clone(),
+                        attributes: vec![("RemoteAddress".into(), peer.to_string())],
+                    };
+                    let reply = crate::engine::intake::intake(&engine, &item, vec![inbound]).await;
+                    if let Some(bytes) = reply.into_iter().next().and_then(|r| r.reply) {
+                        if let Err(e) = stream.write_all(&mllp::encode(&bytes)).await {
+                            tracing::debug!(item = %item.plan.name, %peer, error = %e, "cannot write reply; closing");
+                            return;
+                        }
+                    }
+                }
+                MllpItem::Oversize { discarded } => {
+                    tracing::warn!(item = %item.plan.name, %peer, bytes = discarded, max = cfg.max_frame, "frame larger than MaxFrameSize: closing the connection");
+                    let _ = stream.shutdown().await;
+                    return;
+                }
+                MllpItem::JunkSkipped(n) => {
+                    tracing::debug!(item = %item.plan.name, %peer, bytes = n, "skipped bytes outside an MLLP frame");
+                }
+            }
+        }
+        if stop.is_cancelled() {
+            return;
+        }
+        let wait = if decoder.in_frame() { Some(cfg.read_timeout) } else { cfg.idle_timeout };
+        let read = async {
+            match wait {
+                Some(t) => tokio::time::timeout(t, stream.read(&mut chunk)).await.ok(),
+                None => Some(stream.read(&mut chunk).await),
+            }
+        };
+        let got = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = read => r,
+        };
+        match got {
+            None => {
+                if decoder.in_frame() {
+                    tracing::warn!(item = %item.plan.name, %peer, "ReadTimeout waiting for the rest of a frame: closing");
+                } else {
+                    tracing::debug!(item = %item.plan.name, %peer, "idle (StayConnected) timeout: closing");
+                }
+                return;
+            }
+            Some(Ok(0)) => {
+                tracing::debug!(item = %item.plan.name, %peer, "connection closed by peer");
+                return;
+            }
+            Some(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Some(Err(e)) => {
+                tracing::debug!(item = %item.plan.name, %peer, error = %e, "read failed; closing");
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! MLLP over TCP, outbound: sends a frame, reads the reply frame.
+//!
+//! Settings (IRIS names): `IPAddress`, `Port`, `StayConnected` (-1: keep the connection;
+//! 0: close after each message; N: close after N idle seconds), `ConnectTimeout` (5),
+//! `ResponseTimeout` (30), `MaxFrameSize` (HIE). Connections are pooled, one per
+//! concurrent call, and re-established on the next call after any failure.
+
+use super::{AdapterResult, AdapterSettings, OutboundAdapter};
+use futures::future::BoxFuture;
+use hie_hl7::mllp::{self, MllpDecoder, MllpItem};
+use hie_plugin_api::abi::{ErrorKind, PluginError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// An open connection and when it was last used.
+struct Conn {
+    /// The socket.
+    stream: TcpStream,
+    /// Last use, for the StayConnected idle limit.
+    last_used: Instant,
+}
+
+/// Connection settings.
+#[derive(Clone, Debug)]
+struct Config {
+    /// `host:port` to connect to.
+    address: String,
+    /// -1 keep, 0 close after each message, N idle seconds.
+    stay_connected: i64,
+    /// Connect timeout.
+    connect_timeout: Duration,
+    /// Reply timeout; `None` waits for ever.
+    response_timeout: Option<Duration>,
+    /// Largest reply frame accepted.
+    max_frame: usize,
+}
+
+/// The MLLP client of one operation.
+pub struct MllpClient {
+    /// Settings.
+    config: Arc<Config>,
+    /// Idle connections.
+    idle: Arc<Mutex<Vec<Conn>>>,
+}
+
+impl MllpClient {
+    /// A client for the operation's settings (connects lazily).
+    pub fn new(settings: &AdapterSettings, _runtime: tokio::runtime::Handle) -> Self {
+        let host = settings.text("IPAddress");
+        let host = if host.is_empty() { "127.0.0.1".to_string() } else { host };
+        let port = settings.int("Port", 0);
+        MllpClient {
+            config: Arc::new(Config {
+                address: format!("{host}:{port}"),
+                stay_connected: settings.int("StayConnected", -1),
+                connect_timeout: settings.seconds("ConnectTimeout", 5.0).unwrap_or(Duration::from_secs(5)),
+                response_timeout: settings.seconds("ResponseTimeout", 30.0),
+                max_frame: settings.int("MaxFrameSize", mllp::DEFAULT_MAX_FRAME_SIZE as i64).max(1024) as usize,
+            }),
+            idle: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+}
+
+fn disconnected(msg: String) -> PluginError {
+    PluginError::new(ErrorKind::Disconnected, msg)
+}
+
+async fn connect(config: &Config) -> Result<TcpStream, PluginError> {
+    match tokio::time::timeout(config.connect_timeout, TcpStream::connect(&config.address)).await {
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+        Ok(Err(e)) => Err(disconnected(format!("cannot connect to {}: {e}", config.address))),
+        Err(_) => Err(disconnected(format!(
+            "cannot connect to {}: no answer within ConnectTimeout {}s",
+            config.address,
+            config.connect_timeout.as_secs_f64()
+        ))),
+    }
+}
+
+/// Reads one reply frame, skipping MLLP release 2 commit acknowledgements.
+async fn read_reply(stream: &mut TcpStream, config: &Config) -> Result<Vec<u8>, PluginError> {
+    let mut decoder = MllpDecoder::new(config.max_frame);
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        for item in decoder.decode(&mut buf) {
+            match item {
+                MllpItem::Frame(f) if f.as_slice() == [0x06] => {}
+                MllpItem::Frame(f) => return Ok(f),
+                MllpItem::Oversize { .. } => {
+                    return Err(PluginError::new(ErrorKind::Failed, "reply frame larger than MaxFrameSize"));
+                }
+                MllpItem::JunkSkipped(_) => {}
+            }
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) => return Err(disconnected(format!("{} closed the connection before replying", config.address))),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(disconnected(format!("reading reply from {}: {e}", config.address))),
+        }
+    }
+}
+
+impl OutboundAdapter for MllpClient {
+    fn call(&self, body: Vec<u8>, _params: Vec<(String, String)>) -> BoxFuture<'static, AdapterResult> {
+        let config = self.config.clone();
+        let idle = self.idle.clone();
+        Box::pin(async move {
+            let reusable = {
+                let mut pool = idle.lock().unwrap_or_else(|e| e.into_inner());
+                let mut found = None;
+                while let Some(c) = pool.pop() {
+                    let expired = config.stay_connected > 0
+                        && c.last_used.elapsed() > Duration::from_secs(config.stay_connected as u64);
+                    if !expired {
+                        found = Some(c);
+                        break;
+                    }
+                }
+                found
+            };
+            let mut stream = match reusable {
+                Some(c) => c.stream,
+                None => connect(&config).await?,
+            };
+            let framed = mllp::encode(&body);
+            if let Err(e) = stream.write_all(&framed).await {
+                // A pooled connection may have been closed by the peer: one fresh attempt.
+                tracing::debug!(address = %config.address, error = %e, "write on pooled connection failed; reconnecting");
+                stream = connect(&config).await?;
+                stream
+                    .write_all(&framed)
+                    .await
+                    .map_err(|e| disconnected(format!("writing to {}: {e}", config.address)))?;
+            }
+            let reply = match config.response_timeout {
+                Some(t) => match tokio::time::timeout(t, read_reply(&mut stream, &config)).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        return Err(PluginError::new(
+                            ErrorKind::Timeout,
+                            format!("no reply from {} within ResponseTimeout {}s", config.address, t.as_secs_f64()),
+                        ));
+                    }
+                },
+                None => read_reply(&mut stream, &config).await?,
+            };
+            if config.stay_connected != 0 {
+                idle.lock().unwrap_or_else(|e| e.into_inner()).push(Conn { stream, last_used: Instant::now() });
+            }
+            Ok((reply, Vec::new()))
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'static, ()> {
+        let conns: Vec<Conn> = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        Box::pin(async move {
+            drop(conns);
+        })
+    }
+}

@@ -1,0 +1,1 @@
+use axum::Router; use super::ApiState; pub(super) fn routes() -> Router<ApiState> { Router::new() }

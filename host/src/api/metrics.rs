@@ -1,0 +1,44 @@
+//! `GET /metrics`: Prometheus text format.
+
+use super::ApiState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use std::fmt::Write;
+
+/// Escapes a label value.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+pub(super) async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
+    let status = s.engine.status();
+    let mut out = String::new();
+    let series: [(&str, &str, &str, fn(&crate::engine::ItemStatus) -> u64); 6] = [
+        ("hie_item_processed_total", "counter", "Messages an item finished.", |i| i.processed),
+        ("hie_item_errors_total", "counter", "Messages that ended in error.", |i| i.errors),
+        ("hie_item_retries_total", "counter", "Retries made.", |i| i.retries),
+        ("hie_item_discarded_total", "counter", "Messages discarded.", |i| i.discarded),
+        ("hie_item_queue_depth", "gauge", "Messages waiting in the item's queue.", |i| i.queue_depth as u64),
+        ("hie_item_in_flight", "gauge", "Messages being processed.", |i| i.in_flight as u64),
+    ];
+    for (name, kind, help, get) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for i in &status.items {
+            let _ = writeln!(out, "{name}{{item=\"{}\",class=\"{}\"}} {}", label(&i.name), label(&i.class), get(i));
+        }
+    }
+    let _ = writeln!(out, "# HELP hie_item_counter Counters defined by plugins.\n# TYPE hie_item_counter counter");
+    for i in &status.items {
+        for (k, v) in &i.counters {
+            let _ = writeln!(out, "hie_item_counter{{item=\"{}\",name=\"{}\"}} {v}", label(&i.name), label(k));
+        }
+    }
+    let _ = writeln!(out, "# HELP hie_item_workers Worker processes of an item.\n# TYPE hie_item_workers gauge");
+    for i in &status.items {
+        let _ = writeln!(out, "hie_item_workers{{item=\"{}\"}} {}", label(&i.name), i.workers.len());
+    }
+    let _ = writeln!(out, "# HELP hie_journal_writable 1 when the journal accepts commits.\n# TYPE hie_journal_writable gauge");
+    let _ = writeln!(out, "hie_journal_writable {}", u8::from(status.journal_writable));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}

@@ -1,0 +1,69 @@
+//! `hie plugins`.
+
+use clap::Args;
+use hie_host::production::validate::ENGINE_SETTINGS;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicU64;
+
+/// Arguments of `hie plugins`.
+#[derive(Args, Debug)]
+pub struct PluginsArgs {
+    /// Extra pack directories.
+    #[arg(long = "plugins", value_name = "DIR")]
+    pub plugins: Vec<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Ask a running engine (its API address) for loaded and staged packs instead.
+    #[arg(long, value_name = "ADDR")]
+    pub api: Option<String>,
+}
+
+/// Lists packs, classes and settings.
+pub fn run(args: PluginsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(api) = &args.api {
+        let body = super::messages::http_get(api, "/api/plugins")?;
+        println!("{body}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    super::init_tracing_with("warn");
+    let dirs = super::plugin_dirs(&args.plugins, None);
+    let stage = std::env::temp_dir().join(format!("hie-plugins-{}", std::process::id()));
+    let packs = super::load_packs(&dirs, &stage, &AtomicU64::new(1));
+    let _ = std::fs::remove_dir_all(&stage);
+    if args.json {
+        let v = serde_json::json!({
+            "searched": packs.searched,
+            "packs": packs.packs.iter().map(|p| p.as_ref()).collect::<Vec<_>>(),
+            "failures": packs.failures,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("searched: {}", packs.searched.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+    for p in &packs.packs {
+        println!("\npack {} {} (ABI {}, sha256 {})\n  {}", p.name, p.version, p.abi_version, &p.sha256[..16], p.source_path.display());
+        for c in &p.classes {
+            println!("  {} [{}{}]  {}", c.name, hie_host::pack::kind_name(c.kind), if c.adapter.is_empty() { String::new() } else { format!(", adapter {}", c.adapter) }, c.doc);
+            for s in &c.settings {
+                println!(
+                    "      {:<28} {:<7} default {:<12} {}{}",
+                    s.name,
+                    format!("{:?}", s.target),
+                    format!("{:?}", s.default),
+                    s.doc,
+                    if s.supported { "" } else { " (not implemented)" }
+                );
+            }
+        }
+    }
+    for f in &packs.failures {
+        println!("\nREJECTED {f}");
+    }
+    println!("\nengine settings (any item):");
+    for s in ENGINE_SETTINGS {
+        println!("      {:<28} default {:<12} {}", s.name, format!("{:?}", s.default), s.doc);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,109 @@
+//! `hie run`.
+
+use clap::Args;
+use hie_host::api::{self, ApiState, Control};
+use hie_host::engine::{Engine, EngineOptions};
+use hie_host::journal::Journal;
+use hie_host::production::{self, validate::ValidateOptions};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicU64;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Arguments of `hie run`.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The production file.
+    pub config: PathBuf,
+    /// Where the journal and staged packs live.
+    #[arg(long, default_value = "hie-data")]
+    pub data_dir: PathBuf,
+    /// Extra pack directories (the hie binary's own directory is always searched).
+    #[arg(long = "plugins", value_name = "DIR")]
+    pub plugins: Vec<PathBuf>,
+    /// Management API address.
+    #[arg(long, default_value = "127.0.0.1:9840")]
+    pub api: SocketAddr,
+    /// Run the items whose classes resolve; skip (and report) the others.
+    #[arg(long)]
+    pub skip_unresolved: bool,
+}
+
+/// Runs the production until SIGTERM/SIGINT, then drains and exits 0.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    super::init_tracing();
+    let config = match production::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", args.data_dir.display()))?;
+    let dirs = super::plugin_dirs(&args.plugins, Some(&config));
+    let generation = AtomicU64::new(1);
+    let packs = super::load_packs(&dirs, &args.data_dir, &generation);
+    for f in &packs.failures {
+        eprintln!("warning: pack {f}");
+    }
+    let (plan, diags) =
+        production::validate::validate(&config, &packs, ValidateOptions { skip_unresolved: args.skip_unresolved });
+    for d in &diags {
+        eprintln!("{d}");
+    }
+    let Some(plan) = plan else {
+        eprintln!("{}: the production has errors; nothing started", args.config.display());
+        return Ok(ExitCode::from(2));
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("hie-rt").build()?;
+    let exe = std::env::current_exe()?;
+    runtime.block_on(async move {
+        let journal = Journal::open(&args.data_dir, plan.durability)
+            .map_err(|e| anyhow::anyhow!("cannot open the journal in {}: {e}", args.data_dir.display()))?;
+        let options = EngineOptions {
+            data_dir: args.data_dir.clone(),
+            plugin_dirs: dirs.clone(),
+            skip_unresolved: args.skip_unresolved,
+            exe,
+        };
+        let engine = Engine::new(journal, tokio::runtime::Handle::current(), options, packs);
+        engine
+            .inner
+            .pack_generation
+            .store(generation.load(std::sync::atomic::Ordering::Relaxed), std::sync::atomic::Ordering::Relaxed);
+        if let Err(e) = engine.start(plan).await {
+            eprintln!("hie: {e}");
+            return Ok(ExitCode::from(1));
+        }
+        let (control_tx, mut control_rx) = tokio::sync::mpsc::unbounded_channel::<Control>();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let api_state = ApiState { engine: engine.clone(), control: control_tx };
+        let api_shutdown = shutdown.clone();
+        let api_addr = args.api;
+        let api_task = tokio::spawn(async move {
+            if let Err(e) = api::serve(api_addr, api_state, async move { api_shutdown.cancelled().await }).await {
+                tracing::error!(error = %e, addr = %api_addr, "management API failed");
+            }
+        });
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => { tracing::info!("SIGTERM: draining"); break; }
+                _ = int.recv() => { tracing::info!("SIGINT: draining"); break; }
+                _ = hup.recv() => { tracing::info!("SIGHUP: reload requested"); }
+                Some(c) = control_rx.recv() => match c {
+                    Control::Reload(reply) => { let _ = reply.send(serde_json::json!({"error": "reload is not available yet"})); }
+                    Control::Rollback(_, reply) => { let _ = reply.send(serde_json::json!({"error": "rollback is not available yet"})); }
+                },
+            }
+        }
+        engine.stop().await;
+        shutdown.cancel();
+        let _ = api_task.await;
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,574 @@
+//! Moving messages between items: consumer loops, committing outcomes with what they
+//! send, retries, error routing and synchronous calls.
+
+use super::EngineInner;
+use super::call::{Action, CallResult, Disposition, FailureKind, SendData};
+use super::item::{ItemRuntime, ItemState, envelope_of};
+use crate::journal::Op;
+use crate::message::{Envelope, Header, MessageId, Status, hl7_summary, now_us, priority};
+use crate::queue::{Entry, Lease, Overflow, Reservation};
+use bytes::Bytes;
+use hie_plugin_api::abi::{ErrorKind, PluginError};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Journal ops and queue pushes that one commit produces.
+#[derive(Default)]
+pub(super) struct Outgoing {
+    /// Changes to commit.
+    pub ops: Vec<Op>,
+    /// Entries to push once the commit is durable.
+    pub pushes: Vec<(Reservation, Entry)>,
+    /// Targets whose queue was full with `QueueOverflow=drop`.
+    pub dropped: Vec<String>,
+}
+
+impl Outgoing {
+    /// Pushes every entry (call after a successful commit).
+    pub fn push_all(self) {
+        for (r, e) in self.pushes {
+            r.push(e);
+        }
+    }
+}
+
+/// Values of the production's indexed search fields in `body`.
+pub(super) fn field_values(engine: &EngineInner, body: &[u8]) -> Vec<(String, String)> {
+    let Some(plan) = engine.plan() else { return Vec::new() };
+    if plan.search_fields.is_empty() {
+        return Vec::new();
+    }
+    let Ok(msg) = hie_hl7::parse(body) else { return Vec::new() };
+    plan.search_fields
+        .iter()
+        .filter_map(|p| {
+            let path: hie_hl7::Path = p.parse().ok()?;
+            let v = msg.value(&path)?;
+            (!v.is_empty()).then(|| (p.clone(), v.to_string()))
+        })
+        .collect()
+}
+
+/// Adds a new body to `out` and returns its id.
+pub(super) fn store_body(engine: &EngineInner, body: &Bytes, out: &mut Outgoing) -> MessageId {
+    let id = engine.journal.next_body_id();
+    out.ops.push(Op::Body { id, data: body.clone(), created_us: now_us() });
+    let fields = field_values(engine, body);
+    if !fields.is_empty() {
+        out.ops.push(Op::Fields { body_id: id, fields });
+    }
+    id
+}
+
+/// Turns sends into new queued headers in `out`: checks targets, applies transforms and
+/// the targets' overflow policies, reserves queue capacity. Returns the new header ids.
+/// `sync` marks requests whose caller waits for a reply.
+pub(super) async fn route_sends(
+    engine: &Arc<EngineInner>,
+    source: &Arc<str>,
+    current: &Envelope,
+    sends: Vec<SendData>,
+    out: &mut Outgoing,
+    sync: bool,
+) -> Result<Vec<MessageId>, String> {
+    let mut ids = Vec::with_capacity(sends.len());
+    for send in sends {
+        let Some((mut queue, mut plan)) = engine.target_queue(&send.target) else {
+            return Err(format!("unknown target {:?}: no item of that name in the production", send.target));
+        };
+        let mut target: Arc<str> = Arc::from(send.target.as_str());
+        // Body: new, transformed, or the current one shared.
+        let new_body = match (&send.body, send.transform.is_empty()) {
+            (Some(b), true) => Some(Bytes::from(b.clone())),
+            (body, false) => {
+                let input = Envelope {
+                    header: current.header.clone(),
+                    body: body.as_ref().map(|b| Bytes::from(b.clone())).unwrap_or_else(|| current.body.clone()),
+                };
+                let class = send.transform.clone();
+                let e2 = engine.clone();
+                let transformed = tokio::task::block_in_place(|| e2.transforms.apply(&e2, &class, &input))?;
+                Some(Bytes::from(transformed))
+            }
+            (None, true) => None,
+        };
+        let (body_id, body, doc_type, control_id) = match new_body {
+            Some(b) => {
+                let (d, c) = hl7_summary(&b);
+                (store_body(engine, &b, out), b, d, c)
+            }
+            None => (
+                current.header.body_id,
+                current.body.clone(),
+                current.header.doc_type.clone(),
+                current.header.control_id.clone(),
+            ),
+        };
+        // Capacity, with the target's overflow policy.
+        let reservation = match queue.try_reserve() {
+            Some(r) => Some(r),
+            None => match plan.as_ref().map(|p| p.engine.overflow.clone()).unwrap_or(Overflow::Block) {
+                Overflow::Block => Some(queue.reserve().await),
+                Overflow::Drop => None,
+                Overflow::Redirect(other) => match engine.target_queue(&other) {
+                    Some((q, p)) => {
+                        queue = q;
+                        plan = p;
+                        target = Arc::from(other.as_str());
+                        Some(match queue.try_reserve() {
+                            Some(r) => r,
+                            None => queue.reserve().await,
+                        })
+                    }
+                    None => None,
+                },
+            },
+        };
+        let id = engine.journal.next_header_id();
+        let ordering_key = plan
+            .as_ref()
+            .and_then(|p| p.engine.ordering_key.as_deref())
+            .and_then(|k| k.parse::<hie_hl7::Path>().ok())
+            .map(|path| {
+                hie_hl7::parse(&body).ok().and_then(|m| m.value(&path).map(|v| v.to_string())).unwrap_or_default()
+            });
+        let header = Arc::new(Header {
+            id,
+            session_id: current.header.session_id,
+            correlation_id: if sync { id } else { 0 },
+            causation_id: current.header.id,
+            source: source.clone(),
+            target: target.clone(),
+            priority: if send.priority > 0 {
+                send.priority
+            } else if sync {
+                priority::SYNC
+            } else {
+                current.header.priority
+            },
+            created_us: now_us(),
+            doc_type,
+            control_id,
+            body_id,
+            attributes: current.header.attributes.clone(),
+            ordering_key,
+        });
+        match reservation {
+            Some(r) => {
+                out.ops.push(Op::Header { header: header.clone(), status: Status::Queued, note: None, reply: None });
+                out.pushes.push((r, Entry { header, body: Some(body), crashes: 0 }));
+            }
+            None => {
+                let note = format!(
+                    "queue of {} is full (QueueSize={}): dropped (QueueOverflow=drop)",
+                    target,
+                    plan.as_ref().map(|p| p.engine.queue_size).unwrap_or(0)
+                );
+                tracing::warn!(target = %target, message = id, "{note}");
+                if let Some(rt) = engine.item(&target) {
+                    rt.stats.discarded.fetch_add(1, Ordering::Relaxed);
+                }
+                out.ops.push(Op::Header { header, status: Status::Discarded, note: Some(note), reply: None });
+                out.dropped.push(target.to_string());
+            }
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// How a call ended, for the consumer loop.
+enum Decision {
+    /// Commit a final state.
+    Finish(Finish),
+    /// Call again after the delay.
+    Retry(Duration, bool),
+    /// Put the message back at the head of the queue (worker crash below the quarantine limit).
+    Requeue,
+    /// Put the message back and pause the item.
+    Disable(String),
+}
+
+/// A final state to commit for a message.
+struct Finish {
+    status: Status,
+    note: Option<String>,
+    reply: Option<Vec<u8>>,
+    sends: Vec<SendData>,
+    /// Route a copy to this error-handling item.
+    route_to: Option<String>,
+    /// Whether this counts as an error.
+    error: bool,
+}
+
+/// The consumer loop of a process or operation (one per unit of concurrency).
+pub(super) async fn consume(engine: Arc<EngineInner>, item: Arc<ItemRuntime>, _slot: usize) {
+    let stop = item.stop_token().clone();
+    loop {
+        let lease = tokio::select! {
+            _ = stop.cancelled() => break,
+            l = item.queue.pop() => match l { Some(l) => l, None => break },
+        };
+        let env = match envelope_of(&engine, &lease.entry).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(item = %item.plan.name, message = lease.entry.header.id, error = %e, "cannot read message body; will retry");
+                item.queue.requeue(lease);
+                tokio::select! { _ = stop.cancelled() => break, _ = tokio::time::sleep(Duration::from_secs(1)) => {} }
+                continue;
+            }
+        };
+        process_leased(&engine, &item, lease, env, &stop).await;
+    }
+}
+
+/// Processes one leased message to a final state (or puts it back).
+async fn process_leased(
+    engine: &Arc<EngineInner>,
+    item: &Arc<ItemRuntime>,
+    mut lease: Lease,
+    env: Envelope,
+    stop: &tokio_util::sync::CancellationToken,
+) {
+    let started = Instant::now();
+    let mut disconnected = Duration::ZERO;
+    loop {
+        let Some(executor) = item.executor() else {
+            item.queue.requeue(lease);
+            return;
+        };
+        let call_started = Instant::now();
+        let result = executor.invoke(env.clone()).await;
+        match decide(item, &mut lease, &result, started, disconnected) {
+            Decision::Retry(delay, was_disconnected) => {
+                if was_disconnected {
+                    disconnected += call_started.elapsed() + delay;
+                }
+                item.stats.retries.fetch_add(1, Ordering::Relaxed);
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => continue,
+                    _ = stop.cancelled() => {
+                        item.queue.requeue(lease);
+                        return;
+                    }
+                }
+            }
+            Decision::Requeue => {
+                item.queue.requeue(lease);
+                return;
+            }
+            Decision::Disable(reason) => {
+                tracing::warn!(item = %item.plan.name, message = env.header.id, %reason, "reply action D: item paused, message back at the head of its queue");
+                item.queue.requeue(lease);
+                item.queue.pause();
+                item.set_state(ItemState::Paused, &format!("disabled by reply action: {reason}"));
+                return;
+            }
+            Decision::Finish(fin) => {
+                let deferred = result.deferred.is_some();
+                match commit_finish(engine, item, &env, fin, deferred).await {
+                    Ok(()) => item.queue.finish(lease),
+                    Err(e) => {
+                        tracing::error!(item = %item.plan.name, message = env.header.id, error = %e, "cannot commit outcome; message stays queued");
+                        item.queue.requeue(lease);
+                        tokio::select! { _ = stop.cancelled() => {}, _ = tokio::time::sleep(Duration::from_millis(500)) => {} }
+                    }
+                }
+                return;
+            }
+        }
+    }
+}
+
+fn decide(item: &ItemRuntime, lease: &mut Lease, result: &CallResult, started: Instant, disconnected: Duration) -> Decision {
+    let e = &item.plan.engine;
+    let retry_or_fail = |after_ms: u64, reason: &str, is_disconnect: bool| {
+        let counted = if e.no_fail_while_disconnected { started.elapsed().saturating_sub(disconnected) } else { started.elapsed() };
+        match e.failure_timeout {
+            Some(t) if counted >= t => Decision::Finish(Finish {
+                status: Status::Error,
+                note: Some(format!("FailureTimeout ({}s) exceeded; last error: {reason}", t.as_secs())),
+                reply: None,
+                sends: Vec::new(),
+                route_to: e.error_target.clone(),
+                error: true,
+            }),
+            _ => Decision::Retry(
+                if after_ms > 0 { Duration::from_millis(after_ms) } else { e.retry_interval },
+                is_disconnect,
+            ),
+        }
+    };
+    match &result.outcome {
+        Ok(o) => {
+            for w in &o.warnings {
+                tracing::warn!(item = %item.plan.name, "{w}");
+            }
+            let note = if o.reason.is_empty() && o.warnings.is_empty() {
+                None
+            } else {
+                Some([o.reason.clone()].into_iter().chain(o.warnings.iter().cloned()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; "))
+            };
+            let mut sends = o.sends.clone();
+            sends.extend(result.sends.iter().cloned());
+            match o.disposition {
+                Disposition::Completed => Decision::Finish(Finish {
+                    status: if result.deferred.is_some() { Status::Deferred } else { Status::Completed },
+                    note,
+                    reply: o.reply.clone(),
+                    sends,
+                    route_to: None,
+                    error: false,
+                }),
+                Disposition::Retry => retry_or_fail(o.retry_after_ms, &o.reason, false),
+                Disposition::Suspend => Decision::Finish(Finish { status: Status::Suspended, note, reply: o.reply.clone(), sends: vec![], route_to: None, error: false }),
+                Disposition::Discard => Decision::Finish(Finish { status: Status::Discarded, note, reply: o.reply.clone(), sends: vec![], route_to: None, error: false }),
+                Disposition::Fail => Decision::Finish(Finish {
+                    status: Status::Error,
+                    note,
+                    reply: o.reply.clone(),
+                    sends: vec![],
+                    route_to: e.error_target.clone(),
+                    error: true,
+                }),
+                Disposition::Disable => Decision::Disable(o.reason.clone()),
+            }
+        }
+        Err(f) => {
+            let note = format!("{} in {}: {}", kind_text(f.kind), f.stage, f.message);
+            if f.kind == FailureKind::WorkerCrashed {
+                lease.entry.crashes += 1;
+                if lease.entry.crashes >= e.max_worker_crashes {
+                    return Decision::Finish(Finish {
+                        status: Status::Suspended,
+                        note: Some(format!("quarantined after {} worker crashes: {}", lease.entry.crashes, f.message)),
+                        reply: None,
+                        sends: vec![],
+                        route_to: None,
+                        error: true,
+                    });
+                }
+                return Decision::Requeue;
+            }
+            tracing::warn!(item = %item.plan.name, message = lease.entry.header.id, error = %note, "processing failed");
+            match f.action {
+                Action::Retry => retry_or_fail(f.retry_after_ms, &note, f.kind == FailureKind::Disconnected),
+                Action::Suspend => Decision::Finish(Finish { status: Status::Suspended, note: Some(note), reply: f.reply.clone(), sends: vec![], route_to: None, error: false }),
+                Action::Discard => Decision::Finish(Finish { status: Status::Discarded, note: Some(note), reply: f.reply.clone(), sends: vec![], route_to: None, error: false }),
+                Action::RouteTo => Decision::Finish(Finish {
+                    status: Status::Error,
+                    note: Some(note),
+                    reply: f.reply.clone(),
+                    sends: vec![],
+                    route_to: Some(f.action_target.clone()).filter(|t| !t.is_empty()).or_else(|| e.error_target.clone()),
+                    error: true,
+                }),
+                Action::Default => Decision::Finish(Finish {
+                    status: Status::Error,
+                    note: Some(note),
+                    reply: f.reply.clone(),
+                    sends: vec![],
+                    route_to: e.error_target.clone(),
+                    error: true,
+                }),
+            }
+        }
+    }
+}
+
+/// Human text for a failure kind.
+pub(super) fn kind_text(k: FailureKind) -> &'static str {
+    match k {
+        FailureKind::Failed => "error",
+        FailureKind::Panicked => "panic",
+        FailureKind::InvalidMessage => "invalid message",
+        FailureKind::Timeout => "timeout",
+        FailureKind::UnknownTarget => "unknown target",
+        FailureKind::Unsupported => "unsupported",
+        FailureKind::Disconnected => "disconnected",
+        FailureKind::WorkerCrashed => "worker crashed",
+    }
+}
+
+/// Commits the final state of `env` with everything it sends, then pushes the sends and
+/// wakes a synchronous caller waiting for the reply.
+async fn commit_finish(
+    engine: &Arc<EngineInner>,
+    item: &Arc<ItemRuntime>,
+    env: &Envelope,
+    mut fin: Finish,
+    deferred: bool,
+) -> Result<(), String> {
+    let mut out = Outgoing::default();
+    let sends = std::mem::take(&mut fin.sends);
+    if let Err(e) = route_sends(engine, &item.plan.name, env, sends, &mut out, false).await {
+        // A send that cannot be routed fails the message as a whole: nothing half-sent.
+        out = Outgoing::default();
+        fin.status = Status::Error;
+        fin.note = Some(e);
+        fin.error = true;
+        fin.route_to = item.plan.engine.error_target.clone();
+    }
+    if let Some(t) = fin.route_to.clone() {
+        if let Err(e) = route_sends(engine, &item.plan.name, env, vec![SendData { target: t.clone(), body: None, transform: String::new(), priority: 0 }], &mut out, false).await {
+            tracing::error!(item = %item.plan.name, message = env.header.id, error = %e, "cannot route to error target {t}");
+        }
+    }
+    let at = now_us();
+    let reply = fin.reply.clone().map(Bytes::from);
+    out.ops.push(Op::Finish { id: env.header.id, status: fin.status, note: fin.note.clone(), reply: reply.clone(), at_us: at });
+    let awaited = is_sync_request(&env.header) && !deferred;
+    if awaited {
+        if let Some(r) = &reply {
+            response_ops(engine, &env.header, r, &mut out);
+        }
+    }
+    engine.journal.commit(std::mem::take(&mut out.ops), false).await.map_err(|e| e.to_string())?;
+    out.push_all();
+    if awaited {
+        let body = fin.reply.clone().unwrap_or_default();
+        if !engine.calls.complete(env.header.id, body) {
+            tracing::info!(item = %item.plan.name, request = env.header.id, "late response recorded (the caller had given up)");
+        }
+    }
+    item.stats.processed.fetch_add(1, Ordering::Relaxed);
+    if fin.error {
+        item.stats.errors.fetch_add(1, Ordering::Relaxed);
+    }
+    if fin.status == Status::Discarded {
+        item.stats.discarded.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Whether a header is a synchronous request (its caller waits for a reply).
+fn is_sync_request(h: &Header) -> bool {
+    h.correlation_id != 0 && h.correlation_id == h.id
+}
+
+/// Ops recording the response to a sync request as its own header (correlated and caused
+/// by the request).
+fn response_ops(engine: &EngineInner, request: &Header, reply: &Bytes, out: &mut Outgoing) {
+    let body_id = store_body(engine, reply, out);
+    let (doc_type, control_id) = hl7_summary(reply);
+    let header = Arc::new(Header {
+        id: engine.journal.next_header_id(),
+        session_id: request.session_id,
+        correlation_id: request.id,
+        causation_id: request.id,
+        source: request.target.clone(),
+        target: request.source.clone(),
+        priority: request.priority,
+        created_us: now_us(),
+        doc_type,
+        control_id,
+        body_id,
+        attributes: Vec::new(),
+        ordering_key: None,
+    });
+    out.ops.push(Op::Header { header, status: Status::Completed, note: None, reply: None });
+}
+
+/// `send_sync` from plugin code: commit the request, push it, wait for the reply.
+pub(super) async fn call_sync(
+    engine: &Arc<EngineInner>,
+    caller: &Arc<str>,
+    current: Option<&Envelope>,
+    send: SendData,
+    timeout_ms: i64,
+) -> Result<Vec<u8>, PluginError> {
+    if engine.target_queue(&send.target).is_none() {
+        return Err(PluginError::new(
+            ErrorKind::UnknownTarget,
+            format!("unknown target {:?}: no item of that name in the production", send.target),
+        ));
+    }
+    // A call made outside message processing (e.g. from on_start) starts its own session.
+    let synthetic;
+    let current = match current {
+        Some(c) => c,
+        None => {
+            let id = engine.journal.next_header_id();
+            synthetic = Envelope {
+                header: Arc::new(Header {
+                    id: 0,
+                    session_id: id,
+                    correlation_id: 0,
+                    causation_id: 0,
+                    source: caller.clone(),
+                    target: caller.clone(),
+                    priority: priority::SYNC,
+                    created_us: now_us(),
+                    doc_type: String::new(),
+                    control_id: String::new(),
+                    body_id: 0,
+                    attributes: Vec::new(),
+                    ordering_key: None,
+                }),
+                body: Bytes::new(),
+            };
+            &synthetic
+        }
+    };
+    let mut send = send;
+    if send.body.is_none() && current.header.body_id == 0 {
+        send.body = Some(Vec::new());
+    }
+    let target = send.target.clone();
+    let mut out = Outgoing::default();
+    let ids = route_sends(engine, caller, current, vec![send], &mut out, true)
+        .await
+        .map_err(|e| PluginError::new(ErrorKind::Failed, e))?;
+    if !out.dropped.is_empty() {
+        return Err(PluginError::new(ErrorKind::Failed, format!("queue of {target} is full: request dropped")));
+    }
+    let Some(&id) = ids.first() else {
+        return Err(PluginError::new(ErrorKind::Failed, "request was not created"));
+    };
+    let rx = engine.calls.register(id);
+    if let Err(e) = engine.journal.commit(std::mem::take(&mut out.ops), false).await {
+        engine.calls.cancel(id);
+        return Err(PluginError::new(ErrorKind::Failed, format!("cannot commit request: {e}")));
+    }
+    out.push_all();
+    let wait = async { rx.await.map_err(|_| PluginError::new(ErrorKind::Failed, "request was abandoned")) };
+    if timeout_ms < 0 {
+        return wait.await;
+    }
+    match tokio::time::timeout(Duration::from_millis(timeout_ms as u64), wait).await {
+        Ok(r) => r,
+        Err(_) => {
+            engine.calls.cancel(id);
+            let note = format!("caller {caller} timed out after {timeout_ms} ms waiting for the reply");
+            engine.journal.commit_detached(vec![Op::Note { id, note: note.clone() }]);
+            Err(PluginError::new(ErrorKind::Timeout, note))
+        }
+    }
+}
+
+/// Answers a deferred reply: records it and wakes the caller, if still waiting.
+pub(super) async fn deferred_reply(engine: &Arc<EngineInner>, token: &str, body: Vec<u8>) -> Result<(), PluginError> {
+    let id: MessageId =
+        token.trim().parse().map_err(|_| PluginError::new(ErrorKind::Failed, format!("invalid deferred-reply token {token:?}")))?;
+    let journal = engine.journal.clone();
+    let row = tokio::task::spawn_blocking(move || journal.header(id))
+        .await
+        .map_err(|e| PluginError::new(ErrorKind::Failed, e.to_string()))?
+        .map_err(|e| PluginError::new(ErrorKind::Failed, e.to_string()))?
+        .ok_or_else(|| PluginError::new(ErrorKind::Failed, format!("no message {id} for deferred-reply token")))?;
+    if row.status != Status::Deferred {
+        return Err(PluginError::new(ErrorKind::Failed, format!("message {id} is {} not Deferred", row.status)));
+    }
+    let reply = Bytes::from(body.clone());
+    let mut out = Outgoing::default();
+    out.ops.push(Op::Finish { id, status: Status::Completed, note: Some("deferred reply sent".into()), reply: Some(reply.clone()), at_us: now_us() });
+    if is_sync_request(&row.header) {
+        response_ops(engine, &row.header, &reply, &mut out);
+    }
+    engine.journal.commit(out.ops, false).await.map_err(|e| PluginError::new(ErrorKind::Failed, e.to_string()))?;
+    if !engine.calls.complete(id, body) {
+        tracing::info!(request = id, "deferred reply recorded (the caller had given up)");
+    }
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! Taking messages in for a service: run the service's code, commit, then acknowledge.
+//!
+//! The reply (ACK) is handed back to the adapter only after the commit that stores the
+//! message and its queue entries returned: that is the "nothing acknowledged is lost"
+//! invariant. When the commit fails, or a target's queue is full with overflow `drop`,
+//! the sender gets a NACK built by the host instead.
+
+use super::EngineInner;
+use super::call::{Disposition, SendData};
+use super::dispatch::{Outgoing, kind_text, route_sends, store_body};
+use super::item::ItemRuntime;
+use crate::journal::Op;
+use crate::message::{Envelope, Header, Status, hl7_summary, now_us, priority};
+use bytes::Bytes;
+use hie_hl7::ack::{AckCode, AckError, AckMode, err_code};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// One message as an inbound adapter received it.
+#[derive(Clone, Debug)]
+pub struct Inbound {
+    /// The bytes.
+    pub body: Bytes,
+    /// Where it came from, e.g. `mllp://10.1.2.3:50122` or `file:///in/adt.hl7`.
+    pub origin: String,
+    /// Adapter metadata (e.g. `OriginalFilename`).
+    pub attributes: Vec<(String, String)>,
+}
+
+/// What the adapter should do for one inbound message.
+#[derive(Clone, Debug)]
+pub struct IntakeReply {
+    /// Bytes to send back (ACK or NACK); `None` sends nothing.
+    pub reply: Option<Vec<u8>>,
+    /// Whether the message was committed (the file may be archived, the ACK is positive).
+    pub accepted: bool,
+    /// The intake header id (0 when nothing was recorded).
+    pub id: u64,
+}
+
+/// A NACK for a message the engine could not take at all.
+pub fn refuse(msg: &Inbound, reason: &str) -> IntakeReply {
+    IntakeReply { reply: Some(host_nack(&msg.body, reason)), accepted: false, id: 0 }
+}
+
+/// Builds a NACK from the host (journal failure, full queue, engine not running):
+/// `AR` in original mode, `CR` in enhanced mode, with an ERR segment.
+pub fn host_nack(body: &[u8], reason: &str) -> Vec<u8> {
+    let ts = chrono::Local::now().format("%Y%m%d%H%M%S").to_string();
+    let err = AckError::new(err_code::APPLICATION_INTERNAL_ERROR, reason);
+    match hie_hl7::parse(body) {
+        Ok(m) => {
+            let code = match AckMode::of(&m) {
+                AckMode::Original => AckCode::AR,
+                AckMode::Enhanced { .. } => AckCode::CR,
+            };
+            hie_hl7::ack::AckBuilder::new(&m, code, &ts).error(err).build()
+        }
+        Err(_) => hie_hl7::ack::nack_for_unparseable(body, AckCode::AR, &err, &ts, None),
+    }
+}
+
+/// Runs `messages` through the service and commits them together (a file's messages
+/// share one commit); returns one reply per message, in order.
+pub async fn intake(engine: &Arc<EngineInner>, item: &Arc<ItemRuntime>, messages: Vec<Inbound>) -> Vec<IntakeReply> {
+    let Some(executor) = item.executor() else {
+        return messages.iter().map(|m| refuse(m, &format!("service {} is not running", item.plan.name))).collect();
+    };
+    let mut out = Outgoing::default();
+    let mut replies: Vec<IntakeReply> = Vec::with_capacity(messages.len());
+    let mut errors = 0u64;
+    for msg in &messages {
+        let id = engine.journal.next_header_id();
+        let (doc_type, control_id) = hl7_summary(&msg.body);
+        let mut msg_out = Outgoing::default();
+        let body_id = store_body(engine, &msg.body, &mut msg_out);
+        let header_at = msg_out.ops.len();
+        let header = Arc::new(Header {
+            id,
+            session_id: id,
+            correlation_id: 0,
+            causation_id: 0,
+            source: Arc::from(msg.origin.as_str()),
+            target: item.plan.name.clone(),
+            priority: priority::ASYNC,
+            created_us: now_us(),
+            doc_type,
+            control_id,
+            body_id,
+            attributes: msg.attributes.clone(),
+            ordering_key: None,
+        });
+        let env = Envelope { header: header.clone(), body: msg.body.clone() };
+        let result = executor.invoke(env.clone()).await;
+        let (status, note, mut reply, sends) = match result.outcome {
+            Ok(o) => {
+                let mut sends: Vec<SendData> = o.sends;
+                sends.extend(result.sends);
+                let status = match o.disposition {
+                    Disposition::Completed => Status::Completed,
+                    Disposition::Discard => Status::Discarded,
+                    Disposition::Suspend => Status::Suspended,
+                    _ => Status::Error,
+                };
+                let note = (!o.reason.is_empty()).then_some(o.reason);
+                (status, note, o.reply, if status == Status::Completed { sends } else { Vec::new() })
+            }
+            Err(f) => {
+                let note = format!("{} in {}: {}", kind_text(f.kind), f.stage, f.message);
+                tracing::warn!(item = %item.plan.name, origin = %msg.origin, error = %note, "inbound message refused");
+                let reply = f.reply.or_else(|| Some(host_nack(&msg.body, &note)));
+                (Status::Error, Some(note), reply, Vec::new())
+            }
+        };
+        if status == Status::Error {
+            errors += 1;
+        }
+        let routed = route_sends(engine, &item.plan.name, &env, sends, &mut msg_out, false).await;
+        let (status, note) = match routed {
+            Ok(_) if !msg_out.dropped.is_empty() => {
+                let why = format!("queue full for {}: message dropped (QueueOverflow=drop)", msg_out.dropped.join(", "));
+                reply = Some(host_nack(&msg.body, &why));
+                (Status::Discarded, Some(why))
+            }
+            Ok(_) => (status, note),
+            Err(e) => {
+                // Nothing half-sent: keep only the body, record the error, NACK.
+                msg_out.ops.truncate(header_at);
+                msg_out.pushes.clear();
+                reply = Some(host_nack(&msg.body, &e));
+                errors += 1;
+                (Status::Error, Some(e))
+            }
+        };
+        let accepted = matches!(status, Status::Completed);
+        msg_out.ops.insert(header_at, Op::Header { header, status, note, reply: reply.clone().map(Bytes::from) });
+        out.ops.append(&mut msg_out.ops);
+        out.pushes.append(&mut msg_out.pushes);
+        replies.push(IntakeReply { reply, accepted, id });
+    }
+    // One commit for everything; the ACKs wait for it (synced to disk in fsync mode).
+    match engine.journal.commit(std::mem::take(&mut out.ops), true).await {
+        Ok(()) => {
+            out.push_all();
+            item.stats.processed.fetch_add(messages.len() as u64, Ordering::Relaxed);
+            item.stats.errors.fetch_add(errors, Ordering::Relaxed);
+            replies
+        }
+        Err(e) => {
+            item.stats.errors.fetch_add(messages.len() as u64, Ordering::Relaxed);
+            let reason = format!("message not stored, resend later: {e}");
+            messages.iter().map(|m| refuse(m, &reason)).collect()
+        }
+    }
+}

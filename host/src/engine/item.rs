@@ -1,0 +1,287 @@
+//! A running item: its executor, its consumer tasks or inbound adapter, its state and
+//! counters.
+
+use super::EngineInner;
+use super::executor::{AsyncExecutor, Executor, InstanceFactory, ThreadExecutor};
+use super::instance::Instance;
+use super::services::EngineServices;
+use crate::adapter::{InboundHandle, OutboundAdapter};
+use crate::message::Envelope;
+use crate::production::plan::{ExecutionMode, ItemPlan};
+use crate::queue::Queue;
+use hie_plugin_api::ItemKind;
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// An item's state as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum ItemState {
+    /// Being started.
+    Starting,
+    /// Taking and processing messages.
+    Running,
+    /// Paused by an operator or a reply action: takes nothing new.
+    Paused,
+    /// Restarting after a crash.
+    Restarting,
+    /// Could not be (re)started.
+    Failed,
+    /// Circuit breaker open: messages stay queued until the cool-down probe succeeds.
+    CircuitOpen,
+    /// Disabled in the production.
+    Disabled,
+    /// Stopping: finishing in-flight work.
+    Stopping,
+    /// Stopped.
+    Stopped,
+}
+
+/// Counters for the API and /metrics.
+#[derive(Default, Debug)]
+pub struct ItemStats {
+    /// Messages finished (any final status).
+    pub processed: AtomicU64,
+    /// Messages that ended in Error (or failed intake).
+    pub errors: AtomicU64,
+    /// Retries made.
+    pub retries: AtomicU64,
+    /// Messages discarded (overflow drop, discard outcome).
+    pub discarded: AtomicU64,
+    /// Plugin-defined counters.
+    pub custom: Mutex<BTreeMap<String, u64>>,
+}
+
+impl ItemStats {
+    /// Adds to a plugin-defined counter.
+    pub fn add_custom(&self, name: &str, delta: u64) {
+        *self.custom.lock().unwrap_or_else(|e| e.into_inner()).entry(name.to_string()).or_default() += delta;
+    }
+}
+
+/// A running item.
+pub struct ItemRuntime {
+    /// The item's validated configuration.
+    pub plan: ItemPlan,
+    /// Its queue (engine-owned; shared with whoever sends to it).
+    pub queue: Arc<Queue>,
+    /// What runs its code; replaced on hot swap.
+    executor: RwLock<Option<Arc<dyn Executor>>>,
+    /// Current state.
+    state: Mutex<ItemState>,
+    /// Why the state is what it is (last failure, pause reason).
+    state_note: Mutex<String>,
+    /// Counters.
+    pub stats: Arc<ItemStats>,
+    /// Cancelled to stop the consumer tasks.
+    stop: CancellationToken,
+    /// Consumer tasks.
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Outbound adapter (operations).
+    pub outbound: Option<Arc<dyn OutboundAdapter>>,
+    /// Inbound adapter (services).
+    inbound: Mutex<Option<InboundHandle>>,
+    /// Parsed OrderingKey path.
+    pub ordering_path: Option<hie_hl7::Path>,
+}
+
+impl ItemRuntime {
+    /// Builds the item's executor and adapters and starts it (unless disabled).
+    pub async fn start(engine: &Arc<EngineInner>, plan: ItemPlan) -> Result<Arc<ItemRuntime>, super::EngineError> {
+        let queue = engine.queue_for(&plan.name, Some(&plan));
+        let outbound = crate::adapter::outbound_for(&plan, engine.runtime.clone());
+        let stats = Arc::new(ItemStats::default());
+        let ordering_path = plan.engine.ordering_key.as_deref().and_then(|p| p.parse().ok());
+        let rt = Arc::new(ItemRuntime {
+            queue,
+            executor: RwLock::new(None),
+            state: Mutex::new(ItemState::Starting),
+            state_note: Mutex::new(String::new()),
+            stats,
+            stop: CancellationToken::new(),
+            tasks: Mutex::new(Vec::new()),
+            outbound,
+            inbound: Mutex::new(None),
+            ordering_path,
+            plan,
+        });
+        if !rt.plan.enabled {
+            rt.set_state(ItemState::Disabled, "disabled in the production");
+            return Ok(rt);
+        }
+        let err = |reason: String| super::EngineError::ItemStart { item: rt.plan.name.to_string(), reason };
+        let executor = build_executor(engine, &rt).await.map_err(err)?;
+        *rt.executor.write().unwrap_or_else(|e| e.into_inner()) = Some(executor);
+        match rt.plan.kind {
+            ItemKind::Service => {
+                let handle = crate::adapter::start_inbound(engine.clone(), rt.clone()).await.map_err(|e| {
+                    super::EngineError::ItemStart { item: rt.plan.name.to_string(), reason: e }
+                });
+                match handle {
+                    Ok(h) => *rt.inbound.lock().unwrap_or_else(|e| e.into_inner()) = h,
+                    Err(e) => {
+                        if let Some(ex) = rt.take_executor() {
+                            ex.shutdown().await;
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            ItemKind::Process | ItemKind::Operation => {
+                let mut tasks = rt.tasks.lock().unwrap_or_else(|e| e.into_inner());
+                for slot in 0..rt.plan.engine.concurrency.max(1) {
+                    let engine = engine.clone();
+                    let item = rt.clone();
+                    tasks.push(engine.runtime.clone().spawn(super::dispatch::consume(engine, item, slot)));
+                }
+            }
+        }
+        rt.set_state(ItemState::Running, "");
+        tracing::info!(item = %rt.plan.name, class = %rt.plan.class, mode = rt.plan.engine.execution_mode.name(), "item started");
+        Ok(rt)
+    }
+
+    /// Stops taking messages, finishes in-flight work and shuts the executor down.
+    pub async fn stop(&self, _engine: &Arc<EngineInner>) {
+        if matches!(self.state(), ItemState::Stopped | ItemState::Disabled) {
+            self.set_state(ItemState::Stopped, "");
+            return;
+        }
+        self.set_state(ItemState::Stopping, "");
+        let inbound = self.inbound.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = inbound {
+            h.stop().await;
+        }
+        self.stop.cancel();
+        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in tasks {
+            let _ = t.await;
+        }
+        if let Some(ex) = self.take_executor() {
+            ex.shutdown().await;
+        }
+        if let Some(o) = &self.outbound {
+            o.close().await;
+        }
+        self.set_state(ItemState::Stopped, "");
+        tracing::info!(item = %self.plan.name, "item stopped");
+    }
+
+    /// The current executor.
+    pub fn executor(&self) -> Option<Arc<dyn Executor>> {
+        self.executor.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn take_executor(&self) -> Option<Arc<dyn Executor>> {
+        self.executor.write().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Replaces the executor (hot swap); returns the old one for the caller to drain.
+    pub fn swap_executor(&self, new: Arc<dyn Executor>) -> Option<Arc<dyn Executor>> {
+        self.executor.write().unwrap_or_else(|e| e.into_inner()).replace(new)
+    }
+
+    /// The state.
+    pub fn state(&self) -> ItemState {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The note explaining the state.
+    pub fn state_note(&self) -> String {
+        self.state_note.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Sets the state with a reason.
+    pub fn set_state(&self, s: ItemState, note: &str) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = s;
+        *self.state_note.lock().unwrap_or_else(|e| e.into_inner()) = note.to_string();
+    }
+
+    /// Pauses the item: its queue hands out nothing and its inbound adapter stops reading.
+    pub fn pause(&self) {
+        self.queue.pause();
+        if matches!(self.state(), ItemState::Running | ItemState::CircuitOpen) {
+            self.set_state(ItemState::Paused, "paused by operator");
+        }
+    }
+
+    /// Resumes a paused item.
+    pub fn resume(&self) {
+        self.queue.resume();
+        if self.state() == ItemState::Paused {
+            self.set_state(ItemState::Running, "");
+        }
+    }
+
+    /// Whether the item should take new input (services check this before reading).
+    pub fn accepting(&self) -> bool {
+        self.state() == ItemState::Running
+    }
+
+    /// The cancellation token consumers watch.
+    pub fn stop_token(&self) -> &CancellationToken {
+        &self.stop
+    }
+
+    /// Extracts the ordering key for a body, if the item has an OrderingKey.
+    pub fn ordering_key_of(&self, body: &[u8]) -> Option<String> {
+        let path = self.ordering_path.as_ref()?;
+        let msg = hie_hl7::parse(body).ok()?;
+        Some(msg.value(path).map(|v| v.to_string()).unwrap_or_default())
+    }
+}
+
+/// The host services and instance factory for an item running in this process.
+pub fn instance_factory(engine: &Arc<EngineInner>, rt: &ItemRuntime) -> InstanceFactory {
+    let services = Arc::new(EngineServices {
+        engine: Arc::downgrade(engine),
+        item: rt.plan.name.clone(),
+        settings: Arc::new(rt.plan.settings.clone()),
+        outbound: rt.outbound.clone(),
+        counters: rt.stats.clone(),
+    });
+    let pack = rt.plan.pack.clone();
+    let class = rt.plan.class.clone();
+    Arc::new(move || Instance::create(&pack, &class, services.clone()))
+}
+
+/// Builds the executor for the item's execution mode.
+async fn build_executor(engine: &Arc<EngineInner>, rt: &Arc<ItemRuntime>) -> Result<Arc<dyn Executor>, String> {
+    let factory = instance_factory(engine, rt);
+    let n = rt.plan.engine.concurrency.max(1);
+    let name = rt.plan.name.to_string();
+    let mode = rt.plan.engine.execution_mode;
+    let built: Result<Arc<dyn Executor>, String> = match mode {
+        ExecutionMode::Async => {
+            // Instance creation runs plugin code (on_init may block): keep it off the workers.
+            tokio::task::spawn_blocking(move || AsyncExecutor::start(&factory, n))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .map(|e| Arc::new(e) as Arc<dyn Executor>)
+        }
+        ExecutionMode::ThreadPool | ExecutionMode::SingleProcess => {
+            let threads = if mode == ExecutionMode::SingleProcess { 1 } else { n };
+            tokio::task::spawn_blocking(move || ThreadExecutor::start(&factory, &name, threads))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .map(|e| Arc::new(e) as Arc<dyn Executor>)
+        }
+        ExecutionMode::MultiProcess => super::executor::multi_process::start(engine, rt).await,
+    };
+    built
+}
+
+/// Builds an envelope for a leased entry, reading the body from the journal if it is not cached.
+pub async fn envelope_of(engine: &Arc<EngineInner>, entry: &crate::queue::Entry) -> Result<Envelope, String> {
+    if let Some(b) = &entry.body {
+        return Ok(Envelope { header: entry.header.clone(), body: b.clone() });
+    }
+    let journal = engine.journal.clone();
+    let id = entry.header.body_id;
+    let body = tokio::task::spawn_blocking(move || journal.load_body(id)).await.map_err(|e| e.to_string())?;
+    body.map(|b| Envelope { header: entry.header.clone(), body: b }).map_err(|e| e.to_string())
+}

@@ -1,0 +1,312 @@
+//! The engine: runs a production's items, moves messages between their queues and
+//! commits every step to the journal.
+//!
+//! # The path of a message
+//! 1. An inbound adapter (MLLP listener, file poller) hands bytes to [`Engine::intake`].
+//! 2. The service item's code runs through its executor and returns an outcome: the
+//!    targets to send to and the reply (ACK).
+//! 3. The intake, the body and one header per target are committed in one transaction
+//!    (group commit, durable to the production's `Durability`); only then are the
+//!    entries pushed onto the targets' queues and the ACK sent.
+//! 4. Each process/operation item runs `concurrency` consumer tasks: take an entry,
+//!    run it through the executor, commit the outcome with everything it sends, push
+//!    those entries, finish the lease. Retries keep the entry leased; crashes put it back.
+//!
+//! # Invariants
+//! - Queues belong to the engine and outlive item restarts, swaps and reloads.
+//! - Nothing is pushed onto a queue before the commit that makes it durable.
+//! - Start order operations → processes → services; stop is the reverse, and every
+//!   in-flight message is finished or put back before an item is considered stopped.
+
+pub mod call;
+mod calls;
+mod dispatch;
+pub mod executor;
+pub mod instance;
+pub mod intake;
+pub mod item;
+mod services;
+mod status;
+mod transform;
+
+pub use intake::{Inbound, IntakeReply};
+pub use item::{ItemRuntime, ItemState};
+pub use services::block_on_host;
+pub use status::{ItemStatus, ProductionStatus};
+
+use crate::journal::Journal;
+use crate::message::Header;
+use crate::pack::PackRegistry;
+use crate::production::plan::{ItemPlan, ProductionPlan};
+use crate::queue::{Entry, Queue};
+use hie_plugin_api::ItemKind;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::runtime::Handle;
+
+/// How the engine was started.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// The data directory (journal, staged packs).
+    pub data_dir: PathBuf,
+    /// Where packs are searched (binary dir, --plugins, config plugin_dirs).
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Skip items whose class no pack provides.
+    pub skip_unresolved: bool,
+    /// The `hie` executable, re-executed for worker processes.
+    pub exe: PathBuf,
+}
+
+/// Production-level state, as IRIS names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum ProductionState {
+    /// Not running.
+    Stopped,
+    /// Starting items.
+    Starting,
+    /// Running.
+    Running,
+    /// Some item failed to start or keeps failing.
+    Troubled,
+    /// Stopping items.
+    Stopping,
+}
+
+/// Errors starting or changing a production.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// An item could not start (its `on_init`/`on_start` failed, its port is taken, ...).
+    #[error("item '{item}' could not start: {reason}")]
+    ItemStart {
+        /// The item.
+        item: String,
+        /// Why.
+        reason: String,
+    },
+    /// The journal failed.
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+}
+
+/// Shared engine state; every task holds an `Arc` of it.
+pub struct EngineInner {
+    /// The journal.
+    pub journal: Arc<Journal>,
+    /// The tokio runtime everything async runs on.
+    pub runtime: Handle,
+    /// Startup options.
+    pub options: EngineOptions,
+    /// Queues by item name; created on first need and kept for the engine's life.
+    queues: Mutex<HashMap<String, Arc<Queue>>>,
+    /// Running items by name.
+    items: RwLock<HashMap<String, Arc<ItemRuntime>>>,
+    /// The plan being run.
+    plan: RwLock<Option<Arc<ProductionPlan>>>,
+    /// The packs loaded so far.
+    pub packs: RwLock<PackRegistry>,
+    /// Sync calls waiting for replies, and deferred replies.
+    calls: calls::Calls,
+    /// Instances of transform classes.
+    transforms: transform::Transforms,
+    /// Production state.
+    state: Mutex<ProductionState>,
+    /// Pack load generation counter.
+    pub pack_generation: AtomicU64,
+}
+
+/// A handle to the engine (cheap to clone).
+#[derive(Clone)]
+pub struct Engine {
+    /// Shared state.
+    pub inner: Arc<EngineInner>,
+}
+
+impl Engine {
+    /// Creates an engine over an open journal. Nothing runs until [`Engine::start`].
+    pub fn new(journal: Arc<Journal>, runtime: Handle, options: EngineOptions, packs: PackRegistry) -> Engine {
+        Engine {
+            inner: Arc::new(EngineInner {
+                journal,
+                runtime,
+                options,
+                queues: Mutex::new(HashMap::new()),
+                items: RwLock::new(HashMap::new()),
+                plan: RwLock::new(None),
+                packs: RwLock::new(packs),
+                calls: calls::Calls::default(),
+                transforms: transform::Transforms::default(),
+                state: Mutex::new(ProductionState::Stopped),
+                pack_generation: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// Recovers queued messages from the journal and starts every enabled item of `plan`:
+    /// operations, then processes, then services. If an item fails to start, the ones
+    /// already started are stopped again and the error is returned.
+    pub async fn start(&self, plan: ProductionPlan) -> Result<(), EngineError> {
+        let inner = &self.inner;
+        inner.set_state(ProductionState::Starting);
+        let plan = Arc::new(plan);
+        *inner.plan.write().unwrap_or_else(|e| e.into_inner()) = Some(plan.clone());
+        for item in &plan.items {
+            inner.queue_for(&item.name, Some(item));
+        }
+        let recovered = inner.recover().await?;
+        if recovered > 0 {
+            tracing::info!(messages = recovered, "recovered queued messages from the journal");
+        }
+        let mut started: Vec<Arc<ItemRuntime>> = Vec::new();
+        for kind in [ItemKind::Operation, ItemKind::Process, ItemKind::Service] {
+            for item_plan in plan.items.iter().filter(|i| i.kind == kind) {
+                match ItemRuntime::start(inner, item_plan.clone()).await {
+                    Ok(rt) => {
+                        inner.items.write().unwrap_or_else(|e| e.into_inner()).insert(item_plan.name.to_string(), rt.clone());
+                        started.push(rt);
+                    }
+                    Err(e) => {
+                        for rt in started.iter().rev() {
+                            rt.stop(inner).await;
+                        }
+                        inner.items.write().unwrap_or_else(|e| e.into_inner()).clear();
+                        inner.set_state(ProductionState::Stopped);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        inner.set_state(ProductionState::Running);
+        tracing::info!(production = %plan.name, items = plan.items.len(), "production running");
+        Ok(())
+    }
+
+    /// Stops every item in reverse start order (services, processes, operations),
+    /// finishing in-flight work. Queued messages stay in the journal.
+    pub async fn stop(&self) {
+        let inner = &self.inner;
+        inner.set_state(ProductionState::Stopping);
+        let items: Vec<Arc<ItemRuntime>> = inner.items.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        for kind in [ItemKind::Service, ItemKind::Process, ItemKind::Operation] {
+            let stopping: Vec<_> = items.iter().filter(|i| i.plan.kind == kind).cloned().collect();
+            let futs = stopping.iter().map(|i| i.stop(inner));
+            futures::future::join_all(futs).await;
+        }
+        inner.items.write().unwrap_or_else(|e| e.into_inner()).clear();
+        inner.transforms.clear();
+        inner.set_state(ProductionState::Stopped);
+        tracing::info!("production stopped");
+    }
+
+    /// Pauses an item: it takes no new messages; in-flight work finishes. `false` if unknown.
+    pub fn pause(&self, item: &str) -> bool {
+        match self.inner.item(item) {
+            Some(i) => {
+                i.pause();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Resumes a paused item. `false` if unknown.
+    pub fn resume(&self, item: &str) -> bool {
+        match self.inner.item(item) {
+            Some(i) => {
+                i.resume();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes messages in for a service (used by inbound adapters and tests).
+    pub async fn intake(&self, item: &str, messages: Vec<Inbound>) -> Vec<IntakeReply> {
+        match self.inner.item(item) {
+            Some(rt) => intake::intake(&self.inner, &rt, messages).await,
+            None => messages.iter().map(|m| intake::refuse(m, &format!("no running item {item}"))).collect(),
+        }
+    }
+
+    /// A status snapshot for the API.
+    pub fn status(&self) -> ProductionStatus {
+        status::snapshot(&self.inner)
+    }
+
+    /// The running plan.
+    pub fn plan(&self) -> Option<Arc<ProductionPlan>> {
+        self.inner.plan()
+    }
+
+    /// The running item called `name`.
+    pub fn item(&self, name: &str) -> Option<Arc<ItemRuntime>> {
+        self.inner.item(name)
+    }
+}
+
+impl EngineInner {
+    fn set_state(&self, s: ProductionState) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = s;
+    }
+
+    /// Production state.
+    pub fn state(&self) -> ProductionState {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The running plan.
+    pub fn plan(&self) -> Option<Arc<ProductionPlan>> {
+        self.plan.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A running item.
+    pub fn item(&self, name: &str) -> Option<Arc<ItemRuntime>> {
+        self.items.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    }
+
+    /// Every running item.
+    pub fn items(&self) -> Vec<Arc<ItemRuntime>> {
+        self.items.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    /// The queue of item `name`, created (and configured from `plan`) if needed.
+    pub fn queue_for(&self, name: &str, plan: Option<&ItemPlan>) -> Arc<Queue> {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let q = queues
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                let (kind, size) = plan
+                    .map(|p| (p.engine.queue_type, p.engine.queue_size))
+                    .unwrap_or((crate::queue::QueueType::Fifo, 0));
+                Queue::new(name, kind, size)
+            })
+            .clone();
+        if let Some(p) = plan {
+            q.reconfigure(p.engine.queue_type, p.engine.queue_size);
+        }
+        q
+    }
+
+    /// The queue of item `name` if the current plan has that item.
+    pub fn target_queue(&self, name: &str) -> Option<(Arc<Queue>, Option<ItemPlan>)> {
+        let plan = self.plan()?;
+        let item = plan.item(name)?.clone();
+        Some((self.queue_for(name, None), Some(item)))
+    }
+
+    /// Puts every Queued/Delivered message back in its target's queue. Returns how many.
+    async fn recover(&self) -> Result<usize, EngineError> {
+        let journal = self.journal.clone();
+        let rows = tokio::task::spawn_blocking(move || journal.pending())
+            .await
+            .map_err(|e| crate::journal::JournalError::Store(e.to_string()))??;
+        let n = rows.len();
+        for row in rows {
+            let header: Header = row.header;
+            let q = self.queue_for(&header.target, None);
+            q.force_reserve().push(Entry { header: Arc::new(header), body: None, crashes: 0 });
+        }
+        Ok(n)
+    }
+}

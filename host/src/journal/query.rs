@@ -1,0 +1,326 @@
+//! Reading the journal: search, sessions, recovery and purge.
+
+use super::{Journal, JournalError};
+use crate::message::{Header, MessageId, Status};
+use rusqlite::{Connection, Row, params_from_iter, types::Value};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// A stored header with its current state, as the API returns it.
+#[derive(Clone, Debug, Serialize)]
+pub struct HeaderRow {
+    /// The header.
+    #[serde(flatten)]
+    pub header: Header,
+    /// Current status.
+    pub status: Status,
+    /// When processing finished, if it has.
+    pub processed_us: Option<i64>,
+    /// Reason or remark recorded with the status.
+    pub note: Option<String>,
+    /// Whether a reply (ACK/response) is stored on this header.
+    pub has_reply: bool,
+    /// When the reply was recorded.
+    pub reply_us: Option<i64>,
+}
+
+/// Columns every header query selects, in the order [`row_to_header`] reads them.
+const HEADER_COLUMNS: &str = "id, session_id, correlation_id, causation_id, source, target, priority, status, \
+    created_us, processed_us, doc_type, control_id, body_id, attributes, ordering_key, note, reply IS NOT NULL, reply_us";
+
+fn row_to_header(r: &Row<'_>) -> rusqlite::Result<HeaderRow> {
+    let attributes: Option<String> = r.get(13)?;
+    let source: String = r.get(4)?;
+    let target: String = r.get(5)?;
+    Ok(HeaderRow {
+        header: Header {
+            id: r.get::<_, i64>(0)? as u64,
+            session_id: r.get::<_, i64>(1)? as u64,
+            correlation_id: r.get::<_, i64>(2)? as u64,
+            causation_id: r.get::<_, i64>(3)? as u64,
+            source: Arc::from(source),
+            target: Arc::from(target),
+            priority: r.get(6)?,
+            created_us: r.get(8)?,
+            doc_type: r.get(10)?,
+            control_id: r.get(11)?,
+            body_id: r.get::<_, i64>(12)? as u64,
+            attributes: attributes.and_then(|a| serde_json::from_str(&a).ok()).unwrap_or_default(),
+            ordering_key: r.get(14)?,
+        },
+        status: Status::from_code(r.get(7)?),
+        processed_us: r.get(9)?,
+        note: r.get(15)?,
+        has_reply: r.get(16)?,
+        reply_us: r.get(17)?,
+    })
+}
+
+/// A message search. Every field is optional; all given ones must match.
+#[derive(Clone, Debug, Default)]
+pub struct Search {
+    /// MSH-10 exact.
+    pub control_id: Option<String>,
+    /// Item name: matches source or target.
+    pub item: Option<String>,
+    /// Status.
+    pub status: Option<Status>,
+    /// Document type: exact (`ADT^A01`) or message code prefix (`ADT`).
+    pub doc_type: Option<String>,
+    /// Created at or after (µs since epoch).
+    pub since_us: Option<i64>,
+    /// Created before (µs since epoch).
+    pub until_us: Option<i64>,
+    /// HL7 path and value (indexed paths use the fields index; others scan bodies).
+    pub field: Option<(String, String)>,
+    /// Only headers with id below this (paging backwards).
+    pub before_id: Option<MessageId>,
+    /// Maximum rows (default 100, at most 10,000).
+    pub limit: Option<usize>,
+}
+
+/// What a purge removed.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PurgeReport {
+    /// Headers deleted.
+    pub headers: u64,
+    /// Bodies deleted (only bodies no remaining header uses).
+    pub bodies: u64,
+    /// Field index rows deleted.
+    pub fields: u64,
+    /// Database size before, bytes.
+    pub bytes_before: u64,
+    /// Database size after, bytes.
+    pub bytes_after: u64,
+}
+
+impl Journal {
+    /// Finds headers matching `search`, newest first.
+    pub fn search(&self, search: &Search, indexed_fields: &[String]) -> Result<Vec<HeaderRow>, JournalError> {
+        let mut sql = format!("SELECT {HEADER_COLUMNS} FROM headers h WHERE 1=1");
+        let mut args: Vec<Value> = Vec::new();
+        if let Some(c) = &search.control_id {
+            sql.push_str(" AND control_id = ?");
+            args.push(Value::Text(c.clone()));
+        }
+        if let Some(item) = &search.item {
+            sql.push_str(" AND (source = ? OR target = ?)");
+            args.push(Value::Text(item.clone()));
+            args.push(Value::Text(item.clone()));
+        }
+        if let Some(s) = search.status {
+            sql.push_str(" AND status = ?");
+            args.push(Value::Integer(s.code()));
+        }
+        if let Some(t) = &search.doc_type {
+            if t.contains('^') {
+                sql.push_str(" AND doc_type = ?");
+                args.push(Value::Text(t.clone()));
+            } else {
+                // Code only: `ADT` matches `ADT` and `ADT^...` (range keeps the index usable).
+                sql.push_str(" AND (doc_type = ? OR (doc_type >= ? AND doc_type < ?))");
+                args.push(Value::Text(t.clone()));
+                args.push(Value::Text(format!("{t}^")));
+                args.push(Value::Text(format!("{t}_")));
+            }
+        }
+        if let Some(s) = search.since_us {
+            sql.push_str(" AND created_us >= ?");
+            args.push(Value::Integer(s));
+        }
+        if let Some(u) = search.until_us {
+            sql.push_str(" AND created_us < ?");
+            args.push(Value::Integer(u));
+        }
+        if let Some(b) = search.before_id {
+            sql.push_str(" AND id < ?");
+            args.push(Value::Integer(b as i64));
+        }
+        let limit = search.limit.unwrap_or(100).clamp(1, 10_000);
+        let scan_field = match &search.field {
+            Some((path, value)) if indexed_fields.iter().any(|p| p == path) => {
+                sql.push_str(" AND body_id IN (SELECT body_id FROM fields WHERE path = ? AND value = ?)");
+                args.push(Value::Text(path.clone()));
+                args.push(Value::Text(value.clone()));
+                None
+            }
+            Some((path, value)) => Some((path.clone(), value.clone())),
+            None => None,
+        };
+        sql.push_str(" ORDER BY id DESC");
+        match scan_field {
+            None => {
+                sql.push_str(&format!(" LIMIT {limit}"));
+                self.read(|c| {
+                    let mut stmt = c.prepare(&sql)?;
+                    let rows = stmt.query_map(params_from_iter(args.iter()), row_to_header)?;
+                    rows.collect()
+                })
+            }
+            Some((path, value)) => {
+                // Unindexed path: parse bodies of candidate rows, newest first, bounded.
+                let parsed_path: Result<hie_hl7::Path, _> = path.parse();
+                let Ok(parsed_path) = parsed_path else {
+                    return Err(JournalError::Store(format!("invalid HL7 path {path:?}")));
+                };
+                sql.push_str(" LIMIT 200000");
+                self.read(|c| {
+                    let mut stmt = c.prepare(&sql)?;
+                    let mut body_stmt = c.prepare_cached("SELECT data FROM bodies WHERE id = ?1")?;
+                    let mut out = Vec::new();
+                    let mut rows = stmt.query(params_from_iter(args.iter()))?;
+                    while let Some(r) = rows.next()? {
+                        let row = row_to_header(r)?;
+                        let body: Vec<u8> =
+                            body_stmt.query_row([row.header.body_id as i64], |r| r.get(0)).unwrap_or_default();
+                        let matches = hie_hl7::parse(&body)
+                            .ok()
+                            .and_then(|m| m.value(&parsed_path).map(|v| v == value.as_str()))
+                            .unwrap_or(false);
+                        if matches {
+                            out.push(row);
+                            if out.len() >= limit {
+                                break;
+                            }
+                        }
+                    }
+                    Ok(out)
+                })
+            }
+        }
+    }
+
+    /// One header by id.
+    pub fn header(&self, id: MessageId) -> Result<Option<HeaderRow>, JournalError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!("SELECT {HEADER_COLUMNS} FROM headers WHERE id = ?1"))?;
+            let mut rows = stmt.query_map([id as i64], row_to_header)?;
+            rows.next().transpose()
+        })
+    }
+
+    /// The reply stored on a header, if any.
+    pub fn reply(&self, id: MessageId) -> Result<Option<Vec<u8>>, JournalError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT reply FROM headers WHERE id = ?1")?
+                .query_row([id as i64], |r| r.get::<_, Option<Vec<u8>>>(0))
+                .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
+        })
+    }
+
+    /// Every header of a session, in id order.
+    pub fn session(&self, session_id: MessageId) -> Result<Vec<HeaderRow>, JournalError> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached(&format!("SELECT {HEADER_COLUMNS} FROM headers WHERE session_id = ?1 ORDER BY id"))?;
+            let rows = stmt.query_map([session_id as i64], row_to_header)?;
+            rows.collect()
+        })
+    }
+
+    /// Every header still Queued or Delivered, in id order: what recovery puts back in queues.
+    pub fn pending(&self) -> Result<Vec<HeaderRow>, JournalError> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare(&format!("SELECT {HEADER_COLUMNS} FROM headers WHERE status IN (1, 2) ORDER BY id"))?;
+            let rows = stmt.query_map([], row_to_header)?;
+            rows.collect()
+        })
+    }
+
+    /// Headers with `status` addressed to `target`, oldest first.
+    pub fn by_target_status(&self, target: &str, status: Status) -> Result<Vec<HeaderRow>, JournalError> {
+        let target = target.to_string();
+        self.read(move |c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {HEADER_COLUMNS} FROM headers WHERE status = ?1 AND target = ?2 ORDER BY id"
+            ))?;
+            let rows = stmt.query_map(rusqlite::params![status.code(), target], row_to_header)?;
+            rows.collect()
+        })
+    }
+
+    /// Headers in `statuses` (the dead-letter view), newest first.
+    pub fn by_statuses(&self, statuses: &[Status], limit: usize) -> Result<Vec<HeaderRow>, JournalError> {
+        let list = statuses.iter().map(|s| s.code().to_string()).collect::<Vec<_>>().join(",");
+        self.read(move |c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {HEADER_COLUMNS} FROM headers WHERE status IN ({list}) ORDER BY id DESC LIMIT {limit}"
+            ))?;
+            let rows = stmt.query_map([], row_to_header)?;
+            rows.collect()
+        })
+    }
+
+    /// Deletes headers created before `before_us` whose status is final (Completed,
+    /// Discarded, Aborted, Error), plus Suspended when `include_suspended`, plus Queued
+    /// and Delivered when `include_incomplete`; then every body and field row no
+    /// remaining header uses, and gives the space back to the file system.
+    pub async fn purge(
+        &self,
+        before_us: i64,
+        include_suspended: bool,
+        include_incomplete: bool,
+    ) -> Result<PurgeReport, JournalError> {
+        let mut statuses = vec![Status::Completed, Status::Discarded, Status::Aborted, Status::Error];
+        if include_suspended {
+            statuses.push(Status::Suspended);
+        }
+        if include_incomplete {
+            statuses.extend([Status::Queued, Status::Delivered, Status::Deferred, Status::Created]);
+        }
+        let list = statuses.iter().map(|s| s.code().to_string()).collect::<Vec<_>>().join(",");
+        let dir = self.dir().to_path_buf();
+        let size = move || -> u64 {
+            ["journal.db", "journal.db-wal"]
+                .iter()
+                .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+                .map(|m| m.len())
+                .sum()
+        };
+        let before = size();
+        let mut report = PurgeReport { bytes_before: before, ..Default::default() };
+        // Chunks keep each transaction short so intake is never held up for long.
+        loop {
+            let list = list.clone();
+            let chunk: Result<(u64, u64, u64), JournalError> = self
+                .exec(move |c| purge_chunk(c, before_us, &list, 5000).map_err(JournalError::from))
+                .await?;
+            let (h, b, f) = chunk?;
+            report.headers += h;
+            report.bodies += b;
+            report.fields += f;
+            if h == 0 {
+                break;
+            }
+        }
+        self.exec(|c| -> Result<(), JournalError> {
+            c.execute_batch("PRAGMA incremental_vacuum;")?;
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await??;
+        report.bytes_after = size();
+        Ok(report)
+    }
+}
+
+/// Deletes up to `limit` purgeable headers and what they leave unused.
+fn purge_chunk(c: &mut Connection, before_us: i64, statuses: &str, limit: usize) -> rusqlite::Result<(u64, u64, u64)> {
+    let tx = c.transaction()?;
+    tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS purge_ids (id INTEGER PRIMARY KEY, body_id INTEGER); DELETE FROM purge_ids;")?;
+    tx.execute(
+        &format!(
+            "INSERT INTO purge_ids (id, body_id) SELECT id, body_id FROM headers \
+             WHERE created_us < ?1 AND status IN ({statuses}) ORDER BY id LIMIT {limit}"
+        ),
+        [before_us],
+    )?;
+    let headers = tx.execute("DELETE FROM headers WHERE id IN (SELECT id FROM purge_ids)", [])? as u64;
+    let orphan = "SELECT DISTINCT p.body_id FROM purge_ids p WHERE NOT EXISTS (SELECT 1 FROM headers h WHERE h.body_id = p.body_id)";
+    let fields = tx.execute(&format!("DELETE FROM fields WHERE body_id IN ({orphan})"), [])? as u64;
+    let bodies = tx.execute(&format!("DELETE FROM bodies WHERE id IN ({orphan})"), [])? as u64;
+    tx.execute("DELETE FROM purge_ids", [])?;
+    tx.commit()?;
+    Ok((headers, bodies, fields))
+}

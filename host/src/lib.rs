@@ -1,0 +1,30 @@
+//! # hie-host: the HIE engine
+//!
+//! The `hie` binary is a thin CLI over this library. The library loads plugin packs,
+//! reads and validates productions, and runs them: queues, journal, adapters, executors
+//! and the management API.
+//!
+//! ## Crate map
+//! - [`production`]: production files (IRIS XML, YAML, JSON) → model → validated plan.
+//! - [`pack`]: finding, staging and loading plugin packs (the ABI boundary, host side).
+//! - [`engine`]: running a plan: items, executors, intake, dispatch, sync calls.
+//! - [`queue`]: per-item queues (engine-owned, journal-backed).
+//! - [`journal`]: the durable message warehouse (SQLite, group commit).
+//! - [`adapter`]: MLLP and file I/O for services and operations.
+//! - [`api`]: HTTP management API and Prometheus metrics.
+//! - [`message`]: headers, statuses, priorities.
+//!
+//! ## Invariants (see ARCHITECTURE.md for the reasoning)
+//! 1. A message is acknowledged only after the commit that stores it returned.
+//! 2. Queues belong to the engine, never to an item instance.
+//! 3. No plugin panic crosses the FFI boundary; host callbacks catch their own panics.
+//! 4. Bad input (HL7, config, packs) produces an answer or a diagnostic, never a crash.
+
+pub mod adapter;
+pub mod api;
+pub mod engine;
+pub mod journal;
+pub mod message;
+pub mod pack;
+pub mod production;
+pub mod queue;

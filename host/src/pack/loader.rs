@@ -1,0 +1,170 @@
+//! Finding pack files, staging them under a content hash and loading them.
+
+use super::{ClassInfo, LoadedPack, SettingInfo};
+use abi_stable::library::{LibraryError, lib_header_from_path};
+use hie_plugin_api::ABI_VERSION;
+use hie_plugin_api::abi::PackRootRef;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// A pack that could not be loaded.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PackFailure {
+    /// The file.
+    pub path: PathBuf,
+    /// Short reason for operators (one line).
+    pub reason: String,
+    /// Full detail (e.g. abi_stable's layout dump), for the debug log.
+    #[serde(skip)]
+    pub detail: String,
+}
+
+impl std::fmt::Display for PackFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason)
+    }
+}
+
+/// Every `*.so` file directly in each directory (not recursive), sorted by name.
+/// Missing directories are skipped.
+pub fn pack_candidates(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "so") && p.is_file())
+            .collect();
+        files.sort();
+        out.extend(files);
+    }
+    out
+}
+
+/// Hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Copies `path` to `<stage_dir>/<stem>-<sha256[..16]>.so` (unless that copy exists) and
+/// returns the staged path and the full hash. The copy is written to a temporary name
+/// and renamed, so a staged file is always complete.
+pub fn stage_pack(path: &Path, stage_dir: &Path) -> std::io::Result<(PathBuf, String)> {
+    let bytes = std::fs::read(path)?;
+    let sha = sha256_hex(&bytes);
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("pack");
+    std::fs::create_dir_all(stage_dir)?;
+    let staged = stage_dir.join(format!("{stem}-{}.so", &sha[..16]));
+    if !staged.exists() {
+        let tmp = stage_dir.join(format!(".{stem}-{}.so.tmp-{}", &sha[..16], std::process::id()));
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::rename(&tmp, &staged)?;
+    }
+    Ok((staged, sha))
+}
+
+/// Loads the pack at `path`: stages it, opens it, checks its layout and ABI version and
+/// reads its manifest. `Ok(None)` when the file is not a HIE pack at all (no root module).
+pub fn load_pack(path: &Path, stage_dir: &Path, generation: u64) -> Result<Option<LoadedPack>, PackFailure> {
+    let fail = |reason: String, detail: String| PackFailure { path: path.to_path_buf(), reason, detail };
+    let (staged, sha256) =
+        stage_pack(path, stage_dir).map_err(|e| fail(format!("cannot stage pack: {e}"), String::new()))?;
+    load_staged(path, &staged, sha256, generation)
+}
+
+/// Loads an already staged pack file (workers load the engine's staged copy directly).
+pub fn load_staged(
+    source: &Path,
+    staged: &Path,
+    sha256: String,
+    generation: u64,
+) -> Result<Option<LoadedPack>, PackFailure> {
+    let fail = |reason: String, detail: String| PackFailure { path: source.to_path_buf(), reason, detail };
+    let header = match lib_header_from_path(staged) {
+        Ok(h) => h,
+        Err(LibraryError::GetSymbolError { .. }) => return Ok(None),
+        Err(e) => return Err(fail(summarise(&e), e.to_string())),
+    };
+    let root: PackRootRef = header.init_root_module::<PackRootRef>().map_err(|e| fail(summarise(&e), e.to_string()))?;
+    let manifest = (root.manifest())();
+    if manifest.abi_version != ABI_VERSION {
+        return Err(fail(
+            format!(
+                "pack {} {} was built for HIE ABI {} but this host speaks ABI {}; rebuild it against hie-plugin-api for ABI {}",
+                manifest.name, manifest.version, manifest.abi_version, ABI_VERSION, ABI_VERSION
+            ),
+            String::new(),
+        ));
+    }
+    let classes = manifest
+        .classes
+        .iter()
+        .map(|c| ClassInfo {
+            name: c.name.to_string(),
+            kind: c.kind,
+            adapter: c.adapter.to_string(),
+            doc: c.doc.to_string(),
+            settings: c
+                .settings
+                .iter()
+                .map(|s| SettingInfo {
+                    name: s.name.to_string(),
+                    target: s.target,
+                    default: s.default.to_string(),
+                    doc: s.doc.to_string(),
+                    supported: s.supported,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Some(LoadedPack {
+        name: manifest.name.to_string(),
+        version: manifest.version.to_string(),
+        abi_version: manifest.abi_version,
+        sdk_version: manifest.sdk_version.to_string(),
+        source_path: source.to_path_buf(),
+        staged_path: staged.to_path_buf(),
+        sha256,
+        generation,
+        classes,
+        root,
+    }))
+}
+
+/// Turns abi_stable's error (a layout dump of several KB for ABI mismatches) into one line.
+fn summarise(e: &LibraryError) -> String {
+    match e {
+        LibraryError::AbiInstability(_) => {
+            let text = e.to_string();
+            // The dump ends with the first mismatch found, as "Error:..." followed by
+            // "Expected:"/"Found:" lines: that is what an operator needs.
+            let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            let start = lines.iter().rposition(|l| l.starts_with("Error:") || l.contains("Error:")).unwrap_or(0);
+            let mut tail: Vec<&str> = lines[start..].iter().take(5).copied().collect();
+            if tail.is_empty() {
+                tail.push("layout mismatch");
+            }
+            let mut summary = format!(
+                "incompatible pack: its plugin interface does not match this host's (built against a different hie-plugin-api?): {}",
+                tail.join(" ")
+            );
+            summary.truncate(400);
+            summary
+        }
+        LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => format!(
+            "incompatible pack: interface version {actual_version}, this host needs {expected_version}"
+        ),
+        LibraryError::InvalidAbiHeader(_) => {
+            "incompatible pack: built with an incompatible abi_stable version".to_string()
+        }
+        LibraryError::OpenError { err, .. } => format!("cannot open shared library: {err}"),
+        LibraryError::RootModule { err, .. } => format!("the pack's root module failed to initialise: {err}"),
+        other => {
+            let mut s = other.to_string().trim().replace('\n', " ");
+            s.truncate(300);
+            s
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! Plugin packs: finding, staging, loading and checking the `.so` files item classes come from.
+//!
+//! # Invariants
+//! - A pack is never loaded from where it was deployed: it is copied to
+//!   `<data-dir>/packs/<stem>-<sha256 prefix>.so` first and loaded from there. glibc
+//!   deduplicates `dlopen` by path and overwriting a mapped file crashes the process, so
+//!   each content gets its own path and a mapped file is never touched again.
+//! - Loaded libraries are never unloaded (abi_stable leaks them on purpose).
+//! - One bad pack never stops the others from loading: failures are collected with a
+//!   short, readable reason.
+
+mod loader;
+
+pub use loader::{PackFailure, load_pack, pack_candidates, stage_pack};
+
+use hie_plugin_api::abi::{ItemKind, PackRootRef, SettingTarget};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// One setting a class declares.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SettingInfo {
+    /// Name as IRIS spells it.
+    pub name: String,
+    /// Host or Adapter.
+    #[serde(serialize_with = "ser_target")]
+    pub target: SettingTarget,
+    /// Default value.
+    pub default: String,
+    /// One-line doc.
+    pub doc: String,
+    /// Implemented (false: accepted and reported by validate).
+    pub supported: bool,
+}
+
+fn ser_target<S: serde::Serializer>(t: &SettingTarget, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(match t {
+        SettingTarget::Host => "Host",
+        SettingTarget::Adapter => "Adapter",
+    })
+}
+
+fn ser_kind<S: serde::Serializer>(k: &ItemKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind_name(*k))
+}
+
+/// The name of an item kind as configs and the API spell it.
+pub fn kind_name(k: ItemKind) -> &'static str {
+    match k {
+        ItemKind::Service => "service",
+        ItemKind::Process => "process",
+        ItemKind::Operation => "operation",
+    }
+}
+
+/// A class a loaded pack provides.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ClassInfo {
+    /// Class name.
+    pub name: String,
+    /// Service, process or operation.
+    #[serde(serialize_with = "ser_kind")]
+    pub kind: ItemKind,
+    /// Host adapter it pairs with, or empty.
+    pub adapter: String,
+    /// One-line doc.
+    pub doc: String,
+    /// Declared settings.
+    pub settings: Vec<SettingInfo>,
+}
+
+impl ClassInfo {
+    /// The declared setting called `name`.
+    pub fn setting(&self, name: &str) -> Option<&SettingInfo> {
+        self.settings.iter().find(|s| s.name == name)
+    }
+}
+
+/// A pack loaded into this process.
+#[derive(Clone, serde::Serialize)]
+pub struct LoadedPack {
+    /// Pack name from its manifest.
+    pub name: String,
+    /// Pack version from its manifest.
+    pub version: String,
+    /// ABI generation it was built for.
+    pub abi_version: u32,
+    /// SDK version it was built with.
+    pub sdk_version: String,
+    /// Where it was deployed (the file ops manage).
+    pub source_path: PathBuf,
+    /// The content-hashed copy actually loaded.
+    pub staged_path: PathBuf,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// Load generation: increases with every pack load in this engine run.
+    pub generation: u64,
+    /// Classes the pack provides.
+    pub classes: Vec<ClassInfo>,
+    /// The root module (function table) of the loaded library.
+    #[serde(skip)]
+    pub root: PackRootRef,
+}
+
+impl std::fmt::Debug for LoadedPack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPack")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("sha256", &self.sha256)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every pack loaded for a production, indexed by class.
+#[derive(Clone, Debug, Default)]
+pub struct PackRegistry {
+    /// Loaded packs, in load order.
+    pub packs: Vec<Arc<LoadedPack>>,
+    /// Packs that failed to load, with why.
+    pub failures: Vec<PackFailure>,
+    /// Directories that were searched, in order (named in "unknown class" errors).
+    pub searched: Vec<PathBuf>,
+    /// Class name → the pack that provides it (first loaded wins).
+    classes: BTreeMap<String, Arc<LoadedPack>>,
+}
+
+impl PackRegistry {
+    /// Adds a loaded pack; a class already provided by an earlier pack keeps the earlier one
+    /// (and the clash is recorded as a failure so operators see it).
+    pub fn add(&mut self, pack: Arc<LoadedPack>) {
+        for class in &pack.classes {
+            match self.classes.get(&class.name) {
+                Some(existing) if existing.sha256 != pack.sha256 => {
+                    self.failures.push(PackFailure {
+                        path: pack.source_path.clone(),
+                        reason: format!(
+                            "class {} is also provided by pack {} ({}); keeping the first",
+                            class.name,
+                            existing.name,
+                            existing.source_path.display()
+                        ),
+                        detail: String::new(),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    self.classes.insert(class.name.clone(), pack.clone());
+                }
+            }
+        }
+        self.packs.push(pack);
+    }
+
+    /// The pack and class info for `class`.
+    pub fn class(&self, class: &str) -> Option<(&Arc<LoadedPack>, &ClassInfo)> {
+        let pack = self.classes.get(class)?;
+        let info = pack.classes.iter().find(|c| c.name == class)?;
+        Some((pack, info))
+    }
+
+    /// Every class name, sorted.
+    pub fn class_names(&self) -> impl Iterator<Item = &str> {
+        self.classes.keys().map(|s| s.as_str())
+    }
+
+    /// Replaces the pack providing classes of `old` with `new` (hot reload).
+    pub fn replace(&mut self, old_source: &std::path::Path, new: Arc<LoadedPack>) {
+        self.packs.retain(|p| p.source_path != old_source);
+        self.classes.retain(|_, p| p.source_path != old_source);
+        self.add(new);
+    }
+}
+
+/// Loads every pack found in `dirs` (staging copies in `stage_dir`). Files that are not
+/// HIE packs are skipped; packs that fail are recorded with a short reason and the rest
+/// still load. `generation` numbers the loads.
+pub fn scan(dirs: &[PathBuf], stage_dir: &std::path::Path, generation: &std::sync::atomic::AtomicU64) -> PackRegistry {
+    let mut registry = PackRegistry { searched: dirs.to_vec(), ..Default::default() };
+    let mut seen_hashes = std::collections::HashSet::new();
+    for path in pack_candidates(dirs) {
+        let g = generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match load_pack(&path, stage_dir, g) {
+            Ok(Some(pack)) => {
+                if !seen_hashes.insert(pack.sha256.clone()) {
+                    // The same file found twice (e.g. binary dir and --plugins): load once.
+                    continue;
+                }
+                tracing::info!(pack = %pack.name, version = %pack.version, path = %path.display(), classes = pack.classes.len(), "pack loaded");
+                registry.add(Arc::new(pack));
+            }
+            Ok(None) => tracing::debug!(path = %path.display(), "not a HIE pack; skipped"),
+            Err(failure) => {
+                tracing::warn!(path = %path.display(), reason = %failure.reason, "pack rejected");
+                tracing::debug!(path = %path.display(), detail = %failure.detail, "pack rejection detail");
+                registry.failures.push(failure);
+            }
+        }
+    }
+    registry
+}

@@ -1,0 +1,61 @@
+//! Productions: the files that say which items run, with which classes and settings.
+//!
+//! A production file is one of:
+//!
+//! - IRIS XML: a bare `<Production>` document, a UDL class file
+//!   (`Class X Extends Ens.Production { XData ProductionDefinition { ... } }`) or a Studio
+//!   export (`<Export><Class>...<XData name="ProductionDefinition">`), read by `iris.rs`;
+//! - YAML or JSON in HIE's own shape, read by `yaml.rs`.
+//!
+//! All load into the format-independent [`model`], where every item and setting keeps its
+//! file and line. Loading only fails on files that cannot be read or are not shaped like a
+//! production; problems with values are left to validation, which reports them all at once.
+
+pub mod diagnostics;
+pub mod model;
+pub mod plan;
+pub mod validate;
+
+mod iris;
+mod yaml;
+
+pub use model::*;
+
+use std::path::Path;
+use std::sync::Arc;
+
+/// Reads and loads the production file at `path`, choosing the loader by extension
+/// (`.xml`/`.cls`: IRIS; `.yaml`/`.yml`: YAML; `.json`: JSON) or, for other extensions,
+/// by content.
+pub fn load(path: &Path) -> Result<ProductionConfig, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    load_str(path, &text)
+}
+
+/// Loads a production from `text` as if read from `path` (the path picks the loader and
+/// appears in every location).
+pub fn load_str(path: &Path, text: &str) -> Result<ProductionConfig, LoadError> {
+    let file: Arc<Path> = Arc::from(path);
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some("xml" | "cls") => iris::load_iris(&file, text),
+        Some("yaml" | "yml") => yaml::load_yaml(&file, text, SourceFormat::Yaml),
+        Some("json") => yaml::load_yaml(&file, text, SourceFormat::Json),
+        _ => {
+            let start = text.trim_start_matches('\u{feff}').trim_start();
+            if start.starts_with('<') || text.contains("XData ProductionDefinition") {
+                iris::load_iris(&file, text)
+            } else if start.starts_with('{') {
+                yaml::load_yaml(&file, text, SourceFormat::Json)
+            } else {
+                yaml::load_yaml(&file, text, SourceFormat::Yaml)
+            }
+        }
+    }
+}

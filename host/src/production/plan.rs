@@ -1,0 +1,179 @@
+//! The validated, resolved form of a production that the engine runs.
+
+use super::model::Location;
+use crate::journal::Durability;
+use crate::pack::LoadedPack;
+use crate::queue::{Overflow, QueueType};
+use hie_plugin_api::ItemKind;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What runs an item's code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionMode {
+    /// Tokio tasks in the engine process.
+    Async,
+    /// A pool of OS threads per item; plugin code may block.
+    ThreadPool,
+    /// Worker processes (the `hie` binary re-executed), each with `WorkerThreads` threads.
+    MultiProcess,
+    /// One dedicated thread, strictly sequential.
+    SingleProcess,
+}
+
+impl ExecutionMode {
+    /// Parses the config spelling (`async`, `thread_pool`, `multi_process`, `single_process`).
+    pub fn parse(s: &str) -> Option<ExecutionMode> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "async" | "" => Some(ExecutionMode::Async),
+            "thread_pool" | "threadpool" => Some(ExecutionMode::ThreadPool),
+            "multi_process" | "multiprocess" => Some(ExecutionMode::MultiProcess),
+            "single_process" | "singleprocess" | "single_thread" => Some(ExecutionMode::SingleProcess),
+            _ => None,
+        }
+    }
+
+    /// The config spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExecutionMode::Async => "async",
+            ExecutionMode::ThreadPool => "thread_pool",
+            ExecutionMode::MultiProcess => "multi_process",
+            ExecutionMode::SingleProcess => "single_process",
+        }
+    }
+}
+
+/// Settings the engine itself applies to an item, whatever its class.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct EngineSettings {
+    /// What runs the item.
+    pub execution_mode: ExecutionMode,
+    /// Instances working in parallel (IRIS PoolSize).
+    pub concurrency: usize,
+    /// Queue ordering.
+    pub queue_type: QueueType,
+    /// Queue bound; 0 = unbounded.
+    pub queue_size: usize,
+    /// What happens when the queue is full.
+    pub overflow: Overflow,
+    /// Threads per worker process (multi_process).
+    pub worker_threads: usize,
+    /// HL7 path whose value orders messages per key (FIFO groups), if any.
+    pub ordering_key: Option<String>,
+    /// Delay between retries of a message.
+    pub retry_interval: Duration,
+    /// Give up retrying after this long; `None` = retry for ever (HL7 operations' default).
+    pub failure_timeout: Option<Duration>,
+    /// Don't count time spent disconnected towards the failure timeout.
+    pub no_fail_while_disconnected: bool,
+    /// Where errored messages go, if anywhere.
+    pub error_target: Option<String>,
+    /// Crashes of a worker on one message before the message is quarantined.
+    pub max_worker_crashes: u32,
+    /// A call running longer than this counts as a hang; `None` = never.
+    pub hang_timeout: Option<Duration>,
+    /// Memory limit per worker process in bytes; `None` = none.
+    pub memory_limit: Option<u64>,
+    /// Messages per second at most; `None` = unlimited.
+    pub rate_limit: Option<f64>,
+    /// Consecutive failures that open the circuit breaker; 0 = no breaker.
+    pub breaker_threshold: u32,
+    /// How long an open breaker waits before a half-open probe.
+    pub breaker_cooldown: Duration,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            execution_mode: ExecutionMode::Async,
+            concurrency: 1,
+            queue_type: QueueType::Fifo,
+            queue_size: 0,
+            overflow: Overflow::Block,
+            worker_threads: 1,
+            ordering_key: None,
+            retry_interval: Duration::from_secs(5),
+            failure_timeout: Some(Duration::from_secs(15)),
+            no_fail_while_disconnected: false,
+            error_target: None,
+            max_worker_crashes: 3,
+            hang_timeout: None,
+            memory_limit: None,
+            rate_limit: None,
+            breaker_threshold: 0,
+            breaker_cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One item, resolved against the packs and ready to run.
+#[derive(Clone, Debug)]
+pub struct ItemPlan {
+    /// Item name.
+    pub name: Arc<str>,
+    /// Class name.
+    pub class: String,
+    /// Service, process or operation.
+    pub kind: ItemKind,
+    /// Host adapter paired with the class, or empty.
+    pub adapter: String,
+    /// Disabled items are not started.
+    pub enabled: bool,
+    /// The pack providing the class.
+    pub pack: Arc<LoadedPack>,
+    /// Every class setting (Host and Adapter) with defaults applied, by name.
+    pub settings: BTreeMap<String, String>,
+    /// What the engine applies itself.
+    pub engine: EngineSettings,
+    /// Where the item is written.
+    pub location: Location,
+}
+
+impl ItemPlan {
+    /// A setting's value (defaults applied).
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.settings.get(name).map(|s| s.as_str())
+    }
+
+    /// Everything that decides how the item runs, for diffing configs on reload: two
+    /// plans with the same fingerprint need no restart.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "{}|{}|{}|{:?}|{:?}|{}",
+            self.class,
+            self.enabled,
+            self.pack.sha256,
+            self.settings,
+            self.engine,
+            self.adapter
+        )
+    }
+}
+
+/// A whole production, validated.
+#[derive(Clone, Debug)]
+pub struct ProductionPlan {
+    /// Production name.
+    pub name: String,
+    /// The file it came from.
+    pub file: PathBuf,
+    /// Commit durability.
+    pub durability: Durability,
+    /// HL7 paths whose values are indexed for message search.
+    pub search_fields: Vec<String>,
+    /// Automatic purge: keep this many days (0 = never purge automatically).
+    pub purge_keep_days: u32,
+    /// Items in file order (unresolved items skipped with `--skip-unresolved` are absent).
+    pub items: Vec<ItemPlan>,
+}
+
+impl ProductionPlan {
+    /// The item called `name`.
+    pub fn item(&self, name: &str) -> Option<&ItemPlan> {
+        self.items.iter().find(|i| &*i.name == name)
+    }
+}

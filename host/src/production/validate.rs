@@ -1,0 +1,516 @@
+//! Validation: turns a [`ProductionConfig`] into a [`ProductionPlan`] against the loaded
+//! packs, collecting every problem at once, each naming file, line, item and setting.
+
+use super::diagnostics::Diagnostic;
+use super::model::{ItemConfig, Location, ProductionConfig, Setting, SettingTarget};
+use super::plan::{EngineSettings, ExecutionMode, ItemPlan, ProductionPlan};
+use crate::journal::Durability;
+use crate::pack::PackRegistry;
+use crate::queue::{Overflow, QueueType};
+use hie_plugin_api::ItemKind;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A setting the engine implements for every item, whatever its class.
+pub struct EngineSettingDoc {
+    /// IRIS-style name (Host setting in IRIS XML).
+    pub name: &'static str,
+    /// YAML key that sets it, if it has its own.
+    pub yaml_key: &'static str,
+    /// Default.
+    pub default: &'static str,
+    /// One-line doc.
+    pub doc: &'static str,
+}
+
+/// Item settings the engine applies itself.
+pub const ENGINE_SETTINGS: &[EngineSettingDoc] = &[
+    EngineSettingDoc { name: "ExecutionMode", yaml_key: "execution_mode", default: "async", doc: "async | thread_pool | multi_process | single_process" },
+    EngineSettingDoc { name: "PoolSize", yaml_key: "concurrency", default: "1", doc: "instances working in parallel (in multi_process: worker processes)" },
+    EngineSettingDoc { name: "QueueType", yaml_key: "queue_type", default: "fifo", doc: "fifo | priority (IRIS 1-6, FIFO within a priority) | lifo" },
+    EngineSettingDoc { name: "QueueSize", yaml_key: "queue_size", default: "0", doc: "maximum queued messages; 0 = unbounded (bodies stay on disk)" },
+    EngineSettingDoc { name: "QueueOverflow", yaml_key: "queue_overflow", default: "block", doc: "block (backpressure) | drop (Discarded, sender NACKed) | redirect (to OverflowTarget)" },
+    EngineSettingDoc { name: "OverflowTarget", yaml_key: "overflow_target", default: "", doc: "item that takes messages when the queue is full and QueueOverflow=redirect" },
+    EngineSettingDoc { name: "WorkerThreads", yaml_key: "worker_threads", default: "1", doc: "threads per worker process (multi_process)" },
+    EngineSettingDoc { name: "OrderingKey", yaml_key: "ordering_key", default: "", doc: "HL7 path (e.g. PID-3.1): same key in arrival order, different keys in parallel" },
+    EngineSettingDoc { name: "RetryInterval", yaml_key: "", default: "5", doc: "seconds between retries of a message" },
+    EngineSettingDoc { name: "FailureTimeout", yaml_key: "", default: "15", doc: "seconds before a retrying message fails; -1 = retry for ever" },
+    EngineSettingDoc { name: "NoFailWhileDisconnected", yaml_key: "", default: "0", doc: "don't count time disconnected towards FailureTimeout" },
+    EngineSettingDoc { name: "ErrorTarget", yaml_key: "", default: "", doc: "item that receives this item's errored messages" },
+    EngineSettingDoc { name: "MaxWorkerCrashes", yaml_key: "", default: "3", doc: "crashes on one message before it is quarantined (Suspended)" },
+    EngineSettingDoc { name: "HangTimeout", yaml_key: "", default: "0", doc: "seconds a call may run before it counts as a hang and its worker restarts; 0 = off" },
+    EngineSettingDoc { name: "MemoryLimitMB", yaml_key: "", default: "0", doc: "per-worker-process memory limit in MB; 0 = off" },
+    EngineSettingDoc { name: "RateLimit", yaml_key: "", default: "0", doc: "messages per second at most (token bucket); 0 = unlimited" },
+    EngineSettingDoc { name: "CircuitBreakerThreshold", yaml_key: "", default: "0", doc: "consecutive failures that open the circuit; 0 = no breaker" },
+    EngineSettingDoc { name: "CircuitBreakerCooldown", yaml_key: "", default: "30", doc: "seconds an open circuit waits before a half-open probe" },
+];
+
+/// IRIS settings common to all business hosts that HIE accepts but does not implement.
+const IRIS_COMMON_UNSUPPORTED: &[&str] = &[
+    "AlertOnError",
+    "AlertGroups",
+    "AlertRetryGracePeriod",
+    "InactivityTimeout",
+    "QueueCountAlert",
+    "QueueWaitAlert",
+    "ArchiveIO",
+    "ThrottleDelay",
+    "BusinessPartner",
+    "Schedule",
+];
+
+/// Settings whose value names other items.
+const TARGET_SETTINGS: &[&str] = &["TargetConfigNames", "OverflowTarget", "ErrorTarget", "BadMessageHandler"];
+
+/// Settings that must be whole numbers (seconds, counts, ports).
+const INTEGER_SETTINGS: &[&str] = &[
+    "Port",
+    "ConnectTimeout",
+    "ResponseTimeout",
+    "ReadTimeout",
+    "StayConnected",
+    "CallInterval",
+    "ReconnectRetry",
+    "RetryInterval",
+    "FailureTimeout",
+    "QueueSize",
+    "WorkerThreads",
+    "MaxWorkerCrashes",
+    "HangTimeout",
+    "MemoryLimitMB",
+    "CircuitBreakerThreshold",
+    "CircuitBreakerCooldown",
+    "MaxFrameSize",
+];
+
+/// Production-level settings HIE understands.
+const PRODUCTION_SETTINGS: &[&str] =
+    &["Durability", "PluginDirs", "ActorPoolSize", "SearchFields", "PurgeKeepDays", "ShutdownTimeout"];
+
+/// Options for validation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ValidateOptions {
+    /// Items whose class no pack provides are skipped with a warning instead of an error.
+    pub skip_unresolved: bool,
+}
+
+/// Validates `config` against `packs`. Returns the plan when there are no errors, and
+/// every diagnostic either way.
+pub fn validate(
+    config: &ProductionConfig,
+    packs: &PackRegistry,
+    options: ValidateOptions,
+) -> (Option<ProductionPlan>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let durability = production_settings(config, &mut diags);
+
+    // Names first: targets are checked against every item, resolved or not.
+    let mut seen: HashMap<&str, &ItemConfig> = HashMap::new();
+    for item in &config.items {
+        if item.name.trim().is_empty() {
+            diags.push(Diagnostic::error(&item.location, "item has an empty name"));
+        }
+        if let Some(first) = seen.insert(&item.name, item) {
+            diags.push(
+                Diagnostic::error(
+                    &item.location,
+                    format!("duplicate item name (first defined at line {})", first.location.line),
+                )
+                .item(&item.name),
+            );
+        }
+    }
+
+    let mut plans = Vec::new();
+    let mut skipped: Vec<&str> = Vec::new();
+    for item in &config.items {
+        match plan_item(item, packs, &mut diags, options) {
+            Some(plan) => plans.push(plan),
+            None => skipped.push(&item.name),
+        }
+    }
+
+    check_targets(config, &plans, &skipped, &mut diags);
+    check_ports(&plans, &mut diags);
+
+    let search_fields = config
+        .setting("SearchFields")
+        .map(|s| s.value.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
+        .unwrap_or_else(|| vec!["PID-3.1".to_string()]);
+    let purge_keep_days = config.setting("PurgeKeepDays").and_then(|s| s.value.trim().parse().ok()).unwrap_or(0);
+
+    let has_errors = diags.iter().any(Diagnostic::is_error);
+    let plan = (!has_errors).then(|| ProductionPlan {
+        name: config.name.clone(),
+        file: config.file.clone(),
+        durability,
+        search_fields,
+        purge_keep_days,
+        items: plans,
+    });
+    (plan, diags)
+}
+
+fn production_settings(config: &ProductionConfig, diags: &mut Vec<Diagnostic>) -> Durability {
+    let mut durability = Durability::Fsync;
+    for s in &config.settings {
+        if !PRODUCTION_SETTINGS.contains(&s.name.as_str()) {
+            diags.push(
+                Diagnostic::warning(&s.location, "unknown production setting; it is ignored").setting(&s.name),
+            );
+        }
+    }
+    if let Some(s) = config.setting("Durability") {
+        match Durability::parse(&s.value) {
+            Some(d) => durability = d,
+            None => diags.push(
+                Diagnostic::error(&s.location, format!("invalid value {:?}: expected fsync or process", s.value))
+                    .setting("Durability"),
+            ),
+        }
+    }
+    for name in ["PurgeKeepDays", "ShutdownTimeout"] {
+        if let Some(s) = config.setting(name) {
+            if s.value.trim().parse::<u32>().is_err() {
+                diags.push(
+                    Diagnostic::error(&s.location, format!("invalid value {:?}: expected a whole number", s.value))
+                        .setting(name),
+                );
+            }
+        }
+    }
+    if let Some(s) = config.setting("SearchFields") {
+        for p in s.value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if p.parse::<hie_hl7::Path>().is_err() {
+                diags.push(Diagnostic::error(&s.location, format!("{p:?} is not an HL7 path")).setting("SearchFields"));
+            }
+        }
+    }
+    durability
+}
+
+/// Resolves one item. `None` when its class is unknown (an error, or a warning with
+/// `skip_unresolved`) or it has errors that make a plan meaningless.
+fn plan_item(
+    item: &ItemConfig,
+    packs: &PackRegistry,
+    diags: &mut Vec<Diagnostic>,
+    options: ValidateOptions,
+) -> Option<ItemPlan> {
+    let Some((pack, class)) = packs.class(&item.class) else {
+        let searched: Vec<String> = packs.searched.iter().map(|p| p.display().to_string()).collect();
+        let loaded: Vec<String> = packs.packs.iter().map(|p| format!("{} {}", p.name, p.version)).collect();
+        let mut msg = format!(
+            "unknown class {}: no loaded pack provides it (searched {}; loaded packs: {})",
+            item.class,
+            if searched.is_empty() { "no directories".to_string() } else { searched.join(", ") },
+            if loaded.is_empty() { "none".to_string() } else { loaded.join(", ") }
+        );
+        if !item.class.starts_with("EnsLib.") && !item.class.starts_with("HIE.") {
+            msg.push_str("; this looks like a custom class: provide it in a pack, or run with --skip-unresolved");
+        }
+        let d = if options.skip_unresolved {
+            Diagnostic::warning(&item.location, format!("{msg} (skipped: --skip-unresolved)"))
+        } else {
+            Diagnostic::error(&item.location, msg)
+        };
+        diags.push(d.item(&item.name).setting("ClassName"));
+        return None;
+    };
+
+    let mut settings: BTreeMap<String, String> =
+        class.settings.iter().map(|s| (s.name.clone(), s.default.clone())).collect();
+    let mut engine_values: HashMap<&str, &Setting> = HashMap::new();
+    for s in &item.settings {
+        let err = |m: String| Diagnostic::error(&s.location, m).item(&item.name).setting(&s.name);
+        let warn = |m: String| Diagnostic::warning(&s.location, m).item(&item.name).setting(&s.name);
+        if let Some(doc) = ENGINE_SETTINGS.iter().find(|d| d.name == s.name) {
+            engine_values.insert(doc.name, s);
+            // Some engine settings are also class settings (e.g. RetryInterval): keep both.
+            if class.setting(&s.name).is_some() {
+                settings.insert(s.name.clone(), s.value.clone());
+            }
+            continue;
+        }
+        match class.setting(&s.name) {
+            Some(spec) => {
+                let declared = match spec.target {
+                    hie_plugin_api::abi::SettingTarget::Host => SettingTarget::Host,
+                    hie_plugin_api::abi::SettingTarget::Adapter => SettingTarget::Adapter,
+                };
+                if declared != s.target {
+                    diags.push(warn(format!(
+                        "written as a {:?} setting but {} declares it as a {:?} setting; applied anyway",
+                        s.target, class.name, declared
+                    )));
+                }
+                if !spec.supported && s.value.trim() != spec.default.trim() {
+                    diags.push(warn(format!(
+                        "accepted for IRIS compatibility but not implemented by {} yet; it has no effect",
+                        class.name
+                    )));
+                }
+                settings.insert(s.name.clone(), s.value.clone());
+            }
+            None if IRIS_COMMON_UNSUPPORTED.contains(&s.name.as_str()) => {
+                diags.push(warn("IRIS host setting accepted but not implemented by HIE; it has no effect".into()));
+            }
+            None => {
+                diags.push(warn(format!(
+                    "{} has no setting called {}; it is ignored (check the spelling: `hie plugins` lists every setting)",
+                    class.name, s.name
+                )));
+            }
+        }
+        if INTEGER_SETTINGS.contains(&s.name.as_str()) && !s.value.trim().is_empty() && s.value.trim().parse::<i64>().is_err() {
+            diags.push(err(format!("invalid value {:?}: expected a whole number", s.value)));
+        }
+        if s.name == "Port" {
+            if let Ok(p) = s.value.trim().parse::<i64>() {
+                if !(1..=65535).contains(&p) {
+                    diags.push(err(format!("port {p} is out of range 1-65535")));
+                }
+            }
+        }
+    }
+
+    let engine = engine_settings(item, &settings, &engine_values, class.kind, diags);
+    Some(ItemPlan {
+        name: Arc::from(item.name.as_str()),
+        class: item.class.clone(),
+        kind: class.kind,
+        adapter: class.adapter.clone(),
+        enabled: item.enabled,
+        pack: pack.clone(),
+        settings,
+        engine,
+        location: item.location.clone(),
+    })
+}
+
+fn engine_settings(
+    item: &ItemConfig,
+    class_settings: &BTreeMap<String, String>,
+    values: &HashMap<&str, &Setting>,
+    kind: ItemKind,
+    diags: &mut Vec<Diagnostic>,
+) -> EngineSettings {
+    let mut e = EngineSettings::default();
+    let bad = |s: &Setting, expected: &str| {
+        Diagnostic::error(&s.location, format!("invalid value {:?}: expected {expected}", s.value))
+            .item(&item.name)
+            .setting(&s.name)
+    };
+    // Class defaults for engine-applied settings (e.g. FailureTimeout=-1 for HL7 operations).
+    let text = |name: &str| -> Option<(String, Option<&Setting>)> {
+        match values.get(name) {
+            Some(s) => Some((s.value.trim().to_string(), Some(*s))),
+            None => class_settings.get(name).map(|v| (v.trim().to_string(), None)),
+        }
+    };
+    let int = |name: &str, diags: &mut Vec<Diagnostic>| -> Option<i64> {
+        let (v, s) = text(name)?;
+        if v.is_empty() {
+            return None;
+        }
+        match v.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                if let Some(s) = s {
+                    diags.push(bad(s, "a whole number"));
+                }
+                None
+            }
+        }
+    };
+
+    if let Some(s) = values.get("ExecutionMode") {
+        match ExecutionMode::parse(&s.value) {
+            Some(m) => e.execution_mode = m,
+            None => diags.push(bad(s, "async, thread_pool, multi_process or single_process")),
+        }
+    }
+    if let Some(p) = &item.pool_size {
+        match p.trim().parse::<usize>() {
+            Ok(n) => e.concurrency = n.max(1),
+            Err(_) => diags.push(
+                Diagnostic::error(&item.pool_size_location, format!("invalid value {p:?}: expected a whole number"))
+                    .item(&item.name)
+                    .setting("PoolSize"),
+            ),
+        }
+    }
+    if let Some(s) = values.get("PoolSize") {
+        match s.value.trim().parse::<usize>() {
+            Ok(n) => e.concurrency = n.max(1),
+            Err(_) => diags.push(bad(s, "a whole number")),
+        }
+    }
+    if e.execution_mode == ExecutionMode::SingleProcess {
+        e.concurrency = 1;
+    }
+    if let Some(s) = values.get("QueueType") {
+        match QueueType::parse(&s.value) {
+            Some(q) => e.queue_type = q,
+            None => diags.push(bad(s, "fifo, priority or lifo")),
+        }
+    }
+    if let Some(n) = int("QueueSize", diags) {
+        e.queue_size = n.max(0) as usize;
+    }
+    if let Some(s) = values.get("QueueOverflow") {
+        match s.value.trim().to_ascii_lowercase().as_str() {
+            "block" | "" => e.overflow = Overflow::Block,
+            "drop" => e.overflow = Overflow::Drop,
+            "redirect" => match values.get("OverflowTarget").map(|t| t.value.trim()).filter(|t| !t.is_empty()) {
+                Some(t) => e.overflow = Overflow::Redirect(t.to_string()),
+                None => diags.push(
+                    Diagnostic::error(&s.location, "QueueOverflow=redirect needs OverflowTarget naming an item")
+                        .item(&item.name)
+                        .setting("OverflowTarget"),
+                ),
+            },
+            _ => diags.push(bad(s, "block, drop or redirect")),
+        }
+    }
+    if let Some(n) = int("WorkerThreads", diags) {
+        e.worker_threads = n.max(1) as usize;
+    }
+    if let Some(s) = values.get("OrderingKey") {
+        let v = s.value.trim();
+        if !v.is_empty() {
+            match v.parse::<hie_hl7::Path>() {
+                Ok(_) => e.ordering_key = Some(v.to_string()),
+                Err(err) => diags.push(bad(s, &format!("an HL7 path such as PID-3.1 ({err})"))),
+            }
+        }
+    }
+    if let Some(n) = int("RetryInterval", diags) {
+        e.retry_interval = Duration::from_secs(n.max(0) as u64);
+    }
+    if let Some(n) = int("FailureTimeout", diags) {
+        e.failure_timeout = if n < 0 { None } else { Some(Duration::from_secs(n as u64)) };
+    }
+    if let Some((v, _)) = text("NoFailWhileDisconnected") {
+        e.no_fail_while_disconnected = matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes");
+    }
+    if let Some((v, _)) = text("ErrorTarget") {
+        if !v.is_empty() {
+            e.error_target = Some(v);
+        }
+    }
+    if let Some(n) = int("MaxWorkerCrashes", diags) {
+        e.max_worker_crashes = n.max(1) as u32;
+    }
+    if let Some(n) = int("HangTimeout", diags) {
+        e.hang_timeout = (n > 0).then(|| Duration::from_secs(n as u64));
+    }
+    if let Some(n) = int("MemoryLimitMB", diags) {
+        e.memory_limit = (n > 0).then(|| n as u64 * 1024 * 1024);
+    }
+    if let Some(s) = values.get("RateLimit") {
+        match s.value.trim().parse::<f64>() {
+            Ok(r) if r >= 0.0 => e.rate_limit = (r > 0.0).then_some(r),
+            _ => diags.push(bad(s, "messages per second (a number, 0 = unlimited)")),
+        }
+    }
+    if let Some(n) = int("CircuitBreakerThreshold", diags) {
+        e.breaker_threshold = n.max(0) as u32;
+    }
+    if let Some(n) = int("CircuitBreakerCooldown", diags) {
+        e.breaker_cooldown = Duration::from_secs(n.max(1) as u64);
+    }
+    if kind == ItemKind::Service && e.execution_mode == ExecutionMode::MultiProcess && e.ordering_key.is_some() {
+        // Services are invoked per connection; per-key order is a queue property.
+        if let Some(s) = values.get("OrderingKey") {
+            diags.push(
+                Diagnostic::warning(&s.location, "OrderingKey has no effect on a service (it orders a queue)")
+                    .item(&item.name)
+                    .setting("OrderingKey"),
+            );
+        }
+    }
+    e
+}
+
+fn check_targets(config: &ProductionConfig, plans: &[ItemPlan], skipped: &[&str], diags: &mut Vec<Diagnostic>) {
+    let names: HashMap<&str, bool> = config.items.iter().map(|i| (i.name.as_str(), i.enabled)).collect();
+    for item in &config.items {
+        for s in item.settings.iter().filter(|s| TARGET_SETTINGS.contains(&s.name.as_str())) {
+            for target in s.value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                check_one_target(item, s, target, &names, skipped, diags);
+            }
+        }
+    }
+    // Class defaults can name targets too (rare, but validate them the same way).
+    for plan in plans {
+        let Some(cfg) = config.item(&plan.name) else { continue };
+        for name in TARGET_SETTINGS {
+            if cfg.any_setting(name).is_some() {
+                continue;
+            }
+            if let Some(v) = plan.setting(name) {
+                for target in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                    if !names.contains_key(target) {
+                        diags.push(
+                            Diagnostic::error(&plan.location, format!("default target {target:?} is not an item"))
+                                .item(&plan.name)
+                                .setting(name),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn check_one_target(
+    item: &ItemConfig,
+    s: &Setting,
+    target: &str,
+    names: &HashMap<&str, bool>,
+    skipped: &[&str],
+    diags: &mut Vec<Diagnostic>,
+) {
+    match names.get(target) {
+        None => {
+            let mut known: Vec<&str> = names.keys().copied().collect();
+            known.sort();
+            diags.push(
+                Diagnostic::error(
+                    &s.location,
+                    format!("target {target:?} is not an item of this production (items: {})", known.join(", ")),
+                )
+                .item(&item.name)
+                .setting(&s.name),
+            );
+        }
+        Some(_) if skipped.contains(&target) => diags.push(
+            Diagnostic::warning(&s.location, format!("target {target:?} is skipped (unresolved class): messages to it will be Suspended"))
+                .item(&item.name)
+                .setting(&s.name),
+        ),
+        Some(false) => diags.push(
+            Diagnostic::warning(&s.location, format!("target {target:?} is disabled: messages to it will queue"))
+                .item(&item.name)
+                .setting(&s.name),
+        ),
+        Some(true) => {}
+    }
+}
+
+fn check_ports(plans: &[ItemPlan], diags: &mut Vec<Diagnostic>) {
+    let mut ports: HashMap<u16, &ItemPlan> = HashMap::new();
+    for p in plans.iter().filter(|p| p.enabled && p.kind == ItemKind::Service) {
+        let Some(port) = p.setting("Port").and_then(|v| v.trim().parse::<u16>().ok()) else { continue };
+        if let Some(first) = ports.insert(port, p) {
+            let loc: Location = p.location.clone();
+            diags.push(
+                Diagnostic::error(&loc, format!("port {port} is already used by item '{}' (line {})", first.name, first.location.line))
+                    .item(&p.name)
+                    .setting("Port"),
+            );
+        }
+    }
+}

@@ -1,0 +1,520 @@
+//! Item queues: the in-memory order of what waits for each item, backed by the journal.
+//!
+//! # Invariants
+//! - A queue belongs to the engine, not to an item instance: restarting, hot-swapping or
+//!   moving an item to worker processes never touches its queue.
+//! - An entry is pushed only after the commit that made it `Queued` is durable, and
+//!   leaves the queue for good only when the commit that finishes it is durable.
+//! - Entries hold header ids and at most a bounded amount of cached bodies; everything
+//!   else is read back from the journal, so memory stays bounded however deep a queue gets.
+//! - With an ordering key, two entries with the same key are never in flight together
+//!   and leave in arrival order; different keys flow in parallel.
+
+use crate::message::Header;
+use bytes::Bytes;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::Notify;
+
+/// Queue ordering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    /// First in, first out.
+    Fifo,
+    /// By IRIS priority (1 first), FIFO within a priority.
+    Priority,
+    /// Last in, first out.
+    Lifo,
+}
+
+impl QueueType {
+    /// Parses `fifo`, `priority`, `lifo`.
+    pub fn parse(s: &str) -> Option<QueueType> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fifo" | "" => Some(QueueType::Fifo),
+            "priority" => Some(QueueType::Priority),
+            "lifo" => Some(QueueType::Lifo),
+            _ => None,
+        }
+    }
+}
+
+/// What happens when a bounded queue is full.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Overflow {
+    /// The sender waits (a service stops reading and holds the ACK).
+    Block,
+    /// The message is recorded Discarded with the reason; a waiting sender gets a NACK.
+    Drop,
+    /// The message goes to another item instead.
+    Redirect(String),
+}
+
+/// Cached bodies per queue, at most (bytes); beyond this bodies are read from the journal.
+const BODY_CACHE_BYTES: usize = 8 * 1024 * 1024;
+
+/// One queued message.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The header (id, priority, ordering key, ...).
+    pub header: Arc<Header>,
+    /// The body when cached; `None` means read it from the journal.
+    pub body: Option<Bytes>,
+    /// How many times processing this entry crashed a worker (quarantine counter).
+    pub crashes: u32,
+}
+
+/// Position in the queue: (priority or 0, sequence or negated sequence for LIFO).
+type OrderKey = (u8, i64);
+
+#[derive(Debug)]
+struct State {
+    kind: QueueType,
+    /// Maximum queued + reserved entries; 0 = unbounded.
+    capacity: usize,
+    /// Entries that may be taken, in order.
+    main: BTreeMap<OrderKey, Entry>,
+    /// Entries whose ordering key is busy, by key, in order.
+    parked: HashMap<String, VecDeque<(OrderKey, Entry)>>,
+    /// Number of entries in `parked`.
+    parked_len: usize,
+    /// Ordering keys with an entry in flight.
+    busy_keys: HashSet<String>,
+    /// Slots reserved by producers committing messages to this queue.
+    reserved: usize,
+    /// Entries taken and not yet finished.
+    in_flight: usize,
+    /// Paused queues hand out nothing.
+    paused: bool,
+    /// Closed queues hand out nothing and wake every waiter.
+    closed: bool,
+    /// Bytes of cached bodies.
+    cached_bytes: usize,
+}
+
+/// A queue.
+#[derive(Debug)]
+pub struct Queue {
+    /// The owning item's name, for logs.
+    name: String,
+    /// Everything mutable.
+    state: Mutex<State>,
+    /// Woken when an entry may have become available.
+    ready: Notify,
+    /// Woken when capacity may have been freed.
+    space: Notify,
+}
+
+/// Capacity held for an entry that is being committed.
+#[derive(Debug)]
+#[must_use = "a reservation holds queue capacity until pushed or released"]
+pub struct Reservation {
+    /// The queue the slot is in.
+    queue: Arc<Queue>,
+    /// Whether the slot is still held.
+    live: bool,
+}
+
+impl Reservation {
+    /// Pushes the entry into the reserved slot.
+    pub fn push(mut self, entry: Entry) {
+        self.live = false;
+        self.queue.push_reserved(entry);
+    }
+
+    /// The queue this reservation is for.
+    pub fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.live {
+            let mut s = self.queue.lock();
+            s.reserved = s.reserved.saturating_sub(1);
+            drop(s);
+            self.queue.space.notify_waiters();
+        }
+    }
+}
+
+/// An entry taken from the queue. Finish it with [`Queue::finish`] or give it back with
+/// [`Queue::requeue`].
+#[derive(Debug)]
+pub struct Lease {
+    /// The entry.
+    pub entry: Entry,
+}
+
+impl Queue {
+    /// A new empty queue.
+    pub fn new(name: &str, kind: QueueType, capacity: usize) -> Arc<Queue> {
+        Arc::new(Queue {
+            name: name.to_string(),
+            state: Mutex::new(State {
+                kind,
+                capacity,
+                main: BTreeMap::new(),
+                parked: HashMap::new(),
+                parked_len: 0,
+                busy_keys: HashSet::new(),
+                reserved: 0,
+                in_flight: 0,
+                paused: false,
+                closed: false,
+                cached_bytes: 0,
+            }),
+            ready: Notify::new(),
+            space: Notify::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock would be a host bug; keep serving anyway.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The item name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Changes ordering and capacity (config change); existing entries are re-sorted.
+    pub fn reconfigure(&self, kind: QueueType, capacity: usize) {
+        let mut s = self.lock();
+        s.capacity = capacity;
+        if s.kind != kind {
+            s.kind = kind;
+            let entries: Vec<Entry> = std::mem::take(&mut s.main).into_values().collect();
+            for e in entries {
+                let k = order_key(kind, &e.header);
+                s.main.insert(k, e);
+            }
+            for list in s.parked.values_mut() {
+                for (k, e) in list.iter_mut() {
+                    *k = order_key(kind, &e.header);
+                }
+            }
+        }
+        drop(s);
+        self.space.notify_waiters();
+        self.ready.notify_waiters();
+    }
+
+    /// Entries waiting (not in flight).
+    pub fn depth(&self) -> usize {
+        let s = self.lock();
+        s.main.len() + s.parked_len
+    }
+
+    /// Entries in flight.
+    pub fn in_flight(&self) -> usize {
+        self.lock().in_flight
+    }
+
+    /// Reserves a slot if there is room now.
+    pub fn try_reserve(self: &Arc<Self>) -> Option<Reservation> {
+        let mut s = self.lock();
+        if s.capacity > 0 && s.main.len() + s.parked_len + s.reserved >= s.capacity {
+            return None;
+        }
+        s.reserved += 1;
+        Some(Reservation { queue: self.clone(), live: true })
+    }
+
+    /// Reserves a slot, waiting for room (overflow `block`).
+    pub async fn reserve(self: &Arc<Self>) -> Reservation {
+        loop {
+            let notified = self.space.notified();
+            if let Some(r) = self.try_reserve() {
+                return r;
+            }
+            notified.await;
+        }
+    }
+
+    /// Reserves a slot regardless of capacity (recovery and requeues must never fail).
+    pub fn force_reserve(self: &Arc<Self>) -> Reservation {
+        self.lock().reserved += 1;
+        Reservation { queue: self.clone(), live: true }
+    }
+
+    fn push_reserved(&self, mut entry: Entry) {
+        let mut s = self.lock();
+        s.reserved = s.reserved.saturating_sub(1);
+        if let Some(b) = &entry.body {
+            if s.cached_bytes + b.len() > BODY_CACHE_BYTES {
+                entry.body = None;
+            } else {
+                s.cached_bytes += b.len();
+            }
+        }
+        let key = order_key(s.kind, &entry.header);
+        insert(&mut s, key, entry);
+        drop(s);
+        self.ready.notify_one();
+    }
+
+    /// Takes the next entry, waiting until there is one. `None` when the queue is closed.
+    pub async fn pop(&self) -> Option<Lease> {
+        loop {
+            let notified = self.ready.notified();
+            {
+                let mut s = self.lock();
+                if s.closed {
+                    return None;
+                }
+                if !s.paused {
+                    if let Some(entry) = take_next(&mut s) {
+                        s.in_flight += 1;
+                        if let Some(b) = &entry.body {
+                            s.cached_bytes = s.cached_bytes.saturating_sub(b.len());
+                        }
+                        let more = !s.main.is_empty();
+                        drop(s);
+                        if more {
+                            // Let another waiting worker look too.
+                            self.ready.notify_one();
+                        }
+                        return Some(Lease { entry });
+                    }
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Finishes a leased entry for good (its final state is committed).
+    pub fn finish(&self, lease: Lease) {
+        let mut s = self.lock();
+        s.in_flight = s.in_flight.saturating_sub(1);
+        release_key(&mut s, &lease.entry);
+        drop(s);
+        self.space.notify_waiters();
+        self.ready.notify_one();
+    }
+
+    /// Gives a leased entry back: it returns to its original place (the head for FIFO),
+    /// so nothing is lost or reordered.
+    pub fn requeue(&self, lease: Lease) {
+        let mut s = self.lock();
+        s.in_flight = s.in_flight.saturating_sub(1);
+        release_key(&mut s, &lease.entry);
+        let key = order_key(s.kind, &lease.entry.header);
+        let mut entry = lease.entry;
+        entry.body = None;
+        insert(&mut s, key, entry);
+        drop(s);
+        self.ready.notify_one();
+    }
+
+    /// Stops handing out entries (in-flight work continues).
+    pub fn pause(&self) {
+        self.lock().paused = true;
+    }
+
+    /// Resumes handing out entries.
+    pub fn resume(&self) {
+        self.lock().paused = false;
+        self.ready.notify_waiters();
+    }
+
+    /// Whether the queue is paused.
+    pub fn is_paused(&self) -> bool {
+        self.lock().paused
+    }
+
+    /// Wakes every waiting `pop` with `None` until [`Queue::reopen`].
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_waiters();
+        self.space.notify_waiters();
+    }
+
+    /// Lets `pop` hand out entries again after [`Queue::close`].
+    pub fn reopen(&self) {
+        self.lock().closed = false;
+        self.ready.notify_waiters();
+    }
+
+    /// Removes and returns every waiting entry (for items removed from the production).
+    pub fn drain(&self) -> Vec<Entry> {
+        let mut s = self.lock();
+        let mut out: Vec<Entry> = std::mem::take(&mut s.main).into_values().collect();
+        for (_, list) in s.parked.drain() {
+            out.extend(list.into_iter().map(|(_, e)| e));
+        }
+        s.parked_len = 0;
+        s.cached_bytes = 0;
+        out.sort_by_key(|e| e.header.id);
+        drop(s);
+        self.space.notify_waiters();
+        out
+    }
+
+    /// Ids of waiting entries in the order they would be taken (for tests and the API).
+    pub fn snapshot_ids(&self, limit: usize) -> Vec<u64> {
+        let s = self.lock();
+        s.main.values().take(limit).map(|e| e.header.id).collect()
+    }
+}
+
+fn order_key(kind: QueueType, h: &Header) -> OrderKey {
+    let seq = h.id as i64;
+    match kind {
+        QueueType::Fifo => (0, seq),
+        QueueType::Priority => (h.priority, seq),
+        QueueType::Lifo => (0, -seq),
+    }
+}
+
+/// Inserts keeping per-key order: an entry whose key is busy or already has parked
+/// entries waits behind them.
+fn insert(s: &mut State, key: OrderKey, entry: Entry) {
+    if let Some(k) = entry.header.ordering_key.as_deref() {
+        if s.busy_keys.contains(k) || s.parked.get(k).is_some_and(|l| !l.is_empty()) {
+            let list = s.parked.entry(k.to_string()).or_default();
+            // Requeued entries go back to their place in the key's order.
+            let pos = list.iter().position(|(pk, _)| *pk > key).unwrap_or(list.len());
+            list.insert(pos, (key, entry));
+            s.parked_len += 1;
+            return;
+        }
+    }
+    s.main.insert(key, entry);
+}
+
+/// Takes the first entry whose ordering key is free, parking the others it passes.
+fn take_next(s: &mut State) -> Option<Entry> {
+    loop {
+        let (key, entry) = s.main.pop_first()?;
+        match entry.header.ordering_key.clone() {
+            None => return Some(entry),
+            Some(k) if !s.busy_keys.contains(&k) => {
+                s.busy_keys.insert(k);
+                return Some(entry);
+            }
+            Some(k) => {
+                let list = s.parked.entry(k).or_default();
+                let pos = list.iter().position(|(pk, _)| *pk > key).unwrap_or(list.len());
+                list.insert(pos, (key, entry));
+                s.parked_len += 1;
+            }
+        }
+    }
+}
+
+/// Frees an entry's ordering key and moves the key's next parked entry back into line.
+fn release_key(s: &mut State, entry: &Entry) {
+    let Some(k) = entry.header.ordering_key.as_deref() else { return };
+    s.busy_keys.remove(k);
+    let next = match s.parked.get_mut(k) {
+        Some(list) => {
+            let n = list.pop_front();
+            if list.is_empty() {
+                s.parked.remove(k);
+            }
+            n
+        }
+        None => None,
+    };
+    if let Some((key, e)) = next {
+        s.parked_len -= 1;
+        s.main.insert(key, e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(id: u64, priority: u8, key: Option<&str>) -> Arc<Header> {
+        Arc::new(Header {
+            id,
+            session_id: id,
+            correlation_id: 0,
+            causation_id: 0,
+            source: Arc::from("a"),
+            target: Arc::from("b"),
+            priority,
+            created_us: 0,
+            doc_type: String::new(),
+            control_id: String::new(),
+            body_id: id,
+            attributes: vec![],
+            ordering_key: key.map(str::to_string),
+        })
+    }
+
+    fn push(q: &Arc<Queue>, id: u64, priority: u8, key: Option<&str>) {
+        q.force_reserve().push(Entry { header: header(id, priority, key), body: None, crashes: 0 });
+    }
+
+    #[tokio::test]
+    async fn priority_queue_orders_by_priority_then_arrival() {
+        let q = Queue::new("t", QueueType::Priority, 0);
+        push(&q, 1, 6, None);
+        push(&q, 2, 1, None);
+        push(&q, 3, 6, None);
+        push(&q, 4, 1, None);
+        let mut got = vec![];
+        for _ in 0..4 {
+            let l = q.pop().await.unwrap();
+            got.push(l.entry.header.id);
+            q.finish(l);
+        }
+        assert_eq!(got, vec![2, 4, 1, 3]);
+    }
+
+    #[tokio::test]
+    async fn lifo_queue_hands_out_newest_first() {
+        let q = Queue::new("t", QueueType::Lifo, 0);
+        for id in 1..=3 {
+            push(&q, id, 6, None);
+        }
+        let l = q.pop().await.unwrap();
+        assert_eq!(l.entry.header.id, 3);
+    }
+
+    #[tokio::test]
+    async fn requeued_entry_returns_to_the_head() {
+        let q = Queue::new("t", QueueType::Fifo, 0);
+        for id in 1..=3 {
+            push(&q, id, 6, None);
+        }
+        let l = q.pop().await.unwrap();
+        assert_eq!(l.entry.header.id, 1);
+        q.requeue(l);
+        assert_eq!(q.snapshot_ids(10), vec![1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn same_ordering_key_is_never_in_flight_twice() {
+        let q = Queue::new("t", QueueType::Fifo, 0);
+        push(&q, 1, 6, Some("A"));
+        push(&q, 2, 6, Some("A"));
+        push(&q, 3, 6, Some("B"));
+        let a1 = q.pop().await.unwrap();
+        let b = q.pop().await.unwrap();
+        assert_eq!((a1.entry.header.id, b.entry.header.id), (1, 3));
+        // A's second entry must wait for the first.
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(50), q.pop()).await;
+        assert!(waited.is_err());
+        q.finish(a1);
+        let a2 = q.pop().await.unwrap();
+        assert_eq!(a2.entry.header.id, 2);
+    }
+
+    #[tokio::test]
+    async fn bounded_queue_refuses_beyond_capacity_until_space_frees() {
+        let q = Queue::new("t", QueueType::Fifo, 2);
+        let r1 = q.try_reserve().unwrap();
+        let _r2 = q.try_reserve().unwrap();
+        assert!(q.try_reserve().is_none());
+        drop(r1);
+        assert!(q.try_reserve().is_some());
+    }
+}

@@ -1,0 +1,38 @@
+//! # hie-pack-hl7: the standard HL7 v2 pack
+//!
+//! The EnsLib.HL7 item classes under their IRIS names, so IRIS productions load
+//! unchanged, plus `HIE.Process.Passthrough`. Classes declare every IRIS setting with
+//! IRIS's default; settings not implemented yet are declared `unsupported` so
+//! `hie validate` reports them instead of ignoring them.
+//!
+//! The I/O (MLLP listener and client, file poller and writer) lives in host adapters;
+//! these classes decide what to do with messages: parse and acknowledge, route by rules,
+//! interpret replies with ReplyCodeActions.
+
+mod ack;
+mod operations;
+mod passthrough;
+pub mod reply_actions;
+mod router;
+pub mod rules;
+mod services;
+
+use hie_plugin_api::ClassDef;
+
+/// Every class of the pack.
+pub fn classes() -> Vec<ClassDef> {
+    vec![
+        services::tcp_service(),
+        services::file_service(),
+        operations::tcp_operation(),
+        operations::file_operation(),
+        router::routing_engine(),
+        passthrough::passthrough(),
+    ]
+}
+
+hie_plugin_api::export_pack! {
+    name: env!("CARGO_PKG_NAME"),
+    version: env!("CARGO_PKG_VERSION"),
+    classes: classes,
+}
