@@ -70,7 +70,6 @@ const INTEGER_SETTINGS: &[&str] = &[
     "ResponseTimeout",
     "ReadTimeout",
     "StayConnected",
-    "CallInterval",
     "ReconnectRetry",
     "RetryInterval",
     "FailureTimeout",
@@ -83,6 +82,9 @@ const INTEGER_SETTINGS: &[&str] = &[
     "CircuitBreakerCooldown",
     "MaxFrameSize",
 ];
+
+/// Settings that must be numbers (seconds; fractions allowed).
+const NUMBER_SETTINGS: &[&str] = &["CallInterval"];
 
 /// Production-level settings HIE understands.
 const PRODUCTION_SETTINGS: &[&str] =
@@ -265,6 +267,9 @@ fn plan_item(
         }
         if INTEGER_SETTINGS.contains(&s.name.as_str()) && !s.value.trim().is_empty() && s.value.trim().parse::<i64>().is_err() {
             diags.push(err(format!("invalid value {:?}: expected a whole number", s.value)));
+        }
+        if NUMBER_SETTINGS.contains(&s.name.as_str()) && !s.value.trim().is_empty() && s.value.trim().parse::<f64>().is_err() {
+            diags.push(err(format!("invalid value {:?}: expected a number of seconds", s.value)));
         }
         if s.name == "Port" {
             if let Ok(p) = s.value.trim().parse::<i64>() {

@@ -1,0 +1,134 @@
+//! The probe pack: item classes that behave exactly as a test tells them to.
+//!
+//! `HIE.Test.Probe` (process) looks at the message body:
+//! - contains `PANIC` → panics in `process`;
+//! - contains `SEGV` → dereferences a null pointer (kills its process);
+//! - contains `ABORT` → aborts;
+//! - contains `SLEEP<ms>` → sleeps that long;
+//! - contains `FAIL` → returns an error;
+//! - contains `HOOKFAIL` → `on_before_process` fails;
+//! otherwise it forwards the body with `ZPR|<version>|<pid>|<hooks so far>` appended to
+//! its TargetConfigNames and replies with the same body. Every hook call is counted
+//! (`/metrics` counters `hook_<name>`), so tests can see which hooks ran where.
+//! `HIE.Test.Probe` reads `HIE_PROBE_VERSION` at build time; built with
+//! `HIE_PROBE_FAIL_INIT=1` its `on_init` fails, with `=panic` it panics.
+
+use hie_plugin_api::{ClassDef, Context, Error, ErrorAction, Item, ItemKind, Message, Outcome, Send, SettingDef};
+
+const VERSION: &str = match option_env!("HIE_PROBE_VERSION") {
+    Some(v) => v,
+    None => "dev",
+};
+const FAIL_INIT: Option<&str> = option_env!("HIE_PROBE_FAIL_INIT");
+
+struct Probe {
+    targets: Vec<String>,
+    hooks: Vec<&'static str>,
+}
+
+impl Probe {
+    fn hook(&mut self, ctx: &Context<'_>, name: &'static str) {
+        self.hooks.push(name);
+        ctx.count(&format!("hook_{name}"), 1);
+    }
+}
+
+impl Item for Probe {
+    fn on_init(&mut self, ctx: &Context<'_>) -> Result<(), Error> {
+        self.hook(ctx, "on_init");
+        match FAIL_INIT {
+            Some("panic") => panic!("probe {VERSION} panics in on_init"),
+            Some(_) => Err(Error::failed(format!("probe {VERSION} refuses to initialise"))),
+            None => Ok(()),
+        }
+    }
+
+    fn on_start(&mut self, ctx: &Context<'_>) -> Result<(), Error> {
+        self.hook(ctx, "on_start");
+        Ok(())
+    }
+
+    fn on_stop(&mut self, ctx: &Context<'_>) -> Result<(), Error> {
+        self.hook(ctx, "on_stop");
+        Ok(())
+    }
+
+    fn on_teardown(&mut self, ctx: &Context<'_>) -> Result<(), Error> {
+        self.hook(ctx, "on_teardown");
+        Ok(())
+    }
+
+    fn on_before_process(&mut self, ctx: &Context<'_>, msg: &Message<'_>) -> Result<(), Error> {
+        self.hook(ctx, "on_before_process");
+        if contains(msg.body(), b"HOOKFAIL") {
+            return Err(Error::failed("on_before_process refused the message"));
+        }
+        Ok(())
+    }
+
+    fn process(&mut self, ctx: &Context<'_>, msg: &Message<'_>) -> Result<Outcome, Error> {
+        self.hook(ctx, "process");
+        let body = msg.body();
+        if contains(body, b"PANIC") {
+            panic!("probe was asked to panic");
+        }
+        if contains(body, b"SEGV") {
+            // SAFETY: deliberately invalid, to crash the process running this item.
+            unsafe { std::ptr::null_mut::<u64>().write_volatile(1) };
+        }
+        if contains(body, b"ABORT") {
+            std::process::abort();
+        }
+        if let Some(ms) = number_after(body, b"SLEEP") {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+        if contains(body, b"FAIL") && !contains(body, b"HOOKFAIL") {
+            return Err(Error::failed("probe was asked to fail"));
+        }
+        let mut out = body.to_vec();
+        while out.last().is_some_and(|b| *b == b'\r' || *b == b'\n') {
+            out.pop();
+        }
+        out.extend_from_slice(format!("\rZPR|{VERSION}|{}|{}\r", std::process::id(), self.hooks.join(",")).as_bytes());
+        self.hooks.clear();
+        let mut outcome = Outcome::completed().reply(out.clone());
+        for t in &self.targets {
+            outcome = outcome.send(Send::new(t.clone(), out.clone()));
+        }
+        Ok(outcome)
+    }
+
+    fn on_after_process(&mut self, ctx: &Context<'_>, _msg: &Message<'_>, _o: &Outcome) -> Result<(), Error> {
+        self.hook(ctx, "on_after_process");
+        Ok(())
+    }
+
+    fn on_process_error(&mut self, ctx: &Context<'_>, _msg: &Message<'_>, _e: &Error) -> ErrorAction {
+        self.hook(ctx, "on_process_error");
+        ErrorAction::Default
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn number_after(hay: &[u8], key: &[u8]) -> Option<u64> {
+    let pos = hay.windows(key.len()).position(|w| w == key)? + key.len();
+    let digits: String = hay[pos..].iter().take_while(|b| b.is_ascii_digit()).map(|b| *b as char).collect();
+    digits.parse().ok()
+}
+
+fn probe() -> ClassDef {
+    ClassDef::new("HIE.Test.Probe", ItemKind::Process, |ctx| {
+        Ok(Box::new(Probe { targets: ctx.setting_list("TargetConfigNames"), hooks: Vec::new() }))
+    })
+    .doc("test item that misbehaves on demand and reports its version")
+    .settings([SettingDef::host("TargetConfigNames", "", "where to forward")])
+}
+
+hie_plugin_api::export_pack! {
+    name: "hie-pack-probe",
+    version: VERSION,
+    classes: || vec![probe()],
+}

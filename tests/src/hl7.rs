@@ -1,0 +1,35 @@
+//! Building test HL7 messages.
+
+/// An ADT^A01 with control id and MRN (PID-3.1).
+pub fn adt(control_id: &str, mrn: &str) -> Vec<u8> {
+    format!(
+        "MSH|^~\\&|PAS|RXX|EPR|RXX|20260101120000||ADT^A01^ADT_A01|{control_id}|P|2.4\rEVN|A01|20260101120000\rPID|1||{mrn}^^^RXX^MR||Smith^Alice||19800101|F\rPV1|1|I\r"
+    )
+    .into_bytes()
+}
+
+/// An ORU^R01 with control id.
+pub fn oru(control_id: &str, mrn: &str) -> Vec<u8> {
+    format!(
+        "MSH|^~\\&|LAB|RXX|EPR|RXX|20260101120000||ORU^R01^ORU_R01|{control_id}|P|2.4\rPID|1||{mrn}^^^RXX^MR||Jones^Bob\rOBR|1\rOBX|1|NM|GLU||5.5|mmol/L\r"
+    )
+    .into_bytes()
+}
+
+/// MSH-10 of a message (empty if unparseable).
+pub fn control_id(msg: &[u8]) -> String {
+    hie_hl7::parse(msg).ok().and_then(|m| m.control_id().map(str::to_string)).unwrap_or_default()
+}
+
+/// MSA-1 of a reply (empty if none).
+pub fn ack_code(reply: &[u8]) -> String {
+    hie_hl7::parse(reply)
+        .ok()
+        .and_then(|m| m.value_str("MSA-1").ok().flatten().map(|v| v.into_owned()))
+        .unwrap_or_default()
+}
+
+/// The value at an HL7 path.
+pub fn value(msg: &[u8], path: &str) -> String {
+    hie_hl7::parse(msg).ok().and_then(|m| m.value_str(path).ok().flatten().map(|v| v.into_owned())).unwrap_or_default()
+}
