@@ -355,6 +355,38 @@ impl Queue {
         out
     }
 
+    /// Removes a waiting entry by header id (operator suspend). `false` when it is not
+    /// waiting here (taken, or unknown).
+    pub fn remove(&self, id: u64) -> bool {
+        let mut s = self.lock();
+        let key = s.main.iter().find(|(_, e)| e.header.id == id).map(|(k, _)| *k);
+        if let Some(k) = key {
+            if let Some(e) = s.main.remove(&k) {
+                if let Some(b) = &e.body {
+                    s.cached_bytes = s.cached_bytes.saturating_sub(b.len());
+                }
+            }
+            drop(s);
+            self.space.notify_waiters();
+            return true;
+        }
+        let mut found = false;
+        for list in s.parked.values_mut() {
+            if let Some(pos) = list.iter().position(|(_, e)| e.header.id == id) {
+                list.remove(pos);
+                found = true;
+                break;
+            }
+        }
+        if found {
+            s.parked_len -= 1;
+            s.parked.retain(|_, l| !l.is_empty());
+            drop(s);
+            self.space.notify_waiters();
+        }
+        found
+    }
+
     /// Ids of waiting entries in the order they would be taken (for tests and the API).
     pub fn snapshot_ids(&self, limit: usize) -> Vec<u64> {
         let s = self.lock();

@@ -25,12 +25,14 @@ pub mod executor;
 pub mod instance;
 pub mod intake;
 pub mod item;
+mod operator;
 mod services;
 mod status;
 mod transform;
 
 pub use intake::{Inbound, IntakeReply};
 pub use item::{ItemRuntime, ItemState};
+pub use operator::OperatorError;
 pub use services::block_on_host;
 pub use status::{ItemStatus, ProductionStatus};
 
@@ -178,8 +180,30 @@ impl Engine {
             }
         }
         inner.set_state(ProductionState::Running);
+        if plan.purge_keep_days > 0 {
+            self.schedule_purge(plan.purge_keep_days);
+        }
         tracing::info!(production = %plan.name, items = plan.items.len(), "production running");
         Ok(())
+    }
+
+    /// Purges messages older than `keep_days` once an hour (production setting
+    /// `PurgeKeepDays`); suspended and unfinished messages are kept.
+    fn schedule_purge(&self, keep_days: u32) {
+        let engine = self.clone();
+        let weak = Arc::downgrade(&self.inner);
+        self.inner.runtime.spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                if weak.upgrade().is_none() || engine.inner.state() == ProductionState::Stopped {
+                    return;
+                }
+                if let Err(e) = engine.purge(keep_days, false, false).await {
+                    tracing::error!(error = %e, "scheduled purge failed");
+                }
+            }
+        });
     }
 
     /// Stops every item in reverse start order (services, processes, operations),

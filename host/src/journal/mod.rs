@@ -19,7 +19,7 @@ mod query;
 mod schema;
 mod writer;
 
-pub use query::{HeaderRow, PurgeReport, Search};
+pub use query::{HeaderRow, JournalStats, PurgeReport, Search};
 pub use writer::{Done, Op};
 
 use crate::message::MessageId;

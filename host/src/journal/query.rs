@@ -94,7 +94,41 @@ pub struct PurgeReport {
     pub bytes_after: u64,
 }
 
+/// Size and consistency figures of the journal.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct JournalStats {
+    /// Headers stored.
+    pub headers: u64,
+    /// Bodies stored.
+    pub bodies: u64,
+    /// Bodies no header refers to (should always be 0).
+    pub orphan_bodies: u64,
+    /// Headers waiting or in flight.
+    pub pending: u64,
+    /// Database plus WAL size in bytes.
+    pub bytes: u64,
+}
+
 impl Journal {
+    /// Counts rows and bytes (a full scan of the body ids: for operators, not hot paths).
+    pub fn stats(&self) -> Result<JournalStats, JournalError> {
+        let bytes = ["journal.db", "journal.db-wal"]
+            .iter()
+            .filter_map(|f| std::fs::metadata(self.dir().join(f)).ok())
+            .map(|m| m.len())
+            .sum();
+        self.read(|c| {
+            let n = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|v| v as u64);
+            Ok(JournalStats {
+                headers: n("SELECT COUNT(*) FROM headers")?,
+                bodies: n("SELECT COUNT(*) FROM bodies")?,
+                orphan_bodies: n("SELECT COUNT(*) FROM bodies b WHERE NOT EXISTS (SELECT 1 FROM headers h WHERE h.body_id = b.id)")?,
+                pending: n("SELECT COUNT(*) FROM headers WHERE status IN (1, 2)")?,
+                bytes,
+            })
+        })
+    }
+
     /// Finds headers matching `search`, newest first.
     pub fn search(&self, search: &Search, indexed_fields: &[String]) -> Result<Vec<HeaderRow>, JournalError> {
         let mut sql = format!("SELECT {HEADER_COLUMNS} FROM headers h WHERE 1=1");

@@ -104,6 +104,9 @@ impl Item for Router {
             if let Some(t) = s.transform {
                 send = send.with_transform(t);
             }
+            if let Some(p) = s.priority {
+                send = send.with_priority(p);
+            }
             out = out.send(send);
         }
         Ok(out)

@@ -11,6 +11,8 @@
 //!       - target: PAS_Out
 //!         transform: HIE.Example.NHSNumberNormaliser
 //!       - Archive_Out              # a bare name is a target without transform
+//!       - target: Urgent_Out
+//!         priority: 1              # queue priority (IRIS: 1 highest, 6 ordinary)
 //!     return: true                 # stop here (IRIS <return/>)
 //!   - name: drop test patients
 //!     when: PID-5.1 starts-with "TEST"
@@ -91,6 +93,8 @@ pub struct SendAction {
     pub target: String,
     /// Transform class, if any.
     pub transform: Option<String>,
+    /// Queue priority for the sent message (IRIS 1 = highest .. 6), if set.
+    pub priority: Option<u8>,
 }
 
 /// One rule.
@@ -235,14 +239,19 @@ fn parse_rule(y: &Yaml, n: usize) -> Result<Rule, String> {
         match &s {
             Yaml::String(t) => {
                 for t in t.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-                    send.push(SendAction { target: t.to_string(), transform: None });
+                    send.push(SendAction { target: t.to_string(), transform: None, priority: None });
                 }
             }
             Yaml::Hash(_) => {
                 let target = s["target"].as_str().ok_or_else(|| at("send entry needs `target`".into()))?;
                 let transform = s["transform"].as_str().map(str::to_string).filter(|t| !t.is_empty());
+                let priority = match &s["priority"] {
+                    Yaml::BadValue | Yaml::Null => None,
+                    Yaml::Integer(p) if (1..=9).contains(p) => Some(*p as u8),
+                    other => return Err(at(format!("send priority must be a number 1-9 (1 = highest), got {other:?}"))),
+                };
                 for t in target.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-                    send.push(SendAction { target: t.to_string(), transform: transform.clone() });
+                    send.push(SendAction { target: t.to_string(), transform: transform.clone(), priority });
                 }
             }
             other => return Err(at(format!("send entries are target names or {{target, transform}}, got {other:?}"))),

@@ -1,0 +1,142 @@
+//! What operators do to messages: resend, suspend, resend suspended, purge.
+
+use super::dispatch::store_body;
+use super::{Engine, EngineInner, dispatch::Outgoing};
+use crate::journal::{HeaderRow, Op, PurgeReport};
+use crate::message::{Header, MessageId, Status, hl7_summary, now_us};
+use crate::queue::Entry;
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// Why an operator action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    /// No such message.
+    #[error("no message {0}")]
+    NotFound(MessageId),
+    /// The message is not in a state that allows the action.
+    #[error("{0}")]
+    Conflict(String),
+    /// The journal failed.
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+}
+
+async fn header_row(engine: &Arc<EngineInner>, id: MessageId) -> Result<HeaderRow, OperatorError> {
+    let journal = engine.journal.clone();
+    tokio::task::spawn_blocking(move || journal.header(id))
+        .await
+        .map_err(|e| OperatorError::Conflict(e.to_string()))??
+        .ok_or(OperatorError::NotFound(id))
+}
+
+impl Engine {
+    /// Sends a copy of message `id` to its target again (with `body` instead of the
+    /// original when given): a new header in the same session, caused by the original.
+    pub async fn resend(&self, id: MessageId, body: Option<Vec<u8>>) -> Result<MessageId, OperatorError> {
+        let engine = &self.inner;
+        let row = header_row(engine, id).await?;
+        let target = row.header.target.to_string();
+        let Some((queue, plan)) = engine.target_queue(&target) else {
+            return Err(OperatorError::Conflict(format!("target {target} is not an item of the running production")));
+        };
+        let mut out = Outgoing::default();
+        let (body_id, doc_type, control_id, body_bytes) = match body {
+            Some(b) => {
+                let b = Bytes::from(b);
+                let (d, c) = hl7_summary(&b);
+                (store_body(engine, &b, &mut out), d, c, Some(b))
+            }
+            None => (row.header.body_id, row.header.doc_type.clone(), row.header.control_id.clone(), None),
+        };
+        let ordering_key = match (&plan, &body_bytes) {
+            (Some(p), _) if p.engine.ordering_key.is_some() => row.header.ordering_key.clone(),
+            _ => None,
+        };
+        let header = Arc::new(Header {
+            id: engine.journal.next_header_id(),
+            causation_id: id,
+            correlation_id: 0,
+            created_us: now_us(),
+            body_id,
+            doc_type,
+            control_id,
+            ordering_key,
+            ..row.header.clone()
+        });
+        let new_id = header.id;
+        out.ops.push(Op::Header {
+            header: header.clone(),
+            status: Status::Queued,
+            note: Some(format!("resent from message {id}")),
+            reply: None,
+        });
+        let reservation = queue.force_reserve();
+        engine.journal.commit(out.ops, true).await?;
+        reservation.push(Entry { header, body: body_bytes, crashes: 0 });
+        tracing::info!(message = id, new_message = new_id, target = %target, "message resent");
+        Ok(new_id)
+    }
+
+    /// Takes a queued message out of its queue and marks it Suspended.
+    pub async fn suspend(&self, id: MessageId) -> Result<(), OperatorError> {
+        let engine = &self.inner;
+        let row = header_row(engine, id).await?;
+        if row.status != Status::Queued {
+            return Err(OperatorError::Conflict(format!("message {id} is {}, only Queued messages can be suspended", row.status)));
+        }
+        let queue = engine.queue_for(&row.header.target, None);
+        if !queue.remove(id) {
+            return Err(OperatorError::Conflict(format!("message {id} is being processed; try again")));
+        }
+        engine
+            .journal
+            .commit(
+                vec![Op::Finish { id, status: Status::Suspended, note: Some("suspended by operator".into()), reply: None, at_us: now_us() }],
+                false,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Puts every Suspended message addressed to `item` back in its queue (the same
+    /// headers, so each keeps its id and session). Returns how many.
+    pub async fn resend_suspended(&self, item: &str) -> Result<usize, OperatorError> {
+        let engine = &self.inner;
+        if engine.target_queue(item).is_none() {
+            return Err(OperatorError::Conflict(format!("{item} is not an item of the running production")));
+        }
+        let journal = engine.journal.clone();
+        let name = item.to_string();
+        let rows = tokio::task::spawn_blocking(move || journal.by_target_status(&name, Status::Suspended))
+            .await
+            .map_err(|e| OperatorError::Conflict(e.to_string()))??;
+        let queue = engine.queue_for(item, None);
+        let ops: Vec<Op> = rows
+            .iter()
+            .map(|r| Op::Finish {
+                id: r.header.id,
+                status: Status::Queued,
+                note: Some("resent by operator".into()),
+                reply: None,
+                at_us: now_us(),
+            })
+            .collect();
+        let reservations: Vec<_> = rows.iter().map(|_| queue.force_reserve()).collect();
+        engine.journal.commit(ops, true).await?;
+        let n = rows.len();
+        for (r, row) in reservations.into_iter().zip(rows) {
+            r.push(Entry { header: Arc::new(row.header), body: None, crashes: 0 });
+        }
+        tracing::info!(item, messages = n, "suspended messages resent");
+        Ok(n)
+    }
+
+    /// Purges messages older than `keep_days` (see [`crate::journal::Journal::purge`]).
+    pub async fn purge(&self, keep_days: u32, include_suspended: bool, include_incomplete: bool) -> Result<PurgeReport, OperatorError> {
+        let before = now_us() - keep_days as i64 * 86_400_000_000;
+        let report = self.inner.journal.purge(before, include_suspended, include_incomplete).await?;
+        tracing::info!(headers = report.headers, bodies = report.bodies, bytes_before = report.bytes_before, bytes_after = report.bytes_after, "purge done");
+        Ok(report)
+    }
+}

@@ -1,0 +1,425 @@
+//! Issue 3: the journal, durable queues, ACK after commit, operators' message tools.
+
+use hie_tests::engine::Engine;
+use hie_tests::mllp::{Client, Receiver};
+use hie_tests::{TempDir, free_port, hl7, wait_for};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+/// Service → Passthrough → TCP operation, with `extra` YAML lines for the operation.
+fn pipeline(dir: &TempDir, in_port: u16, out_port: u16, durability: &str, op_extra: &str) -> std::path::PathBuf {
+    let config = dir.join("production.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"name: Pipeline
+durability: {durability}
+items:
+  - id: In
+    class: EnsLib.HL7.Service.TCPService
+    adapter_settings: {{Port: {in_port}}}
+    host_settings: {{TargetConfigNames: Route}}
+  - id: Route
+    class: HIE.Process.Passthrough
+    concurrency: 2
+    ordering_key: PID-3.1
+    host_settings: {{TargetConfigNames: Out}}
+  - id: Out
+    class: EnsLib.HL7.Operation.TCPOperation
+{op_extra}
+    adapter_settings: {{IPAddress: 127.0.0.1, Port: {out_port}, ConnectTimeout: 1, ResponseTimeout: 5}}
+    host_settings: {{RetryInterval: 1}}
+"#
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn every_acked_message_survives_kill_9_at_several_points_during_load() {
+    let dir = TempDir::new("kill9");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = pipeline(&dir, in_port, out_port, "fsync", "");
+    let receiver = Receiver::start(out_port);
+    let mut engine = Engine::start(&config, &dir.join("data"), &[]);
+
+    // Four senders; each records the control ids that were ACKed AA.
+    let acked: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let running = Arc::new(AtomicBool::new(true));
+    let senders: Vec<_> = (0..4)
+        .map(|s| {
+            let (acked, running) = (acked.clone(), running.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                let mut client: Option<Client> = None;
+                while running.load(Ordering::SeqCst) {
+                    if client.is_none() {
+                        client = Client::connect(in_port).ok();
+                        if client.is_none() {
+                            std::thread::sleep(Duration::from_millis(20));
+                            continue;
+                        }
+                    }
+                    let id = format!("S{s}-{n}");
+                    n += 1;
+                    match client.as_mut().unwrap().send(&hl7::adt(&id, &format!("MRN{s}"))) {
+                        Ok(ack) if hl7::ack_code(&ack) == "AA" => acked.lock().unwrap().push(id),
+                        Ok(_) => {}
+                        Err(_) => client = None,
+                    }
+                }
+            })
+        })
+        .collect();
+
+    for round in 0..3 {
+        std::thread::sleep(Duration::from_millis(700 + 300 * round));
+        engine.kill9();
+        std::thread::sleep(Duration::from_millis(100));
+        engine.restart();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    running.store(false, Ordering::SeqCst);
+    for s in senders {
+        s.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 100, "the load actually ran ({} acked)", acked.len());
+    wait_for(Duration::from_secs(60), "every ACKed message downstream", || {
+        let got: HashSet<String> = receiver.control_ids().into_iter().collect();
+        acked.iter().all(|id| got.contains(id)).then_some(())
+    });
+    let ids = receiver.control_ids();
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for id in &ids {
+        *counts.entry(id).or_default() += 1;
+    }
+    let duplicates: usize = counts.values().map(|c| c - 1).sum();
+    // In flight at a kill: the operation's one message plus the passthrough's two; a few
+    // per kill at most.
+    assert!(duplicates <= 3 * 4, "duplicates bounded by what was in flight: {duplicates}");
+    // Per sender, delivery keeps the order messages were ACKed in.
+    for s in 0..4 {
+        let prefix = format!("S{s}-");
+        let mut seen = HashSet::new();
+        let firsts: Vec<u64> = ids
+            .iter()
+            .filter(|i| i.starts_with(&prefix) && seen.insert(i.to_string()))
+            .map(|i| i[prefix.len()..].parse().unwrap())
+            .collect();
+        let mut sorted = firsts.clone();
+        sorted.sort();
+        assert_eq!(firsts, sorted, "sender {s} delivered in order");
+    }
+}
+
+#[test]
+fn a_downstream_outage_grows_the_queue_and_delivery_resumes_in_order() {
+    let dir = TempDir::new("outage");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = pipeline(&dir, in_port, out_port, "process", "");
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    let mut client = Client::connect_retry(in_port);
+    for i in 0..200 {
+        assert_eq!(hl7::ack_code(&client.send(&hl7::adt(&format!("D{i:03}"), "M")).unwrap()), "AA");
+    }
+    engine.wait_until(T, "199 queued behind the retrying message", |_| {
+        engine.item("Out")["queue_depth"].as_u64().unwrap_or(0) >= 199
+    });
+    let receiver = Receiver::start(out_port);
+    receiver.wait_for_count(200, T);
+    let expected: Vec<String> = (0..200).map(|i| format!("D{i:03}")).collect();
+    assert_eq!(receiver.control_ids(), expected);
+}
+
+#[test]
+fn an_unwritable_data_directory_gets_nacks_and_intake_recovers_by_itself() {
+    let dir = TempDir::new("readonly");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = pipeline(&dir, in_port, out_port, "fsync", "");
+    let receiver = Receiver::start(out_port);
+    let data = dir.join("data");
+    let engine = Engine::start(&config, &data, &[]);
+    let mut client = Client::connect_retry(in_port);
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("BEFORE", "M")).unwrap()), "AA");
+
+    // Immutable files refuse writes even to root and even through open descriptors. The
+    // WAL index (-shm) is shared memory, not storage; it stays writable.
+    let files: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().display().to_string())
+        .filter(|p| !p.ends_with("-shm"))
+        .chain([data.display().to_string()])
+        .collect();
+    let lock = std::process::Command::new("chattr").arg("+i").args(&files).status();
+    if !lock.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: chattr +i is not supported here; cannot make the journal unwritable");
+        return;
+    }
+    let unlock = || {
+        let _ = std::process::Command::new("chattr").arg("-i").args(&files).status();
+    };
+    let nack = client.send(&hl7::adt("DURING", "M"));
+    let during = nack.as_ref().map(|n| hl7::ack_code(n)).unwrap_or_default();
+    let status = engine.production();
+    unlock();
+    assert_eq!(during, "AR", "a message that cannot be committed is refused: {nack:?}");
+    let text = String::from_utf8_lossy(nack.as_ref().unwrap()).to_string();
+    assert!(text.contains("ERR"), "with an ERR segment: {text}");
+    assert_eq!(status["journal_writable"], false);
+    assert!(engine.log_text().contains("journal commit failed"), "a clear error is logged");
+
+    // Writable again: intake resumes without a restart.
+    let ack = wait_for(T, "an AA after the journal is writable", || {
+        client.send(&hl7::adt("AFTER", "M")).ok().filter(|a| hl7::ack_code(a) == "AA")
+    });
+    assert_eq!(hl7::ack_code(&ack), "AA");
+    receiver.wait_for_count(2, T);
+    let ids = receiver.control_ids();
+    assert!(ids.contains(&"BEFORE".to_string()) && ids.contains(&"AFTER".to_string()), "{ids:?}");
+    assert!(!ids.contains(&"DURING".to_string()), "the refused message was not delivered");
+}
+
+/// A production where a router sets priorities by message type, in front of a queue.
+fn queue_production(dir: &TempDir, in_port: u16, out_port: u16, queue: &str) -> std::path::PathBuf {
+    std::fs::write(
+        dir.join("rules.yaml"),
+        "rules:\n  - when: MSH-9.1 = \"ORU\"\n    send:\n      - target: Out\n        priority: 1\n    return: true\n  - send: [Out]\n",
+    )
+    .unwrap();
+    let config = dir.join("production.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"name: Queues
+items:
+  - id: In
+    class: EnsLib.HL7.Service.TCPService
+    adapter_settings: {{Port: {in_port}}}
+    host_settings: {{TargetConfigNames: Router}}
+  - id: Router
+    class: EnsLib.HL7.MsgRouter.RoutingEngine
+    host_settings: {{BusinessRuleName: rules.yaml}}
+  - id: Out
+    class: EnsLib.HL7.Operation.TCPOperation
+{queue}
+    adapter_settings: {{IPAddress: 127.0.0.1, Port: {out_port}}}
+  - id: Overflow
+    class: EnsLib.HL7.Operation.FileOperation
+    adapter_settings: {{FilePath: {}}}
+"#,
+            dir.join("overflow").display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn send_all(port: u16, msgs: &[Vec<u8>]) -> Vec<String> {
+    let mut c = Client::connect_retry(port);
+    msgs.iter().map(|m| hl7::ack_code(&c.send(m).unwrap())).collect()
+}
+
+#[test]
+fn a_priority_queue_delivers_by_priority_then_arrival() {
+    let dir = TempDir::new("priority");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = queue_production(&dir, in_port, out_port, "    queue_type: priority");
+    let receiver = Receiver::start(out_port);
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    engine.post("/api/items/Out/pause", None);
+    let msgs = vec![hl7::adt("A1", "M"), hl7::oru("O1", "M"), hl7::adt("A2", "M"), hl7::oru("O2", "M")];
+    assert_eq!(send_all(in_port, &msgs), vec!["AA"; 4]);
+    engine.wait_until(T, "4 queued", |_| engine.item("Out")["queue_depth"] == 4);
+    engine.post("/api/items/Out/resume", None);
+    receiver.wait_for_count(4, T);
+    assert_eq!(receiver.control_ids(), vec!["O1", "O2", "A1", "A2"]);
+}
+
+#[test]
+fn a_lifo_queue_delivers_newest_first() {
+    let dir = TempDir::new("lifo");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = queue_production(&dir, in_port, out_port, "    queue_type: lifo");
+    let receiver = Receiver::start(out_port);
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    engine.post("/api/items/Out/pause", None);
+    let msgs: Vec<_> = (1..=3).map(|i| hl7::adt(&format!("L{i}"), "M")).collect();
+    send_all(in_port, &msgs);
+    engine.wait_until(T, "3 queued", |_| engine.item("Out")["queue_depth"] == 3);
+    engine.post("/api/items/Out/resume", None);
+    receiver.wait_for_count(3, T);
+    assert_eq!(receiver.control_ids(), vec!["L3", "L2", "L1"]);
+}
+
+#[test]
+fn overflow_drop_records_discarded_and_nacks_the_waiting_sender() {
+    let dir = TempDir::new("drop");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = queue_production(&dir, in_port, out_port, "    queue_size: 2\n    queue_overflow: drop");
+    let _receiver = Receiver::start(out_port);
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    engine.post("/api/items/Out/pause", None);
+    // The router acks nothing; services do. Route directly: In → Router → Out (full).
+    let codes = send_all(in_port, &(0..4).map(|i| hl7::adt(&format!("F{i}"), "M")).collect::<Vec<_>>());
+    assert_eq!(codes, vec!["AA"; 4], "the service accepted all four; the router met the full queue");
+    engine.wait_until(T, "two discarded at Out", |_| engine.item("Out")["discarded"] == 2);
+    let found = engine.get("/api/messages?status=Discarded&item=Out");
+    assert_eq!(found["count"], 2, "{found}");
+    assert!(found["messages"][0]["note"].as_str().unwrap().contains("full"), "{found}");
+}
+
+#[test]
+fn overflow_drop_at_a_service_target_nacks_the_sender() {
+    let dir = TempDir::new("dropnack");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = dir.join("production.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "name: DropNack\nitems:\n  - id: In\n    class: EnsLib.HL7.Service.TCPService\n    adapter_settings: {{Port: {in_port}}}\n    host_settings: {{TargetConfigNames: Out}}\n  - id: Out\n    class: EnsLib.HL7.Operation.TCPOperation\n    queue_size: 1\n    queue_overflow: drop\n    adapter_settings: {{IPAddress: 127.0.0.1, Port: {out_port}}}\n"
+        ),
+    )
+    .unwrap();
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    engine.post("/api/items/Out/pause", None);
+    let codes = send_all(in_port, &[hl7::adt("N1", "M"), hl7::adt("N2", "M")]);
+    assert_eq!(codes, vec!["AA", "AR"], "the second message meets a full queue");
+}
+
+#[test]
+fn overflow_redirect_sends_to_the_overflow_target() {
+    let dir = TempDir::new("redirect");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config =
+        queue_production(&dir, in_port, out_port, "    queue_size: 1\n    queue_overflow: redirect\n    overflow_target: Overflow");
+    let _receiver = Receiver::start(out_port);
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    engine.post("/api/items/Out/pause", None);
+    send_all(in_port, &[hl7::adt("R1", "M"), hl7::adt("R2", "M"), hl7::adt("R3", "M")]);
+    let files = wait_for(T, "two overflow files", || {
+        let n = std::fs::read_dir(dir.join("overflow")).ok()?.count();
+        (n == 2).then_some(n)
+    });
+    assert_eq!(files, 2);
+    assert_eq!(engine.item("Out")["queue_depth"], 1);
+}
+
+#[test]
+fn overflow_block_holds_the_ack_until_there_is_room() {
+    let dir = TempDir::new("block");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = dir.join("production.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "name: Block\nitems:\n  - id: In\n    class: EnsLib.HL7.Service.TCPService\n    adapter_settings: {{Port: {in_port}}}\n    host_settings: {{TargetConfigNames: Out}}\n  - id: Out\n    class: EnsLib.HL7.Operation.TCPOperation\n    queue_size: 1\n    queue_overflow: block\n    adapter_settings: {{IPAddress: 127.0.0.1, Port: {out_port}}}\n"
+        ),
+    )
+    .unwrap();
+    let receiver = Receiver::start(out_port);
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    engine.post("/api/items/Out/pause", None);
+    let mut client = Client::connect_retry(in_port);
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("B1", "M")).unwrap()), "AA");
+    client.stream.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
+    let held = client.send(&hl7::adt("B2", "M"));
+    assert!(held.is_err(), "the ACK is held while the queue is full: {held:?}");
+    engine.post("/api/items/Out/resume", None);
+    client.stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    assert_eq!(hl7::ack_code(&client.read_reply().unwrap()), "AA");
+    receiver.wait_for_count(2, T);
+    assert_eq!(receiver.control_ids(), vec!["B1", "B2"]);
+}
+
+#[test]
+fn operators_find_trace_suspend_resend_and_purge_messages() {
+    let dir = TempDir::new("operator");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = pipeline(&dir, in_port, out_port, "process", "");
+    let receiver = Receiver::start(out_port);
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    let mut client = Client::connect_retry(in_port);
+    for i in 0..5 {
+        client.send(&hl7::adt(&format!("C{i}"), &format!("MRN-{i}"))).unwrap();
+    }
+    client.send(&hl7::oru("LAB1", "MRN-9")).unwrap();
+    receiver.wait_for_count(6, T);
+
+    // Search by control id, item, type, status and an indexed HL7 field.
+    let by_id = engine.get("/api/messages?control_id=C3");
+    assert_eq!(by_id["count"], 3, "intake + two hops: {by_id}");
+    let by_field = engine.get("/api/messages?field=PID-3.1&value=MRN-9&item=Out");
+    assert_eq!(by_field["count"], 1, "{by_field}");
+    assert_eq!(by_field["messages"][0]["control_id"], "LAB1");
+    let unindexed = engine.get("/api/messages?field=PID-5.1&value=Jones&item=Out");
+    assert_eq!(unindexed["count"], 1, "unindexed paths are scanned: {unindexed}");
+    let by_type = engine.get("/api/messages?type=ORU&item=Route");
+    assert_eq!(by_type["count"], 2, "ORU in and out of Route: {by_type}");
+    let completed = engine.get("/api/messages?status=Completed&item=Out");
+    assert_eq!(completed["count"], 6);
+    let bad = hie_tests::api::request(&engine.api, "GET", "/api/messages?status=Nope", None).unwrap();
+    assert_eq!(bad.0, 400);
+
+    // Header + body + the downstream ACK stored as the reply.
+    let out_msg = &completed["messages"][0];
+    let shown = engine.get(&format!("/api/messages/{}", out_msg["id"]));
+    assert!(shown["body"].as_str().unwrap().starts_with("MSH|"));
+    assert!(shown["reply"].as_str().unwrap().contains("MSA|AA"), "{shown}");
+
+    // The session: intake → Route → Out, with timings.
+    let session = engine.get(&format!("/api/sessions/{}", out_msg["session_id"]));
+    assert_eq!(session["count"], 3);
+    let root = &session["tree"][0];
+    assert_eq!(root["target"], "In");
+    assert_eq!(root["children"][0]["target"], "Route");
+    assert_eq!(root["children"][0]["children"][0]["target"], "Out");
+
+    // Suspend a queued message, resend it, resend a completed one with an edited body.
+    engine.post("/api/items/Out/pause", None);
+    client.send(&hl7::adt("SUSP", "M")).unwrap();
+    let queued = wait_for(T, "SUSP queued at Out", || {
+        let r = engine.get("/api/messages?control_id=SUSP&item=Out&status=Queued");
+        (r["count"] == 1).then(|| r["messages"][0]["id"].as_u64().unwrap())
+    });
+    let (code, _) = engine.post(&format!("/api/messages/{queued}/suspend"), None);
+    assert_eq!(code, 200);
+    engine.post("/api/items/Out/resume", None);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!receiver.control_ids().contains(&"SUSP".to_string()));
+    let (code, body) = engine.post("/api/items/Out/resend-suspended", None);
+    assert_eq!((code, body["resent"].as_u64()), (200, Some(1)));
+    receiver.wait_for_count(7, T);
+    assert_eq!(receiver.control_ids().last().unwrap(), "SUSP");
+
+    let edited = String::from_utf8(hl7::adt("EDITED", "M")).unwrap();
+    let (code, body) = engine.post(&format!("/api/messages/{queued}/resend"), Some(&serde_json::json!({"body": edited}).to_string()));
+    assert_eq!(code, 200, "{body}");
+    receiver.wait_for_count(8, T);
+    assert_eq!(receiver.control_ids().last().unwrap(), "EDITED");
+
+    // Purge everything finished: no orphans, the file shrinks, unfinished work is kept.
+    for i in 0..300 {
+        client.send(&hl7::adt(&format!("BULK{i}"), "M")).unwrap();
+    }
+    receiver.wait_for_count(308, T);
+    engine.wait_until(T, "Out idle", |_| engine.item("Out")["queue_depth"] == 0 && engine.item("Out")["in_flight"] == 0);
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, report) = engine.post("/api/purge?keep_days=0", None);
+    assert_eq!(code, 200, "{report}");
+    assert!(report["headers"].as_u64().unwrap() >= 900, "{report}");
+    assert!(report["bodies"].as_u64().unwrap() >= 300, "{report}");
+    assert!(report["bytes_after"].as_u64().unwrap() < report["bytes_before"].as_u64().unwrap(), "disk space comes back: {report}");
+    let left = engine.get("/api/messages?limit=1000");
+    assert_eq!(left["count"], 0, "all finished messages purged: {left}");
+    let stats = engine.get("/api/journal");
+    assert_eq!(stats["orphan_bodies"], 0, "{stats}");
+    assert_eq!(stats["bodies"], 0, "{stats}");
+    assert_eq!(stats["headers"], 0, "{stats}");
+}
