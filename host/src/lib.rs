@@ -13,6 +13,7 @@
 //! - [`adapter`]: MLLP and file I/O for services and operations.
 //! - [`api`]: HTTP management API and Prometheus metrics.
 //! - [`message`]: headers, statuses, priorities.
+//! - [`worker`]: the worker-process side of the `multi_process` execution mode.
 //!
 //! ## Invariants (see ARCHITECTURE.md for the reasoning)
 //! 1. A message is acknowledged only after the commit that stores it returned.
@@ -28,3 +29,4 @@ pub mod message;
 pub mod pack;
 pub mod production;
 pub mod queue;
+pub mod worker;

@@ -55,8 +55,13 @@ impl InboundHandle {
 
 /// The outbound adapter for an operation's plan, if its class has one.
 pub fn outbound_for(plan: &ItemPlan, runtime: tokio::runtime::Handle) -> Option<Arc<dyn OutboundAdapter>> {
-    let settings = AdapterSettings::new(plan);
-    match plan.adapter.as_str() {
+    outbound_from(&plan.adapter, &AdapterSettings::new(plan), runtime)
+}
+
+/// The outbound adapter named `adapter` with `settings`, if it is an outbound adapter.
+pub fn outbound_from(adapter: &str, settings: &AdapterSettings, runtime: tokio::runtime::Handle) -> Option<Arc<dyn OutboundAdapter>> {
+    let settings = settings.clone();
+    match adapter {
         adapters::TCP_MLLP_OUTBOUND => Some(Arc::new(mllp_outbound::MllpClient::new(&settings, runtime))),
         adapters::FILE_OUTBOUND => Some(Arc::new(file_outbound::FileWriter::new(&settings))),
         _ => None,

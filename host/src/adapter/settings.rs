@@ -19,6 +19,11 @@ impl AdapterSettings {
         AdapterSettings { item: plan.name.to_string(), values: plan.settings.clone() }
     }
 
+    /// Settings from a map (worker processes receive them over IPC).
+    pub fn from_map(item: &str, values: BTreeMap<String, String>) -> Self {
+        AdapterSettings { item: item.to_string(), values }
+    }
+
     /// A text setting, trimmed; empty when absent.
     pub fn text(&self, name: &str) -> String {
         self.values.get(name).map(|v| v.trim().to_string()).unwrap_or_default()

@@ -471,7 +471,7 @@ fn response_ops(engine: &EngineInner, request: &Header, reply: &Bytes, out: &mut
 }
 
 /// `send_sync` from plugin code: commit the request, push it, wait for the reply.
-pub(super) async fn call_sync(
+pub(crate) async fn call_sync(
     engine: &Arc<EngineInner>,
     caller: &Arc<str>,
     current: Option<&Envelope>,
@@ -548,7 +548,7 @@ pub(super) async fn call_sync(
 }
 
 /// Answers a deferred reply: records it and wakes the caller, if still waiting.
-pub(super) async fn deferred_reply(engine: &Arc<EngineInner>, token: &str, body: Vec<u8>) -> Result<(), PluginError> {
+pub(crate) async fn deferred_reply(engine: &Arc<EngineInner>, token: &str, body: Vec<u8>) -> Result<(), PluginError> {
     let id: MessageId =
         token.trim().parse().map_err(|_| PluginError::new(ErrorKind::Failed, format!("invalid deferred-reply token {token:?}")))?;
     let journal = engine.journal.clone();

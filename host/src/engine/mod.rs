@@ -20,7 +20,7 @@
 
 pub mod call;
 mod calls;
-mod dispatch;
+pub(crate) mod dispatch;
 pub mod executor;
 pub mod instance;
 pub mod intake;
