@@ -202,8 +202,68 @@ struct Finish {
     error: bool,
 }
 
-/// The consumer loop of a process or operation (one per unit of concurrency).
-pub(super) async fn consume(engine: Arc<EngineInner>, item: Arc<ItemRuntime>, _slot: usize) {
+/// A leased entry that goes back to its queue unless finished: if processing panics or
+/// is cancelled, the message is put back at its place instead of being lost in memory.
+struct LeaseGuard<'q> {
+    /// The queue it came from.
+    queue: &'q crate::queue::Queue,
+    /// The lease, until finished or requeued.
+    lease: Option<Lease>,
+}
+
+impl LeaseGuard<'_> {
+    fn entry(&mut self) -> &mut Entry {
+        &mut self.lease.as_mut().expect("lease present until consumed").entry
+    }
+
+    fn finish(mut self) {
+        if let Some(l) = self.lease.take() {
+            self.queue.finish(l);
+        }
+    }
+
+    fn requeue(mut self) {
+        if let Some(l) = self.lease.take() {
+            self.queue.requeue(l);
+        }
+    }
+}
+
+impl Drop for LeaseGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(l) = self.lease.take() {
+            self.queue.requeue(l);
+        }
+    }
+}
+
+/// The consumer loop of a process or operation (one per unit of concurrency). A panic
+/// in host code while processing puts the message back and restarts the loop after a
+/// pause, so one bad message cannot stop the item.
+pub(super) async fn consume(engine: Arc<EngineInner>, item: Arc<ItemRuntime>, slot: usize) {
+    use futures::FutureExt;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let run = std::panic::AssertUnwindSafe(consume_loop(engine.clone(), item.clone())).catch_unwind().await;
+        match run {
+            Ok(()) => return,
+            Err(_) => {
+                tracing::error!(item = %item.plan.name, slot, "host error while processing; the message is back in the queue and the consumer restarts");
+                item.set_state(ItemState::Restarting, "a consumer restarted after a host error");
+                tokio::select! {
+                    _ = item.stop_token().cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                if item.state() == ItemState::Restarting {
+                    item.set_state(ItemState::Running, "");
+                }
+            }
+        }
+    }
+}
+
+async fn consume_loop(engine: Arc<EngineInner>, item: Arc<ItemRuntime>) {
     let stop = item.stop_token().clone();
     loop {
         let lease = tokio::select! {
@@ -219,7 +279,8 @@ pub(super) async fn consume(engine: Arc<EngineInner>, item: Arc<ItemRuntime>, _s
                 continue;
             }
         };
-        process_leased(&engine, &item, lease, env, &stop).await;
+        let guard = LeaseGuard { queue: &item.queue, lease: Some(lease) };
+        process_leased(&engine, &item, guard, env, &stop).await;
     }
 }
 
@@ -227,7 +288,7 @@ pub(super) async fn consume(engine: Arc<EngineInner>, item: Arc<ItemRuntime>, _s
 async fn process_leased(
     engine: &Arc<EngineInner>,
     item: &Arc<ItemRuntime>,
-    mut lease: Lease,
+    mut lease: LeaseGuard<'_>,
     env: Envelope,
     stop: &tokio_util::sync::CancellationToken,
 ) {
@@ -235,12 +296,12 @@ async fn process_leased(
     let mut disconnected = Duration::ZERO;
     loop {
         let Some(executor) = item.executor() else {
-            item.queue.requeue(lease);
+            lease.requeue();
             return;
         };
         let call_started = Instant::now();
         let result = executor.invoke(env.clone()).await;
-        match decide(item, &mut lease, &result, started, disconnected) {
+        match decide(item, lease.entry(), &result, started, disconnected) {
             Decision::Retry(delay, was_disconnected) => {
                 if was_disconnected {
                     disconnected += call_started.elapsed() + delay;
@@ -249,18 +310,18 @@ async fn process_leased(
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => continue,
                     _ = stop.cancelled() => {
-                        item.queue.requeue(lease);
+                        lease.requeue();
                         return;
                     }
                 }
             }
             Decision::Requeue => {
-                item.queue.requeue(lease);
+                lease.requeue();
                 return;
             }
             Decision::Disable(reason) => {
                 tracing::warn!(item = %item.plan.name, message = env.header.id, %reason, "reply action D: item paused, message back at the head of its queue");
-                item.queue.requeue(lease);
+                lease.requeue();
                 item.queue.pause();
                 item.set_state(ItemState::Paused, &format!("disabled by reply action: {reason}"));
                 return;
@@ -268,10 +329,10 @@ async fn process_leased(
             Decision::Finish(fin) => {
                 let deferred = result.deferred.is_some();
                 match commit_finish(engine, item, &env, fin, deferred).await {
-                    Ok(()) => item.queue.finish(lease),
+                    Ok(()) => lease.finish(),
                     Err(e) => {
                         tracing::error!(item = %item.plan.name, message = env.header.id, error = %e, "cannot commit outcome; message stays queued");
-                        item.queue.requeue(lease);
+                        lease.requeue();
                         tokio::select! { _ = stop.cancelled() => {}, _ = tokio::time::sleep(Duration::from_millis(500)) => {} }
                     }
                 }
@@ -281,7 +342,7 @@ async fn process_leased(
     }
 }
 
-fn decide(item: &ItemRuntime, lease: &mut Lease, result: &CallResult, started: Instant, disconnected: Duration) -> Decision {
+fn decide(item: &ItemRuntime, entry: &mut Entry, result: &CallResult, started: Instant, disconnected: Duration) -> Decision {
     let e = &item.plan.engine;
     let retry_or_fail = |after_ms: u64, reason: &str, is_disconnect: bool| {
         let counted = if e.no_fail_while_disconnected { started.elapsed().saturating_sub(disconnected) } else { started.elapsed() };
@@ -338,11 +399,11 @@ fn decide(item: &ItemRuntime, lease: &mut Lease, result: &CallResult, started: I
         Err(f) => {
             let note = format!("{} in {}: {}", kind_text(f.kind), f.stage, f.message);
             if f.kind == FailureKind::WorkerCrashed {
-                lease.entry.crashes += 1;
-                if lease.entry.crashes >= e.max_worker_crashes {
+                entry.crashes += 1;
+                if entry.crashes >= e.max_worker_crashes {
                     return Decision::Finish(Finish {
                         status: Status::Suspended,
-                        note: Some(format!("quarantined after {} worker crashes: {}", lease.entry.crashes, f.message)),
+                        note: Some(format!("quarantined after {} worker crashes: {}", entry.crashes, f.message)),
                         reply: None,
                         sends: vec![],
                         route_to: None,
@@ -351,7 +412,7 @@ fn decide(item: &ItemRuntime, lease: &mut Lease, result: &CallResult, started: I
                 }
                 return Decision::Requeue;
             }
-            tracing::warn!(item = %item.plan.name, message = lease.entry.header.id, error = %note, "processing failed");
+            tracing::warn!(item = %item.plan.name, message = entry.header.id, error = %note, "processing failed");
             match f.action {
                 Action::Retry => retry_or_fail(f.retry_after_ms, &note, f.kind == FailureKind::Disconnected),
                 Action::Suspend => Decision::Finish(Finish { status: Status::Suspended, note: Some(note), reply: f.reply.clone(), sends: vec![], route_to: None, error: false }),

@@ -85,6 +85,12 @@ pub fn snapshot(engine: &EngineInner) -> ProductionStatus {
                 ),
                 None => (ItemState::Stopped, String::new(), None, Vec::new(), p.pack.clone()),
             };
+            // A multi_process item with no worker up is restarting, whatever its loops do.
+            let state = if !workers.is_empty() && state == ItemState::Running && !workers.iter().any(|w| w.state == "running") {
+                ItemState::Restarting
+            } else {
+                state
+            };
             let load = |f: fn(&super::item::ItemStats) -> u64| stats.as_ref().map(|s| f(s)).unwrap_or(0);
             items.push(ItemStatus {
                 name: p.name.to_string(),

@@ -362,8 +362,14 @@ async fn serve(shared: &Arc<Shared>, slot: &Arc<Slot>, conn: Connection) -> Stri
             }
             _ = shared.stop.cancelled() => {
                 let _ = tx.send(ToWorker::Shutdown);
-                let waited = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-                if waited.is_err() {
+                // Keep reading until the worker closes: its on_stop/on_teardown logs come now.
+                let drained = tokio::time::timeout(Duration::from_secs(10), async {
+                    while let Some(Ok(f)) = reader.next().await {
+                        handle_frame(shared, slot, &tx, pid, &f);
+                    }
+                })
+                .await;
+                if drained.is_err() {
                     let _ = child.start_kill();
                 }
                 break "the item stopped".to_string();

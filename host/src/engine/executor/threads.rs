@@ -51,7 +51,11 @@ impl ThreadExecutor {
                     }
                 };
                 while let Ok(job) = rx.recv() {
-                    let result = instance.run(&job.env);
+                    // Plugin panics are caught by the SDK; this catches the host's own.
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| instance.run(&job.env)))
+                        .unwrap_or_else(|_| {
+                            CallResult::host_failure(FailureKind::Panicked, "process", "host code panicked on the item thread")
+                        });
                     let _ = job.reply.send(result);
                 }
                 instance.stop();

@@ -5,6 +5,8 @@
 //! - contains `SEGV` → dereferences a null pointer (kills its process);
 //! - contains `ABORT` → aborts;
 //! - contains `SLEEP<ms>` → sleeps that long;
+//! - contains `SPIN<ms>` → burns CPU that long (benchmarks);
+//! - contains `ALLOC<mb>` → allocates and keeps that much memory;
 //! - contains `FAIL` → returns an error;
 //! - contains `HOOKFAIL` → `on_before_process` fails;
 //! otherwise it forwards the body with `ZPR|<version>|<pid>|<hooks so far>` appended to
@@ -50,11 +52,13 @@ impl Item for Probe {
 
     fn on_stop(&mut self, ctx: &Context<'_>) -> Result<(), Error> {
         self.hook(ctx, "on_stop");
+        ctx.info(&format!("probe on_stop in pid {}", std::process::id()));
         Ok(())
     }
 
     fn on_teardown(&mut self, ctx: &Context<'_>) -> Result<(), Error> {
         self.hook(ctx, "on_teardown");
+        ctx.info(&format!("probe on_teardown in pid {}", std::process::id()));
         Ok(())
     }
 
@@ -78,6 +82,24 @@ impl Item for Probe {
         }
         if contains(body, b"ABORT") {
             std::process::abort();
+        }
+        if let Some(ms) = number_after(body, b"SPIN") {
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+            let mut x: u64 = 1;
+            while std::time::Instant::now() < until {
+                for _ in 0..1000 {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                }
+            }
+            std::hint::black_box(x);
+        }
+        if let Some(mb) = number_after(body, b"ALLOC") {
+            let mut v = vec![0u8; (mb as usize) << 20];
+            for i in (0..v.len()).step_by(4096) {
+                v[i] = 1;
+            }
+            std::mem::forget(v);
+            std::thread::sleep(std::time::Duration::from_millis(1500));
         }
         if let Some(ms) = number_after(body, b"SLEEP") {
             std::thread::sleep(std::time::Duration::from_millis(ms));

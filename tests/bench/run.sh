@@ -1,0 +1,346 @@
+#!/usr/bin/env bash
+# HIE benchmark driver. Prints figures and ratios against bare baselines measured in the
+# same run (fdatasync rate of the data directory's disk, a bare MLLP echo server); it
+# never fails on a figure, only on a broken run.
+#
+#   tests/bench/run.sh                    full run (release build first)
+#   SMOKE=1 tests/bench/run.sh            tiny counts, well under a minute (CI)
+#   SKIP_BUILD=1 HIE_PROFILE=debug ...    use an existing target/debug build
+#
+# Environment (defaults in brackets; SMOKE=1 lowers them):
+#   BENCH_MESSAGES [20000]        messages per throughput run
+#   BENCH_CONNECTIONS [16]        the "many connections" figure
+#   BENCH_QUEUED [100000]         messages queued for the RSS and recovery figures
+#   BENCH_LAT_RATE [1000]         aggregate rate (msg/s) of the latency run (fsync)
+#   BENCH_LAT_MESSAGES [20000]    messages in the latency run
+#   BENCH_LAT_CONNECTIONS [16]    connections sharing that rate
+#   BENCH_WARMUP [1000]           untimed messages before each series
+#   BENCH_FSYNC_SECONDS [5]       length of the fdatasync measurement
+#   BENCH_PROCESS [passthrough]   passthrough (HIE.Process.Passthrough) | router (RoutingEngine, one rule)
+#   BENCH_QUEUE_DURABILITY [process]  durability of the RSS/recovery production
+#   BENCH_DIR [mktemp]            work directory (data dirs, logs, JSON); its filesystem is measured
+#   BENCH_KEEP [0]                keep the work directory
+#   BENCH_HIE_LOG [warn]          HIE_LOG of the engine
+#   HIE_PROFILE [release]         target/<profile> holding hie, its packs and hie-bench
+#   SKIP_BUILD [0]                do not build
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PROFILE=${HIE_PROFILE:-release}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE
+SMOKE=${SMOKE:-0}
+
+if [[ $SMOKE == 1 ]]; then
+    d_messages=300 d_queued=2000 d_lat_messages=1000 d_warmup=50 d_fsync=1
+else
+    d_messages=20000 d_queued=100000 d_lat_messages=20000 d_warmup=1000 d_fsync=5
+fi
+MESSAGES=${BENCH_MESSAGES:-$d_messages}
+CONNS=${BENCH_CONNECTIONS:-16}
+QUEUED=${BENCH_QUEUED:-$d_queued}
+LAT_RATE=${BENCH_LAT_RATE:-1000}
+LAT_MESSAGES=${BENCH_LAT_MESSAGES:-$d_lat_messages}
+LAT_CONNS=${BENCH_LAT_CONNECTIONS:-16}
+WARMUP=${BENCH_WARMUP:-$d_warmup}
+FSYNC_SECONDS=${BENCH_FSYNC_SECONDS:-$d_fsync}
+PROCESS=${BENCH_PROCESS:-passthrough}
+QUEUE_DURABILITY=${BENCH_QUEUE_DURABILITY:-process}
+HIE_LOG_LEVEL=${BENCH_HIE_LOG:-warn}
+
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+# ---- build ------------------------------------------------------------------------------
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+    flag=()
+    [[ $PROFILE == release ]] && flag=(--release)
+    [[ $PROFILE != release && $PROFILE != debug ]] && flag=(--profile "$PROFILE")
+    log "building ($PROFILE)"
+    if command -v flock >/dev/null; then
+        (cd "$ROOT" && flock /tmp/hie-cargo.lock cargo build "${flag[@]}" --workspace) >&2
+    else
+        (cd "$ROOT" && cargo build "${flag[@]}" --workspace) >&2
+    fi
+fi
+HIE=$TARGET/hie
+BENCH=$TARGET/hie-bench
+[[ -x $HIE ]] || die "$HIE is missing (build first, or set HIE_PROFILE)"
+[[ -x $BENCH ]] || die "$BENCH is missing (build first, or set HIE_PROFILE)"
+
+# ---- work directory and process bookkeeping -----------------------------------------------
+if [[ -n ${BENCH_DIR:-} ]]; then
+    WORK=$BENCH_DIR
+    mkdir -p "$WORK"
+else
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/hie-bench.XXXXXX")
+fi
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
+    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+        log "work directory kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+j() { "$BENCH" json "$@"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else printf "n/a" }'; }
+fmt() { awk -v a="$1" 'BEGIN { printf "%.0f", a }'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+yesno() { if "$@"; then echo yes; else echo "**no**"; fi; }
+
+wait_port() {
+    local port=$1 i
+    for ((i = 0; i < 400; i++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.025
+    done
+    die "nothing listens on port $port"
+}
+
+# start_server KIND NAME PORT: starts `hie-bench echo|sink`; sets SERVER_PID.
+start_server() {
+    local kind=$1 name=$2 port=$3
+    "$BENCH" "$kind" --port "$port" --count-file "$WORK/$name.count" >"$WORK/$name.log" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    wait_port "$port"
+}
+
+stop_pid() {
+    local pid=$1
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
+}
+
+# load NAME PORT CONNECTIONS MESSAGES [RATE]: runs the load tool, JSON in $WORK/NAME.json.
+load() {
+    local name=$1 port=$2 conns=$3 msgs=$4 rate=${5:-}
+    local args=(load --port "$port" --connections "$conns" --messages "$msgs" --run-id "$name")
+    [[ -n $rate ]] && args+=(--rate "$rate")
+    "$BENCH" "${args[@]}" >"$WORK/$name.json" || die "load $name"
+    local errors
+    errors=$(j "$WORK/$name.json" errors)
+    log "$name: $(j "$WORK/$name.json" throughput) msg/s, p50 $(j "$WORK/$name.json" latency_ms.p50) ms, p99 $(j "$WORK/$name.json" latency_ms.p99) ms, errors $errors"
+    if [[ $errors != 0 ]]; then
+        log "$name: first error: $(j "$WORK/$name.json" first_error)"
+    fi
+}
+
+write_production() {
+    local file=$1 durability=$2 in_port=$3 sink_port=$4
+    local class=HIE.Process.Passthrough settings="TargetConfigNames: Out"
+    if [[ $PROCESS == router ]]; then
+        class=EnsLib.HL7.MsgRouter.RoutingEngine
+        settings="BusinessRuleName: $WORK/rules.yaml"
+        cat >"$WORK/rules.yaml" <<'EOF'
+rules:
+  - name: ADT to the sink
+    when: MSH-9.1 = "ADT"
+    send: ["Out"]
+EOF
+    fi
+    cat >"$file" <<EOF
+name: Bench
+description: hie-bench production (MLLP in, $class, MLLP out to hie-bench sink)
+durability: $durability
+items:
+  - id: In
+    class: EnsLib.HL7.Service.TCPService
+    adapter_settings: {Port: $in_port}
+    host_settings: {TargetConfigNames: Route}
+  - id: Route
+    class: $class
+    host_settings: {$settings}
+  - id: Out
+    class: EnsLib.HL7.Operation.TCPOperation
+    adapter_settings: {IPAddress: 127.0.0.1, Port: $sink_port}
+    host_settings: {RetryInterval: 1}
+EOF
+}
+
+# start_hie CONFIG DATA API: sets HIE_PID; waits until Running.
+start_hie() {
+    local config=$1 data=$2 api=$3
+    HIE_LOG=$HIE_LOG_LEVEL "$HIE" run "$config" --data-dir "$data" --api "$api" >>"$data.log" 2>&1 &
+    HIE_PID=$!
+    PIDS+=("$HIE_PID")
+    "$BENCH" wait-depth --api "$api" --item In --depth 0 --running --timeout 120 >/dev/null \
+        || { tail -n 40 "$data.log" >&2; die "hie did not start"; }
+}
+
+stop_hie() {
+    local pid=$1
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# wait_sink NAME COUNT: waits until the sink NAME has COUNT messages; prints the unix ms.
+wait_sink() {
+    "$BENCH" wait-count --file "$WORK/$1.count" --count "$2" --timeout 1200 >"$WORK/$1.wait.json" \
+        || die "sink $1 never reached $2 messages"
+    j "$WORK/$1.wait.json" unix_ms
+}
+
+log "work directory $WORK; hie $HIE; messages $MESSAGES, connections 1 and $CONNS, queued $QUEUED"
+
+# ---- 1. disk: fdatasync rate of a 1 KiB write, in the data directory's filesystem ------------
+# append (the file grows: data + size metadata per sync) is the reference figure; overwrite
+# (a preallocated file rewritten, as SQLite reuses its WAL) is shown beside it. Shared disks
+# are noisy, so it is measured again right before the fsync series (that figure is the one
+# the fsync ratios use).
+fsync_rate() {
+    local name=$1 mode
+    for mode in append overwrite; do
+        "$BENCH" fsync-rate --dir "$WORK" --seconds "$FSYNC_SECONDS" --mode "$mode" >"$WORK/$name-$mode.json" || die "fsync-rate"
+        log "fdatasync ($name, $mode): $(j "$WORK/$name-$mode.json" syncs_per_s) syncs/s (p50 $(j "$WORK/$name-$mode.json" latency_ms.p50) ms, p99 $(j "$WORK/$name-$mode.json" latency_ms.p99) ms)"
+    done
+}
+fsync_rate fsync-start
+
+# ---- 2. transport bound: bare MLLP echo ----------------------------------------------------
+ECHO_PORT=$("$BENCH" free-port)
+start_server echo echo "$ECHO_PORT"
+ECHO_SRV=$SERVER_PID
+load echo-warmup "$ECHO_PORT" 4 "$WARMUP"
+load echo-1 "$ECHO_PORT" 1 "$MESSAGES"
+load echo-n "$ECHO_PORT" "$CONNS" "$MESSAGES"
+stop_pid "$ECHO_SRV"
+
+# ---- 3. the engine, per durability ----------------------------------------------------------
+# series DURABILITY: a fresh engine and sink; warm-up, 1 connection, N connections, and for
+# fsync the fixed-rate latency run. Each run waits for the sink to have everything, which
+# gives the delivered (end-to-end) throughput next to the ACK throughput.
+series() {
+    local dur=$1 in_port sink_port api data sink_total=0 t
+    in_port=$("$BENCH" free-port)
+    sink_port=$("$BENCH" free-port)
+    api=127.0.0.1:$("$BENCH" free-port)
+    data=$WORK/data-$dur
+    write_production "$WORK/$dur.yaml" "$dur" "$in_port" "$sink_port"
+    start_server sink "sink-$dur" "$sink_port"
+    local sink=$SERVER_PID
+    start_hie "$WORK/$dur.yaml" "$data" "$api"
+    log "$dur: hie pid $HIE_PID running (in :$in_port, sink :$sink_port, api $api)"
+    local runs=("$dur-warmup:4:$WARMUP:" "$dur-1:1:$MESSAGES:" "$dur-n:$CONNS:$MESSAGES:")
+    [[ $dur == fsync ]] && runs+=("$dur-latency:$LAT_CONNS:$LAT_MESSAGES:$LAT_RATE")
+    local run name conns msgs rate
+    for run in "${runs[@]}"; do
+        IFS=: read -r name conns msgs rate <<<"$run"
+        load "$name" "$in_port" "$conns" "$msgs" "$rate"
+        sink_total=$((sink_total + $(j "$WORK/$name.json" acked)))
+        t=$(wait_sink "sink-$dur" "$sink_total")
+        awk -v n="$(j "$WORK/$name.json" acked)" -v s="$(j "$WORK/$name.json" start_unix_ms)" -v e="$t" \
+            'BEGIN { printf "%.1f", n / ((e - s) / 1000) }' >"$WORK/$name.delivered"
+        log "$name: delivered end to end at $(cat "$WORK/$name.delivered") msg/s"
+    done
+    "$BENCH" rss --pid "$HIE_PID" >"$WORK/$dur.rss"
+    stop_hie "$HIE_PID"
+    stop_pid "$sink"
+}
+series process
+fsync_rate fsync-pre
+FSYNC_RATE=$(j "$WORK/fsync-pre-append.json" syncs_per_s)
+FSYNC_OVERWRITE=$(j "$WORK/fsync-pre-overwrite.json" syncs_per_s)
+series fsync
+
+# ---- 4. RSS with QUEUED messages behind a paused operation; recovery after kill -9 -------------
+in_port=$("$BENCH" free-port)
+sink_port=$("$BENCH" free-port)
+api=127.0.0.1:$("$BENCH" free-port)
+data=$WORK/data-queue
+write_production "$WORK/queue.yaml" "$QUEUE_DURABILITY" "$in_port" "$sink_port"
+start_server sink sink-queue "$sink_port"
+sink=$SERVER_PID
+start_hie "$WORK/queue.yaml" "$data" "$api"
+RSS_IDLE=$("$BENCH" rss --pid "$HIE_PID")
+"$BENCH" post --api "$api" --path /api/items/Out/pause >/dev/null || die "pause Out"
+log "queue: Out paused; sending $QUEUED messages ($QUEUE_DURABILITY durability, $CONNS connections)"
+load queue-fill "$in_port" "$CONNS" "$QUEUED"
+"$BENCH" wait-depth --api "$api" --item Out --depth "$QUEUED" --timeout 1200 >"$WORK/queue-depth.json" \
+    || die "Out never reached $QUEUED queued"
+RSS_QUEUED=$("$BENCH" rss --pid "$HIE_PID")
+log "queue: $QUEUED queued, hie RSS $((RSS_QUEUED / 1048576)) MiB (idle $((RSS_IDLE / 1048576)) MiB)"
+
+# The restarted engine does not remember the pause: stop the sink so Out cannot deliver
+# (it retries one message, so queue_depth + in_flight is counted).
+stop_pid "$sink"
+{ kill -9 "$HIE_PID" && wait "$HIE_PID"; } 2>/dev/null || true
+DB_BYTES=$(stat -c %s "$data"/journal.db* 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+t0=$("$BENCH" now-ms)
+HIE_LOG=$HIE_LOG_LEVEL "$HIE" run "$WORK/queue.yaml" --data-dir "$data" --api "$api" >>"$data.log" 2>&1 &
+HIE_PID=$!
+PIDS+=("$HIE_PID")
+"$BENCH" wait-depth --api "$api" --item Out --depth "$QUEUED" --in-flight --running --timeout 600 >"$WORK/recovery.json" \
+    || { tail -n 40 "$data.log" >&2; die "recovery"; }
+t1=$("$BENCH" now-ms)
+RECOVERY_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1000 }')
+RSS_RECOVERED=$("$BENCH" rss --pid "$HIE_PID")
+log "recovery: Running with $QUEUED queued $RECOVERY_S s after restart (journal $((DB_BYTES / 1048576)) MiB)"
+
+# Informative: drain the backlog into a fresh sink on the same port.
+start_server sink sink-drain "$sink_port"
+sink=$SERVER_PID
+d0=$("$BENCH" now-ms)
+d1=$(wait_sink sink-drain "$QUEUED")
+DRAIN_RATE=$(awk -v n="$QUEUED" -v a="$d0" -v b="$d1" 'BEGIN { printf "%.0f", n / ((b - a) / 1000) }')
+log "drain: $QUEUED delivered at $DRAIN_RATE msg/s (includes up to RetryInterval=1 s before reconnecting)"
+stop_hie "$HIE_PID"
+stop_pid "$sink"
+
+# ---- summary ----------------------------------------------------------------------------------
+tp() { j "$WORK/$1.json" throughput; }
+lat() { j "$WORK/$1.json" "latency_ms.$2"; }
+E1=$(tp echo-1) EN=$(tp echo-n)
+P1=$(tp process-1) PN=$(tp process-n)
+F1=$(tp fsync-1) FN=$(tp fsync-n)
+FSYNC_N_TARGET=$(awk -v f1="$F1" -v en="$EN" 'BEGIN { a = 8 * f1; b = 0.4 * en; printf "%.0f", (a < b ? a : b) }')
+ERRORS=0
+for f in echo-1 echo-n process-1 process-n fsync-1 fsync-n fsync-latency queue-fill; do
+    ERRORS=$((ERRORS + $(j "$WORK/$f.json" errors)))
+done
+row() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
+
+echo
+echo "## HIE benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, profile $PROFILE$([[ $SMOKE == 1 ]] && echo ', SMOKE (figures meaningless)')"
+echo
+echo "Messages per run: $MESSAGES ($(j "$WORK/echo-1.json" message_bytes)-byte ADT^A01), N = $CONNS connections, process: $PROCESS, errors in all runs: $ERRORS"
+echo
+row "Measurement" "Figure" "Ratio" "Target" "Met"
+row "---" "---:" "---:" "---" "---"
+fsync_row() {
+    local f=$WORK/$1.json
+    row "$2" "$(fmt "$(j "$f" syncs_per_s)")/s (p50 $(j "$f" latency_ms.p50) ms, p99 $(j "$f" latency_ms.p99) ms)" "" "" ""
+}
+fsync_row fsync-pre-append "fdatasync, 1 KiB append (disk bound, before the fsync series)"
+fsync_row fsync-pre-overwrite "fdatasync, 1 KiB overwrite (before the fsync series)"
+fsync_row fsync-start-append "fdatasync, 1 KiB append (start of run)"
+fsync_row fsync-start-overwrite "fdatasync, 1 KiB overwrite (start of run)"
+row "Echo bound, 1 conn" "$(fmt "$E1") msg/s (p50 $(lat echo-1 p50) ms)" "" "" ""
+row "Echo bound, $CONNS conns" "$(fmt "$EN") msg/s (p50 $(lat echo-n p50) ms)" "" "" ""
+row "process, 1 conn" "$(fmt "$P1") msg/s ACKed, $(fmt "$(cat "$WORK/process-1.delivered")") delivered (p50 $(lat process-1 p50) ms)" "$(pct "$P1" "$E1") of echo 1" "" ""
+row "process, $CONNS conns" "$(fmt "$PN") msg/s ACKed, $(fmt "$(cat "$WORK/process-n.delivered")") delivered (p50 $(lat process-n p50) ms)" "$(pct "$PN" "$EN") of echo $CONNS" "≥ 40% of echo bound" "$(yesno ge "$PN" "$(awk -v e="$EN" 'BEGIN{print 0.4*e}')")"
+row "fsync, 1 conn" "$(fmt "$F1") msg/s ACKed, $(fmt "$(cat "$WORK/fsync-1.delivered")") delivered (p50 $(lat fsync-1 p50) ms)" "$(pct "$F1" "$FSYNC_RATE") of fdatasync append ($(pct "$F1" "$FSYNC_OVERWRITE") of overwrite); $(pct "$F1" "$E1") of echo 1" "≥ 80% of fdatasync rate" "$(yesno ge "$F1" "$(awk -v e="$FSYNC_RATE" 'BEGIN{print 0.8*e}')")"
+row "fsync, $CONNS conns" "$(fmt "$FN") msg/s ACKed, $(fmt "$(cat "$WORK/fsync-n.delivered")") delivered (p50 $(lat fsync-n p50) ms)" "$(ratio "$FN" "$F1")× fsync 1 conn; $(pct "$FN" "$EN") of echo $CONNS" "≥ min(8× 1 conn, 40% of echo) = $FSYNC_N_TARGET" "$(yesno ge "$FN" "$FSYNC_N_TARGET")"
+row "fsync latency at $LAT_RATE msg/s ($LAT_CONNS conns, open loop)" "p50 $(lat fsync-latency p50), p90 $(lat fsync-latency p90), p99 $(lat fsync-latency p99), p99.9 $(lat fsync-latency p999), max $(lat fsync-latency max) ms; achieved $(fmt "$(tp fsync-latency)") msg/s" "" "p99 ≤ 10 ms" "$(yesno ge 10 "$(lat fsync-latency p99)")"
+row "RSS, $QUEUED queued behind paused operation" "$((RSS_QUEUED / 1048576)) MiB (idle $((RSS_IDLE / 1048576)) MiB, after recovery $((RSS_RECOVERED / 1048576)) MiB)" "" "≤ 200 MB" "$(yesno ge 200000000 "$RSS_QUEUED")"
+row "Recovery after kill -9, $QUEUED queued" "$RECOVERY_S s to Running with all queued (journal $((DB_BYTES / 1048576)) MiB)" "" "≤ 5 s" "$(yesno ge 5 "$RECOVERY_S")"
+row "Queue fill, $CONNS conns ($QUEUE_DURABILITY)" "$(fmt "$(tp queue-fill)") msg/s ACKed" "" "" ""
+row "Backlog drain through TCPOperation" "$DRAIN_RATE msg/s" "" "" ""
+row "hie RSS after each series" "process $(($(cat "$WORK/process.rss") / 1048576)) MiB, fsync $(($(cat "$WORK/fsync.rss") / 1048576)) MiB" "" "" ""
+echo
+if [[ $ERRORS != 0 ]]; then
+    log "WARNING: $ERRORS errors (NACKs or socket errors); see $WORK/*.json (set BENCH_KEEP=1)"
+fi
