@@ -148,7 +148,8 @@ pub struct MessageView<'a> {
     pub priority: u8,
     /// When the message header was created, microseconds since the Unix epoch.
     pub created_unix_us: i64,
-    /// Item that sent the message (the service's own name for messages from outside).
+    /// Item that sent the message; for messages from outside, where they came from
+    /// (e.g. `mllp://10.1.2.3:50122`, `file:///in/adt.hl7`).
     pub source: RStr<'a>,
     /// Item the message is addressed to.
     pub target: RStr<'a>,
@@ -292,7 +293,7 @@ pub enum LogLevel {
 ///
 /// Implemented by the host; plugins receive it as [`HostCtx`] on every call.
 #[sabi_trait]
-pub trait HostApi: Send + Sync {
+pub trait HostApi: Clone + Send + Sync {
     /// Writes a log line into the host's tracing, tagged with the item's name.
     fn log(&self, level: LogLevel, message: RStr<'_>);
 

@@ -28,8 +28,9 @@ pub struct AdapterResponse {
 }
 
 impl<'a> Context<'a> {
-    /// Wraps the raw host context (used by the SDK glue).
-    pub(crate) fn new(raw: &'a HostCtx) -> Self {
+    /// Wraps a raw host context: the SDK does this for every call; plugin code does it
+    /// with a context it kept (e.g. to answer a deferred reply from another thread).
+    pub fn new(raw: &'a HostCtx) -> Self {
         Context { raw }
     }
 

@@ -31,7 +31,7 @@ mod message;
 mod outcome;
 
 pub use class::{ClassDef, SettingDef};
-pub use context::{AdapterResponse, Context, LogLevel};
+pub use context::{AdapterResponse, Context, LogLevel, send_deferred_reply};
 pub use error::{Error, ErrorKind};
 pub use item::Item;
 pub use message::Message;
@@ -54,6 +54,8 @@ pub mod adapters {
     pub const FILE_INBOUND: &str = "file-inbound";
     /// Writes files atomically (temporary name, then rename).
     pub const FILE_OUTBOUND: &str = "file-outbound";
+    /// Calls an HTTP service (IRIS EnsLib.HTTP.OutboundAdapter settings).
+    pub const HTTP_OUTBOUND: &str = "http-outbound";
 }
 
 #[doc(hidden)]

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod engine;
 pub mod hl7;
+pub mod http;
 pub mod mllp;
 pub mod packs;
 

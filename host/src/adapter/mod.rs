@@ -6,9 +6,11 @@
 //! - [`mllp_outbound`]: MLLP/TCP client for operations.
 //! - [`file_inbound`]: directory poller for services.
 //! - [`file_outbound`]: atomic file writer for operations.
+//! - [`http_outbound`]: HTTP client for operations that call web services.
 
 pub mod file_inbound;
 pub mod file_outbound;
+pub mod http_outbound;
 pub mod mllp_inbound;
 pub mod mllp_outbound;
 mod settings;
@@ -64,6 +66,7 @@ pub fn outbound_from(adapter: &str, settings: &AdapterSettings, runtime: tokio::
     match adapter {
         adapters::TCP_MLLP_OUTBOUND => Some(Arc::new(mllp_outbound::MllpClient::new(&settings, runtime))),
         adapters::FILE_OUTBOUND => Some(Arc::new(file_outbound::FileWriter::new(&settings))),
+        adapters::HTTP_OUTBOUND => Some(Arc::new(http_outbound::HttpClient::new(&settings))),
         _ => None,
     }
 }

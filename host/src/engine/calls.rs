@@ -9,12 +9,12 @@ use tokio::sync::oneshot;
 #[derive(Default)]
 pub struct Calls {
     /// Waiting callers.
-    waiters: Mutex<HashMap<MessageId, oneshot::Sender<Vec<u8>>>>,
+    waiters: Mutex<HashMap<MessageId, oneshot::Sender<Result<Vec<u8>, String>>>>,
 }
 
 impl Calls {
     /// Registers a caller waiting on `request`.
-    pub fn register(&self, request: MessageId) -> oneshot::Receiver<Vec<u8>> {
+    pub fn register(&self, request: MessageId) -> oneshot::Receiver<Result<Vec<u8>, String>> {
         let (tx, rx) = oneshot::channel();
         self.waiters.lock().unwrap_or_else(|e| e.into_inner()).insert(request, tx);
         rx
@@ -25,9 +25,9 @@ impl Calls {
         self.waiters.lock().unwrap_or_else(|e| e.into_inner()).remove(&request);
     }
 
-    /// Delivers the reply to `request`'s caller. `false` when nobody waits any more (the
-    /// reply is then only recorded).
-    pub fn complete(&self, request: MessageId, reply: Vec<u8>) -> bool {
+    /// Delivers the reply (or the target's failure) to `request`'s caller. `false` when
+    /// nobody waits any more (the reply is then only recorded).
+    pub fn complete(&self, request: MessageId, reply: Result<Vec<u8>, String>) -> bool {
         let waiter = self.waiters.lock().unwrap_or_else(|e| e.into_inner()).remove(&request);
         match waiter {
             Some(tx) => tx.send(reply).is_ok(),

@@ -299,8 +299,44 @@ async fn process_leased(
             lease.requeue();
             return;
         };
+        // An open breaker holds the message (still queued, nothing delivered) until the
+        // cool-down lets a probe through.
+        loop {
+            match item.breaker.permit() {
+                super::guard::Permit::Go | super::guard::Permit::Probe => break,
+                super::guard::Permit::Wait(d) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(d) => {}
+                        _ = stop.cancelled() => {
+                            lease.requeue();
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(limit) = &item.rate_limit {
+            limit.acquire().await;
+        }
         let call_started = Instant::now();
         let result = executor.invoke(env.clone()).await;
+        let failed = match &result.outcome {
+            Ok(o) => matches!(o.disposition, Disposition::Retry | Disposition::Fail),
+            Err(_) => true,
+        };
+        match item.breaker.record(!failed) {
+            Some(true) => {
+                tracing::warn!(item = %item.plan.name, "circuit breaker open: {} consecutive failures; messages stay queued", item.plan.engine.breaker_threshold);
+                item.set_state(ItemState::CircuitOpen, "circuit breaker open after consecutive failures");
+            }
+            Some(false) => {
+                tracing::info!(item = %item.plan.name, "circuit breaker closed: the probe call succeeded");
+                if item.state() == ItemState::CircuitOpen {
+                    item.set_state(ItemState::Running, "");
+                }
+            }
+            None => {}
+        }
         match decide(item, lease.entry(), &result, started, disconnected) {
             Decision::Retry(delay, was_disconnected) => {
                 if was_disconnected {
@@ -488,8 +524,11 @@ async fn commit_finish(
     engine.journal.commit(std::mem::take(&mut out.ops), false).await.map_err(|e| e.to_string())?;
     out.push_all();
     if awaited {
-        let body = fin.reply.clone().unwrap_or_default();
-        if !engine.calls.complete(env.header.id, body) {
+        let answer = match fin.status {
+            Status::Completed => Ok(fin.reply.clone().unwrap_or_default()),
+            other => Err(format!("{} ended {other}: {}", item.plan.name, fin.note.clone().unwrap_or_default())),
+        };
+        if !engine.calls.complete(env.header.id, answer) {
             tracing::info!(item = %item.plan.name, request = env.header.id, "late response recorded (the caller had given up)");
         }
     }
@@ -593,7 +632,13 @@ pub(crate) async fn call_sync(
         return Err(PluginError::new(ErrorKind::Failed, format!("cannot commit request: {e}")));
     }
     out.push_all();
-    let wait = async { rx.await.map_err(|_| PluginError::new(ErrorKind::Failed, "request was abandoned")) };
+    let wait = async {
+        match rx.await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(e)) => Err(PluginError::new(ErrorKind::Failed, e)),
+            Err(_) => Err(PluginError::new(ErrorKind::Failed, "request was abandoned")),
+        }
+    };
     if timeout_ms < 0 {
         return wait.await;
     }
@@ -628,7 +673,7 @@ pub(crate) async fn deferred_reply(engine: &Arc<EngineInner>, token: &str, body:
         response_ops(engine, &row.header, &reply, &mut out);
     }
     engine.journal.commit(out.ops, false).await.map_err(|e| PluginError::new(ErrorKind::Failed, e.to_string()))?;
-    if !engine.calls.complete(id, body) {
+    if !engine.calls.complete(id, Ok(body)) {
         tracing::info!(request = id, "deferred reply recorded (the caller had given up)");
     }
     Ok(())

@@ -48,6 +48,7 @@ struct CurrentCall {
 }
 
 /// The host side of [`HostApi`] for one instance.
+#[derive(Clone)]
 struct InstanceCtx {
     /// Where callbacks go.
     services: Arc<dyn HostServices>,

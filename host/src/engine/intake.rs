@@ -91,6 +91,9 @@ pub async fn intake(engine: &Arc<EngineInner>, item: &Arc<ItemRuntime>, messages
             ordering_key: None,
         });
         let env = Envelope { header: header.clone(), body: msg.body.clone() };
+        if let Some(limit) = &item.rate_limit {
+            limit.acquire().await;
+        }
         let result = executor.invoke(env.clone()).await;
         let (status, note, mut reply, sends) = match result.outcome {
             Ok(o) => {

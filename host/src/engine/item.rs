@@ -85,6 +85,10 @@ pub struct ItemRuntime {
     inbound: Mutex<Option<InboundHandle>>,
     /// Parsed OrderingKey path.
     pub ordering_path: Option<hie_hl7::Path>,
+    /// Circuit breaker (CircuitBreakerThreshold; disabled at 0).
+    pub breaker: super::guard::Breaker,
+    /// Rate limit (RateLimit), if any.
+    pub rate_limit: Option<super::guard::RateLimit>,
 }
 
 impl ItemRuntime {
@@ -105,6 +109,8 @@ impl ItemRuntime {
             outbound,
             inbound: Mutex::new(None),
             ordering_path,
+            breaker: super::guard::Breaker::new(plan.engine.breaker_threshold, plan.engine.breaker_cooldown),
+            rate_limit: plan.engine.rate_limit.map(super::guard::RateLimit::new),
             plan,
         });
         if !rt.plan.enabled {

@@ -22,6 +22,7 @@ pub mod call;
 mod calls;
 pub(crate) mod dispatch;
 pub mod executor;
+pub mod guard;
 pub mod instance;
 pub mod intake;
 pub mod item;

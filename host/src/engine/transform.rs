@@ -68,10 +68,15 @@ impl Transforms {
         let result = instance.run(env);
         self.pools.lock().unwrap_or_else(|e| e.into_inner()).entry(class.to_string()).or_default().push(instance);
         match result.outcome {
-            Ok(o) => match o.reply {
-                Some(body) => Ok(body),
-                None => Ok(env.body.to_vec()),
-            },
+            Ok(o) if o.disposition != super::call::Disposition::Completed => {
+                Err(format!("transform {class} ended {:?}: {}", o.disposition, o.reason))
+            }
+            Ok(o) => {
+                for w in &o.warnings {
+                    tracing::warn!(transform = class, "{w}");
+                }
+                Ok(o.reply.unwrap_or_else(|| env.body.to_vec()))
+            }
             Err(f) => Err(format!("transform {class} failed in {}: {}", f.stage, f.message)),
         }
     }

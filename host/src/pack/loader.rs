@@ -150,7 +150,7 @@ fn summarise(e: &LibraryError) -> String {
                 "incompatible pack: its plugin interface does not match this host's (built against a different hie-plugin-api?): {}",
                 tail.join(" ")
             );
-            summary.truncate(400);
+            truncate_chars(&mut summary, 400);
             summary
         }
         LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => format!(
@@ -163,8 +163,19 @@ fn summarise(e: &LibraryError) -> String {
         LibraryError::RootModule { err, .. } => format!("the pack's root module failed to initialise: {err}"),
         other => {
             let mut s = other.to_string().trim().replace('\n', " ");
-            s.truncate(300);
+            truncate_chars(&mut s, 300);
             s
         }
+    }
+}
+
+/// Shortens `s` to at most `max` bytes without cutting a character.
+fn truncate_chars(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
     }
 }

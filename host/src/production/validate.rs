@@ -60,8 +60,12 @@ const IRIS_COMMON_UNSUPPORTED: &[&str] = &[
     "Schedule",
 ];
 
-/// Settings whose value names other items.
-const TARGET_SETTINGS: &[&str] = &["TargetConfigNames", "OverflowTarget", "ErrorTarget", "BadMessageHandler"];
+/// Whether a setting's value names other items: `TargetConfigNames`, `BadMessageHandler`
+/// and every setting whose name ends in `Target` (OverflowTarget, ErrorTarget, and pack
+/// settings that follow the convention, e.g. LookupTarget).
+fn names_targets(setting: &str) -> bool {
+    setting == "TargetConfigNames" || setting == "BadMessageHandler" || setting.ends_with("Target")
+}
 
 /// Settings that must be whole numbers (seconds, counts, ports).
 const INTEGER_SETTINGS: &[&str] = &[
@@ -157,6 +161,12 @@ pub fn validate(
 fn production_settings(config: &ProductionConfig, diags: &mut Vec<Diagnostic>) -> Durability {
     let mut durability = Durability::Fsync;
     for s in &config.settings {
+        if matches!(s.name.as_str(), "ActorPoolSize" | "ShutdownTimeout") {
+            diags.push(
+                Diagnostic::warning(&s.location, "accepted for IRIS compatibility but not implemented; it has no effect")
+                    .setting(&s.name),
+            );
+        }
         if !PRODUCTION_SETTINGS.contains(&s.name.as_str()) {
             diags.push(
                 Diagnostic::warning(&s.location, "unknown production setting; it is ignored").setting(&s.name),
@@ -442,7 +452,7 @@ fn engine_settings(
 fn check_targets(config: &ProductionConfig, plans: &[ItemPlan], skipped: &[&str], diags: &mut Vec<Diagnostic>) {
     let names: HashMap<&str, bool> = config.items.iter().map(|i| (i.name.as_str(), i.enabled)).collect();
     for item in &config.items {
-        for s in item.settings.iter().filter(|s| TARGET_SETTINGS.contains(&s.name.as_str())) {
+        for s in item.settings.iter().filter(|s| names_targets(&s.name)) {
             for target in s.value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
                 check_one_target(item, s, target, &names, skipped, diags);
             }
@@ -451,11 +461,11 @@ fn check_targets(config: &ProductionConfig, plans: &[ItemPlan], skipped: &[&str]
     // Class defaults can name targets too (rare, but validate them the same way).
     for plan in plans {
         let Some(cfg) = config.item(&plan.name) else { continue };
-        for name in TARGET_SETTINGS {
+        for (name, v) in plan.settings.iter().filter(|(n, _)| names_targets(n)) {
             if cfg.any_setting(name).is_some() {
                 continue;
             }
-            if let Some(v) = plan.setting(name) {
+            {
                 for target in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
                     if !names.contains_key(target) {
                         diags.push(

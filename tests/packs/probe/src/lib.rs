@@ -9,6 +9,9 @@
 //! - contains `ALLOC<mb>` → allocates and keeps that much memory;
 //! - contains `FAIL` → returns an error;
 //! - contains `HOOKFAIL` → `on_before_process` fails;
+//! - contains `CALL:<item>;` → calls that item with `send_sync` (timeout `CALLMS<ms>`,
+//!   default 5000) and appends `ZPC|<reply MSH-10 or ERROR:...>`;
+//! - contains `DEFER<ms>` → defers its reply and answers it from another thread later;
 //! otherwise it forwards the body with `ZPR|<version>|<pid>|<hooks so far>` appended to
 //! its TargetConfigNames and replies with the same body. Every hook call is counted
 //! (`/metrics` counters `hook_<name>`), so tests can see which hooks ran where.
@@ -104,6 +107,32 @@ impl Item for Probe {
         if let Some(ms) = number_after(body, b"SLEEP") {
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
+        // A caller strips its CALL marker from what it sends, so the callee sees the rest
+        // (e.g. DEFER) and the caller never acts on the callee's markers.
+        let mut called = None;
+        if let Some(target) = text_after(body, b"CALL:") {
+            let timeout = std::time::Duration::from_millis(number_after(body, b"CALLMS").unwrap_or(5000));
+            let marker = format!("CALL:{target};");
+            let text = String::from_utf8_lossy(body).replace(&marker, "");
+            called = Some(match ctx.send_sync(Send::new(target, text.into_bytes()), Some(timeout)) {
+                Ok(reply) => {
+                    let text = String::from_utf8_lossy(&reply).to_string();
+                    let id = text.split('\r').next().and_then(|msh| msh.split('|').nth(9)).unwrap_or("").to_string();
+                    format!("{id}^{}", if text.contains("ZDF|") { "deferred" } else { "direct" })
+                }
+                Err(e) => format!("ERROR:{}", e.message.replace('|', "/").replace('\r', " ").replace('^', " ")),
+            });
+        } else if let Some(ms) = number_after(body, b"DEFER") {
+            let token = ctx.defer_reply()?;
+            let host = ctx.raw().clone();
+            let mut reply = body.to_vec();
+            reply.extend_from_slice(format!("ZDF|{VERSION}|{}\r", std::process::id()).as_bytes());
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                let _ = hie_plugin_api::send_deferred_reply(&host, &token, reply);
+            });
+            return Ok(Outcome::completed());
+        }
         if contains(body, b"FAIL") && !contains(body, b"HOOKFAIL") {
             return Err(Error::failed("probe was asked to fail"));
         }
@@ -112,6 +141,9 @@ impl Item for Probe {
             out.pop();
         }
         out.extend_from_slice(format!("\rZPR|{VERSION}|{}|{}\r", std::process::id(), self.hooks.join(",")).as_bytes());
+        if let Some(c) = called {
+            out.extend_from_slice(format!("ZPC|{c}\r").as_bytes());
+        }
         self.hooks.clear();
         let mut outcome = Outcome::completed().reply(out.clone());
         for t in &self.targets {
@@ -133,6 +165,12 @@ impl Item for Probe {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn text_after(hay: &[u8], key: &[u8]) -> Option<String> {
+    let pos = hay.windows(key.len()).position(|w| w == key)? + key.len();
+    let text: String = hay[pos..].iter().take_while(|b| !b";|\r^".contains(b)).map(|b| *b as char).collect();
+    (!text.is_empty()).then_some(text)
 }
 
 fn number_after(hay: &[u8], key: &[u8]) -> Option<u64> {

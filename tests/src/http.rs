@@ -1,0 +1,71 @@
+//! A tiny HTTP server for tests that need a web service behind an operation (the
+//! demographics lookup).
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the server answers: status, body, delay before answering.
+pub type Handler = dyn Fn(&str, &str) -> (u16, String, Duration) + Send + Sync;
+
+/// A running fake HTTP server.
+pub struct FakeHttp {
+    /// Its port.
+    pub port: u16,
+    /// Requests served.
+    pub requests: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl FakeHttp {
+    /// Starts a server on `port` answering with `handler(method, path)`.
+    pub fn start(port: u16, handler: impl Fn(&str, &str) -> (u16, String, Duration) + Send + Sync + 'static) -> FakeHttp {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind fake http");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let handler: Arc<Handler> = Arc::new(handler);
+        let requests = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s) = (requests.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let (h, r) = (handler.clone(), r.clone());
+                std::thread::spawn(move || {
+                    let _ = stream.set_nonblocking(false);
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf).to_string();
+                    let mut first = head.lines().next().unwrap_or("").split_whitespace();
+                    let (method, path) = (first.next().unwrap_or("").to_string(), first.next().unwrap_or("").to_string());
+                    r.fetch_add(1, Ordering::SeqCst);
+                    let (status, body, delay) = h(&method, &path);
+                    std::thread::sleep(delay);
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        FakeHttp { port, requests, stop }
+    }
+}
+
+impl Drop for FakeHttp {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
