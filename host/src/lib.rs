@@ -12,6 +12,7 @@
 //! - [`journal`]: the durable message warehouse (SQLite, group commit).
 //! - [`adapter`]: MLLP and file I/O for services and operations.
 //! - [`api`]: HTTP management API and Prometheus metrics.
+//! - [`reload`]: hot reload of the production file and of plugin packs.
 //! - [`message`]: headers, statuses, priorities.
 //! - [`worker`]: the worker-process side of the `multi_process` execution mode.
 //!
@@ -29,4 +30,5 @@ pub mod message;
 pub mod pack;
 pub mod production;
 pub mod queue;
+pub mod reload;
 pub mod worker;

@@ -129,7 +129,7 @@ stop_pid() {
 load() {
     local name=$1 port=$2 conns=$3 msgs=$4 rate=${5:-}
     local args=(load --port "$port" --connections "$conns" --messages "$msgs" --run-id "$name")
-    [[ -n $rate ]] && args+=(--rate "$rate")
+    [[ -n $rate ]] && args+=(--rate "$rate" --latency-log "$WORK/$name.latency.tsv")
     "$BENCH" "${args[@]}" >"$WORK/$name.json" || die "load $name"
     local errors
     errors=$(j "$WORK/$name.json" errors)
@@ -194,7 +194,8 @@ wait_sink() {
     j "$WORK/$1.wait.json" unix_ms
 }
 
-log "work directory $WORK; hie $HIE; messages $MESSAGES, connections 1 and $CONNS, queued $QUEUED"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+log "work directory $WORK; hie $HIE; messages $MESSAGES, connections 1 and $CONNS, queued $QUEUED; load average $LOAD_START"
 
 # ---- 1. disk: fdatasync rate of a 1 KiB write, in the data directory's filesystem ------------
 # append (the file grows: data + size metadata per sync) is the reference figure; overwrite
@@ -316,13 +317,15 @@ row() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
 echo
 echo "## HIE benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, profile $PROFILE$([[ $SMOKE == 1 ]] && echo ', SMOKE (figures meaningless)')"
 echo
+echo "Load average (1/5/15 min) at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg) (anything else running skews the figures)"
+echo
 echo "Messages per run: $MESSAGES ($(j "$WORK/echo-1.json" message_bytes)-byte ADT^A01), N = $CONNS connections, process: $PROCESS, errors in all runs: $ERRORS"
 echo
 row "Measurement" "Figure" "Ratio" "Target" "Met"
 row "---" "---:" "---:" "---" "---"
 fsync_row() {
     local f=$WORK/$1.json
-    row "$2" "$(fmt "$(j "$f" syncs_per_s)")/s (p50 $(j "$f" latency_ms.p50) ms, p99 $(j "$f" latency_ms.p99) ms)" "" "" ""
+    row "$2" "$(fmt "$(j "$f" syncs_per_s)")/s (p50 $(j "$f" latency_ms.p50), p99 $(j "$f" latency_ms.p99), p99.9 $(j "$f" latency_ms.p999), max $(j "$f" latency_ms.max) ms)" "" "" ""
 }
 fsync_row fsync-pre-append "fdatasync, 1 KiB append (disk bound, before the fsync series)"
 fsync_row fsync-pre-overwrite "fdatasync, 1 KiB overwrite (before the fsync series)"

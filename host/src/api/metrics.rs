@@ -38,6 +38,10 @@ pub(super) async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
     for i in &status.items {
         let _ = writeln!(out, "hie_item_workers{{item=\"{}\"}} {}", label(&i.name), i.workers.len());
     }
+    let _ = writeln!(out, "# HELP hie_reloads_total Config and pack reloads by outcome.\n# TYPE hie_reloads_total counter");
+    for (kind, outcome, n) in s.reloader.counts() {
+        let _ = writeln!(out, "hie_reloads_total{{kind=\"{}\",outcome=\"{}\"}} {n}", label(&kind), label(&outcome));
+    }
     let _ = writeln!(out, "# HELP hie_journal_writable 1 when the journal accepts commits.\n# TYPE hie_journal_writable gauge");
     let _ = writeln!(out, "hie_journal_writable {}", u8::from(status.journal_writable));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)

@@ -19,17 +19,8 @@ use std::net::SocketAddr;
 pub struct ApiState {
     /// The engine.
     pub engine: Engine,
-    /// Control channel to the process's main loop (reload, etc.).
-    pub control: tokio::sync::mpsc::UnboundedSender<Control>,
-}
-
-/// Requests the API makes of the main loop.
-#[derive(Debug)]
-pub enum Control {
-    /// Re-read the production file and apply the difference.
-    Reload(tokio::sync::oneshot::Sender<serde_json::Value>),
-    /// Roll back to a kept config version.
-    Rollback(u64, tokio::sync::oneshot::Sender<serde_json::Value>),
+    /// Hot reload of config and packs.
+    pub reloader: std::sync::Arc<crate::reload::Reloader>,
 }
 
 /// An API error: status code and message, answered as JSON.
@@ -48,6 +39,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/items/{name}/pause", post(pause))
         .route("/api/items/{name}/resume", post(resume))
         .route("/metrics", get(metrics::metrics))
+        .route("/api/reload", post(reload))
+        .route("/api/packs/reload", post(reload_packs))
+        .route("/api/config/versions", get(versions))
+        .route("/api/config/rollback/{version}", post(rollback))
+        .route("/api/plugins", get(plugins))
         .merge(messages::routes())
         .with_state(state)
 }
@@ -64,7 +60,67 @@ pub async fn serve(
 }
 
 async fn production(State(s): State<ApiState>) -> Json<serde_json::Value> {
-    Json(serde_json::to_value(s.engine.status()).unwrap_or_default())
+    let status = s.engine.status();
+    let mut v = serde_json::to_value(&status).unwrap_or_default();
+    if let Some(items) = v["items"].as_array_mut() {
+        for item in items {
+            let deleted = s.engine.item(item["name"].as_str().unwrap_or("")).map(|rt| s.reloader.pack_deleted(&rt.pack().source_path));
+            item["pack_deleted"] = json!(deleted.unwrap_or(false));
+        }
+    }
+    v["config"] = s.reloader.status_json();
+    Json(v)
+}
+
+fn event_response(ev: crate::reload::ReloadEvent) -> (StatusCode, Json<serde_json::Value>) {
+    let code = match ev.outcome.as_str() {
+        "applied" | "unchanged" => StatusCode::OK,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    (code, Json(serde_json::to_value(ev).unwrap_or_default()))
+}
+
+async fn reload(State(s): State<ApiState>) -> (StatusCode, Json<serde_json::Value>) {
+    event_response(s.reloader.reload_config("api").await)
+}
+
+async fn reload_packs(State(s): State<ApiState>) -> Json<serde_json::Value> {
+    Json(json!({ "events": s.reloader.reload_packs("api").await }))
+}
+
+async fn versions(State(s): State<ApiState>) -> Json<serde_json::Value> {
+    let current = s.reloader.versions().last().map(|v| v.version);
+    Json(json!({ "current": current, "versions": s.reloader.versions() }))
+}
+
+async fn rollback(State(s): State<ApiState>, Path(version): Path<u64>) -> (StatusCode, Json<serde_json::Value>) {
+    event_response(s.reloader.rollback(version).await)
+}
+
+async fn plugins(State(s): State<ApiState>) -> Json<serde_json::Value> {
+    let packs = s.engine.inner.packs.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let staged_dir = s.engine.inner.options.data_dir.join("packs");
+    let mut staged: Vec<String> = std::fs::read_dir(&staged_dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().to_string()).filter(|n| n.ends_with(".so")).collect())
+        .unwrap_or_default();
+    staged.sort();
+    let loaded: Vec<serde_json::Value> = packs
+        .packs
+        .iter()
+        .map(|p| {
+            let mut v = serde_json::to_value(p.as_ref()).unwrap_or_default();
+            v["deleted"] = json!(s.reloader.pack_deleted(&p.source_path));
+            v["used_by"] = json!(s.engine.inner.items().iter().filter(|rt| rt.pack().sha256 == p.sha256).map(|rt| rt.plan.name.to_string()).collect::<Vec<_>>());
+            v
+        })
+        .collect();
+    Json(json!({
+        "searched": packs.searched,
+        "loaded": loaded,
+        "staged": staged,
+        "failures": packs.failures,
+        "recent_reloads": s.reloader.pack_events(),
+    }))
 }
 
 async fn pause(State(s): State<ApiState>, Path(name): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {

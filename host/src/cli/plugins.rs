@@ -24,7 +24,31 @@ pub struct PluginsArgs {
 pub fn run(args: PluginsArgs) -> anyhow::Result<ExitCode> {
     if let Some(api) = &args.api {
         let body = super::messages::http_get(api, "/api/plugins")?;
-        println!("{body}");
+        let v: serde_json::Value = serde_json::from_str(&body)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!("loaded:");
+        for p in v["loaded"].as_array().into_iter().flatten() {
+            println!(
+                "  {} {} generation {} sha256 {} {}{}\n      used by: {}",
+                p["name"].as_str().unwrap_or(""),
+                p["version"].as_str().unwrap_or(""),
+                p["generation"],
+                &p["sha256"].as_str().unwrap_or("")[..16.min(p["sha256"].as_str().unwrap_or("").len())],
+                p["source_path"].as_str().unwrap_or(""),
+                if p["deleted"] == true { " (DELETED from disk; still running)" } else { "" },
+                p["used_by"].as_array().map(|u| u.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+            );
+        }
+        println!("staged (content-hashed copies):");
+        for s in v["staged"].as_array().into_iter().flatten() {
+            println!("  {}", s.as_str().unwrap_or(""));
+        }
+        for e in v["recent_reloads"].as_array().into_iter().flatten() {
+            println!("reload {} {}: {}", e["at"].as_str().unwrap_or(""), e["outcome"].as_str().unwrap_or(""), e["detail"].as_str().unwrap_or(""));
+        }
         return Ok(ExitCode::SUCCESS);
     }
     super::init_tracing_with("warn");

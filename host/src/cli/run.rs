@@ -1,7 +1,8 @@
 //! `hie run`.
 
 use clap::Args;
-use hie_host::api::{self, ApiState, Control};
+use hie_host::api::{self, ApiState};
+use hie_host::reload::{Reloader, watch};
 use hie_host::engine::{Engine, EngineOptions};
 use hie_host::journal::Journal;
 use hie_host::production::{self, validate::ValidateOptions};
@@ -33,7 +34,9 @@ pub struct RunArgs {
 /// Runs the production until SIGTERM/SIGINT, then drains and exits 0.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     super::init_tracing();
-    let config = match production::load(&args.config) {
+    let text = std::fs::read_to_string(&args.config)
+        .map_err(|e| anyhow::anyhow!("cannot read production file {}: {e}", args.config.display()))?;
+    let config = match production::load_str(&args.config, &text) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -48,8 +51,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     for f in &packs.failures {
         eprintln!("warning: pack {f}");
     }
-    let (plan, diags) =
-        production::validate::validate(&config, &packs, ValidateOptions { skip_unresolved: args.skip_unresolved });
+    let options = ValidateOptions { skip_unresolved: args.skip_unresolved };
+    let (plan, diags) = production::validate::validate(&config, &packs, options);
     for d in &diags {
         eprintln!("{d}");
     }
@@ -62,13 +65,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let journal = Journal::open(&args.data_dir, plan.durability)
             .map_err(|e| anyhow::anyhow!("cannot open the journal in {}: {e}", args.data_dir.display()))?;
-        let options = EngineOptions {
+        let engine_options = EngineOptions {
             data_dir: args.data_dir.clone(),
             plugin_dirs: dirs.clone(),
             skip_unresolved: args.skip_unresolved,
             exe,
         };
-        let engine = Engine::new(journal, tokio::runtime::Handle::current(), options, packs);
+        let engine = Engine::new(journal, tokio::runtime::Handle::current(), engine_options, packs);
         engine
             .inner
             .pack_generation
@@ -77,9 +80,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             eprintln!("hie: {e}");
             return Ok(ExitCode::from(1));
         }
-        let (control_tx, mut control_rx) = tokio::sync::mpsc::unbounded_channel::<Control>();
+        let reloader = Reloader::new(engine.clone(), &args.config, &text, options);
+        let (change_tx, mut changes) = tokio::sync::mpsc::unbounded_channel();
+        let _watchers = match watch::start(&args.config, &dirs, change_tx) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "file watching is off: reload with SIGHUP, POST /api/reload or `hie reload`");
+                None
+            }
+        };
         let shutdown = tokio_util::sync::CancellationToken::new();
-        let api_state = ApiState { engine: engine.clone(), control: control_tx };
+        let api_state = ApiState { engine: engine.clone(), reloader: reloader.clone() };
         let api_shutdown = shutdown.clone();
         let api_addr = args.api;
         let api_task = tokio::spawn(async move {
@@ -94,11 +105,23 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             tokio::select! {
                 _ = term.recv() => { tracing::info!("SIGTERM: draining"); break; }
                 _ = int.recv() => { tracing::info!("SIGINT: draining"); break; }
-                _ = hup.recv() => { tracing::info!("SIGHUP: reload requested"); }
-                Some(c) = control_rx.recv() => match c {
-                    Control::Reload(reply) => { let _ = reply.send(serde_json::json!({"error": "reload is not available yet"})); }
-                    Control::Rollback(_, reply) => { let _ = reply.send(serde_json::json!({"error": "rollback is not available yet"})); }
-                },
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading the production and packs");
+                    let r = reloader.clone();
+                    tokio::spawn(async move {
+                        r.reload_packs("sighup").await;
+                        r.reload_config("sighup").await;
+                    });
+                }
+                Some(change) = changes.recv() => {
+                    let r = reloader.clone();
+                    tokio::spawn(async move {
+                        match change {
+                            watch::Change::Config => { r.reload_config("watch").await; }
+                            watch::Change::Packs => { r.reload_packs("watch").await; }
+                        }
+                    });
+                }
             }
         }
         engine.stop().await;

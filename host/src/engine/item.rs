@@ -89,6 +89,12 @@ pub struct ItemRuntime {
     pub breaker: super::guard::Breaker,
     /// Rate limit (RateLimit), if any.
     pub rate_limit: Option<super::guard::RateLimit>,
+    /// When this runtime started (µs since the epoch): unchanged across reloads that do
+    /// not touch the item.
+    pub started_us: i64,
+    /// The pack the item's code runs from now (changes on a pack swap; `plan.pack` is
+    /// the one it started with).
+    pack: RwLock<Arc<crate::pack::LoadedPack>>,
 }
 
 impl ItemRuntime {
@@ -111,6 +117,8 @@ impl ItemRuntime {
             ordering_path,
             breaker: super::guard::Breaker::new(plan.engine.breaker_threshold, plan.engine.breaker_cooldown),
             rate_limit: plan.engine.rate_limit.map(super::guard::RateLimit::new),
+            pack: RwLock::new(plan.pack.clone()),
+            started_us: crate::message::now_us(),
             plan,
         });
         if !rt.plan.enabled {
@@ -118,7 +126,7 @@ impl ItemRuntime {
             return Ok(rt);
         }
         let err = |reason: String| super::EngineError::ItemStart { item: rt.plan.name.to_string(), reason };
-        let executor = build_executor(engine, &rt).await.map_err(err)?;
+        let executor = build_executor(engine, &rt, rt.pack()).await.map_err(err)?;
         *rt.executor.write().unwrap_or_else(|e| e.into_inner()) = Some(executor);
         match rt.plan.kind {
             ItemKind::Service => {
@@ -173,6 +181,25 @@ impl ItemRuntime {
         }
         self.set_state(ItemState::Stopped, "");
         tracing::info!(item = %self.plan.name, "item stopped");
+    }
+
+    /// The pack the item runs now.
+    pub fn pack(&self) -> Arc<crate::pack::LoadedPack> {
+        self.pack.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Records that the item now runs `pack`.
+    pub fn set_pack(&self, pack: Arc<crate::pack::LoadedPack>) {
+        *self.pack.write().unwrap_or_else(|e| e.into_inner()) = pack;
+    }
+
+    /// Builds (but does not install) an executor running this item on `pack`.
+    pub async fn build_executor_with(
+        self: &Arc<Self>,
+        engine: &Arc<EngineInner>,
+        pack: Arc<crate::pack::LoadedPack>,
+    ) -> Result<Arc<dyn Executor>, String> {
+        build_executor(engine, self, pack).await
     }
 
     /// The current executor.
@@ -239,8 +266,8 @@ impl ItemRuntime {
     }
 }
 
-/// The host services and instance factory for an item running in this process.
-pub fn instance_factory(engine: &Arc<EngineInner>, rt: &ItemRuntime) -> InstanceFactory {
+/// The host services and instance factory for an item running in this process, on `pack`.
+pub fn instance_factory(engine: &Arc<EngineInner>, rt: &ItemRuntime, pack: Arc<crate::pack::LoadedPack>) -> InstanceFactory {
     let services = Arc::new(EngineServices {
         engine: Arc::downgrade(engine),
         item: rt.plan.name.clone(),
@@ -248,14 +275,17 @@ pub fn instance_factory(engine: &Arc<EngineInner>, rt: &ItemRuntime) -> Instance
         outbound: rt.outbound.clone(),
         counters: rt.stats.clone(),
     });
-    let pack = rt.plan.pack.clone();
     let class = rt.plan.class.clone();
     Arc::new(move || Instance::create(&pack, &class, services.clone()))
 }
 
 /// Builds the executor for the item's execution mode.
-async fn build_executor(engine: &Arc<EngineInner>, rt: &Arc<ItemRuntime>) -> Result<Arc<dyn Executor>, String> {
-    let factory = instance_factory(engine, rt);
+async fn build_executor(
+    engine: &Arc<EngineInner>,
+    rt: &Arc<ItemRuntime>,
+    pack: Arc<crate::pack::LoadedPack>,
+) -> Result<Arc<dyn Executor>, String> {
+    let factory = instance_factory(engine, rt, pack.clone());
     let n = rt.plan.engine.concurrency.max(1);
     let name = rt.plan.name.to_string();
     let mode = rt.plan.engine.execution_mode;
@@ -276,7 +306,7 @@ async fn build_executor(engine: &Arc<EngineInner>, rt: &Arc<ItemRuntime>) -> Res
                 .and_then(|r| r.map_err(|e| e.to_string()))
                 .map(|e| Arc::new(e) as Arc<dyn Executor>)
         }
-        ExecutionMode::MultiProcess => super::executor::multi_process::start(engine, rt).await,
+        ExecutionMode::MultiProcess => super::executor::multi_process::start(engine, rt, &pack).await,
     };
     built
 }

@@ -27,6 +27,7 @@ pub mod instance;
 pub mod intake;
 pub mod item;
 mod operator;
+pub mod reconfigure;
 mod services;
 mod status;
 mod transform;
@@ -34,6 +35,7 @@ mod transform;
 pub use intake::{Inbound, IntakeReply};
 pub use item::{ItemRuntime, ItemState};
 pub use operator::OperatorError;
+pub use reconfigure::{ApplyReport, SwapReport};
 pub use services::block_on_host;
 pub use status::{ItemStatus, ProductionStatus};
 
@@ -271,7 +273,39 @@ impl Engine {
 }
 
 impl EngineInner {
-    fn set_state(&self, s: ProductionState) {
+    /// Replaces the running plan (routing sees the new items at once).
+    pub(crate) fn set_plan(&self, plan: Option<Arc<ProductionPlan>>) {
+        *self.plan.write().unwrap_or_else(|e| e.into_inner()) = plan;
+    }
+
+    /// Registers a running item.
+    pub(crate) fn insert_item(&self, rt: Arc<ItemRuntime>) {
+        self.items.write().unwrap_or_else(|e| e.into_inner()).insert(rt.plan.name.to_string(), rt);
+    }
+
+    /// Drops idle transform instances (their pack may have been replaced).
+    pub(crate) fn clear_transforms(&self) {
+        self.transforms.clear();
+    }
+
+    /// Forgets a stopped item.
+    pub(crate) fn remove_item(&self, name: &str) {
+        self.items.write().unwrap_or_else(|e| e.into_inner()).remove(name);
+    }
+
+    /// Points the plan's items at the packs their runtimes run now (after a pack swap).
+    pub(crate) fn refresh_plan_packs(&self) {
+        let Some(plan) = self.plan() else { return };
+        let mut updated = (*plan).clone();
+        for item in &mut updated.items {
+            if let Some(rt) = self.item(&item.name) {
+                item.pack = rt.pack();
+            }
+        }
+        self.set_plan(Some(Arc::new(updated)));
+    }
+
+    pub(crate) fn set_state(&self, s: ProductionState) {
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = s;
     }
 

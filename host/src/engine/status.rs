@@ -46,6 +46,8 @@ pub struct ItemStatus {
     pub discarded: u64,
     /// Worker processes (multi_process).
     pub workers: Vec<WorkerInfo>,
+    /// When the item (this runtime of it) started, µs since the epoch.
+    pub started_us: i64,
     /// Plugin-defined counters.
     pub counters: BTreeMap<String, u64>,
 }
@@ -81,7 +83,7 @@ pub fn snapshot(engine: &EngineInner) -> ProductionStatus {
                     rt.state_note(),
                     Some(rt.stats.clone()),
                     rt.executor().map(|e| e.workers()).unwrap_or_default(),
-                    rt.plan.pack.clone(),
+                    rt.pack(),
                 ),
                 None => (ItemState::Stopped, String::new(), None, Vec::new(), p.pack.clone()),
             };
@@ -111,6 +113,7 @@ pub fn snapshot(engine: &EngineInner) -> ProductionStatus {
                 retries: load(|s| s.retries.load(Ordering::Relaxed)),
                 discarded: load(|s| s.discarded.load(Ordering::Relaxed)),
                 workers,
+                started_us: rt.as_ref().map(|r| r.started_us).unwrap_or(0),
                 counters: stats.map(|s| s.custom.lock().unwrap_or_else(|e| e.into_inner()).clone()).unwrap_or_default(),
             });
         }

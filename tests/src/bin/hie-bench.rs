@@ -80,6 +80,7 @@ const USAGE: &str = "usage:
   hie-bench echo --port P
   hie-bench sink --port P [--count-file F]
   hie-bench load --port P --connections N --messages M [--rate R] [--size BYTES] [--run-id ID] [--timeout S]
+                 [--latency-log FILE]   (per message: send time, latency, connection; TSV)
   hie-bench fsync-rate --dir D [--seconds S] [--mode append|overwrite]
   hie-bench rss --pid PID
   hie-bench wait-depth --api ADDR --item NAME --depth N [--running] [--timeout S]
@@ -303,6 +304,8 @@ fn msa(reply: &[u8]) -> Option<(String, String)> {
 struct ConnResult {
     /// Latencies in microseconds.
     latencies: Vec<u64>,
+    /// (send time since start in µs, latency in µs, connection) for --latency-log.
+    samples: Vec<(u64, u64, usize)>,
     errors: u64,
     nacks: u64,
     first_error: Option<String>,
@@ -324,6 +327,8 @@ fn load(opts: &Opts) -> Result<(), String> {
         return Err("--rate must be positive".into());
     }
     let sent_bytes = adt_a01(&format!("{run_id}-0-0"), 0, size).len();
+    let latency_log = opts.str("latency-log").map(std::path::PathBuf::from);
+    let keep_samples = latency_log.is_some();
 
     // Connect everyone first so connection setup is not timed.
     let mut streams = Vec::with_capacity(conns);
@@ -389,7 +394,11 @@ fn load(opts: &Opts) -> Result<(), String> {
                 match conn.round_trip(&frame) {
                     Ok(reply) => {
                         let done = Instant::now();
-                        r.latencies.push(done.saturating_duration_since(sent_at).as_micros() as u64);
+                        let us = done.saturating_duration_since(sent_at).as_micros() as u64;
+                        r.latencies.push(us);
+                        if keep_samples {
+                            r.samples.push((sent_at.saturating_duration_since(start).as_micros() as u64, us, ci));
+                        }
                         r.last_done = Some(done);
                         match msa(&reply) {
                             // Original mode (MSH-15/16 empty): AA. CA would be a commit ACK.
@@ -431,6 +440,7 @@ fn load(opts: &Opts) -> Result<(), String> {
     for h in handles {
         let r = h.join().map_err(|_| "a load thread panicked".to_string())?;
         all.latencies.extend(r.latencies);
+        all.samples.extend(r.samples);
         all.errors += r.errors;
         all.nacks += r.nacks;
         if all.first_error.is_none() {
@@ -442,6 +452,14 @@ fn load(opts: &Opts) -> Result<(), String> {
         };
     }
     stop.store(true, Ordering::Relaxed);
+    if let Some(path) = &latency_log {
+        all.samples.sort_unstable();
+        let mut text = String::from("send_ms\tlatency_ms\tconnection\n");
+        for (at, us, ci) in &all.samples {
+            text.push_str(&format!("{:.3}\t{:.3}\t{ci}\n", *at as f64 / 1000.0, *us as f64 / 1000.0));
+        }
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     let elapsed = all.last_done.unwrap_or_else(Instant::now).saturating_duration_since(start).as_secs_f64().max(1e-9);
     let acked = all.latencies.len() as u64;
     let mut lat = all.latencies;
@@ -552,7 +570,7 @@ fn fsync_rate(opts: &Opts) -> Result<(), String> {
             "syncs": lat.len(),
             "seconds": round(elapsed),
             "syncs_per_s": round(lat.len() as f64 / elapsed),
-            "latency_ms": {"p50": round(pct(50.0)), "p99": round(pct(99.0)), "max": round(pct(100.0))},
+            "latency_ms": {"p50": round(pct(50.0)), "p99": round(pct(99.0)), "p999": round(pct(99.9)), "max": round(pct(100.0))},
         })
     );
     Ok(())

@@ -47,6 +47,12 @@ pub trait Executor: Send + Sync {
     fn workers(&self) -> Vec<WorkerInfo> {
         Vec::new()
     }
+
+    /// Restarts the executor's processes one at a time on `pack` (rolling restart), for
+    /// executors that run their own processes.
+    fn roll(&self, _pack: Arc<crate::pack::LoadedPack>) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async { Err("this executor cannot roll its workers".to_string()) })
+    }
 }
 
 /// Creates `n` instances and runs `on_start` on each; on any failure stops the ones

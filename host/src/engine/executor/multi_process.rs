@@ -60,6 +60,14 @@ struct SlotState {
     credits: usize,
     /// Why the worker was last killed by the engine, for the log.
     kill_reason: Option<String>,
+    /// Being rolled: takes no new calls.
+    draining: bool,
+    /// The worker is being replaced on purpose (rolling restart): no backoff, not a crash.
+    planned_restart: bool,
+    /// Why the last launch failed.
+    last_error: Option<String>,
+    /// Launches of this slot so far.
+    launches: u64,
 }
 
 /// One worker slot.
@@ -84,7 +92,8 @@ struct Shared {
     stop: CancellationToken,
     engine: Weak<EngineInner>,
     stats: Arc<ItemStats>,
-    init: Init,
+    /// What new workers are started with (changes on a rolling restart).
+    init: Mutex<Init>,
     threads: usize,
     hang_timeout: Option<Duration>,
     memory_limit: Option<u64>,
@@ -119,7 +128,11 @@ fn spawner(runtime: &tokio::runtime::Handle) -> &'static Spawner {
 }
 
 /// Starts the item's workers; fails if the first start of any slot fails.
-pub async fn start(engine: &Arc<EngineInner>, rt: &Arc<ItemRuntime>) -> Result<Arc<dyn Executor>, String> {
+pub async fn start(
+    engine: &Arc<EngineInner>,
+    rt: &Arc<ItemRuntime>,
+    pack: &Arc<crate::pack::LoadedPack>,
+) -> Result<Arc<dyn Executor>, String> {
     let plan = &rt.plan;
     let items = engine.plan().map(|p| p.items.iter().map(|i| i.name.to_string()).collect()).unwrap_or_default();
     let mut host_values = std::collections::BTreeMap::new();
@@ -132,10 +145,10 @@ pub async fn start(engine: &Arc<EngineInner>, rt: &Arc<ItemRuntime>) -> Result<A
     let init = Init {
         item: plan.name.to_string(),
         class: plan.class.clone(),
-        pack_path: plan.pack.staged_path.display().to_string(),
-        pack_source: plan.pack.source_path.display().to_string(),
-        pack_sha256: plan.pack.sha256.clone(),
-        pack_generation: plan.pack.generation,
+        pack_path: pack.staged_path.display().to_string(),
+        pack_source: pack.source_path.display().to_string(),
+        pack_sha256: pack.sha256.clone(),
+        pack_generation: pack.generation,
         adapter: plan.adapter.clone(),
         settings: plan.settings.clone(),
         threads,
@@ -156,6 +169,10 @@ pub async fn start(engine: &Arc<EngineInner>, rt: &Arc<ItemRuntime>) -> Result<A
                         in_flight: HashMap::new(),
                         credits: 0,
                         kill_reason: None,
+                        draining: false,
+                        planned_restart: false,
+                        last_error: None,
+                        launches: 0,
                     }),
                 })
             })
@@ -165,7 +182,7 @@ pub async fn start(engine: &Arc<EngineInner>, rt: &Arc<ItemRuntime>) -> Result<A
         stop: CancellationToken::new(),
         engine: Arc::downgrade(engine),
         stats: rt.stats.clone(),
-        init,
+        init: Mutex::new(init),
         threads,
         hang_timeout: plan.engine.hang_timeout,
         memory_limit: plan.engine.memory_limit,
@@ -249,7 +266,8 @@ async fn launch(shared: &Arc<Shared>, slot: &Arc<Slot>) -> Result<Connection, St
     let (rd, wr) = stream.into_split();
     let mut reader = FramedRead::new(rd, protocol::codec());
     let mut writer = FramedWrite::new(wr, protocol::codec());
-    let init = protocol::encode(&ToWorker::Init(Box::new(shared.init.clone())))?;
+    let init = shared.init.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let init = protocol::encode(&ToWorker::Init(Box::new(init)))?;
     writer.send(init).await.map_err(|e| format!("cannot send Init to worker {pid}: {e}"))?;
     // Until Ready, the worker may only log and count (its on_init runs now).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -286,6 +304,7 @@ async fn supervise(shared: Arc<Shared>, slot: Arc<Slot>, first: oneshot::Sender<
         if shared.stop.is_cancelled() {
             break;
         }
+        slot.lock().launches += 1;
         match launch(&shared, &slot).await {
             Err(e) => {
                 if let Some(f) = first.take() {
@@ -294,16 +313,24 @@ async fn supervise(shared: Arc<Shared>, slot: Arc<Slot>, first: oneshot::Sender<
                     return;
                 }
                 tracing::error!(item = %shared.item, slot = slot.index, error = %e, "worker failed to start; retrying");
-                slot.lock().restarts += 1;
+                let mut st = slot.lock();
+                st.restarts += 1;
+                st.last_error = Some(e);
             }
             Ok(conn) => {
                 if let Some(f) = first.take() {
                     let _ = f.send(Ok(()));
                 }
+                slot.lock().last_error = None;
                 let started = Instant::now();
                 let why = serve(&shared, &slot, conn).await;
                 if shared.stop.is_cancelled() {
                     break;
+                }
+                let planned = std::mem::take(&mut slot.lock().planned_restart);
+                if planned {
+                    // Rolling restart: replace at once, it is not a crash.
+                    continue;
                 }
                 slot.lock().restarts += 1;
                 if started.elapsed() > Duration::from_secs(60) {
@@ -338,6 +365,7 @@ async fn serve(shared: &Arc<Shared>, slot: &Arc<Slot>, conn: Connection) -> Stri
     {
         let mut st = slot.lock();
         st.phase = Phase::Running;
+        st.planned_restart = false;
         st.pid = pid;
         st.tx = Some(tx.clone());
         st.credits = shared.threads;
@@ -510,7 +538,7 @@ impl Executor for MultiProcessExecutor {
                 for k in 0..n {
                     let slot = &shared.slots[(start + k) % n];
                     let mut st = slot.lock();
-                    if st.phase != Phase::Running || st.credits == 0 {
+                    if st.phase != Phase::Running || st.credits == 0 || st.draining {
                         continue;
                     }
                     let Some(tx) = st.tx.clone() else { continue };
@@ -547,6 +575,11 @@ impl Executor for MultiProcessExecutor {
         })
     }
 
+    fn roll(&self, pack: Arc<crate::pack::LoadedPack>) -> BoxFuture<'static, Result<(), String>> {
+        let shared = self.shared.clone();
+        Box::pin(async move { roll(&shared, &pack).await })
+    }
+
     fn workers(&self) -> Vec<WorkerInfo> {
         self.shared
             .slots
@@ -569,4 +602,71 @@ impl Executor for MultiProcessExecutor {
             })
             .collect()
     }
+}
+
+/// Rolling restart on a new pack: one slot at a time, stop sending it calls, let its
+/// in-flight calls finish, stop its worker and start a new one on the new pack. If a new
+/// worker fails to start, the slot goes back to the old pack and the roll stops there.
+async fn roll(shared: &Arc<Shared>, pack: &Arc<crate::pack::LoadedPack>) -> Result<(), String> {
+    let old_init = shared.init.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut new_init = old_init.clone();
+    new_init.pack_path = pack.staged_path.display().to_string();
+    new_init.pack_source = pack.source_path.display().to_string();
+    new_init.pack_sha256 = pack.sha256.clone();
+    new_init.pack_generation = pack.generation;
+    *shared.init.lock().unwrap_or_else(|e| e.into_inner()) = new_init;
+    for slot in &shared.slots {
+        if let Err(e) = roll_slot(shared, slot).await {
+            *shared.init.lock().unwrap_or_else(|e| e.into_inner()) = old_init.clone();
+            // Put the failed slot back on the old pack.
+            let _ = roll_slot(shared, slot).await;
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+async fn roll_slot(shared: &Arc<Shared>, slot: &Arc<Slot>) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let launches_before = {
+        let mut st = slot.lock();
+        st.draining = true;
+        st.launches
+    };
+    // Let the calls it holds finish.
+    while !slot.lock().in_flight.is_empty() {
+        if Instant::now() > deadline {
+            slot.lock().draining = false;
+            return Err(format!("worker {} did not finish its calls within 120 s", slot.index));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    {
+        let mut st = slot.lock();
+        st.planned_restart = true;
+        if let Some(tx) = &st.tx {
+            let _ = tx.send(ToWorker::Shutdown);
+        }
+    }
+    // Wait for the replacement to be running (or to fail).
+    let result = loop {
+        {
+            let st = slot.lock();
+            if st.launches > launches_before && st.phase == Phase::Running && st.tx.is_some() {
+                break Ok(());
+            }
+            if st.launches > launches_before {
+                if let Some(e) = &st.last_error {
+                    break Err(format!("worker {} failed to start on the new pack: {e}", slot.index));
+                }
+            }
+        }
+        if Instant::now() > deadline || shared.stop.is_cancelled() {
+            break Err(format!("worker {} was not replaced within 120 s", slot.index));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    slot.lock().draining = false;
+    shared.available.notify_waiters();
+    result
 }

@@ -1,0 +1,373 @@
+//! Hot reload: the production file and the plugin packs change under a running engine.
+//!
+//! - Config: the production file is re-read when it changes (directory watch, debounced),
+//!   on SIGHUP, `POST /api/reload` and `hie reload`. It is parsed and validated first; an
+//!   invalid file is reported and the running production is untouched. A valid one is
+//!   applied as a per-item diff ([`crate::engine::Engine::apply_plan`]), rolled back if
+//!   applying fails. Every applied version is kept (hash, time, text) for rollback; a
+//!   rollback also writes that version back to the production file, so the file always
+//!   says what runs.
+//! - Packs: the plugin directories are watched; a new or changed `.so` is staged under its
+//!   hash, loaded and checked, then every item running the old version is swapped to it
+//!   ([`crate::engine::Engine::swap_pack`]); `multi_process` items roll their workers.
+//!   Any failed check leaves the old version running and is reported.
+//!
+//! Reloads are serialised: one at a time.
+
+mod versions;
+pub mod watch;
+
+pub use versions::{ConfigVersion, Versions};
+
+use crate::engine::Engine;
+use crate::pack::{self, LoadedPack};
+use crate::production::{self, validate::ValidateOptions};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+
+/// The outcome of one reload attempt.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReloadEvent {
+    /// `config`, `rollback` or `pack`.
+    pub kind: String,
+    /// What triggered it: `watch`, `sighup`, `api`, `startup`.
+    pub source: String,
+    /// `applied`, `unchanged`, `rejected` (invalid; nothing changed) or `failed`
+    /// (applying failed and was rolled back).
+    pub outcome: String,
+    /// When, RFC 3339.
+    pub at: String,
+    /// Config version now running (config reloads).
+    pub version: Option<u64>,
+    /// The pack file (pack reloads).
+    pub pack: Option<String>,
+    /// Human summary.
+    pub detail: String,
+    /// Validation errors and warnings, one per line, each naming file, line, item, setting.
+    pub diagnostics: Vec<String>,
+    /// What changed.
+    pub report: Option<serde_json::Value>,
+}
+
+impl ReloadEvent {
+    fn new(kind: &str, source: &str, outcome: &str, detail: impl Into<String>) -> Self {
+        ReloadEvent {
+            kind: kind.into(),
+            source: source.into(),
+            outcome: outcome.into(),
+            at: chrono::Utc::now().to_rfc3339(),
+            version: None,
+            pack: None,
+            detail: detail.into(),
+            diagnostics: Vec::new(),
+            report: None,
+        }
+    }
+}
+
+/// Everything the reloader remembers, for the API.
+#[derive(Default)]
+struct Status {
+    /// The last config reload attempt.
+    last_config: Option<ReloadEvent>,
+    /// Recent pack reload attempts (newest last, at most 50).
+    packs: Vec<ReloadEvent>,
+    /// Counts by (kind, outcome), for /metrics.
+    counts: BTreeMap<(String, String), u64>,
+    /// Pack files that were deleted while items still run them.
+    deleted_packs: HashSet<PathBuf>,
+    /// Files in plugin dirs that are not packs (so they are not re-read on every event).
+    not_packs: HashSet<(PathBuf, String)>,
+}
+
+/// The reloader of one running engine.
+pub struct Reloader {
+    /// The engine.
+    engine: Engine,
+    /// The production file.
+    config_path: PathBuf,
+    /// Validation options of this run.
+    options: ValidateOptions,
+    /// Serialises reloads.
+    lock: tokio::sync::Mutex<()>,
+    /// Applied config versions.
+    versions: Mutex<Versions>,
+    /// Outcomes, for the API and metrics.
+    status: Mutex<Status>,
+}
+
+impl Reloader {
+    /// A reloader for the running `engine`, started from `config_path` whose text was
+    /// `initial_text`.
+    pub fn new(engine: Engine, config_path: &Path, initial_text: &str, options: ValidateOptions) -> Arc<Reloader> {
+        let dir = engine.inner.options.data_dir.join("config-versions");
+        let mut versions = Versions::open(&dir);
+        versions.record(config_path, initial_text, "startup");
+        Arc::new(Reloader {
+            engine,
+            config_path: config_path.to_path_buf(),
+            options,
+            lock: tokio::sync::Mutex::new(()),
+            versions: Mutex::new(versions),
+            status: Mutex::new(Status::default()),
+        })
+    }
+
+    fn note(&self, e: &ReloadEvent) {
+        let mut s = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        *s.counts.entry((e.kind.clone(), e.outcome.clone())).or_default() += 1;
+        if e.kind == "pack" {
+            s.packs.push(e.clone());
+            let n = s.packs.len();
+            if n > 50 {
+                s.packs.drain(..n - 50);
+            }
+        } else {
+            s.last_config = Some(e.clone());
+        }
+        match e.outcome.as_str() {
+            "applied" | "unchanged" => tracing::info!(kind = %e.kind, source = %e.source, outcome = %e.outcome, detail = %e.detail, "reload"),
+            _ => tracing::warn!(kind = %e.kind, source = %e.source, outcome = %e.outcome, detail = %e.detail, diagnostics = ?e.diagnostics, "reload"),
+        }
+    }
+
+    /// Re-reads the production file and applies it if it changed and is valid.
+    pub async fn reload_config(&self, source: &str) -> ReloadEvent {
+        let _guard = self.lock.lock().await;
+        let text = match std::fs::read_to_string(&self.config_path) {
+            Ok(t) => t,
+            Err(e) => {
+                let ev = ReloadEvent::new("config", source, "rejected", format!("cannot read {}: {e}", self.config_path.display()));
+                self.note(&ev);
+                return ev;
+            }
+        };
+        let ev = self.apply_text(&text, "config", source).await;
+        self.note(&ev);
+        ev
+    }
+
+    /// Applies a kept config version again.
+    pub async fn rollback(&self, version: u64) -> ReloadEvent {
+        let _guard = self.lock.lock().await;
+        let text = self.versions.lock().unwrap_or_else(|e| e.into_inner()).text(version);
+        let ev = match text {
+            Some(text) => {
+                let mut ev = self.apply_text(&text, "rollback", &format!("rollback to version {version}")).await;
+                if ev.outcome == "applied" || ev.outcome == "unchanged" {
+                    // The file says what runs: otherwise the next edit or SIGHUP would
+                    // silently undo the rollback.
+                    if let Err(e) = write_atomically(&self.config_path, &text) {
+                        ev.detail.push_str(&format!("; could not write it back to {}: {e}", self.config_path.display()));
+                    }
+                }
+                ev
+            }
+            None => ReloadEvent::new("rollback", "api", "rejected", format!("no config version {version}")),
+        };
+        self.note(&ev);
+        ev
+    }
+
+    async fn apply_text(&self, text: &str, kind: &str, source: &str) -> ReloadEvent {
+        let sha = pack::sha256_hex(text.as_bytes());
+        let current = self.versions.lock().unwrap_or_else(|e| e.into_inner()).current();
+        if current.as_ref().is_some_and(|c| c.sha256 == sha) {
+            let mut ev = ReloadEvent::new(kind, source, "unchanged", "the production is already running this configuration");
+            ev.version = current.map(|c| c.version);
+            return ev;
+        }
+        let config = match production::load_str(&self.config_path, text) {
+            Ok(c) => c,
+            Err(e) => {
+                let mut ev = ReloadEvent::new(kind, source, "rejected", "the file cannot be read as a production; nothing changed");
+                ev.diagnostics.push(e.to_string());
+                return ev;
+            }
+        };
+        let (plan, diags) = {
+            let packs = self.engine.inner.packs.read().unwrap_or_else(|e| e.into_inner());
+            production::validate::validate(&config, &packs, self.options)
+        };
+        let diagnostics: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+        let Some(plan) = plan else {
+            let mut ev = ReloadEvent::new(kind, source, "rejected", "the new configuration has errors; the running production is unchanged");
+            ev.diagnostics = diagnostics;
+            return ev;
+        };
+        match self.engine.apply_plan(plan).await {
+            Ok(report) => {
+                let version = self.versions.lock().unwrap_or_else(|e| e.into_inner()).record(&self.config_path, text, source);
+                let mut ev = ReloadEvent::new(
+                    kind,
+                    source,
+                    "applied",
+                    format!(
+                        "version {version}: {} added, {} changed, {} removed, {} unchanged",
+                        report.added.len(),
+                        report.changed.len(),
+                        report.removed.len(),
+                        report.unchanged.len()
+                    ),
+                );
+                ev.version = Some(version);
+                ev.diagnostics = diagnostics;
+                ev.report = serde_json::to_value(&report).ok();
+                ev
+            }
+            Err(e) => {
+                let mut ev = ReloadEvent::new(kind, source, "failed", format!("applying failed and was rolled back: {e}"));
+                ev.diagnostics = diagnostics;
+                ev
+            }
+        }
+    }
+
+    /// Looks for new, changed and deleted packs in the plugin directories and swaps
+    /// running items onto changed packs. Returns one event per pack acted on.
+    pub async fn reload_packs(&self, source: &str) -> Vec<ReloadEvent> {
+        let _guard = self.lock.lock().await;
+        let inner = &self.engine.inner;
+        let stage = inner.options.data_dir.join("packs");
+        let mut events = Vec::new();
+        let candidates = pack::pack_candidates(&inner.options.plugin_dirs);
+        for path in &candidates {
+            let Ok(bytes) = std::fs::read(path) else { continue };
+            let sha = pack::sha256_hex(&bytes);
+            drop(bytes);
+            let current: Option<Arc<LoadedPack>> = {
+                let reg = inner.packs.read().unwrap_or_else(|e| e.into_inner());
+                if reg.packs.iter().any(|p| p.sha256 == sha) {
+                    continue;
+                }
+                reg.packs.iter().find(|p| same_file(&p.source_path, path)).cloned()
+            };
+            if self.status.lock().unwrap_or_else(|e| e.into_inner()).not_packs.contains(&(path.clone(), sha.clone())) {
+                continue;
+            }
+            let generation = inner.pack_generation.fetch_add(1, Ordering::Relaxed);
+            let mut ev = ReloadEvent::new("pack", source, "applied", "");
+            ev.pack = Some(path.display().to_string());
+            let loaded = match pack::load_pack(path, &stage, generation) {
+                Ok(Some(p)) => Arc::new(p),
+                Ok(None) => {
+                    self.status.lock().unwrap_or_else(|e| e.into_inner()).not_packs.insert((path.clone(), sha));
+                    continue;
+                }
+                Err(f) => {
+                    ev.outcome = "rejected".into();
+                    ev.detail = format!("{}; the running version keeps serving", f.reason);
+                    tracing::debug!(detail = %f.detail, "rejected pack detail");
+                    self.note(&ev);
+                    events.push(ev);
+                    continue;
+                }
+            };
+            match current {
+                None => {
+                    inner.packs.write().unwrap_or_else(|e| e.into_inner()).add(loaded.clone());
+                    ev.detail = format!("new pack {} {} loaded (generation {})", loaded.name, loaded.version, loaded.generation);
+                }
+                Some(old) => {
+                    let users: Vec<String> = inner
+                        .items()
+                        .into_iter()
+                        .filter(|rt| same_file(&rt.pack().source_path, path))
+                        .map(|rt| rt.plan.name.to_string())
+                        .collect();
+                    match self.engine.swap_pack(loaded.clone(), &users).await {
+                        Ok(report) => {
+                            inner.packs.write().unwrap_or_else(|e| e.into_inner()).replace(&old.source_path, loaded.clone());
+                            inner.clear_transforms();
+                            ev.detail = format!(
+                                "{} {} → {} (generation {}): {} item(s) swapped",
+                                loaded.name,
+                                old.version,
+                                loaded.version,
+                                loaded.generation,
+                                report.swapped.len()
+                            );
+                            ev.report = serde_json::to_value(&report).ok();
+                        }
+                        Err(e) => {
+                            ev.outcome = "rejected".into();
+                            ev.detail = format!("{e}; the running version keeps serving");
+                        }
+                    }
+                }
+            }
+            self.note(&ev);
+            events.push(ev);
+        }
+        // Packs deleted from disk: items keep running the version they have, flagged.
+        let deleted: HashSet<PathBuf> = inner
+            .packs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .packs
+            .iter()
+            .filter(|p| !p.source_path.exists())
+            .map(|p| p.source_path.clone())
+            .collect();
+        let mut s = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        for d in deleted.difference(&s.deleted_packs) {
+            tracing::warn!(pack = %d.display(), "pack file deleted; items keep running the loaded version");
+        }
+        s.deleted_packs = deleted;
+        events
+    }
+
+    /// Config status for `GET /api/production`: version, last reload, errors.
+    pub fn status_json(&self) -> serde_json::Value {
+        let current = self.versions.lock().unwrap_or_else(|e| e.into_inner()).current();
+        let s = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        serde_json::json!({
+            "version": current.as_ref().map(|c| c.version),
+            "sha256": current.as_ref().map(|c| c.sha256.clone()),
+            "applied_at": current.as_ref().map(|c| c.applied_at.clone()),
+            "last_reload": s.last_config,
+            "errors": s.last_config.as_ref().filter(|e| e.outcome == "rejected" || e.outcome == "failed").map(|e| e.diagnostics.clone()).unwrap_or_default(),
+        })
+    }
+
+    /// Whether a pack file was deleted while loaded.
+    pub fn pack_deleted(&self, path: &Path) -> bool {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).deleted_packs.contains(path)
+    }
+
+    /// Recent pack reloads.
+    pub fn pack_events(&self) -> Vec<ReloadEvent> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).packs.clone()
+    }
+
+    /// Reload counts by kind and outcome, for /metrics.
+    pub fn counts(&self) -> Vec<(String, String, u64)> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).counts.iter().map(|((k, o), n)| (k.clone(), o.clone(), *n)).collect()
+    }
+
+    /// Applied versions.
+    pub fn versions(&self) -> Vec<ConfigVersion> {
+        self.versions.lock().unwrap_or_else(|e| e.into_inner()).list()
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+/// Replaces `path` with `text` through a temporary file and a rename.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_file_name(format!(".{}.hie-rollback", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Whether two paths name the same file (after resolving `.`/symlinks when possible).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}

@@ -1,0 +1,77 @@
+//! File watching for hot reload: the production file's directory and the plugin
+//! directories, debounced.
+//!
+//! Directories are watched rather than files, because editors save by writing a temporary
+//! file and renaming it, which breaks a watch on the file itself. Events are only hints:
+//! the reloader re-reads and hashes, so a spurious or repeated event changes nothing.
+
+use notify_debouncer_full::notify::{EventKind, RecursiveMode, event::AccessKind};
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// What changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// The production file.
+    Config,
+    /// A `.so` in a plugin directory.
+    Packs,
+}
+
+/// Keeps the watchers alive; dropping it stops watching.
+pub struct Watchers {
+    _debouncers: Vec<Debouncer<notify_debouncer_full::notify::RecommendedWatcher, RecommendedCache>>,
+}
+
+fn relevant(kind: &EventKind) -> bool {
+    !matches!(kind, EventKind::Access(AccessKind::Open(_)) | EventKind::Access(AccessKind::Read) | EventKind::Access(AccessKind::Any))
+}
+
+/// Watches the production file (through its directory) and the plugin directories.
+pub fn start(config: &Path, plugin_dirs: &[PathBuf], tx: UnboundedSender<Change>) -> Result<Watchers, String> {
+    let mut debouncers = Vec::new();
+    let config_name = config.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let config_dir = match config.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let ctx = tx.clone();
+    let mut d = new_debouncer(Duration::from_millis(300), None, move |res: DebounceEventResult| {
+        if let Ok(events) = res {
+            let hit = events.iter().any(|e| relevant(&e.kind) && e.paths.iter().any(|p| p.file_name() == Some(config_name.as_os_str())));
+            if hit {
+                let _ = ctx.send(Change::Config);
+            }
+        }
+    })
+    .map_err(|e| format!("cannot start the config watcher: {e}"))?;
+    d.watch(&config_dir, RecursiveMode::NonRecursive)
+        .map_err(|e| format!("cannot watch {}: {e}", config_dir.display()))?;
+    debouncers.push(d);
+
+    let ptx = tx;
+    let mut d = new_debouncer(Duration::from_millis(300), None, move |res: DebounceEventResult| {
+        if let Ok(events) = res {
+            let hit = events.iter().any(|e| {
+                relevant(&e.kind)
+                    && e.paths.iter().any(|p| {
+                        p.extension().is_some_and(|x| x == "so")
+                            && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                    })
+            });
+            if hit {
+                let _ = ptx.send(Change::Packs);
+            }
+        }
+    })
+    .map_err(|e| format!("cannot start the pack watcher: {e}"))?;
+    for dir in plugin_dirs.iter().filter(|d| d.is_dir()) {
+        if let Err(e) = d.watch(dir, RecursiveMode::NonRecursive) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch plugin directory");
+        }
+    }
+    debouncers.push(d);
+    Ok(Watchers { _debouncers: debouncers })
+}
