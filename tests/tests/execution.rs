@@ -230,3 +230,20 @@ fn a_worker_over_its_memory_limit_or_hung_is_restarted_and_the_message_quarantin
         assert!(r["messages"][0]["note"].as_str().unwrap().contains(why), "{id}: {r}");
     }
 }
+
+#[test]
+fn a_hung_call_on_an_item_thread_is_abandoned_and_its_thread_replaced() {
+    let dir = TempDir::new("thread-hang");
+    let (in_port, out_port) = (free_port(), free_port());
+    let probe = "    execution_mode: thread_pool\n    concurrency: 1\n    host_settings: {TargetConfigNames: Out, HangTimeout: 1, MaxWorkerCrashes: 1}";
+    let config = production(&dir, in_port, out_port, probe);
+    let receiver = Receiver::start(out_port);
+    let engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
+    let mut c = Client::connect_retry(in_port);
+    c.send(&with_note(hl7::adt("STUCK", "A"), "SLEEP30000")).unwrap();
+    c.send(&hl7::adt("NEXT", "B")).unwrap();
+    receiver.wait_for_count(1, T);
+    assert_eq!(receiver.control_ids(), vec!["NEXT"], "the item keeps working on a fresh thread");
+    let r = engine.get("/api/messages?control_id=STUCK&item=Probe&status=Suspended");
+    assert!(r["messages"][0]["note"].as_str().unwrap().contains("HangTimeout"), "{r}");
+}

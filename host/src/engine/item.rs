@@ -300,7 +300,9 @@ async fn build_executor(
         }
         ExecutionMode::ThreadPool | ExecutionMode::SingleProcess => {
             let threads = if mode == ExecutionMode::SingleProcess { 1 } else { n };
-            tokio::task::spawn_blocking(move || ThreadExecutor::start(&factory, &name, threads))
+            let hang = rt.plan.engine.hang_timeout;
+            let runtime = engine.runtime.clone();
+            tokio::task::spawn_blocking(move || ThreadExecutor::start(&factory, &name, threads, hang, &runtime))
                 .await
                 .map_err(|e| e.to_string())
                 .and_then(|r| r.map_err(|e| e.to_string()))
