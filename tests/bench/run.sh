@@ -15,7 +15,8 @@
 #   BENCH_LAT_MESSAGES [20000]    messages in the latency run
 #   BENCH_LAT_CONNECTIONS [16]    connections sharing that rate
 #   BENCH_WARMUP [1000]           untimed messages before each series
-#   BENCH_FSYNC_SECONDS [5]       length of the fdatasync measurement
+#   BENCH_FSYNC_SECONDS [5]       length of each fdatasync measurement (append and overwrite,
+#                                 at the start and again right before the fsync series)
 #   BENCH_PROCESS [passthrough]   passthrough (HIE.Process.Passthrough) | router (RoutingEngine, one rule)
 #   BENCH_QUEUE_DURABILITY [process]  durability of the RSS/recovery production
 #   BENCH_DIR [mktemp]            work directory (data dirs, logs, JSON); its filesystem is measured
@@ -23,6 +24,11 @@
 #   BENCH_HIE_LOG [warn]          HIE_LOG of the engine
 #   HIE_PROFILE [release]         target/<profile> holding hie, its packs and hie-bench
 #   SKIP_BUILD [0]                do not build
+#
+# Output: the summary table (markdown) on stdout, progress on stderr; every run's JSON,
+# the engines' logs and the latency run's per-message latencies (TSV) in the work directory.
+# The "delivered" figure of a run is messages / (time from its first send until the sink
+# has them all): the sustained end-to-end rate, next to the ACK rate. See docs/benchmarks.md.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

@@ -166,12 +166,10 @@ fn serve(opts: &Opts, counting: bool) -> Result<(), String> {
             let mut last_print_at = Instant::now();
             loop {
                 let n = count.load(Ordering::Relaxed);
-                if let Some(f) = &file {
-                    if n != last_file {
-                        let tmp = f.with_extension("tmp");
-                        if std::fs::write(&tmp, format!("{n}\n")).is_ok() && std::fs::rename(&tmp, f).is_ok() {
-                            last_file = n;
-                        }
+                if let Some(f) = file.as_ref().filter(|_| n != last_file) {
+                    let tmp = f.with_extension("tmp");
+                    if std::fs::write(&tmp, format!("{n}\n")).is_ok() && std::fs::rename(&tmp, f).is_ok() {
+                        last_file = n;
                     }
                 }
                 if n != last_print && last_print_at.elapsed() >= Duration::from_secs(1) {
@@ -213,9 +211,12 @@ fn serve_conn(mut stream: TcpStream, count: &AtomicU64) {
             let MllpItem::Frame(msg) = item else { continue };
             count.fetch_add(1, Ordering::Relaxed);
             let ack = match hie_hl7::parse(&msg) {
-                Ok(parsed) => hie_hl7::ack::build_ack(&parsed, hie_hl7::ack::AckCode::AA, None, None, None, &hl7_timestamp()),
+                Ok(parsed) => {
+                    hie_hl7::ack::build_ack(&parsed, hie_hl7::ack::AckCode::AA, None, None, None, &hl7_timestamp())
+                }
                 Err(e) => {
-                    let err = hie_hl7::ack::AckError::new(hie_hl7::ack::err_code::APPLICATION_INTERNAL_ERROR, e.to_string());
+                    let err =
+                        hie_hl7::ack::AckError::new(hie_hl7::ack::err_code::APPLICATION_INTERNAL_ERROR, e.to_string());
                     hie_hl7::ack::nack_for_unparseable(&msg, hie_hl7::ack::AckCode::AR, &err, &hl7_timestamp(), None)
                 }
             };
@@ -316,7 +317,8 @@ fn load(opts: &Opts) -> Result<(), String> {
     let port: u16 = opts.num("port", None)?;
     let conns: usize = opts.num("connections", Some(1))?;
     let total: u64 = opts.num("messages", None)?;
-    let rate: Option<f64> = opts.str("rate").map(|r| r.parse().map_err(|_| format!("--rate: not a number: {r}"))).transpose()?;
+    let rate: Option<f64> =
+        opts.str("rate").map(|r| r.parse().map_err(|_| format!("--rate: not a number: {r}"))).transpose()?;
     let size: usize = opts.num("size", Some(1024))?;
     let timeout = Duration::from_secs_f64(opts.num("timeout", Some(30.0))?);
     let run_id = opts.str("run-id").map(str::to_string).unwrap_or_else(|| format!("B{:x}", unix_ms() % 0xFFFF_FFFF));
@@ -580,9 +582,12 @@ fn fsync_rate(opts: &Opts) -> Result<(), String> {
 // rss, waits, helpers
 
 fn proc_status_kb(pid: u32, key: &str) -> Result<u64, String> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
+    let text =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
     text.lines()
-        .find_map(|l| l.strip_prefix(key).and_then(|r| r.trim_start_matches(':').split_whitespace().next()?.parse().ok()))
+        .find_map(|l| {
+            l.strip_prefix(key).and_then(|r| r.trim_start_matches(':').split_whitespace().next()?.parse().ok())
+        })
         .ok_or_else(|| format!("no {key} in /proc/{pid}/status"))
 }
 
@@ -611,25 +616,27 @@ fn wait_depth(opts: &Opts) -> Result<(), String> {
     let start = Instant::now();
     let mut last = String::from("no answer yet");
     loop {
-        if let Ok((200, body)) = hie_tests::api::request(api, "GET", "/api/production", None) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) {
-                let state = v["state"].as_str().unwrap_or("").to_string();
-                let it = v["items"].as_array().and_then(|a| a.iter().find(|i| i["name"] == item).cloned());
-                if let Some(it) = it {
-                    let q = it["queue_depth"].as_u64().unwrap_or(0);
-                    let f = it["in_flight"].as_u64().unwrap_or(0);
-                    let have = q + if in_flight { f } else { 0 };
-                    last = format!("state {state}, {item} queue_depth {q}, in_flight {f}");
-                    if have >= depth && (!running || state == "Running") {
-                        println!(
-                            "{}",
-                            serde_json::json!({"elapsed_s": start.elapsed().as_secs_f64(), "state": state, "queue_depth": q, "in_flight": f})
-                        );
-                        return Ok(());
-                    }
-                } else {
-                    last = format!("state {state}, no item {item}");
+        let answer = hie_tests::api::request(api, "GET", "/api/production", None)
+            .ok()
+            .filter(|(status, _)| *status == 200)
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok());
+        if let Some(v) = answer {
+            let state = v["state"].as_str().unwrap_or("").to_string();
+            let it = v["items"].as_array().and_then(|a| a.iter().find(|i| i["name"] == item).cloned());
+            if let Some(it) = it {
+                let q = it["queue_depth"].as_u64().unwrap_or(0);
+                let f = it["in_flight"].as_u64().unwrap_or(0);
+                let have = q + if in_flight { f } else { 0 };
+                last = format!("state {state}, {item} queue_depth {q}, in_flight {f}");
+                if have >= depth && (!running || state == "Running") {
+                    println!(
+                        "{}",
+                        serde_json::json!({"elapsed_s": start.elapsed().as_secs_f64(), "state": state, "queue_depth": q, "in_flight": f})
+                    );
+                    return Ok(());
                 }
+            } else {
+                last = format!("state {state}, no item {item}");
             }
         }
         if start.elapsed() > timeout {
@@ -689,7 +696,8 @@ fn json_get(args: &[String]) -> Result<(), String> {
 /// `post --api ADDR --path P [--body JSON]`: fails unless the answer is 2xx.
 fn post(opts: &Opts) -> Result<(), String> {
     let (api, path) = (opts.req("api")?, opts.req("path")?);
-    let (status, body) = hie_tests::api::request(api, "POST", path, opts.str("body")).map_err(|e| format!("POST {path}: {e}"))?;
+    let (status, body) =
+        hie_tests::api::request(api, "POST", path, opts.str("body")).map_err(|e| format!("POST {path}: {e}"))?;
     if !(200..300).contains(&status) {
         return Err(format!("POST {path}: HTTP {status}: {body}"));
     }
