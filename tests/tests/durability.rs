@@ -150,13 +150,19 @@ fn an_unwritable_data_directory_gets_nacks_and_intake_recovers_by_itself() {
 
     // Immutable files refuse writes even to root and even through open descriptors. The
     // WAL index (-shm) is shared memory, not storage; it stays writable.
-    let files: Vec<String> = std::fs::read_dir(&data)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().display().to_string())
-        .filter(|p| !p.ends_with("-shm"))
-        .chain([data.display().to_string()])
-        .collect();
+    fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()) {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            }
+            out.push(p.display().to_string());
+        }
+    }
+    let mut files = Vec::new();
+    walk(&data, &mut files);
+    files.retain(|p| !p.ends_with("-shm"));
+    files.push(data.display().to_string());
     let lock = std::process::Command::new("chattr").arg("+i").args(&files).status();
     if !lock.is_ok_and(|s| s.success()) {
         eprintln!("SKIPPED: chattr +i is not supported here; cannot make the journal unwritable");
@@ -351,6 +357,7 @@ fn operators_find_trace_suspend_resend_and_purge_messages() {
     }
     client.send(&hl7::oru("LAB1", "MRN-9")).unwrap();
     receiver.wait_for_count(6, T);
+    engine.wait_until(T, "Out finished all six", |_| engine.item("Out")["processed"] == 6);
 
     // Search by control id, item, type, status and an indexed HL7 field.
     let by_id = engine.get("/api/messages?control_id=C3");

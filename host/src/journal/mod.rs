@@ -8,19 +8,29 @@
 //!   completed and re-queued; what an item sends on is committed with its completion.
 //! - Queued bodies live on disk; the in-memory queues hold ids.
 //!
-//! # Why SQLite (rusqlite, bundled)
-//! See ARCHITECTURE.md: WAL mode maps the two durability levels onto `synchronous=NORMAL`
-//! and `FULL`; batched commits reach ~120k rows/s on this class of machine; secondary
-//! indexes make the message search fast at millions of rows; incremental vacuum gives
-//! disk space back after purge. One writer thread owns the write connection and does the
-//! group commit; readers use their own connections (WAL readers never block the writer).
+//! # Two layers
+//! - The **commit log** ([`log`]): append-only segment files, one record per commit. A
+//!   commit is durable when its record is written (`process`: to the OS) or
+//!   `fdatasync`ed (`fsync`). One writer thread does the group commit. This is the only
+//!   thing on the ACK path: one write and at most one sync per batch of commits.
+//! - The **warehouse** (SQLite, rusqlite bundled): headers, bodies, replies and indexed
+//!   HL7 fields, built from the log by the indexer thread in large transactions, with
+//!   secondary indexes for search and incremental vacuum for purge. It is derived state:
+//!   after a crash, log records after its last indexed LSN are replayed into it.
+//!
+//! Reads go to the warehouse; [`Journal::read_barrier`] waits until everything committed
+//! before the call is indexed, so an operator never misses their own last change.
 
+mod indexer;
+mod log;
 mod query;
 mod schema;
 mod writer;
 
 pub use query::{HeaderRow, JournalStats, PurgeReport, Search};
 pub use writer::{Done, Op};
+
+
 
 use crate::message::MessageId;
 use crossbeam_channel::Sender;
@@ -82,27 +92,68 @@ pub struct Journal {
     durability: Durability,
     /// False while commits fail, for the API and the log.
     healthy: Arc<AtomicBool>,
+    /// Highest LSN written to the commit log.
+    written: Arc<AtomicU64>,
+    /// How far the warehouse has caught up.
+    progress: Arc<indexer::Progress>,
 }
 
 impl Journal {
-    /// Opens (or creates) the journal in `dir`.
+    /// Opens (or creates) the journal in `dir`, replaying into the warehouse whatever the
+    /// commit log holds beyond it.
     pub fn open(dir: &Path, durability: Durability) -> Result<Arc<Journal>, JournalError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| JournalError::Store(format!("cannot create data directory {}: {e}", dir.display())))?;
         let path = dir.join("journal.db");
-        let conn = Connection::open(&path)
+        let mut conn = Connection::open(&path)
             .map_err(|e| JournalError::Store(format!("cannot open {}: {e}", path.display())))?;
         schema::configure(&conn)?;
         schema::initialise(&conn)?;
+        let indexed: i64 =
+            conn.query_row("SELECT COALESCE((SELECT value FROM meta WHERE key = 'indexed_lsn'), 0)", [], |r| r.get(0))?;
+        let mut replay: Vec<(u64, Vec<Op>)> = Vec::new();
+        let mut replayed = 0usize;
+        let mut replay_error = None;
+        let log_dir = dir.join("log");
+        let log = log::Log::open(&log_dir, indexed as u64, |lsn, ops| {
+            replay.push((lsn, ops));
+            if replay.len() >= 2000 {
+                if let Err(e) = indexer::apply(&mut conn, &replay) {
+                    replay_error.get_or_insert(e);
+                }
+                replayed += replay.len();
+                replay.clear();
+            }
+        })
+        .map_err(|e| JournalError::Store(format!("cannot open the commit log in {}: {e}", log_dir.display())))?;
+        if let Some(e) = replay_error {
+            return Err(e.into());
+        }
+        replayed += replay.len();
+        indexer::apply(&mut conn, &replay)?;
+        let last = replay.last().map(|r| r.0).unwrap_or(indexed as u64).max(indexed as u64);
+        if replayed > 0 {
+            tracing::info!(records = replayed, "replayed the commit log into the warehouse");
+        }
         let max_header: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM headers", [], |r| r.get(0))?;
         let max_body: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM bodies", [], |r| r.get(0))?;
+        let progress = indexer::Progress::new(last);
+        let written = Arc::new(AtomicU64::new(last));
+        let segments = log.segments();
         let (tx, rx) = crossbeam_channel::unbounded();
+        // Bounded: when the warehouse falls behind, commits slow down instead of memory growing.
+        let (index_tx, index_rx) = crossbeam_channel::bounded(256);
         let healthy = Arc::new(AtomicBool::new(true));
-        let writer_healthy = healthy.clone();
+        let (writer_healthy, writer_written) = (healthy.clone(), written.clone());
         std::thread::Builder::new()
             .name("hie-journal".into())
-            .spawn(move || writer::run(conn, rx, durability, writer_healthy))
+            .spawn(move || writer::run(log, rx, index_tx, durability, writer_healthy, writer_written))
             .map_err(|e| JournalError::Store(format!("cannot start journal writer: {e}")))?;
+        let indexer_progress = progress.clone();
+        std::thread::Builder::new()
+            .name("hie-indexer".into())
+            .spawn(move || indexer::run(conn, index_rx, indexer_progress, segments))
+            .map_err(|e| JournalError::Store(format!("cannot start journal indexer: {e}")))?;
         Ok(Arc::new(Journal {
             dir: dir.to_path_buf(),
             writer: tx,
@@ -111,7 +162,16 @@ impl Journal {
             next_body: AtomicU64::new(max_body as u64 + 1),
             durability,
             healthy,
+            written,
+            progress,
         }))
+    }
+
+    /// Waits (up to 10 s) until everything committed before this call is in the warehouse,
+    /// so a read sees it. `false` if the warehouse is that far behind.
+    pub fn read_barrier(&self) -> bool {
+        let target = self.written.load(Ordering::SeqCst);
+        self.progress.wait_for(target, std::time::Duration::from_secs(10))
     }
 
     /// The data directory.
@@ -203,12 +263,21 @@ impl Journal {
         result.map_err(JournalError::from)
     }
 
-    /// Loads a body.
+    /// Loads a body (waiting for the warehouse if it was committed moments ago).
     pub fn load_body(&self, id: MessageId) -> Result<bytes::Bytes, JournalError> {
-        self.read(|c| {
-            c.prepare_cached("SELECT data FROM bodies WHERE id = ?1")?
-                .query_row([id as i64], |r| r.get::<_, Vec<u8>>(0))
-                .map(bytes::Bytes::from)
-        })
+        let load = || {
+            self.read(|c| {
+                c.prepare_cached("SELECT data FROM bodies WHERE id = ?1")?
+                    .query_row([id as i64], |r| r.get::<_, Vec<u8>>(0))
+                    .map(bytes::Bytes::from)
+            })
+        };
+        match load() {
+            Ok(b) => Ok(b),
+            Err(_) => {
+                self.read_barrier();
+                load()
+            }
+        }
     }
 }

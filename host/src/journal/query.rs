@@ -112,6 +112,7 @@ pub struct JournalStats {
 impl Journal {
     /// Counts rows and bytes (a full scan of the body ids: for operators, not hot paths).
     pub fn stats(&self) -> Result<JournalStats, JournalError> {
+        self.read_barrier();
         let bytes = ["journal.db", "journal.db-wal"]
             .iter()
             .filter_map(|f| std::fs::metadata(self.dir().join(f)).ok())
@@ -131,6 +132,7 @@ impl Journal {
 
     /// Finds headers matching `search`, newest first.
     pub fn search(&self, search: &Search, indexed_fields: &[String]) -> Result<Vec<HeaderRow>, JournalError> {
+        self.read_barrier();
         let mut sql = format!("SELECT {HEADER_COLUMNS} FROM headers h WHERE 1=1");
         let mut args: Vec<Value> = Vec::new();
         if let Some(c) = &search.control_id {
@@ -226,6 +228,7 @@ impl Journal {
 
     /// One header by id.
     pub fn header(&self, id: MessageId) -> Result<Option<HeaderRow>, JournalError> {
+        self.read_barrier();
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!("SELECT {HEADER_COLUMNS} FROM headers WHERE id = ?1"))?;
             let mut rows = stmt.query_map([id as i64], row_to_header)?;
@@ -235,6 +238,7 @@ impl Journal {
 
     /// The reply stored on a header, if any.
     pub fn reply(&self, id: MessageId) -> Result<Option<Vec<u8>>, JournalError> {
+        self.read_barrier();
         self.read(|c| {
             c.prepare_cached("SELECT reply FROM headers WHERE id = ?1")?
                 .query_row([id as i64], |r| r.get::<_, Option<Vec<u8>>>(0))
@@ -244,6 +248,7 @@ impl Journal {
 
     /// Every header of a session, in id order.
     pub fn session(&self, session_id: MessageId) -> Result<Vec<HeaderRow>, JournalError> {
+        self.read_barrier();
         self.read(|c| {
             let mut stmt =
                 c.prepare_cached(&format!("SELECT {HEADER_COLUMNS} FROM headers WHERE session_id = ?1 ORDER BY id"))?;
@@ -254,6 +259,7 @@ impl Journal {
 
     /// Every header still Queued or Delivered, in id order: what recovery puts back in queues.
     pub fn pending(&self) -> Result<Vec<HeaderRow>, JournalError> {
+        self.read_barrier();
         self.read(|c| {
             let mut stmt =
                 c.prepare(&format!("SELECT {HEADER_COLUMNS} FROM headers WHERE status IN (1, 2) ORDER BY id"))?;
@@ -264,6 +270,7 @@ impl Journal {
 
     /// Headers with `status` addressed to `target`, oldest first.
     pub fn by_target_status(&self, target: &str, status: Status) -> Result<Vec<HeaderRow>, JournalError> {
+        self.read_barrier();
         let target = target.to_string();
         self.read(move |c| {
             let mut stmt = c.prepare(&format!(
@@ -276,6 +283,7 @@ impl Journal {
 
     /// Headers in `statuses` (the dead-letter view), newest first.
     pub fn by_statuses(&self, statuses: &[Status], limit: usize) -> Result<Vec<HeaderRow>, JournalError> {
+        self.read_barrier();
         let list = statuses.iter().map(|s| s.code().to_string()).collect::<Vec<_>>().join(",");
         self.read(move |c| {
             let mut stmt = c.prepare(&format!(

@@ -1,21 +1,21 @@
 //! The journal's single writer thread and its group commit.
 //!
-//! Every change to the journal goes through one thread that owns the write connection.
-//! It takes everything waiting in its channel, applies it in one transaction (each
-//! commit in its own savepoint, so one bad commit fails alone) and syncs once. While a
-//! sync is in progress new commits pile up and share the next one: that is the group
-//! commit that makes durable throughput scale with connections.
+//! Every change goes through one thread that owns the commit log. It takes everything
+//! waiting in its channel, appends it as one write (one record per commit) and, when
+//! someone waits for durability in fsync mode, syncs once. While a sync runs, new commits
+//! pile up and share the next one: the group commit. Then it hands the records to the
+//! indexer, which builds the SQLite warehouse behind it.
 
+use super::log::{self, Log};
 use super::{Durability, JournalError};
 use crate::message::{Header, MessageId, Status};
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, TryRecvError};
-use rusqlite::{Connection, params};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// One change to the journal.
-#[derive(Debug)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     /// Store a body.
     Body {
@@ -71,7 +71,7 @@ pub type Done = Box<dyn FnOnce(Result<(), JournalError>) + Send>;
 
 /// A unit of work for the writer.
 pub enum Job {
-    /// Apply these ops atomically.
+    /// Append these ops atomically.
     Commit {
         /// The changes.
         ops: Vec<Op>,
@@ -80,35 +80,44 @@ pub enum Job {
         /// Completion.
         done: Option<Done>,
     },
-    /// Run arbitrary maintenance (purge, vacuum) on the write connection.
-    Exec(Box<dyn FnOnce(&mut Connection) + Send>),
+    /// Run maintenance (purge, vacuum) on the warehouse, after everything before it.
+    Exec(Box<dyn FnOnce(&mut rusqlite::Connection) + Send>),
 }
 
-/// Ops per transaction at most, so one huge backlog doesn't make one huge transaction.
-const MAX_OPS_PER_BATCH: usize = 4096;
+/// What the writer hands the indexer.
+pub enum IndexJob {
+    /// Committed records, in LSN order.
+    Records(Vec<(u64, Vec<Op>)>),
+    /// Maintenance to run in order with the records.
+    Exec(Box<dyn FnOnce(&mut rusqlite::Connection) + Send>),
+}
+
+/// Commits per log write at most.
+const MAX_COMMITS_PER_BATCH: usize = 2048;
 
 /// The writer loop. Returns when every sender is dropped.
-pub fn run(mut conn: Connection, rx: Receiver<Job>, durability: Durability, healthy: Arc<AtomicBool>) {
-    let mut current_sync: Option<bool> = None;
-    let mut batch: Vec<(Vec<Op>, bool, Option<Done>)> = Vec::new();
+pub fn run(
+    mut log: Log,
+    rx: Receiver<Job>,
+    index: Sender<IndexJob>,
+    durability: Durability,
+    healthy: Arc<AtomicBool>,
+    written: Arc<AtomicU64>,
+) {
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     while let Ok(first) = rx.recv() {
+        let mut batch: Vec<(Vec<Op>, bool, Option<Done>)> = Vec::new();
         let mut pending = Some(first);
-        let mut ops_in_batch = 0usize;
         loop {
             match pending.take() {
-                Some(Job::Commit { ops, sync, done }) => {
-                    ops_in_batch += ops.len();
-                    batch.push((ops, sync, done));
-                }
+                Some(Job::Commit { ops, sync, done }) => batch.push((ops, sync, done)),
                 Some(Job::Exec(f)) => {
-                    // Maintenance runs between batches, never inside one.
-                    flush(&mut conn, &mut batch, durability, &mut current_sync, &healthy);
-                    f(&mut conn);
-                    ops_in_batch = 0;
+                    flush(&mut log, &mut batch, &mut buf, &index, durability, &healthy, &written);
+                    let _ = index.send(IndexJob::Exec(f));
                 }
                 None => {}
             }
-            if ops_in_batch >= MAX_OPS_PER_BATCH {
+            if batch.len() >= MAX_COMMITS_PER_BATCH {
                 break;
             }
             match rx.try_recv() {
@@ -116,35 +125,49 @@ pub fn run(mut conn: Connection, rx: Receiver<Job>, durability: Durability, heal
                 Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
             }
         }
-        flush(&mut conn, &mut batch, durability, &mut current_sync, &healthy);
+        flush(&mut log, &mut batch, &mut buf, &index, durability, &healthy, &written);
     }
 }
 
-/// Commits the accumulated batch and reports to each waiter.
+/// Appends the batch, syncs if needed, reports to each waiter and passes the records on.
 fn flush(
-    conn: &mut Connection,
+    log: &mut Log,
     batch: &mut Vec<(Vec<Op>, bool, Option<Done>)>,
+    buf: &mut Vec<u8>,
+    index: &Sender<IndexJob>,
     durability: Durability,
-    current_sync: &mut Option<bool>,
     healthy: &AtomicBool,
+    written: &AtomicU64,
 ) {
     if batch.is_empty() {
         return;
     }
-    // In fsync mode only commits someone waits on (an ACK) pay for a sync; internal
-    // state changes ride along or wait for the next synced commit. Rolling back to the
-    // last synced state after power loss only ever re-runs work (at-least-once delivery),
-    // never loses an acknowledged message.
-    let want_full = durability == Durability::Fsync && batch.iter().any(|(_, sync, _)| *sync);
-    if *current_sync != Some(want_full) {
-        let mode = if want_full { "FULL" } else { "NORMAL" };
-        if conn.pragma_update(None, "synchronous", mode).is_ok() {
-            *current_sync = Some(want_full);
+    buf.clear();
+    let mut encoded: Vec<Result<u64, JournalError>> = Vec::with_capacity(batch.len());
+    let mut first_lsn = None;
+    for (ops, _, _) in batch.iter() {
+        let lsn = log.next_lsn();
+        let before = buf.len();
+        match log::encode_record(buf, lsn, ops) {
+            Ok(()) => {
+                first_lsn.get_or_insert(lsn);
+                encoded.push(Ok(lsn));
+            }
+            Err(e) => {
+                buf.truncate(before);
+                encoded.push(Err(JournalError::Store(e)));
+            }
         }
     }
-    let results = apply_batch(conn, batch);
-    match &results {
-        Ok(_) => {
+    // Only commits someone waits on pay for a sync; everything written before a sync is
+    // covered by it, so internal hops are durable no later than the next ACK.
+    let want_sync = durability == Durability::Fsync && batch.iter().any(|(_, sync, _)| *sync);
+    let written_ok = match first_lsn {
+        None => Ok(()),
+        Some(first) => log.append(buf, first).and_then(|_| if want_sync { log.sync() } else { Ok(()) }),
+    };
+    match &written_ok {
+        Ok(()) => {
             if !healthy.swap(true, Ordering::SeqCst) {
                 tracing::info!("journal writable again; intake resumes");
             }
@@ -155,99 +178,23 @@ fn flush(
             }
         }
     }
-    for (i, (_, _, done)) in batch.drain(..).enumerate() {
-        let result = match &results {
-            Ok(per_commit) => per_commit[i].clone(),
-            Err(e) => Err(e.clone()),
+    let mut records = Vec::with_capacity(batch.len());
+    for ((ops, _, done), lsn) in batch.drain(..).zip(encoded) {
+        let result = match (&written_ok, lsn) {
+            (Ok(()), Ok(lsn)) => {
+                records.push((lsn, ops));
+                Ok(())
+            }
+            (Err(e), _) => Err(JournalError::Store(format!("cannot write the commit log: {e}"))),
+            (_, Err(e)) => Err(e),
         };
         if let Some(done) = done {
             done(result);
         }
     }
-}
-
-/// Applies every commit of the batch in one transaction, each in a savepoint.
-/// Outer `Err`: the transaction itself failed (nothing is committed).
-fn apply_batch(
-    conn: &mut Connection,
-    batch: &[(Vec<Op>, bool, Option<Done>)],
-) -> Result<Vec<Result<(), JournalError>>, JournalError> {
-    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut results = Vec::with_capacity(batch.len());
-    for (ops, _, _) in batch {
-        let mut sp = tx.savepoint()?;
-        let r = ops.iter().try_for_each(|op| apply(&sp, op));
-        match r {
-            Ok(()) => {
-                sp.commit()?;
-                results.push(Ok(()));
-            }
-            Err(e) => {
-                sp.rollback()?;
-                drop(sp);
-                results.push(Err(JournalError::from(e)));
-            }
-        }
+    if let Some((last, _)) = records.last() {
+        written.store(*last, Ordering::SeqCst);
+        // Bounded: a warehouse that falls behind slows commits down instead of growing memory.
+        let _ = index.send(IndexJob::Records(records));
     }
-    tx.commit()?;
-    Ok(results)
-}
-
-/// Applies one op.
-fn apply(conn: &Connection, op: &Op) -> rusqlite::Result<()> {
-    match op {
-        Op::Body { id, data, created_us } => {
-            conn.prepare_cached("INSERT OR IGNORE INTO bodies (id, created_us, data) VALUES (?1, ?2, ?3)")?
-                .execute(params![*id as i64, created_us, data.as_ref()])?;
-        }
-        Op::Header { header: h, status, note, reply } => {
-            let attributes = if h.attributes.is_empty() {
-                None
-            } else {
-                serde_json::to_string(&h.attributes).ok()
-            };
-            conn.prepare_cached(
-                "INSERT INTO headers (id, session_id, correlation_id, causation_id, source, target, priority, status, \
-                 created_us, doc_type, control_id, body_id, attributes, ordering_key, note, reply, reply_us, processed_us) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-                 CASE WHEN ?16 IS NULL THEN NULL ELSE ?9 END, CASE WHEN ?8 IN (1, 2) THEN NULL ELSE ?9 END)",
-            )?
-            .execute(params![
-                h.id as i64,
-                h.session_id as i64,
-                h.correlation_id as i64,
-                h.causation_id as i64,
-                h.source.as_ref(),
-                h.target.as_ref(),
-                h.priority,
-                status.code(),
-                h.created_us,
-                h.doc_type,
-                h.control_id,
-                h.body_id as i64,
-                attributes,
-                h.ordering_key,
-                note,
-                reply.as_deref(),
-            ])?;
-        }
-        Op::Finish { id, status, note, reply, at_us } => {
-            conn.prepare_cached(
-                "UPDATE headers SET status = ?2, processed_us = ?3, note = COALESCE(?4, note), \
-                 reply = COALESCE(?5, reply), reply_us = CASE WHEN ?5 IS NULL THEN reply_us ELSE ?3 END \
-                 WHERE id = ?1",
-            )?
-            .execute(params![*id as i64, status.code(), at_us, note, reply.as_deref()])?;
-        }
-        Op::Note { id, note } => {
-            conn.prepare_cached("UPDATE headers SET note = ?2 WHERE id = ?1")?.execute(params![*id as i64, note])?;
-        }
-        Op::Fields { body_id, fields } => {
-            let mut stmt = conn.prepare_cached("INSERT INTO fields (body_id, path, value) VALUES (?1, ?2, ?3)")?;
-            for (path, value) in fields {
-                stmt.execute(params![*body_id as i64, path, value])?;
-            }
-        }
-    }
-    Ok(())
 }
