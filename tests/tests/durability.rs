@@ -186,9 +186,14 @@ fn an_unwritable_data_directory_gets_nacks_and_intake_recovers_by_itself() {
         client.send(&hl7::adt("AFTER", "M")).ok().filter(|a| hl7::ack_code(a) == "AA")
     });
     assert_eq!(hl7::ack_code(&ack), "AA");
-    receiver.wait_for_count(2, T);
-    let ids = receiver.control_ids();
-    assert!(ids.contains(&"BEFORE".to_string()) && ids.contains(&"AFTER".to_string()), "{ids:?}");
+    // BEFORE may arrive twice: its delivery was done but not yet recorded when the journal
+    // stopped accepting writes (at-least-once, bounded by what was in flight).
+    let ids = wait_for(T, "AFTER delivered", || {
+        let ids = receiver.control_ids();
+        ids.contains(&"AFTER".to_string()).then_some(ids)
+    });
+    assert!(ids.contains(&"BEFORE".to_string()), "{ids:?}");
+    assert!(ids.iter().filter(|i| *i == "BEFORE").count() <= 2, "{ids:?}");
     assert!(!ids.contains(&"DURING".to_string()), "the refused message was not delivered");
 }
 
@@ -368,7 +373,14 @@ fn operators_find_trace_suspend_resend_and_purge_messages() {
     let unindexed = engine.get("/api/messages?field=PID-5.1&value=Jones&item=Out");
     assert_eq!(unindexed["count"], 1, "unindexed paths are scanned: {unindexed}");
     let by_type = engine.get("/api/messages?type=ORU&item=Route");
-    assert_eq!(by_type["count"], 2, "ORU in and out of Route: {by_type}");
+    assert_eq!(by_type["count"], 1, "the ORU hop into Route: {by_type}");
+    let sent_by_route = engine.get("/api/messages?source=Route&type=ORU^R01");
+    assert_eq!(sent_by_route["count"], 1, "and the one it sent on: {sent_by_route}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let recent = engine.get(&format!("/api/messages?item=Out&since={}", now - 3600));
+    assert_eq!(recent["count"], 6, "time bounds: {recent}");
+    let old = engine.get(&format!("/api/messages?item=Out&until={}", now - 3600));
+    assert_eq!(old["count"], 0, "{old}");
     let completed = engine.get("/api/messages?status=Completed&item=Out");
     assert_eq!(completed["count"], 6);
     let bad = hie_tests::api::request(&engine.api, "GET", "/api/messages?status=Nope", None).unwrap();

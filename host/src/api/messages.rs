@@ -68,6 +68,7 @@ fn parse_time(s: &str) -> Result<i64, ApiError> {
 struct SearchParams {
     control_id: Option<String>,
     item: Option<String>,
+    source: Option<String>,
     status: Option<String>,
     #[serde(rename = "type")]
     doc_type: Option<String>,
@@ -104,6 +105,7 @@ async fn search(State(s): State<ApiState>, Query(p): Query<SearchParams>) -> Res
     let search = Search {
         control_id: p.control_id.filter(|c| !c.is_empty()),
         item: p.item.filter(|c| !c.is_empty()),
+        source: p.source.filter(|c| !c.is_empty()),
         status,
         doc_type: p.doc_type.filter(|c| !c.is_empty()),
         since_us: p.since.as_deref().map(parse_time).transpose()?,

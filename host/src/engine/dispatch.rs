@@ -204,14 +204,14 @@ struct Finish {
 
 /// A leased entry that goes back to its queue unless finished: if processing panics or
 /// is cancelled, the message is put back at its place instead of being lost in memory.
-struct LeaseGuard<'q> {
+struct LeaseGuard {
     /// The queue it came from.
-    queue: &'q crate::queue::Queue,
+    queue: Arc<crate::queue::Queue>,
     /// The lease, until finished or requeued.
     lease: Option<Lease>,
 }
 
-impl LeaseGuard<'_> {
+impl LeaseGuard {
     fn entry(&mut self) -> &mut Entry {
         &mut self.lease.as_mut().expect("lease present until consumed").entry
     }
@@ -229,7 +229,7 @@ impl LeaseGuard<'_> {
     }
 }
 
-impl Drop for LeaseGuard<'_> {
+impl Drop for LeaseGuard {
     fn drop(&mut self) {
         if let Some(l) = self.lease.take() {
             self.queue.requeue(l);
@@ -266,6 +266,14 @@ pub(super) async fn consume(engine: Arc<EngineInner>, item: Arc<ItemRuntime>, sl
 async fn consume_loop(engine: Arc<EngineInner>, item: Arc<ItemRuntime>) {
     let stop = item.stop_token().clone();
     loop {
+        // While the journal cannot commit, taking messages would only deliver them again
+        // and again: wait until it can.
+        while !engine.journal.is_healthy() {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
         let lease = tokio::select! {
             _ = stop.cancelled() => break,
             l = item.queue.pop() => match l { Some(l) => l, None => break },
@@ -279,7 +287,7 @@ async fn consume_loop(engine: Arc<EngineInner>, item: Arc<ItemRuntime>) {
                 continue;
             }
         };
-        let guard = LeaseGuard { queue: &item.queue, lease: Some(lease) };
+        let guard = LeaseGuard { queue: item.queue.clone(), lease: Some(lease) };
         process_leased(&engine, &item, guard, env, &stop).await;
     }
 }
@@ -288,7 +296,7 @@ async fn consume_loop(engine: Arc<EngineInner>, item: Arc<ItemRuntime>) {
 async fn process_leased(
     engine: &Arc<EngineInner>,
     item: &Arc<ItemRuntime>,
-    mut lease: LeaseGuard<'_>,
+    mut lease: LeaseGuard,
     env: Envelope,
     stop: &tokio_util::sync::CancellationToken,
 ) {
@@ -364,14 +372,7 @@ async fn process_leased(
             }
             Decision::Finish(fin) => {
                 let deferred = result.deferred.is_some();
-                match commit_finish(engine, item, &env, fin, deferred).await {
-                    Ok(()) => lease.finish(),
-                    Err(e) => {
-                        tracing::error!(item = %item.plan.name, message = env.header.id, error = %e, "cannot commit outcome; message stays queued");
-                        lease.requeue();
-                        tokio::select! { _ = stop.cancelled() => {}, _ = tokio::time::sleep(Duration::from_millis(500)) => {} }
-                    }
-                }
+                commit_finish(engine, item, &env, fin, deferred, lease).await;
                 return;
             }
         }
@@ -488,15 +489,18 @@ pub(super) fn kind_text(k: FailureKind) -> &'static str {
     }
 }
 
-/// Commits the final state of `env` with everything it sends, then pushes the sends and
-/// wakes a synchronous caller waiting for the reply.
+/// Commits the final state of `env` with everything it sends. The consumer does not wait:
+/// once the commit is written, the sends are pushed, the lease is finished and a waiting
+/// synchronous caller gets the reply; if the commit fails the message goes back to its
+/// queue. The journal writes commits in order, so pipelining keeps per-queue order.
 async fn commit_finish(
     engine: &Arc<EngineInner>,
     item: &Arc<ItemRuntime>,
     env: &Envelope,
     mut fin: Finish,
     deferred: bool,
-) -> Result<(), String> {
+    mut lease: LeaseGuard,
+) {
     let mut out = Outgoing::default();
     let sends = std::mem::take(&mut fin.sends);
     if let Err(e) = route_sends(engine, &item.plan.name, env, sends, &mut out, false).await {
@@ -521,25 +525,40 @@ async fn commit_finish(
             response_ops(engine, &env.header, r, &mut out);
         }
     }
-    engine.journal.commit(std::mem::take(&mut out.ops), false).await.map_err(|e| e.to_string())?;
-    out.push_all();
-    if awaited {
-        let answer = match fin.status {
-            Status::Completed => Ok(fin.reply.clone().unwrap_or_default()),
-            other => Err(format!("{} ended {other}: {}", item.plan.name, fin.note.clone().unwrap_or_default())),
-        };
-        if !engine.calls.complete(env.header.id, answer) {
-            tracing::info!(item = %item.plan.name, request = env.header.id, "late response recorded (the caller had given up)");
-        }
-    }
-    item.stats.processed.fetch_add(1, Ordering::Relaxed);
-    if fin.error {
-        item.stats.errors.fetch_add(1, Ordering::Relaxed);
-    }
-    if fin.status == Status::Discarded {
-        item.stats.discarded.fetch_add(1, Ordering::Relaxed);
-    }
-    Ok(())
+    let ops = std::mem::take(&mut out.ops);
+    let (engine2, item2) = (engine.clone(), item.clone());
+    let id = env.header.id;
+    let guard = lease.lease.take().map(|l| LeaseGuard { queue: lease.queue.clone(), lease: Some(l) });
+    engine.journal.commit_then(
+        ops,
+        false,
+        Box::new(move |result| {
+            let Some(guard) = guard else { return };
+            if let Err(e) = result {
+                tracing::error!(item = %item2.plan.name, message = id, error = %e, "cannot commit outcome; message stays queued");
+                guard.requeue();
+                return;
+            }
+            out.push_all();
+            guard.finish();
+            if awaited {
+                let answer = match fin.status {
+                    Status::Completed => Ok(fin.reply.clone().unwrap_or_default()),
+                    other => Err(format!("{} ended {other}: {}", item2.plan.name, fin.note.clone().unwrap_or_default())),
+                };
+                if !engine2.calls.complete(id, answer) {
+                    tracing::info!(item = %item2.plan.name, request = id, "late response recorded (the caller had given up)");
+                }
+            }
+            item2.stats.processed.fetch_add(1, Ordering::Relaxed);
+            if fin.error {
+                item2.stats.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            if fin.status == Status::Discarded {
+                item2.stats.discarded.fetch_add(1, Ordering::Relaxed);
+            }
+        }),
+    );
 }
 
 /// Whether a header is a synchronous request (its caller waits for a reply).

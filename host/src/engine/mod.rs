@@ -222,6 +222,9 @@ impl Engine {
         }
         inner.items.write().unwrap_or_else(|e| e.into_inner()).clear();
         inner.transforms.clear();
+        if let Err(e) = inner.journal.flush().await {
+            tracing::error!(error = %e, "could not flush the journal on stop");
+        }
         inner.set_state(ProductionState::Stopped);
         tracing::info!("production stopped");
     }

@@ -93,7 +93,9 @@ pub fn apply(conn: &mut Connection, records: &[(u64, Vec<Op>)]) -> rusqlite::Res
     let mut notes: Vec<(MessageId, String)> = Vec::new();
     let tx = conn.transaction()?;
     {
-        let mut body_stmt = tx.prepare_cached("INSERT OR IGNORE INTO bodies (id, created_us, data) VALUES (?1, ?2, ?3)")?;
+        // Plain INSERTs: the log replays exactly what is not indexed yet, so there are no
+        // conflicts to resolve, and SQLite needs no statement journal for them.
+        let mut body_stmt = tx.prepare_cached("INSERT INTO bodies (id, created_us, data) VALUES (?1, ?2, ?3)")?;
         let mut field_stmt = tx.prepare_cached("INSERT INTO fields (body_id, path, value) VALUES (?1, ?2, ?3)")?;
         for (_, ops) in records {
             for op in ops {
@@ -141,7 +143,7 @@ pub fn apply(conn: &mut Connection, records: &[(u64, Vec<Op>)]) -> rusqlite::Res
             }
         }
         let mut header_stmt = tx.prepare_cached(
-            "INSERT OR REPLACE INTO headers (id, session_id, correlation_id, causation_id, source, target, priority, status, \
+            "INSERT INTO headers (id, session_id, correlation_id, causation_id, source, target, priority, status, \
              created_us, processed_us, doc_type, control_id, body_id, attributes, ordering_key, note, reply, reply_us) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         )?;

@@ -222,6 +222,12 @@ impl Journal {
         rx.await.unwrap_or(Err(JournalError::Closed))
     }
 
+    /// Waits until every commit handed in before this call is written (and synced in
+    /// fsync mode): used on shutdown so nothing finished is redone after a restart.
+    pub async fn flush(&self) -> Result<(), JournalError> {
+        self.commit(Vec::new(), true).await
+    }
+
     /// Commits `ops` without waiting (fire and forget, errors are logged by the writer).
     pub fn commit_detached(&self, ops: Vec<Op>) {
         let _ = self.writer.send(writer::Job::Commit { ops, sync: false, done: None });

@@ -61,8 +61,10 @@ fn row_to_header(r: &Row<'_>) -> rusqlite::Result<HeaderRow> {
 pub struct Search {
     /// MSH-10 exact.
     pub control_id: Option<String>,
-    /// Item name: matches source or target.
+    /// Item name: messages addressed to the item (what it received or processed).
     pub item: Option<String>,
+    /// Sending item or origin (unindexed: combine with other filters at volume).
+    pub source: Option<String>,
     /// Status.
     pub status: Option<Status>,
     /// Document type: exact (`ADT^A01`) or message code prefix (`ADT`).
@@ -140,9 +142,12 @@ impl Journal {
             args.push(Value::Text(c.clone()));
         }
         if let Some(item) = &search.item {
-            sql.push_str(" AND (source = ? OR target = ?)");
+            sql.push_str(" AND target = ?");
             args.push(Value::Text(item.clone()));
-            args.push(Value::Text(item.clone()));
+        }
+        if let Some(source) = &search.source {
+            sql.push_str(" AND source = ?");
+            args.push(Value::Text(source.clone()));
         }
         if let Some(s) = search.status {
             sql.push_str(" AND status = ?");
@@ -160,13 +165,15 @@ impl Journal {
                 args.push(Value::Text(format!("{t}_")));
             }
         }
+        // Time bounds become id bounds (ids follow creation order), so they use the
+        // primary key instead of an index of their own.
         if let Some(s) = search.since_us {
-            sql.push_str(" AND created_us >= ?");
-            args.push(Value::Integer(s));
+            sql.push_str(" AND id >= ?");
+            args.push(Value::Integer(self.first_id_at_or_after(s)? as i64));
         }
         if let Some(u) = search.until_us {
-            sql.push_str(" AND created_us < ?");
-            args.push(Value::Integer(u));
+            sql.push_str(" AND id < ?");
+            args.push(Value::Integer(self.first_id_at_or_after(u)? as i64));
         }
         if let Some(b) = search.before_id {
             sql.push_str(" AND id < ?");
@@ -224,6 +231,27 @@ impl Journal {
                 })
             }
         }
+    }
+
+    /// The smallest header id created at or after `t_us` (one past the last id if none):
+    /// a binary search over the primary key, since ids follow creation order.
+    fn first_id_at_or_after(&self, t_us: i64) -> Result<u64, JournalError> {
+        self.read(|c| {
+            let bounds: (i64, i64) =
+                c.query_row("SELECT COALESCE(MIN(id), 1), COALESCE(MAX(id), 0) FROM headers", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let (mut lo, mut hi) = (bounds.0, bounds.1 + 1);
+            let mut stmt = c.prepare_cached("SELECT id, created_us FROM headers WHERE id >= ?1 ORDER BY id LIMIT 1")?;
+            // Invariant: rows with id < lo were created before t; rows with id >= hi at or after.
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                let found: Option<(i64, i64)> = stmt.query_row([mid], |r| Ok((r.get(0)?, r.get(1)?))).ok();
+                match found {
+                    Some((id, created)) if created < t_us => lo = id + 1,
+                    _ => hi = mid,
+                }
+            }
+            Ok(lo.max(0) as u64)
+        })
     }
 
     /// One header by id.
