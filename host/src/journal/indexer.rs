@@ -12,7 +12,7 @@ use super::log::{self, Segments};
 use super::writer::{IndexJob, Op};
 use crate::message::{Header, MessageId, Status};
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use super::handoff::Handoff;
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -188,72 +188,34 @@ pub fn apply(conn: &mut Connection, records: &[(u64, Vec<Op>)]) -> rusqlite::Res
 }
 
 /// The indexer loop. Returns when the writer is gone.
-pub fn run(mut conn: Connection, rx: Receiver<IndexJob>, progress: Arc<Progress>, segments: Segments) {
+pub fn run(mut conn: Connection, queue: Arc<Handoff<IndexJob>>, progress: Arc<Progress>, segments: Segments) {
     let mut last_checkpoint = Instant::now();
     let mut durable = progress.indexed.load(Ordering::SeqCst);
+    let mut jobs: Vec<IndexJob> = Vec::new();
+    let mut records: Vec<(u64, Vec<Op>)> = Vec::new();
     loop {
-        let first = match rx.recv_timeout(CHECKPOINT_EVERY) {
-            Ok(j) => Some(j),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => break,
-        };
-        let mut records: Vec<(u64, Vec<Op>)> = Vec::new();
-        let mut ops = 0usize;
-        let mut execs = Vec::new();
-        if let Some(job) = first {
-            let mut next = Some(job);
+        if queue.take_all_for(CHECKPOINT_EVERY, &mut jobs).is_none() {
+            break;
+        }
+        // A small batch waits a little for more: more coalescing, fewer transactions.
+        if !jobs.is_empty() {
             let gather_until = Instant::now() + GATHER;
-            loop {
-                match next.take() {
-                    Some(IndexJob::Records(r)) => {
-                        ops += r.iter().map(|(_, o)| o.len()).sum::<usize>();
-                        records.extend(r);
-                    }
-                    Some(IndexJob::Exec(f)) => {
-                        execs.push(f);
-                        break;
-                    }
-                    None => {}
-                }
-                if ops >= MAX_OPS {
+            while ops_in(&jobs) < MAX_OPS && Instant::now() < gather_until {
+                if queue.take_all(Some(gather_until), &mut jobs).is_none() {
                     break;
                 }
-                match rx.try_recv() {
-                    Ok(j) => next = Some(j),
-                    Err(TryRecvError::Empty) => {
-                        let left = gather_until.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            break;
-                        }
-                        match rx.recv_timeout(left) {
-                            Ok(j) => next = Some(j),
-                            Err(_) => break,
-                        }
-                    }
-                    Err(TryRecvError::Disconnected) => break,
+            }
+        }
+        for job in jobs.drain(..) {
+            match job {
+                IndexJob::Records(r) => records.extend(r),
+                IndexJob::Exec(f) => {
+                    index(&mut conn, &mut records, &progress);
+                    f(&mut conn);
                 }
             }
         }
-        if !records.is_empty() {
-            // The warehouse is rebuilt from the log, so a failure here only waits and retries.
-            let mut delay = Duration::from_millis(100);
-            loop {
-                match apply(&mut conn, &records) {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot update the message warehouse; retrying");
-                        std::thread::sleep(delay);
-                        delay = (delay * 2).min(Duration::from_secs(5));
-                    }
-                }
-            }
-            if let Some((lsn, _)) = records.last() {
-                progress.advance(*lsn);
-            }
-        }
-        for f in execs {
-            f(&mut conn);
-        }
+        index(&mut conn, &mut records, &progress);
         if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
             last_checkpoint = Instant::now();
             let indexed = progress.indexed.load(Ordering::SeqCst);
@@ -271,4 +233,31 @@ pub fn run(mut conn: Connection, rx: Receiver<IndexJob>, progress: Arc<Progress>
             }
         }
     }
+}
+
+fn ops_in(jobs: &[IndexJob]) -> usize {
+    jobs.iter()
+        .map(|j| match j {
+            IndexJob::Records(r) => r.iter().map(|(_, o)| o.len()).sum(),
+            IndexJob::Exec(_) => MAX_OPS,
+        })
+        .sum()
+}
+
+/// Applies the gathered records (retrying until the warehouse takes them: it is rebuilt
+/// from the log, so failure only delays it) and advances the progress.
+fn index(conn: &mut Connection, records: &mut Vec<(u64, Vec<Op>)>, progress: &Progress) {
+    if records.is_empty() {
+        return;
+    }
+    let mut delay = Duration::from_millis(100);
+    while let Err(e) = apply(conn, records) {
+        tracing::error!(error = %e, "cannot update the message warehouse; retrying");
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+    if let Some((lsn, _)) = records.last() {
+        progress.advance(*lsn);
+    }
+    records.clear();
 }

@@ -21,6 +21,7 @@
 //! Reads go to the warehouse; [`Journal::read_barrier`] waits until everything committed
 //! before the call is indexed, so an operator never misses their own last change.
 
+mod handoff;
 mod indexer;
 mod log;
 mod query;
@@ -33,7 +34,6 @@ pub use writer::{Done, Op};
 
 
 use crate::message::MessageId;
-use crossbeam_channel::Sender;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -80,8 +80,8 @@ impl From<rusqlite::Error> for JournalError {
 pub struct Journal {
     /// The data directory (holds `journal.db` and its WAL).
     dir: PathBuf,
-    /// Channel to the writer thread.
-    writer: Sender<writer::Job>,
+    /// The writer thread's queue.
+    writer: Arc<handoff::Handoff<writer::Job>>,
     /// Idle read connections (readers are cheap to keep; opening one costs a few ms).
     readers: Mutex<Vec<Connection>>,
     /// Next header id; ids are handed out before commit, so a crash can leave gaps.
@@ -140,9 +140,11 @@ impl Journal {
         let progress = indexer::Progress::new(last);
         let written = Arc::new(AtomicU64::new(last));
         let segments = log.segments();
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let tx = Arc::new(handoff::Handoff::new(0));
+        let rx = tx.clone();
         // Bounded: when the warehouse falls behind, commits slow down instead of memory growing.
-        let (index_tx, index_rx) = crossbeam_channel::bounded(256);
+        let index_tx = Arc::new(handoff::Handoff::new(256));
+        let index_rx = index_tx.clone();
         let healthy = Arc::new(AtomicBool::new(true));
         let (writer_healthy, writer_written) = (healthy.clone(), written.clone());
         std::thread::Builder::new()
@@ -165,6 +167,11 @@ impl Journal {
             written,
             progress,
         }))
+    }
+
+    /// Stops taking commits; the writer drains what it has and ends (so does the indexer).
+    pub fn close(&self) {
+        self.writer.close();
     }
 
     /// Waits (up to 10 s) until everything committed before this call is in the warehouse,
@@ -202,10 +209,8 @@ impl Journal {
     /// Commits `ops` and calls `done` on the writer thread once they are durable to the
     /// level `sync` asks for (`sync` = someone outside waits on it, e.g. an ACK).
     pub fn commit_then(&self, ops: Vec<Op>, sync: bool, done: Done) {
-        if let Err(e) = self.writer.send(writer::Job::Commit { ops, sync, done: Some(done) }) {
-            if let writer::Job::Commit { done: Some(done), .. } = e.into_inner() {
-                done(Err(JournalError::Closed));
-            }
+        if let Err(writer::Job::Commit { done: Some(done), .. }) = self.writer.push(writer::Job::Commit { ops, sync, done: Some(done) }) {
+            done(Err(JournalError::Closed));
         }
     }
 
@@ -230,7 +235,7 @@ impl Journal {
 
     /// Commits `ops` without waiting (fire and forget, errors are logged by the writer).
     pub fn commit_detached(&self, ops: Vec<Op>) {
-        let _ = self.writer.send(writer::Job::Commit { ops, sync: false, done: None });
+        let _ = self.writer.push(writer::Job::Commit { ops, sync: false, done: None });
     }
 
     /// Runs `f` on the write connection between batches (purge, maintenance) and waits.
@@ -240,7 +245,7 @@ impl Journal {
     ) -> Result<T, JournalError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.writer
-            .send(writer::Job::Exec(Box::new(move |c| {
+            .push(writer::Job::Exec(Box::new(move |c| {
                 let _ = tx.send(f(c));
             })))
             .map_err(|_| JournalError::Closed)?;

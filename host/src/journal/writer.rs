@@ -10,7 +10,7 @@ use super::log::{self, Log};
 use super::{Durability, JournalError};
 use crate::message::{Header, MessageId, Status};
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use super::handoff::Handoff;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -95,38 +95,37 @@ pub enum IndexJob {
 /// Commits per log write at most.
 const MAX_COMMITS_PER_BATCH: usize = 2048;
 
-/// The writer loop. Returns when every sender is dropped.
+/// The writer loop. Returns when the queue is closed and drained.
 pub fn run(
     mut log: Log,
-    rx: Receiver<Job>,
-    index: Sender<IndexJob>,
+    queue: Arc<Handoff<Job>>,
+    index: Arc<Handoff<IndexJob>>,
     durability: Durability,
     healthy: Arc<AtomicBool>,
     written: Arc<AtomicU64>,
 ) {
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
-    while let Ok(first) = rx.recv() {
-        let mut batch: Vec<(Vec<Op>, bool, Option<Done>)> = Vec::new();
-        let mut pending = Some(first);
-        loop {
-            match pending.take() {
-                Some(Job::Commit { ops, sync, done }) => batch.push((ops, sync, done)),
-                Some(Job::Exec(f)) => {
-                    flush(&mut log, &mut batch, &mut buf, &index, durability, &healthy, &written);
-                    let _ = index.send(IndexJob::Exec(f));
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut batch: Vec<(Vec<Op>, bool, Option<Done>)> = Vec::new();
+    while queue.take_all(None, &mut jobs).is_some() {
+        for job in jobs.drain(..) {
+            match job {
+                Job::Commit { ops, sync, done } => {
+                    batch.push((ops, sync, done));
+                    if batch.len() >= MAX_COMMITS_PER_BATCH {
+                        flush(&mut log, &mut batch, &mut buf, &index, durability, &healthy, &written);
+                    }
                 }
-                None => {}
-            }
-            if batch.len() >= MAX_COMMITS_PER_BATCH {
-                break;
-            }
-            match rx.try_recv() {
-                Ok(job) => pending = Some(job),
-                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
+                Job::Exec(f) => {
+                    // Maintenance runs in order with the commits around it.
+                    flush(&mut log, &mut batch, &mut buf, &index, durability, &healthy, &written);
+                    let _ = index.push(IndexJob::Exec(f));
+                }
             }
         }
         flush(&mut log, &mut batch, &mut buf, &index, durability, &healthy, &written);
     }
+    index.close();
 }
 
 /// Appends the batch, syncs if needed, reports to each waiter and passes the records on.
@@ -134,7 +133,7 @@ fn flush(
     log: &mut Log,
     batch: &mut Vec<(Vec<Op>, bool, Option<Done>)>,
     buf: &mut Vec<u8>,
-    index: &Sender<IndexJob>,
+    index: &Handoff<IndexJob>,
     durability: Durability,
     healthy: &AtomicBool,
     written: &AtomicU64,
@@ -195,6 +194,6 @@ fn flush(
     if let Some((last, _)) = records.last() {
         written.store(*last, Ordering::SeqCst);
         // Bounded: a warehouse that falls behind slows commits down instead of growing memory.
-        let _ = index.send(IndexJob::Records(records));
+        let _ = index.push(IndexJob::Records(records));
     }
 }
