@@ -158,7 +158,7 @@ impl ItemRuntime {
     }
 
     /// Stops taking messages, finishes in-flight work and shuts the executor down.
-    pub async fn stop(&self, _engine: &Arc<EngineInner>) {
+    pub async fn stop(&self, engine: &Arc<EngineInner>) {
         if matches!(self.state(), ItemState::Stopped | ItemState::Disabled) {
             self.set_state(ItemState::Stopped, "");
             return;
@@ -172,6 +172,11 @@ impl ItemRuntime {
         let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
         for t in tasks {
             let _ = t.await;
+        }
+        // Consumers do not wait for their last commits; these make sure what they sent on
+        // is queued at its targets before those are stopped in turn.
+        if let Err(e) = engine.journal.flush().await {
+            tracing::warn!(item = %self.plan.name, error = %e, "could not flush the journal while stopping");
         }
         if let Some(ex) = self.take_executor() {
             ex.shutdown().await;
