@@ -33,3 +33,10 @@ pub fn ack_code(reply: &[u8]) -> String {
 pub fn value(msg: &[u8], path: &str) -> String {
     hie_hl7::parse(msg).ok().and_then(|m| m.value_str(path).ok().flatten().map(|v| v.into_owned())).unwrap_or_default()
 }
+
+/// `msg` with an NTE segment carrying `note` (the probe pack reads its instructions there).
+pub fn with_note(msg: Vec<u8>, note: &str) -> Vec<u8> {
+    let mut m = msg;
+    m.extend_from_slice(format!("NTE|1||{note}\r").as_bytes());
+    m
+}

@@ -35,12 +35,6 @@ items:
     config
 }
 
-fn with_note(msg: Vec<u8>, note: &str) -> Vec<u8> {
-    let mut m = msg;
-    m.extend_from_slice(format!("NTE|1||{note}\r").as_bytes());
-    m
-}
-
 fn worker_pids(engine: &Engine, item: &str) -> Vec<u64> {
     engine.item(item)["workers"].as_array().unwrap().iter().map(|w| w["pid"].as_u64().unwrap()).collect()
 }
@@ -97,7 +91,7 @@ fn a_message_that_segfaults_its_worker_is_quarantined_and_the_rest_flow() {
     let engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
     let engine_pid = engine.pid();
     let mut c = Client::connect_retry(in_port);
-    assert_eq!(hl7::ack_code(&c.send(&with_note(hl7::adt("CRASH", "X"), "SEGV")).unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&c.send(&hl7::with_note(hl7::adt("CRASH", "X"), "SEGV")).unwrap()), "AA");
     for i in 0..20 {
         assert_eq!(hl7::ack_code(&c.send(&hl7::adt(&format!("N{i}"), "M")).unwrap()), "AA");
     }
@@ -163,7 +157,7 @@ fn panics_in_thread_pool_and_single_process_items_become_errors() {
         let receiver = Receiver::start(out_port);
         let engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
         let mut c = Client::connect_retry(in_port);
-        c.send(&with_note(hl7::adt("P", "M"), "PANIC")).unwrap();
+        c.send(&hl7::with_note(hl7::adt("P", "M"), "PANIC")).unwrap();
         c.send(&hl7::adt("AFTER", "M")).unwrap();
         receiver.wait_for_count(1, T);
         assert_eq!(receiver.control_ids(), vec!["AFTER"], "{mode}");
@@ -185,7 +179,7 @@ fn hooks_run_in_the_documented_order_in_every_mode() {
         let mut engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
         let mut c = Client::connect_retry(in_port);
         c.send(&hl7::adt("H1", "M")).unwrap();
-        c.send(&with_note(hl7::adt("H2", "M"), "HOOKFAIL")).unwrap();
+        c.send(&hl7::with_note(hl7::adt("H2", "M"), "HOOKFAIL")).unwrap();
         c.send(&hl7::adt("H3", "M")).unwrap();
         receiver.wait_for_count(2, T);
         let msgs = receiver.messages();
@@ -219,8 +213,8 @@ fn a_worker_over_its_memory_limit_or_hung_is_restarted_and_the_message_quarantin
     let receiver = Receiver::start(out_port);
     let engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
     let mut c = Client::connect_retry(in_port);
-    c.send(&with_note(hl7::adt("FAT", "A"), "ALLOC300")).unwrap();
-    c.send(&with_note(hl7::adt("HUNG", "B"), "SLEEP60000")).unwrap();
+    c.send(&hl7::with_note(hl7::adt("FAT", "A"), "ALLOC300")).unwrap();
+    c.send(&hl7::with_note(hl7::adt("HUNG", "B"), "SLEEP60000")).unwrap();
     c.send(&hl7::adt("FINE", "C")).unwrap();
     receiver.wait_for_count(1, Duration::from_secs(60));
     assert_eq!(receiver.control_ids(), vec!["FINE"]);
@@ -240,7 +234,7 @@ fn a_hung_call_on_an_item_thread_is_abandoned_and_its_thread_replaced() {
     let receiver = Receiver::start(out_port);
     let engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
     let mut c = Client::connect_retry(in_port);
-    c.send(&with_note(hl7::adt("STUCK", "A"), "SLEEP30000")).unwrap();
+    c.send(&hl7::with_note(hl7::adt("STUCK", "A"), "SLEEP30000")).unwrap();
     c.send(&hl7::adt("NEXT", "B")).unwrap();
     receiver.wait_for_count(1, T);
     assert_eq!(receiver.control_ids(), vec!["NEXT"], "the item keeps working on a fresh thread");

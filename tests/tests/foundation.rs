@@ -192,8 +192,7 @@ fn a_panicking_plugin_takes_the_error_path_and_the_engine_keeps_running() {
     let mut client = Client::connect_retry(in_port);
 
     // Accepted (committed) first; the panic happens later, in the probe's process.
-    let mut bad = hl7::adt("BOOM", "M");
-    bad.extend_from_slice(b"NTE|1||PANIC\r");
+    let bad = hl7::with_note(hl7::adt("BOOM", "M"), "PANIC");
     assert_eq!(hl7::ack_code(&client.send(&bad).unwrap()), "AA");
     for i in 0..3 {
         assert_eq!(hl7::ack_code(&client.send(&hl7::adt(&format!("OK{i}"), "M")).unwrap()), "AA");
@@ -314,8 +313,7 @@ fn sigterm_drains_in_flight_work_and_exits_zero() {
     let receiver = Receiver::start(out_port);
     let mut engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
     let mut client = Client::connect_retry(in_port);
-    let mut slow = hl7::adt("SLOW", "M");
-    slow.extend_from_slice(b"NTE|1||SLEEP500\r");
+    let slow = hl7::with_note(hl7::adt("SLOW", "M"), "SLEEP500");
     assert_eq!(hl7::ack_code(&client.send(&slow).unwrap()), "AA");
     std::thread::sleep(Duration::from_millis(100));
     let status = engine.terminate();

@@ -9,12 +9,6 @@ use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(30);
 
-fn with_note(msg: Vec<u8>, note: &str) -> Vec<u8> {
-    let mut m = msg;
-    m.extend_from_slice(format!("NTE|1||{note}\r").as_bytes());
-    m
-}
-
 /// In → Caller (probe) → Out, with Callee (probe) reachable by send_sync.
 fn call_production(dir: &TempDir, in_port: u16, out_port: u16, caller_mode: &str, callee_mode: &str) -> std::path::PathBuf {
     let config = dir.join("production.yaml");
@@ -66,7 +60,7 @@ fn sync_calls_work_from_async_to_multi_process_and_back_with_ids_in_the_journal(
         let receiver = Receiver::start(out_port);
         let engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
         let mut c = Client::connect_retry(in_port);
-        c.send(&with_note(hl7::adt("SYNC1", "M"), "CALL:Callee;")).unwrap();
+        c.send(&hl7::with_note(hl7::adt("SYNC1", "M"), "CALL:Callee;")).unwrap();
         receiver.wait_for_count(1, T);
         let out = &receiver.messages()[0];
         assert_eq!(hl7::value(out, "ZPC-1"), "SYNC1^direct", "{caller}→{callee}: {}", String::from_utf8_lossy(out));
@@ -104,7 +98,7 @@ fn a_timed_out_call_returns_a_timeout_and_the_late_response_is_recorded() {
     let engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
     let mut c = Client::connect_retry(in_port);
     // The caller waits 300 ms; the callee needs 1.5 s.
-    c.send(&with_note(hl7::adt("LATE", "M"), "CALL:Callee; CALLMS300 SLEEP700")).unwrap();
+    c.send(&hl7::with_note(hl7::adt("LATE", "M"), "CALL:Callee; CALLMS300 SLEEP700")).unwrap();
     receiver.wait_for_count(1, T);
     let zpc = hl7::value(&receiver.messages()[0], "ZPC-1");
     assert!(zpc.starts_with("ERROR:") && zpc.contains("timed out"), "{zpc}");
@@ -127,7 +121,7 @@ fn a_deferred_reply_answered_later_from_another_thread_reaches_the_caller() {
         let receiver = Receiver::start(out_port);
         let engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
         let mut c = Client::connect_retry(in_port);
-        c.send(&with_note(hl7::adt("DEF", "M"), "CALL:Callee; DEFER300")).unwrap();
+        c.send(&hl7::with_note(hl7::adt("DEF", "M"), "CALL:Callee; DEFER300")).unwrap();
         receiver.wait_for_count(1, T);
         assert_eq!(hl7::value(&receiver.messages()[0], "ZPC-1"), "DEF^deferred", "{callee}");
         let r = engine.get("/api/messages?control_id=DEF&item=Callee");
@@ -145,7 +139,7 @@ fn a_call_to_an_unknown_item_is_an_error_at_call_time_and_validation_catches_fix
     let receiver = Receiver::start(out_port);
     let _engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
     let mut c = Client::connect_retry(in_port);
-    c.send(&with_note(hl7::adt("U", "M"), "CALL:Nowhere;")).unwrap();
+    c.send(&hl7::with_note(hl7::adt("U", "M"), "CALL:Nowhere;")).unwrap();
     receiver.wait_for_count(1, T);
     let zpc = hl7::value(&receiver.messages()[0], "ZPC-1");
     assert!(zpc.contains("unknown target"), "{zpc}");
@@ -219,7 +213,7 @@ items:
     .unwrap();
     let _receiver = Receiver::start(out_port);
     let engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
-    Client::connect_retry(in_port).send(&with_note(hl7::adt("BAD", "M"), "FAIL")).unwrap();
+    Client::connect_retry(in_port).send(&hl7::with_note(hl7::adt("BAD", "M"), "FAIL")).unwrap();
     wait_for(T, "the error copy", || (std::fs::read_dir(dir.join("errors")).ok()?.count() == 1).then_some(()));
     let dead = engine.get("/api/dead-letters");
     let m = dead["messages"].as_array().unwrap().iter().find(|m| m["control_id"] == "BAD").unwrap_or_else(|| panic!("{dead}")).clone();
