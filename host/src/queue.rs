@@ -267,20 +267,20 @@ impl Queue {
                 if s.closed {
                     return None;
                 }
-                if !s.paused {
-                    if let Some(entry) = take_next(&mut s) {
-                        s.in_flight += 1;
-                        if let Some(b) = &entry.body {
-                            s.cached_bytes = s.cached_bytes.saturating_sub(b.len());
-                        }
-                        let more = !s.main.is_empty();
-                        drop(s);
-                        if more {
-                            // Let another waiting worker look too.
-                            self.ready.notify_one();
-                        }
-                        return Some(Lease { entry });
+                if !s.paused
+                    && let Some(entry) = take_next(&mut s)
+                {
+                    s.in_flight += 1;
+                    if let Some(b) = &entry.body {
+                        s.cached_bytes = s.cached_bytes.saturating_sub(b.len());
                     }
+                    let more = !s.main.is_empty();
+                    drop(s);
+                    if more {
+                        // Let another waiting worker look too.
+                        self.ready.notify_one();
+                    }
+                    return Some(Lease { entry });
                 }
             }
             notified.await;
@@ -361,10 +361,10 @@ impl Queue {
         let mut s = self.lock();
         let key = s.main.iter().find(|(_, e)| e.header.id == id).map(|(k, _)| *k);
         if let Some(k) = key {
-            if let Some(e) = s.main.remove(&k) {
-                if let Some(b) = &e.body {
-                    s.cached_bytes = s.cached_bytes.saturating_sub(b.len());
-                }
+            if let Some(e) = s.main.remove(&k)
+                && let Some(b) = &e.body
+            {
+                s.cached_bytes = s.cached_bytes.saturating_sub(b.len());
             }
             drop(s);
             self.space.notify_waiters();
@@ -406,15 +406,15 @@ fn order_key(kind: QueueType, h: &Header) -> OrderKey {
 /// Inserts keeping per-key order: an entry whose key is busy or already has parked
 /// entries waits behind them.
 fn insert(s: &mut State, key: OrderKey, entry: Entry) {
-    if let Some(k) = entry.header.ordering_key.as_deref() {
-        if s.busy_keys.contains(k) || s.parked.get(k).is_some_and(|l| !l.is_empty()) {
-            let list = s.parked.entry(k.to_string()).or_default();
-            // Requeued entries go back to their place in the key's order.
-            let pos = list.iter().position(|(pk, _)| *pk > key).unwrap_or(list.len());
-            list.insert(pos, (key, entry));
-            s.parked_len += 1;
-            return;
-        }
+    if let Some(k) = entry.header.ordering_key.as_deref()
+        && (s.busy_keys.contains(k) || s.parked.get(k).is_some_and(|l| !l.is_empty()))
+    {
+        let list = s.parked.entry(k.to_string()).or_default();
+        // Requeued entries go back to their place in the key's order.
+        let pos = list.iter().position(|(pk, _)| *pk > key).unwrap_or(list.len());
+        list.insert(pos, (key, entry));
+        s.parked_len += 1;
+        return;
     }
     s.main.insert(key, entry);
 }

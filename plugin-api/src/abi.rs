@@ -391,7 +391,8 @@ pub struct PackRoot {
     /// Constructs an instance of `class` for the item named `item_name`.
     /// `ctx` gives the constructor the item's settings and logging.
     #[sabi(last_prefix_field)]
-    pub create_item: extern "C" fn(class: RStr<'_>, item_name: RStr<'_>, ctx: &HostCtx) -> RResult<ItemBox, PluginError>,
+    pub create_item:
+        extern "C" fn(class: RStr<'_>, item_name: RStr<'_>, ctx: &HostCtx) -> RResult<ItemBox, PluginError>,
 }
 
 impl RootModule for PackRootRef {

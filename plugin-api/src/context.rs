@@ -113,11 +113,7 @@ impl<'a> Context<'a> {
     /// `None` waits for ever). Safe in every execution mode.
     pub fn send_sync(&self, send: Send, timeout: Option<std::time::Duration>) -> Result<Vec<u8>, Error> {
         let timeout_ms = timeout.map(|t| t.as_millis().min(i64::MAX as u128) as i64).unwrap_or(-1);
-        self.raw
-            .send_sync(SendRequest::from(send), timeout_ms)
-            .into_result()
-            .map(|v| v.into_vec())
-            .map_err(Error::from)
+        self.raw.send_sync(SendRequest::from(send), timeout_ms).into_result().map(|v| v.into_vec()).map_err(Error::from)
     }
 
     /// Calls this item's host adapter with `body` and named parameters (blocking).

@@ -13,7 +13,7 @@ use crate::item::Item;
 use crate::message::Message;
 use crate::outcome::Outcome;
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RBox, RErr, ROk, RNone, ROption, RResult, RSlice, RStr, RString, RVec};
+use abi_stable::std_types::{RBox, RErr, RNone, ROk, ROption, RResult, RSlice, RStr, RString, RVec};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Runs `f`, turning a panic into a `Panicked` error with the panic text.

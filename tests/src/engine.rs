@@ -66,7 +66,14 @@ impl Engine {
         cmd.env("HIE_LOG", std::env::var("HIE_TEST_LOG").unwrap_or_else(|_| "info".into()));
         cmd.stdout(Stdio::null()).stderr(Stdio::from(log_file));
         let child = cmd.spawn().expect("spawn hie");
-        Engine { child, api, data_dir: data_dir.to_path_buf(), config: config.to_path_buf(), log, plugins: plugins.to_vec() }
+        Engine {
+            child,
+            api,
+            data_dir: data_dir.to_path_buf(),
+            config: config.to_path_buf(),
+            log,
+            plugins: plugins.to_vec(),
+        }
     }
 
     /// Waits until `GET /api/production` says Running; panics with the log otherwise.
@@ -76,10 +83,10 @@ impl Engine {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("hie exited early with {status}; log:\n{}", self.log_text());
             }
-            if let Ok((200, body)) = crate::api::request(&self.api, "GET", "/api/production", None) {
-                if body.contains("\"state\":\"Running\"") {
-                    return;
-                }
+            if let Ok((200, body)) = crate::api::request(&self.api, "GET", "/api/production", None)
+                && body.contains("\"state\":\"Running\"")
+            {
+                return;
             }
             if start.elapsed() > timeout {
                 panic!("hie did not reach Running within {timeout:?}; log:\n{}", self.log_text());

@@ -3,8 +3,8 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// What the server answers: status, body, delay before answering.
@@ -21,7 +21,10 @@ pub struct FakeHttp {
 
 impl FakeHttp {
     /// Starts a server on `port` answering with `handler(method, path)`.
-    pub fn start(port: u16, handler: impl Fn(&str, &str) -> (u16, String, Duration) + Send + Sync + 'static) -> FakeHttp {
+    pub fn start(
+        port: u16,
+        handler: impl Fn(&str, &str) -> (u16, String, Duration) + Send + Sync + 'static,
+    ) -> FakeHttp {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind fake http");
         listener.set_nonblocking(true).expect("nonblocking");
         let handler: Arc<Handler> = Arc::new(handler);
@@ -48,7 +51,8 @@ impl FakeHttp {
                     }
                     let head = String::from_utf8_lossy(&buf).to_string();
                     let mut first = head.lines().next().unwrap_or("").split_whitespace();
-                    let (method, path) = (first.next().unwrap_or("").to_string(), first.next().unwrap_or("").to_string());
+                    let (method, path) =
+                        (first.next().unwrap_or("").to_string(), first.next().unwrap_or("").to_string());
                     r.fetch_add(1, Ordering::SeqCst);
                     let (status, body, delay) = h(&method, &path);
                     std::thread::sleep(delay);

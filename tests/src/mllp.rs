@@ -174,7 +174,9 @@ fn serve(mut stream: TcpStream, received: Arc<Mutex<Vec<Vec<u8>>>>, stop: Arc<At
         match stream.read(&mut chunk) {
             Ok(0) => return,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+                continue;
+            }
             Err(_) => return,
         }
         for item in decoder.decode(&mut buf) {
@@ -191,7 +193,14 @@ fn serve(mut stream: TcpStream, received: Arc<Mutex<Vec<Vec<u8>>>>, stop: Arc<At
                 Reply::Close => return,
             };
             let Ok(parsed) = hie_hl7::parse(&msg) else { continue };
-            let ack = hie_hl7::ack::build_ack(&parsed, code.parse().unwrap_or(hie_hl7::ack::AckCode::AA), None, None, None, "20260101000000");
+            let ack = hie_hl7::ack::build_ack(
+                &parsed,
+                code.parse().unwrap_or(hie_hl7::ack::AckCode::AA),
+                None,
+                None,
+                None,
+                "20260101000000",
+            );
             if stream.write_all(&mllp::encode(&ack)).is_err() {
                 return;
             }

@@ -308,8 +308,12 @@ fn overflow_drop_at_a_service_target_nacks_the_sender() {
 fn overflow_redirect_sends_to_the_overflow_target() {
     let dir = TempDir::new("redirect");
     let (in_port, out_port) = (free_port(), free_port());
-    let config =
-        queue_production(&dir, in_port, out_port, "    queue_size: 1\n    queue_overflow: redirect\n    overflow_target: Overflow");
+    let config = queue_production(
+        &dir,
+        in_port,
+        out_port,
+        "    queue_size: 1\n    queue_overflow: redirect\n    overflow_target: Overflow",
+    );
     let _receiver = Receiver::start(out_port);
     let engine = Engine::start(&config, &dir.join("data"), &[]);
     engine.post("/api/items/Out/pause", None);
@@ -418,7 +422,8 @@ fn operators_find_trace_suspend_resend_and_purge_messages() {
     assert_eq!(receiver.control_ids().last().unwrap(), "SUSP");
 
     let edited = String::from_utf8(hl7::adt("EDITED", "M")).unwrap();
-    let (code, body) = engine.post(&format!("/api/messages/{queued}/resend"), Some(&serde_json::json!({"body": edited}).to_string()));
+    let (code, body) =
+        engine.post(&format!("/api/messages/{queued}/resend"), Some(&serde_json::json!({"body": edited}).to_string()));
     assert_eq!(code, 200, "{body}");
     receiver.wait_for_count(8, T);
     assert_eq!(receiver.control_ids().last().unwrap(), "EDITED");
@@ -428,13 +433,17 @@ fn operators_find_trace_suspend_resend_and_purge_messages() {
         client.send(&hl7::adt(&format!("BULK{i}"), "M")).unwrap();
     }
     receiver.wait_for_count(308, T);
-    engine.wait_until(T, "Out idle", |_| engine.item("Out")["queue_depth"] == 0 && engine.item("Out")["in_flight"] == 0);
+    engine
+        .wait_until(T, "Out idle", |_| engine.item("Out")["queue_depth"] == 0 && engine.item("Out")["in_flight"] == 0);
     std::thread::sleep(Duration::from_millis(300));
     let (code, report) = engine.post("/api/purge?keep_days=0", None);
     assert_eq!(code, 200, "{report}");
     assert!(report["headers"].as_u64().unwrap() >= 900, "{report}");
     assert!(report["bodies"].as_u64().unwrap() >= 300, "{report}");
-    assert!(report["bytes_after"].as_u64().unwrap() < report["bytes_before"].as_u64().unwrap(), "disk space comes back: {report}");
+    assert!(
+        report["bytes_after"].as_u64().unwrap() < report["bytes_before"].as_u64().unwrap(),
+        "disk space comes back: {report}"
+    );
     let left = engine.get("/api/messages?limit=1000");
     assert_eq!(left["count"], 0, "all finished messages purged: {left}");
     let stats = engine.get("/api/journal");

@@ -53,7 +53,10 @@ fn a_multi_process_item_runs_four_workers_and_survives_kill_9_of_one_under_load(
         assert_ne!(*pid, 0);
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        assert!(cmdline.contains("worker") && cmdline.contains("--item Probe") && cmdline.contains("--slot"), "{cmdline}");
+        assert!(
+            cmdline.contains("worker") && cmdline.contains("--item Probe") && cmdline.contains("--slot"),
+            "{cmdline}"
+        );
     }
     assert!(engine.item("Probe")["workers"][0]["rss_bytes"].as_u64().unwrap() > 0);
 
@@ -79,6 +82,19 @@ fn a_multi_process_item_runs_four_workers_and_survives_kill_9_of_one_under_load(
         w["state"] == "running" && w["restarts"] == 1 && w["pid"].as_u64() != Some(victim)
     });
     assert!(engine.log_text().contains("worker died; restarting"));
+
+    // Workers die with the engine, however it ends.
+    let pids = worker_pids(&engine, "Probe");
+    let mut engine = engine;
+    engine.kill9();
+    wait_for(T, "the workers to exit with the engine", || {
+        pids.iter()
+            .all(|p| {
+                !std::path::Path::new(&format!("/proc/{p}/cmdline")).exists()
+                    || std::fs::read(format!("/proc/{p}/cmdline")).map(|c| c.is_empty()).unwrap_or(true)
+            })
+            .then_some(())
+    });
 }
 
 #[test]
@@ -103,7 +119,8 @@ fn a_message_that_segfaults_its_worker_is_quarantined_and_the_rest_flow() {
     assert!(quarantined["note"].as_str().unwrap().contains("quarantined after 3 worker crashes"), "{quarantined}");
     assert!(!receiver.control_ids().contains(&"CRASH".to_string()));
     assert_eq!(engine.pid(), engine_pid, "the engine itself never restarted");
-    let restarts: u64 = engine.item("Probe")["workers"].as_array().unwrap().iter().map(|w| w["restarts"].as_u64().unwrap()).sum();
+    let restarts: u64 =
+        engine.item("Probe")["workers"].as_array().unwrap().iter().map(|w| w["restarts"].as_u64().unwrap()).sum();
     assert_eq!(restarts, 3, "one restart per crash");
     let dead = engine.get("/api/dead-letters");
     assert!(dead["count"].as_u64().unwrap() >= 1, "{dead}");
@@ -152,7 +169,8 @@ fn panics_in_thread_pool_and_single_process_items_become_errors() {
     for mode in ["thread_pool", "single_process"] {
         let dir = TempDir::new(&format!("panic-{mode}"));
         let (in_port, out_port) = (free_port(), free_port());
-        let probe = format!("    execution_mode: {mode}\n    concurrency: 2\n    host_settings: {{TargetConfigNames: Out}}");
+        let probe =
+            format!("    execution_mode: {mode}\n    concurrency: 2\n    host_settings: {{TargetConfigNames: Out}}");
         let config = production(&dir, in_port, out_port, &probe);
         let receiver = Receiver::start(out_port);
         let engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);

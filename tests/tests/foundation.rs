@@ -71,13 +71,19 @@ fn iris_production_routes_mllp_to_mllp_and_files_by_content() {
 
     // The file operation names files from the message's control id (no source file name).
     let written = wait_for(T, "the lab file", || {
-        std::fs::read_dir(&out).ok()?.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| {
-            p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("lab_"))
-        })
+        std::fs::read_dir(&out)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("lab_")))
     });
     assert_eq!(std::fs::read(&written).unwrap(), hl7::oru("ORU-1", "MRN2"));
     // Nothing half-written is left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(&out).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 
     engine.wait_until(T, "router and operation counters", |p| {
@@ -99,7 +105,8 @@ fn malformed_input_gets_a_nack_with_err_and_the_connection_stays_usable() {
     let (in_port, out_port) = (free_port(), free_port());
     std::fs::write(dir.join("rules.yaml"), RULES).unwrap();
     let config = dir.join("production.xml");
-    std::fs::write(&config, iris_production(in_port, out_port, dir.join("out").to_str().unwrap(), "rules.yaml")).unwrap();
+    std::fs::write(&config, iris_production(in_port, out_port, dir.join("out").to_str().unwrap(), "rules.yaml"))
+        .unwrap();
     let _receiver = Receiver::start(out_port);
     let _engine = Engine::start(&config, &dir.join("data"), &[]);
     let mut client = Client::connect_retry(in_port);
@@ -122,7 +129,8 @@ fn mllp_listener_handles_junk_split_and_pipelined_frames_and_fs_cr_lf() {
     let (in_port, out_port) = (free_port(), free_port());
     std::fs::write(dir.join("rules.yaml"), RULES).unwrap();
     let config = dir.join("production.xml");
-    std::fs::write(&config, iris_production(in_port, out_port, dir.join("out").to_str().unwrap(), "rules.yaml")).unwrap();
+    std::fs::write(&config, iris_production(in_port, out_port, dir.join("out").to_str().unwrap(), "rules.yaml"))
+        .unwrap();
     let receiver = Receiver::start(out_port);
     let _engine = Engine::start(&config, &dir.join("data"), &[]);
     let mut client = Client::connect_retry(in_port);
@@ -290,7 +298,10 @@ items:
     let f = config.display().to_string();
     let has = |line: u32, item: &str, setting: &str, text: &str| {
         out.lines().any(|l| {
-            l.starts_with(&format!("{f}:{line}: error")) && l.contains(&format!("item '{item}'")) && l.contains(&format!("setting '{setting}'")) && l.contains(text)
+            l.starts_with(&format!("{f}:{line}: error"))
+                && l.contains(&format!("item '{item}'"))
+                && l.contains(&format!("setting '{setting}'"))
+                && l.contains(text)
         })
     };
     assert!(has(6, "A", "TargetConfigNames", "Nowhere"), "{out}");
@@ -376,7 +387,10 @@ items:
     )
     .unwrap();
     let _engine = Engine::start(&config, &dir.join("data"), &[]);
-    let batch = std::fs::read(hie_tests::workspace_root().join("plugin-api/hl7/tests/samples/pyhl7_sample_file_FHS_BHS_batch.hl7")).unwrap();
+    let batch = std::fs::read(
+        hie_tests::workspace_root().join("plugin-api/hl7/tests/samples/pyhl7_sample_file_FHS_BHS_batch.hl7"),
+    )
+    .unwrap();
     let expected = hie_hl7::split_messages(&batch).unwrap().len();
     std::fs::write(inbox.join(".batch.tmp"), &batch).unwrap();
     std::fs::rename(inbox.join(".batch.tmp"), inbox.join("batch.hl7")).unwrap();

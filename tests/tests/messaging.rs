@@ -10,7 +10,13 @@ use std::time::{Duration, Instant};
 const T: Duration = Duration::from_secs(30);
 
 /// In → Caller (probe) → Out, with Callee (probe) reachable by send_sync.
-fn call_production(dir: &TempDir, in_port: u16, out_port: u16, caller_mode: &str, callee_mode: &str) -> std::path::PathBuf {
+fn call_production(
+    dir: &TempDir,
+    in_port: u16,
+    out_port: u16,
+    caller_mode: &str,
+    callee_mode: &str,
+) -> std::path::PathBuf {
     let config = dir.join("production.yaml");
     std::fs::write(
         &config,
@@ -69,7 +75,8 @@ fn sync_calls_work_from_async_to_multi_process_and_back_with_ids_in_the_journal(
         let caller_msg = engine.get("/api/messages?control_id=SYNC1&item=Out");
         let session_id = caller_msg["messages"][0]["session_id"].as_u64().unwrap();
         let session = engine.get(&format!("/api/sessions/{session_id}"));
-        let request = find(&session["tree"], &|n| n["target"] == "Callee" && n["kind"] == "request").unwrap_or_else(|| panic!("{session}"));
+        let request = find(&session["tree"], &|n| n["target"] == "Callee" && n["kind"] == "request")
+            .unwrap_or_else(|| panic!("{session}"));
         let request_id = request["id"].as_u64().unwrap();
         assert_eq!(request["correlation_id"].as_u64().unwrap(), request_id, "a sync request correlates with itself");
         assert_eq!(request["status"], "Completed");
@@ -104,7 +111,9 @@ fn a_timed_out_call_returns_a_timeout_and_the_late_response_is_recorded() {
     assert!(zpc.starts_with("ERROR:") && zpc.contains("timed out"), "{zpc}");
     let request = wait_for(T, "the late response recorded", || {
         let r = engine.get("/api/messages?control_id=LATE&item=Callee&status=Completed");
-        (r["count"].as_u64() >= Some(1)).then(|| r["messages"].as_array().unwrap().iter().find(|m| m["target"] == "Callee").cloned()).flatten()
+        (r["count"].as_u64() >= Some(1))
+            .then(|| r["messages"].as_array().unwrap().iter().find(|m| m["target"] == "Callee").cloned())
+            .flatten()
     });
     assert!(request["note"].as_str().unwrap().contains("timed out"), "{request}");
     assert!(request["has_reply"].as_bool().unwrap(), "the reply is kept: {request}");
@@ -145,7 +154,11 @@ fn a_call_to_an_unknown_item_is_an_error_at_call_time_and_validation_catches_fix
     assert!(zpc.contains("unknown target"), "{zpc}");
 
     let bad = dir.join("bad.yaml");
-    std::fs::write(&bad, "name: B\nitems:\n  - id: E\n    class: HIE.Example.ADTEnricher\n    host_settings: {LookupTarget: Ghost}\n").unwrap();
+    std::fs::write(
+        &bad,
+        "name: B\nitems:\n  - id: E\n    class: HIE.Example.ADTEnricher\n    host_settings: {LookupTarget: Ghost}\n",
+    )
+    .unwrap();
     let (code, out, _) = run_hie(&["validate", bad.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(out.contains("setting 'LookupTarget'") && out.contains("Ghost"), "{out}");
@@ -216,7 +229,13 @@ items:
     Client::connect_retry(in_port).send(&hl7::with_note(hl7::adt("BAD", "M"), "FAIL")).unwrap();
     wait_for(T, "the error copy", || (std::fs::read_dir(dir.join("errors")).ok()?.count() == 1).then_some(()));
     let dead = engine.get("/api/dead-letters");
-    let m = dead["messages"].as_array().unwrap().iter().find(|m| m["control_id"] == "BAD").unwrap_or_else(|| panic!("{dead}")).clone();
+    let m = dead["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["control_id"] == "BAD")
+        .unwrap_or_else(|| panic!("{dead}"))
+        .clone();
     assert_eq!(m["status"], "Error");
     assert!(m["note"].as_str().unwrap().contains("probe was asked to fail"), "{m}");
     assert_eq!(dead["by_item"]["Probe"]["Error"], 1, "{dead}");
@@ -288,7 +307,11 @@ fn the_demographics_pattern_enriches_adt_through_a_synchronous_lookup() {
     let (in_port, out_port, http_port) = (free_port(), free_port(), free_port());
     let pds = FakeHttp::start(http_port, |_method, path| {
         if path.ends_with("/Patient/9434765919") {
-            (200, r#"{"family":"SMITH","given":"ALICE","birth_date":"19800101","gp_practice":"A81001"}"#.into(), Duration::ZERO)
+            (
+                200,
+                r#"{"family":"SMITH","given":"ALICE","birth_date":"19800101","gp_practice":"A81001"}"#.into(),
+                Duration::ZERO,
+            )
         } else {
             (404, "{}".into(), Duration::ZERO)
         }
@@ -319,8 +342,12 @@ items:
     .unwrap();
     let receiver = Receiver::start(out_port);
     let _engine = Engine::start(&config, &dir.join("data"), &[]);
-    let msg = b"MSH|^~\\&|PAS|RXX|EPR|RXX|20260101||ADT^A01|PDS1|P|2.4\rPID|1||123^^^RXX^MR~9434765919^^^NHS^NH||unknown^x\r".to_vec();
-    let unknown = b"MSH|^~\\&|PAS|RXX|EPR|RXX|20260101||ADT^A01|PDS2|P|2.4\rPID|1||123^^^RXX^MR~1111111111^^^NHS^NH||keep^me\r".to_vec();
+    let msg =
+        b"MSH|^~\\&|PAS|RXX|EPR|RXX|20260101||ADT^A01|PDS1|P|2.4\rPID|1||123^^^RXX^MR~9434765919^^^NHS^NH||unknown^x\r"
+            .to_vec();
+    let unknown =
+        b"MSH|^~\\&|PAS|RXX|EPR|RXX|20260101||ADT^A01|PDS2|P|2.4\rPID|1||123^^^RXX^MR~1111111111^^^NHS^NH||keep^me\r"
+            .to_vec();
     let mut c = Client::connect_retry(in_port);
     c.send(&msg).unwrap();
     c.send(&unknown).unwrap();

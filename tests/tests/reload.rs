@@ -103,12 +103,17 @@ fn swap_under_load(mode: &str) {
     std::fs::create_dir_all(&deploy_dir).unwrap();
     deploy(&v1, &deploy_dir);
     let (in_port, out_port) = (free_port(), free_port());
-    let probe = if mode == "multi_process" { "    execution_mode: multi_process\n    concurrency: 2" } else { "    execution_mode: async" };
+    let probe = if mode == "multi_process" {
+        "    execution_mode: multi_process\n    concurrency: 2"
+    } else {
+        "    execution_mode: async"
+    };
     let config = production(&dir, in_port, out_port, probe);
     let receiver = Receiver::start(out_port);
-    let engine = Engine::start(&config, &dir.join("data"), &[deploy_dir.clone()]);
+    let engine = Engine::start(&config, &dir.join("data"), std::slice::from_ref(&deploy_dir));
     let pid = engine.pid();
-    let pids_before: Vec<u64> = engine.item("Probe")["workers"].as_array().unwrap().iter().map(|w| w["pid"].as_u64().unwrap()).collect();
+    let pids_before: Vec<u64> =
+        engine.item("Probe")["workers"].as_array().unwrap().iter().map(|w| w["pid"].as_u64().unwrap()).collect();
     assert_eq!(engine.item("Probe")["pack_version"], "v1");
     let generation_before = engine.item("Probe")["pack_generation"].as_u64().unwrap();
 
@@ -151,9 +156,14 @@ fn swap_under_load(mode: &str) {
         let first_v2 = order.iter().position(|v| v == "v2").unwrap();
         assert!(order[first_v2..].iter().all(|v| v == "v2"), "a single instance switches once, in order");
     } else {
-        let pids_after: Vec<u64> = engine.item("Probe")["workers"].as_array().unwrap().iter().map(|w| w["pid"].as_u64().unwrap()).collect();
-        assert!(pids_before.iter().all(|p| !pids_after.contains(p)), "rolling restart replaced every worker: {pids_before:?} → {pids_after:?}");
-        let restarts: u64 = engine.item("Probe")["workers"].as_array().unwrap().iter().map(|w| w["restarts"].as_u64().unwrap()).sum();
+        let pids_after: Vec<u64> =
+            engine.item("Probe")["workers"].as_array().unwrap().iter().map(|w| w["pid"].as_u64().unwrap()).collect();
+        assert!(
+            pids_before.iter().all(|p| !pids_after.contains(p)),
+            "rolling restart replaced every worker: {pids_before:?} → {pids_after:?}"
+        );
+        let restarts: u64 =
+            engine.item("Probe")["workers"].as_array().unwrap().iter().map(|w| w["restarts"].as_u64().unwrap()).sum();
         assert_eq!(restarts, 0, "a planned roll is not counted as crashes");
     }
     assert_eq!(engine.pid(), pid, "the engine never restarted");
@@ -190,7 +200,7 @@ fn broken_packs_are_rejected_and_the_running_version_keeps_serving() {
     let (in_port, out_port) = (free_port(), free_port());
     let config = production(&dir, in_port, out_port, "    execution_mode: async");
     let receiver = Receiver::start(out_port);
-    let engine = Engine::start(&config, &dir.join("data"), &[deploy_dir.clone()]);
+    let engine = Engine::start(&config, &dir.join("data"), std::slice::from_ref(&deploy_dir));
     let mut client = Client::connect_retry(in_port);
     let cases: [(&str, PathBuf, &str); 3] = [
         ("mismatched interface", mismatched.join("libhie_pack_mismatched.so"), "incompatible pack"),
@@ -269,7 +279,10 @@ fn a_config_edit_touches_only_what_it_changes_bad_edits_are_rejected_and_rollbac
 
     // Edit: add New, change Route (now also to New), remove Gone (and In2 that fed it).
     let edited = config_v1(in_port, in2_port, out_port)
-        .replace("    host_settings: {TargetConfigNames: Out}\n  - id: Out", "    host_settings: {TargetConfigNames: \"Out,New\"}\n  - id: Out")
+        .replace(
+            "    host_settings: {TargetConfigNames: Out}\n  - id: Out",
+            "    host_settings: {TargetConfigNames: \"Out,New\"}\n  - id: Out",
+        )
         .split("  - id: In2")
         .next()
         .unwrap()
@@ -285,7 +298,8 @@ fn a_config_edit_touches_only_what_it_changes_bad_edits_are_rejected_and_rollbac
     let report = &status["config"]["last_reload"]["report"];
     assert_eq!(report["added"], serde_json::json!(["New"]), "{report}");
     assert_eq!(report["changed"], serde_json::json!(["Route"]), "{report}");
-    let mut removed: Vec<String> = report["removed"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let mut removed: Vec<String> =
+        report["removed"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
     removed.sort();
     assert_eq!(removed, vec!["Gone", "In2"], "{report}");
     assert_eq!(started("In"), in_started, "unchanged service untouched");
@@ -306,7 +320,12 @@ fn a_config_edit_touches_only_what_it_changes_bad_edits_are_rejected_and_rollbac
         (!e.is_empty()).then_some(e)
     });
     let line = errors.iter().filter_map(|e| e.as_str()).find(|e| e.contains("Nowhere")).unwrap().to_string();
-    assert!(line.contains("production.yaml:") && line.contains("item 'Route'") && line.contains("setting 'TargetConfigNames'"), "{line}");
+    assert!(
+        line.contains("production.yaml:")
+            && line.contains("item 'Route'")
+            && line.contains("setting 'TargetConfigNames'"),
+        "{line}"
+    );
     assert_eq!(engine.production()["config"]["version"], 2);
     assert_eq!(hl7::ack_code(&client.send(&hl7::adt("STILL", "M")).unwrap()), "AA");
     receiver.wait_for_count(3, T);
@@ -317,8 +336,17 @@ fn a_config_edit_touches_only_what_it_changes_bad_edits_are_rejected_and_rollbac
     assert_eq!(ev["outcome"], "applied");
     let versions = engine.get("/api/config/versions");
     assert_eq!(versions["current"], 3, "{versions}");
-    assert_eq!(std::fs::read_to_string(&config).unwrap(), config_v1(in_port, in2_port, out_port), "the file says what runs");
-    let names: Vec<String> = engine.production()["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        config_v1(in_port, in2_port, out_port),
+        "the file says what runs"
+    );
+    let names: Vec<String> = engine.production()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
     assert!(names.contains(&"Gone".to_string()) && !names.contains(&"New".to_string()), "{names:?}");
     // ... and the suspended messages can flow again.
     let (code, body) = engine.post("/api/items/Gone/resend-suspended", None);

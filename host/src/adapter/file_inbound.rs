@@ -54,7 +54,10 @@ pub fn start(
         specs: if spec.is_empty() { vec!["*".into()] } else { spec.split(';').map(|s| s.trim().to_string()).collect() },
         archive,
         delete: settings.bool("DeleteFromServer", true),
-        interval: settings.seconds("CallInterval", 5.0).unwrap_or(Duration::from_secs(5)).max(Duration::from_millis(50)),
+        interval: settings
+            .seconds("CallInterval", 5.0)
+            .unwrap_or(Duration::from_secs(5))
+            .max(Duration::from_millis(50)),
     };
     tracing::info!(item = %item.plan.name, dir = %config.dir.display(), "file poller started");
     Ok(vec![engine.runtime.clone().spawn(poll_loop(engine, item, config, stop))])
@@ -131,8 +134,10 @@ async fn take_file(
         _ => vec![Bytes::from(bytes)],
     };
     let count = parts.len();
-    let inbound: Vec<Inbound> =
-        parts.into_iter().map(|body| Inbound { body, origin: origin.clone(), attributes: attributes.clone() }).collect();
+    let inbound: Vec<Inbound> = parts
+        .into_iter()
+        .map(|body| Inbound { body, origin: origin.clone(), attributes: attributes.clone() })
+        .collect();
     let replies = crate::engine::intake::intake(engine, item, inbound).await;
     let committed = replies.iter().all(|r| r.id != 0);
     if !committed {

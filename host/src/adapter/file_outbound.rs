@@ -123,10 +123,8 @@ fn write_atomically(dir: &Path, name: &str, body: &[u8], overwrite: bool, seq: u
     let tmp = dir.join(format!(".{name}.{}.{seq}.tmp", std::process::id()));
     {
         let mut f = std::fs::File::create(&tmp)?;
-        if !overwrite {
-            if let Ok(existing) = std::fs::read(&final_path) {
-                f.write_all(&existing)?;
-            }
+        if !overwrite && let Ok(existing) = std::fs::read(&final_path) {
+            f.write_all(&existing)?;
         }
         f.write_all(body)?;
         f.sync_data()?;

@@ -59,7 +59,8 @@ fn parse_response(raw: &[u8]) -> Result<Response, String> {
         let mut out = Vec::new();
         let mut rest = &body[..];
         while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
-            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..eol]).trim(), 16).map_err(|e| e.to_string())?;
+            let size =
+                usize::from_str_radix(String::from_utf8_lossy(&rest[..eol]).trim(), 16).map_err(|e| e.to_string())?;
             if size == 0 || rest.len() < eol + 2 + size {
                 break;
             }
@@ -80,11 +81,22 @@ impl OutboundAdapter for HttpClient {
             let path = format!("{}{}", config.url, get("Path").unwrap_or_default());
             let path = if path.starts_with('/') { path } else { format!("/{path}") };
             let address = format!("{}:{}", config.host, config.port);
-            let mut stream = match tokio::time::timeout(config.connect_timeout, tokio::net::TcpStream::connect(&address)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return Err(PluginError::new(ErrorKind::Disconnected, format!("cannot connect to {address}: {e}"))),
-                Err(_) => return Err(PluginError::new(ErrorKind::Disconnected, format!("cannot connect to {address}: timed out"))),
-            };
+            let mut stream =
+                match tokio::time::timeout(config.connect_timeout, tokio::net::TcpStream::connect(&address)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        return Err(PluginError::new(
+                            ErrorKind::Disconnected,
+                            format!("cannot connect to {address}: {e}"),
+                        ));
+                    }
+                    Err(_) => {
+                        return Err(PluginError::new(
+                            ErrorKind::Disconnected,
+                            format!("cannot connect to {address}: timed out"),
+                        ));
+                    }
+                };
             let mut request = format!(
                 "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
                 config.host,
@@ -105,17 +117,25 @@ impl OutboundAdapter for HttpClient {
                 Some(t) => match tokio::time::timeout(t, exchange).await {
                     Ok(r) => r,
                     Err(_) => {
-                        return Err(PluginError::new(ErrorKind::Timeout, format!("no response from {address}{path} within {}s", t.as_secs_f64())));
+                        return Err(PluginError::new(
+                            ErrorKind::Timeout,
+                            format!("no response from {address}{path} within {}s", t.as_secs_f64()),
+                        ));
                     }
                 },
                 None => exchange.await,
             }
             .map_err(|e| PluginError::new(ErrorKind::Disconnected, format!("{address}{path}: {e}")))?;
-            let response = parse_response(&raw).map_err(|e| PluginError::new(ErrorKind::Failed, format!("{address}{path}: {e}")))?;
+            let response = parse_response(&raw)
+                .map_err(|e| PluginError::new(ErrorKind::Failed, format!("{address}{path}: {e}")))?;
             if !(200..300).contains(&response.status) {
                 return Err(PluginError::new(
                     ErrorKind::Failed,
-                    format!("{method} {address}{path}: HTTP {}: {}", response.status, String::from_utf8_lossy(&response.body)),
+                    format!(
+                        "{method} {address}{path}: HTTP {}: {}",
+                        response.status,
+                        String::from_utf8_lossy(&response.body)
+                    ),
                 ));
             }
             Ok((response.body, vec![("Status".to_string(), response.status.to_string())]))
@@ -135,7 +155,9 @@ mod tests {
     fn chunked_and_plain_responses_are_read() {
         let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi").unwrap();
         assert_eq!((r.status, r.body), (200, b"hi".to_vec()));
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap();
+        let r =
+            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+                .unwrap();
         assert_eq!(r.body, b"abcde".to_vec());
     }
 }

@@ -47,7 +47,10 @@ pub async fn start(
         settings.text("AllowedIPAddresses").split(',').filter_map(|a| a.trim().parse().ok()).collect();
     let stay = settings.int("StayConnected", -1);
     let cfg = ConnConfig {
-        read_timeout: settings.seconds("ReadTimeout", 5.0).unwrap_or(Duration::from_secs(5)).max(Duration::from_millis(100)),
+        read_timeout: settings
+            .seconds("ReadTimeout", 5.0)
+            .unwrap_or(Duration::from_secs(5))
+            .max(Duration::from_millis(100)),
         idle_timeout: (stay > 0).then(|| Duration::from_secs(stay as u64)),
         max_frame: settings.int("MaxFrameSize", mllp::DEFAULT_MAX_FRAME_SIZE as i64).max(1024) as usize,
     };
@@ -124,11 +127,11 @@ async fn serve(
                         attributes: vec![("RemoteAddress".into(), peer.to_string())],
                     };
                     let reply = crate::engine::intake::intake(&engine, &item, vec![inbound]).await;
-                    if let Some(bytes) = reply.into_iter().next().and_then(|r| r.reply) {
-                        if let Err(e) = stream.write_all(&mllp::encode(&bytes)).await {
-                            tracing::debug!(item = %item.plan.name, %peer, error = %e, "cannot write reply; closing");
-                            return;
-                        }
+                    if let Some(bytes) = reply.into_iter().next().and_then(|r| r.reply)
+                        && let Err(e) = stream.write_all(&mllp::encode(&bytes)).await
+                    {
+                        tracing::debug!(item = %item.plan.name, %peer, error = %e, "cannot write reply; closing");
+                        return;
                     }
                 }
                 MllpItem::Oversize { discarded } => {

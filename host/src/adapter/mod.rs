@@ -61,7 +61,11 @@ pub fn outbound_for(plan: &ItemPlan, runtime: tokio::runtime::Handle) -> Option<
 }
 
 /// The outbound adapter named `adapter` with `settings`, if it is an outbound adapter.
-pub fn outbound_from(adapter: &str, settings: &AdapterSettings, runtime: tokio::runtime::Handle) -> Option<Arc<dyn OutboundAdapter>> {
+pub fn outbound_from(
+    adapter: &str,
+    settings: &AdapterSettings,
+    runtime: tokio::runtime::Handle,
+) -> Option<Arc<dyn OutboundAdapter>> {
     let settings = settings.clone();
     match adapter {
         adapters::TCP_MLLP_OUTBOUND => Some(Arc::new(mllp_outbound::MllpClient::new(&settings, runtime))),
@@ -79,7 +83,9 @@ pub async fn start_inbound(engine: Arc<EngineInner>, item: Arc<ItemRuntime>) -> 
         adapters::TCP_MLLP_INBOUND => mllp_inbound::start(engine, item.clone(), &settings, stop.clone()).await?,
         adapters::FILE_INBOUND => file_inbound::start(engine, item.clone(), &settings, stop.clone())?,
         "" => return Ok(None),
-        other => return Err(format!("class {} needs adapter {other:?}, which this host does not have", item.plan.class)),
+        other => {
+            return Err(format!("class {} needs adapter {other:?}, which this host does not have", item.plan.class));
+        }
     };
     Ok(Some(InboundHandle { stop, tasks }))
 }

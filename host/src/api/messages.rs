@@ -58,9 +58,9 @@ fn parse_time(s: &str) -> Result<i64, ApiError> {
             n * 1_000_000
         });
     }
-    chrono::DateTime::parse_from_rfc3339(s.trim())
-        .map(|t| t.timestamp_micros())
-        .map_err(|_| bad_request(format!("invalid time {s:?}: use RFC 3339 (2026-11-26T10:00:00Z) or seconds since the epoch")))
+    chrono::DateTime::parse_from_rfc3339(s.trim()).map(|t| t.timestamp_micros()).map_err(|_| {
+        bad_request(format!("invalid time {s:?}: use RFC 3339 (2026-11-26T10:00:00Z) or seconds since the epoch"))
+    })
 }
 
 /// Query parameters of `GET /api/messages`.
@@ -154,7 +154,11 @@ struct ResendBody {
     body: Option<String>,
 }
 
-async fn resend(State(s): State<ApiState>, Path(id): Path<u64>, body: Option<Json<ResendBody>>) -> Result<Json<Value>, ApiError> {
+async fn resend(
+    State(s): State<ApiState>,
+    Path(id): Path<u64>,
+    body: Option<Json<ResendBody>>,
+) -> Result<Json<Value>, ApiError> {
     let new_body = body.and_then(|b| b.0.body).map(|b| b.into_bytes());
     let new_id = s.engine.resend(id, new_body).await?;
     Ok(Json(json!({ "resent": id, "id": new_id })))
@@ -232,10 +236,12 @@ struct DeadLetterParams {
 async fn dead_letters(State(s): State<ApiState>, Query(p): Query<DeadLetterParams>) -> Result<Json<Value>, ApiError> {
     let journal = s.engine.inner.journal.clone();
     let limit = p.limit.unwrap_or(100).clamp(1, 10_000);
-    let rows = tokio::task::spawn_blocking(move || journal.by_statuses(&[Status::Error, Status::Suspended, Status::Discarded], limit))
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
+    let rows = tokio::task::spawn_blocking(move || {
+        journal.by_statuses(&[Status::Error, Status::Suspended, Status::Discarded], limit)
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
     let mut by_item: BTreeMap<String, BTreeMap<&'static str, u64>> = BTreeMap::new();
     for r in &rows {
         *by_item.entry(r.header.target.to_string()).or_default().entry(r.status.name()).or_default() += 1;

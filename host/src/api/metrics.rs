@@ -11,10 +11,13 @@ fn label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// One per-item series: name, type, help, how to read it.
+type Series = (&'static str, &'static str, &'static str, fn(&crate::engine::ItemStatus) -> u64);
+
 pub(super) async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
     let status = s.engine.status();
     let mut out = String::new();
-    let series: [(&str, &str, &str, fn(&crate::engine::ItemStatus) -> u64); 6] = [
+    let series: [Series; 6] = [
         ("hie_item_processed_total", "counter", "Messages an item finished.", |i| i.processed),
         ("hie_item_errors_total", "counter", "Messages that ended in error.", |i| i.errors),
         ("hie_item_retries_total", "counter", "Retries made.", |i| i.retries),
@@ -38,11 +41,15 @@ pub(super) async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
     for i in &status.items {
         let _ = writeln!(out, "hie_item_workers{{item=\"{}\"}} {}", label(&i.name), i.workers.len());
     }
-    let _ = writeln!(out, "# HELP hie_reloads_total Config and pack reloads by outcome.\n# TYPE hie_reloads_total counter");
+    let _ =
+        writeln!(out, "# HELP hie_reloads_total Config and pack reloads by outcome.\n# TYPE hie_reloads_total counter");
     for (kind, outcome, n) in s.reloader.counts() {
         let _ = writeln!(out, "hie_reloads_total{{kind=\"{}\",outcome=\"{}\"}} {n}", label(&kind), label(&outcome));
     }
-    let _ = writeln!(out, "# HELP hie_journal_writable 1 when the journal accepts commits.\n# TYPE hie_journal_writable gauge");
+    let _ = writeln!(
+        out,
+        "# HELP hie_journal_writable 1 when the journal accepts commits.\n# TYPE hie_journal_writable gauge"
+    );
     let _ = writeln!(out, "hie_journal_writable {}", u8::from(status.journal_writable));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

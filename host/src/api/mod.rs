@@ -6,11 +6,11 @@ mod messages;
 mod metrics;
 
 use crate::engine::Engine;
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde_json::json;
 use std::net::SocketAddr;
 
@@ -64,7 +64,10 @@ async fn production(State(s): State<ApiState>) -> Json<serde_json::Value> {
     let mut v = serde_json::to_value(&status).unwrap_or_default();
     if let Some(items) = v["items"].as_array_mut() {
         for item in items {
-            let deleted = s.engine.item(item["name"].as_str().unwrap_or("")).map(|rt| s.reloader.pack_deleted(&rt.pack().source_path));
+            let deleted = s
+                .engine
+                .item(item["name"].as_str().unwrap_or(""))
+                .map(|rt| s.reloader.pack_deleted(&rt.pack().source_path));
             item["pack_deleted"] = json!(deleted.unwrap_or(false));
         }
     }
@@ -101,7 +104,12 @@ async fn plugins(State(s): State<ApiState>) -> Json<serde_json::Value> {
     let packs = s.engine.inner.packs.read().unwrap_or_else(|e| e.into_inner()).clone();
     let staged_dir = s.engine.inner.options.data_dir.join("packs");
     let mut staged: Vec<String> = std::fs::read_dir(&staged_dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().to_string()).filter(|n| n.ends_with(".so")).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| n.ends_with(".so"))
+                .collect()
+        })
         .unwrap_or_default();
     staged.sort();
     let loaded: Vec<serde_json::Value> = packs
@@ -110,7 +118,15 @@ async fn plugins(State(s): State<ApiState>) -> Json<serde_json::Value> {
         .map(|p| {
             let mut v = serde_json::to_value(p.as_ref()).unwrap_or_default();
             v["deleted"] = json!(s.reloader.pack_deleted(&p.source_path));
-            v["used_by"] = json!(s.engine.inner.items().iter().filter(|rt| rt.pack().sha256 == p.sha256).map(|rt| rt.plan.name.to_string()).collect::<Vec<_>>());
+            v["used_by"] = json!(
+                s.engine
+                    .inner
+                    .items()
+                    .iter()
+                    .filter(|rt| rt.pack().sha256 == p.sha256)
+                    .map(|rt| rt.plan.name.to_string())
+                    .collect::<Vec<_>>()
+            );
             v
         })
         .collect();

@@ -190,10 +190,14 @@ pub fn run(args: MessagesArgs) -> anyhow::Result<ExitCode> {
             ("POST", format!("/api/messages/{id}/resend"), b)
         }
         MessagesCommand::Suspend { id } => ("POST", format!("/api/messages/{id}/suspend"), None),
-        MessagesCommand::ResendSuspended { item } => ("POST", format!("/api/items/{}/resend-suspended", enc(&item)), None),
+        MessagesCommand::ResendSuspended { item } => {
+            ("POST", format!("/api/items/{}/resend-suspended", enc(&item)), None)
+        }
         MessagesCommand::Purge { keep_days, include_suspended, include_incomplete } => (
             "POST",
-            format!("/api/purge?keep_days={keep_days}&include_suspended={include_suspended}&include_incomplete={include_incomplete}"),
+            format!(
+                "/api/purge?keep_days={keep_days}&include_suspended={include_suspended}&include_incomplete={include_incomplete}"
+            ),
             None,
         ),
     };

@@ -18,7 +18,8 @@ pub fn init_tracing() {
 
 /// Sets up logging with `default` when neither `HIE_LOG` nor `RUST_LOG` is set.
 pub fn init_tracing_with(default: &str) {
-    let filter = std::env::var("HIE_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| default.to_string());
+    let filter =
+        std::env::var("HIE_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| default.to_string());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)

@@ -39,7 +39,10 @@ pub fn run(args: PluginsArgs) -> anyhow::Result<ExitCode> {
                 &p["sha256"].as_str().unwrap_or("")[..16.min(p["sha256"].as_str().unwrap_or("").len())],
                 p["source_path"].as_str().unwrap_or(""),
                 if p["deleted"] == true { " (DELETED from disk; still running)" } else { "" },
-                p["used_by"].as_array().map(|u| u.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+                p["used_by"]
+                    .as_array()
+                    .map(|u| u.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default()
             );
         }
         println!("staged (content-hashed copies):");
@@ -47,7 +50,12 @@ pub fn run(args: PluginsArgs) -> anyhow::Result<ExitCode> {
             println!("  {}", s.as_str().unwrap_or(""));
         }
         for e in v["recent_reloads"].as_array().into_iter().flatten() {
-            println!("reload {} {}: {}", e["at"].as_str().unwrap_or(""), e["outcome"].as_str().unwrap_or(""), e["detail"].as_str().unwrap_or(""));
+            println!(
+                "reload {} {}: {}",
+                e["at"].as_str().unwrap_or(""),
+                e["outcome"].as_str().unwrap_or(""),
+                e["detail"].as_str().unwrap_or("")
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -67,9 +75,22 @@ pub fn run(args: PluginsArgs) -> anyhow::Result<ExitCode> {
     }
     println!("searched: {}", packs.searched.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
     for p in &packs.packs {
-        println!("\npack {} {} (ABI {}, sha256 {})\n  {}", p.name, p.version, p.abi_version, &p.sha256[..16], p.source_path.display());
+        println!(
+            "\npack {} {} (ABI {}, sha256 {})\n  {}",
+            p.name,
+            p.version,
+            p.abi_version,
+            &p.sha256[..16],
+            p.source_path.display()
+        );
         for c in &p.classes {
-            println!("  {} [{}{}]  {}", c.name, hie_host::pack::kind_name(c.kind), if c.adapter.is_empty() { String::new() } else { format!(", adapter {}", c.adapter) }, c.doc);
+            println!(
+                "  {} [{}{}]  {}",
+                c.name,
+                hie_host::pack::kind_name(c.kind),
+                if c.adapter.is_empty() { String::new() } else { format!(", adapter {}", c.adapter) },
+                c.doc
+            );
             for s in &c.settings {
                 println!(
                     "      {:<28} {:<7} default {:<12} {}{}",

@@ -2,10 +2,10 @@
 
 use clap::Args;
 use hie_host::api::{self, ApiState};
-use hie_host::reload::{Reloader, watch};
 use hie_host::engine::{Engine, EngineOptions};
 use hie_host::journal::Journal;
 use hie_host::production::{self, validate::ValidateOptions};
+use hie_host::reload::{Reloader, watch};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -38,11 +38,8 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     for f in &packs.failures {
         eprintln!("warning: pack {f}");
     }
-    let (plan, diags) = production::validate::validate(
-        &config,
-        &packs,
-        ValidateOptions { skip_unresolved: args.skip_unresolved },
-    );
+    let (plan, diags) =
+        production::validate::validate(&config, &packs, ValidateOptions { skip_unresolved: args.skip_unresolved });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&diags)?);
     } else {
@@ -54,7 +51,13 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     match plan {
         Some(p) => {
             if !args.json {
-                println!("{}: production {:?} is valid ({} items, {} warnings)", args.config.display(), p.name, p.items.len(), diags.len());
+                println!(
+                    "{}: production {:?} is valid ({} items, {} warnings)",
+                    args.config.display(),
+                    p.name,
+                    p.items.len(),
+                    diags.len()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

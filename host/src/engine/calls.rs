@@ -5,11 +5,14 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use tokio::sync::oneshot;
 
+/// Where a waiting caller gets the reply, or the target's failure.
+type Waiter = oneshot::Sender<Result<Vec<u8>, String>>;
+
 /// Callers blocked in `send_sync`, by the request header id they wait on.
 #[derive(Default)]
 pub struct Calls {
     /// Waiting callers.
-    waiters: Mutex<HashMap<MessageId, oneshot::Sender<Result<Vec<u8>, String>>>>,
+    waiters: Mutex<HashMap<MessageId, Waiter>>,
 }
 
 impl Calls {

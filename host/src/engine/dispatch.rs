@@ -379,10 +379,20 @@ async fn process_leased(
     }
 }
 
-fn decide(item: &ItemRuntime, entry: &mut Entry, result: &CallResult, started: Instant, disconnected: Duration) -> Decision {
+fn decide(
+    item: &ItemRuntime,
+    entry: &mut Entry,
+    result: &CallResult,
+    started: Instant,
+    disconnected: Duration,
+) -> Decision {
     let e = &item.plan.engine;
     let retry_or_fail = |after_ms: u64, reason: &str, is_disconnect: bool| {
-        let counted = if e.no_fail_while_disconnected { started.elapsed().saturating_sub(disconnected) } else { started.elapsed() };
+        let counted = if e.no_fail_while_disconnected {
+            started.elapsed().saturating_sub(disconnected)
+        } else {
+            started.elapsed()
+        };
         match e.failure_timeout {
             Some(t) if counted >= t => Decision::Finish(Finish {
                 status: Status::Error,
@@ -406,7 +416,14 @@ fn decide(item: &ItemRuntime, entry: &mut Entry, result: &CallResult, started: I
             let note = if o.reason.is_empty() && o.warnings.is_empty() {
                 None
             } else {
-                Some([o.reason.clone()].into_iter().chain(o.warnings.iter().cloned()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; "))
+                Some(
+                    [o.reason.clone()]
+                        .into_iter()
+                        .chain(o.warnings.iter().cloned())
+                        .filter(|s| !s.is_empty())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
             };
             let mut sends = o.sends.clone();
             sends.extend(result.sends.iter().cloned());
@@ -420,8 +437,22 @@ fn decide(item: &ItemRuntime, entry: &mut Entry, result: &CallResult, started: I
                     error: false,
                 }),
                 Disposition::Retry => retry_or_fail(o.retry_after_ms, &o.reason, false),
-                Disposition::Suspend => Decision::Finish(Finish { status: Status::Suspended, note, reply: o.reply.clone(), sends: vec![], route_to: None, error: false }),
-                Disposition::Discard => Decision::Finish(Finish { status: Status::Discarded, note, reply: o.reply.clone(), sends: vec![], route_to: None, error: false }),
+                Disposition::Suspend => Decision::Finish(Finish {
+                    status: Status::Suspended,
+                    note,
+                    reply: o.reply.clone(),
+                    sends: vec![],
+                    route_to: None,
+                    error: false,
+                }),
+                Disposition::Discard => Decision::Finish(Finish {
+                    status: Status::Discarded,
+                    note,
+                    reply: o.reply.clone(),
+                    sends: vec![],
+                    route_to: None,
+                    error: false,
+                }),
                 Disposition::Fail => Decision::Finish(Finish {
                     status: Status::Error,
                     note,
@@ -452,14 +483,30 @@ fn decide(item: &ItemRuntime, entry: &mut Entry, result: &CallResult, started: I
             tracing::warn!(item = %item.plan.name, message = entry.header.id, error = %note, "processing failed");
             match f.action {
                 Action::Retry => retry_or_fail(f.retry_after_ms, &note, f.kind == FailureKind::Disconnected),
-                Action::Suspend => Decision::Finish(Finish { status: Status::Suspended, note: Some(note), reply: f.reply.clone(), sends: vec![], route_to: None, error: false }),
-                Action::Discard => Decision::Finish(Finish { status: Status::Discarded, note: Some(note), reply: f.reply.clone(), sends: vec![], route_to: None, error: false }),
+                Action::Suspend => Decision::Finish(Finish {
+                    status: Status::Suspended,
+                    note: Some(note),
+                    reply: f.reply.clone(),
+                    sends: vec![],
+                    route_to: None,
+                    error: false,
+                }),
+                Action::Discard => Decision::Finish(Finish {
+                    status: Status::Discarded,
+                    note: Some(note),
+                    reply: f.reply.clone(),
+                    sends: vec![],
+                    route_to: None,
+                    error: false,
+                }),
                 Action::RouteTo => Decision::Finish(Finish {
                     status: Status::Error,
                     note: Some(note),
                     reply: f.reply.clone(),
                     sends: vec![],
-                    route_to: Some(f.action_target.clone()).filter(|t| !t.is_empty()).or_else(|| e.error_target.clone()),
+                    route_to: Some(f.action_target.clone())
+                        .filter(|t| !t.is_empty())
+                        .or_else(|| e.error_target.clone()),
                     error: true,
                 }),
                 Action::Default => Decision::Finish(Finish {
@@ -511,19 +558,31 @@ async fn commit_finish(
         fin.error = true;
         fin.route_to = item.plan.engine.error_target.clone();
     }
-    if let Some(t) = fin.route_to.clone() {
-        if let Err(e) = route_sends(engine, &item.plan.name, env, vec![SendData { target: t.clone(), body: None, transform: String::new(), priority: 0 }], &mut out, false).await {
-            tracing::error!(item = %item.plan.name, message = env.header.id, error = %e, "cannot route to error target {t}");
-        }
+    if let Some(t) = fin.route_to.clone()
+        && let Err(e) = route_sends(
+            engine,
+            &item.plan.name,
+            env,
+            vec![SendData { target: t.clone(), body: None, transform: String::new(), priority: 0 }],
+            &mut out,
+            false,
+        )
+        .await
+    {
+        tracing::error!(item = %item.plan.name, message = env.header.id, error = %e, "cannot route to error target {t}");
     }
     let at = now_us();
     let reply = fin.reply.clone().map(Bytes::from);
-    out.ops.push(Op::Finish { id: env.header.id, status: fin.status, note: fin.note.clone(), reply: reply.clone(), at_us: at });
+    out.ops.push(Op::Finish {
+        id: env.header.id,
+        status: fin.status,
+        note: fin.note.clone(),
+        reply: reply.clone(),
+        at_us: at,
+    });
     let awaited = is_sync_request(&env.header) && !deferred;
-    if awaited {
-        if let Some(r) = &reply {
-            response_ops(engine, &env.header, r, &mut out);
-        }
+    if awaited && let Some(r) = &reply {
+        response_ops(engine, &env.header, r, &mut out);
     }
     let ops = std::mem::take(&mut out.ops);
     let (engine2, item2) = (engine.clone(), item.clone());
@@ -674,8 +733,10 @@ pub(crate) async fn call_sync(
 
 /// Answers a deferred reply: records it and wakes the caller, if still waiting.
 pub(crate) async fn deferred_reply(engine: &Arc<EngineInner>, token: &str, body: Vec<u8>) -> Result<(), PluginError> {
-    let id: MessageId =
-        token.trim().parse().map_err(|_| PluginError::new(ErrorKind::Failed, format!("invalid deferred-reply token {token:?}")))?;
+    let id: MessageId = token
+        .trim()
+        .parse()
+        .map_err(|_| PluginError::new(ErrorKind::Failed, format!("invalid deferred-reply token {token:?}")))?;
     let journal = engine.journal.clone();
     let row = tokio::task::spawn_blocking(move || journal.header(id))
         .await
@@ -687,7 +748,13 @@ pub(crate) async fn deferred_reply(engine: &Arc<EngineInner>, token: &str, body:
     }
     let reply = Bytes::from(body.clone());
     let mut out = Outgoing::default();
-    out.ops.push(Op::Finish { id, status: Status::Completed, note: Some("deferred reply sent".into()), reply: Some(reply.clone()), at_us: now_us() });
+    out.ops.push(Op::Finish {
+        id,
+        status: Status::Completed,
+        note: Some("deferred reply sent".into()),
+        reply: Some(reply.clone()),
+        at_us: now_us(),
+    });
     if is_sync_request(&row.header) {
         response_ops(engine, &row.header, &reply, &mut out);
     }

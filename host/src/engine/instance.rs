@@ -9,8 +9,8 @@ use crate::pack::LoadedPack;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RArc, RErr, RNone, ROk, ROption, RResult, RSlice, RStr, RString, RVec, Tuple2};
 use hie_plugin_api::abi::{
-    AdapterReply, AdapterRequest, ErrorKind, HostApi, HostApi_TO, HostCtx, ItemBox, LogLevel, MessageView,
-    PluginError, SendRequest,
+    AdapterReply, AdapterRequest, ErrorKind, HostApi, HostApi_TO, HostCtx, ItemBox, LogLevel, MessageView, PluginError,
+    SendRequest,
 };
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
@@ -29,7 +29,7 @@ pub trait HostServices: Send + Sync {
     /// Sends and waits for the reply (blocking). `caller` is the message being processed.
     fn send_sync(&self, caller: Option<&Envelope>, send: SendData, timeout_ms: i64) -> Result<Vec<u8>, PluginError>;
     /// Calls the item's outbound adapter (blocking).
-    fn adapter_call(&self, body: &[u8], params: Vec<(String, String)>) -> Result<(Vec<u8>, Vec<(String, String)>), PluginError>;
+    fn adapter_call(&self, body: &[u8], params: Vec<(String, String)>) -> crate::adapter::AdapterResult;
     /// Answers a deferred reply.
     fn send_deferred_reply(&self, token: &str, body: Vec<u8>) -> Result<(), PluginError>;
     /// Named extension capabilities.
@@ -218,10 +218,10 @@ impl Instance {
 
     /// Runs `on_stop` (if started) and `on_teardown`, logging failures: stopping never fails.
     pub fn stop(mut self) {
-        if self.started {
-            if let RErr(e) = self.item.on_stop(&self.ctx) {
-                tracing::warn!(error = %e, "on_stop failed");
-            }
+        if self.started
+            && let RErr(e) = self.item.on_stop(&self.ctx)
+        {
+            tracing::warn!(error = %e, "on_stop failed");
         }
         if let RErr(e) = self.item.on_teardown(&self.ctx) {
             tracing::warn!(error = %e, "on_teardown failed");

@@ -121,7 +121,8 @@ pub async fn intake(engine: &Arc<EngineInner>, item: &Arc<ItemRuntime>, messages
         let routed = route_sends(engine, &item.plan.name, &env, sends, &mut msg_out, false).await;
         let (status, note) = match routed {
             Ok(_) if !msg_out.dropped.is_empty() => {
-                let why = format!("queue full for {}: message dropped (QueueOverflow=drop)", msg_out.dropped.join(", "));
+                let why =
+                    format!("queue full for {}: message dropped (QueueOverflow=drop)", msg_out.dropped.join(", "));
                 reply = Some(host_nack(&msg.body, &why));
                 (Status::Discarded, Some(why))
             }

@@ -130,9 +130,9 @@ impl ItemRuntime {
         *rt.executor.write().unwrap_or_else(|e| e.into_inner()) = Some(executor);
         match rt.plan.kind {
             ItemKind::Service => {
-                let handle = crate::adapter::start_inbound(engine.clone(), rt.clone()).await.map_err(|e| {
-                    super::EngineError::ItemStart { item: rt.plan.name.to_string(), reason: e }
-                });
+                let handle = crate::adapter::start_inbound(engine.clone(), rt.clone())
+                    .await
+                    .map_err(|e| super::EngineError::ItemStart { item: rt.plan.name.to_string(), reason: e });
                 match handle {
                     Ok(h) => *rt.inbound.lock().unwrap_or_else(|e| e.into_inner()) = h,
                     Err(e) => {
@@ -272,7 +272,11 @@ impl ItemRuntime {
 }
 
 /// The host services and instance factory for an item running in this process, on `pack`.
-pub fn instance_factory(engine: &Arc<EngineInner>, rt: &ItemRuntime, pack: Arc<crate::pack::LoadedPack>) -> InstanceFactory {
+pub fn instance_factory(
+    engine: &Arc<EngineInner>,
+    rt: &ItemRuntime,
+    pack: Arc<crate::pack::LoadedPack>,
+) -> InstanceFactory {
     let services = Arc::new(EngineServices {
         engine: Arc::downgrade(engine),
         item: rt.plan.name.clone(),

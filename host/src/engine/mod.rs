@@ -168,7 +168,11 @@ impl Engine {
             for item_plan in plan.items.iter().filter(|i| i.kind == kind) {
                 match ItemRuntime::start(inner, item_plan.clone()).await {
                     Ok(rt) => {
-                        inner.items.write().unwrap_or_else(|e| e.into_inner()).insert(item_plan.name.to_string(), rt.clone());
+                        inner
+                            .items
+                            .write()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(item_plan.name.to_string(), rt.clone());
                         started.push(rt);
                     }
                     Err(e) => {
@@ -214,7 +218,8 @@ impl Engine {
     pub async fn stop(&self) {
         let inner = &self.inner;
         inner.set_state(ProductionState::Stopping);
-        let items: Vec<Arc<ItemRuntime>> = inner.items.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let items: Vec<Arc<ItemRuntime>> =
+            inner.items.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
         for kind in [ItemKind::Service, ItemKind::Process, ItemKind::Operation] {
             let stopping: Vec<_> = items.iter().filter(|i| i.plan.kind == kind).cloned().collect();
             let futs = stopping.iter().map(|i| i.stop(inner));

@@ -83,7 +83,10 @@ impl Engine {
         let engine = &self.inner;
         let row = header_row(engine, id).await?;
         if row.status != Status::Queued {
-            return Err(OperatorError::Conflict(format!("message {id} is {}, only Queued messages can be suspended", row.status)));
+            return Err(OperatorError::Conflict(format!(
+                "message {id} is {}, only Queued messages can be suspended",
+                row.status
+            )));
         }
         let queue = engine.queue_for(&row.header.target, None);
         if !queue.remove(id) {
@@ -92,7 +95,13 @@ impl Engine {
         engine
             .journal
             .commit(
-                vec![Op::Finish { id, status: Status::Suspended, note: Some("suspended by operator".into()), reply: None, at_us: now_us() }],
+                vec![Op::Finish {
+                    id,
+                    status: Status::Suspended,
+                    note: Some("suspended by operator".into()),
+                    reply: None,
+                    at_us: now_us(),
+                }],
                 false,
             )
             .await?;
@@ -133,10 +142,21 @@ impl Engine {
     }
 
     /// Purges messages older than `keep_days` (see [`crate::journal::Journal::purge`]).
-    pub async fn purge(&self, keep_days: u32, include_suspended: bool, include_incomplete: bool) -> Result<PurgeReport, OperatorError> {
+    pub async fn purge(
+        &self,
+        keep_days: u32,
+        include_suspended: bool,
+        include_incomplete: bool,
+    ) -> Result<PurgeReport, OperatorError> {
         let before = now_us() - keep_days as i64 * 86_400_000_000;
         let report = self.inner.journal.purge(before, include_suspended, include_incomplete).await?;
-        tracing::info!(headers = report.headers, bodies = report.bodies, bytes_before = report.bytes_before, bytes_after = report.bytes_after, "purge done");
+        tracing::info!(
+            headers = report.headers,
+            bodies = report.bodies,
+            bytes_before = report.bytes_before,
+            bytes_after = report.bytes_after,
+            "purge done"
+        );
         Ok(report)
     }
 }

@@ -145,7 +145,9 @@ impl Engine {
     /// executor fails, none is swapped and the error names the item.
     pub async fn swap_pack(&self, pack: Arc<LoadedPack>, items: &[String]) -> Result<SwapReport, String> {
         let inner = &self.inner;
-        let mut prepared: Vec<(Arc<ItemRuntime>, Option<Arc<dyn Executor>>)> = Vec::new();
+        // Each item with the executor built for it (None: multi_process, which rolls instead).
+        type Prepared = (Arc<ItemRuntime>, Option<Arc<dyn Executor>>);
+        let mut prepared: Vec<Prepared> = Vec::new();
         for name in items {
             let Some(rt) = inner.item(name) else { continue };
             if !pack.classes.iter().any(|c| c.name == rt.plan.class) {
@@ -154,7 +156,10 @@ impl Engine {
                         ex.shutdown().await;
                     }
                 }
-                return Err(format!("the new pack no longer provides class {} used by item {}", rt.plan.class, rt.plan.name));
+                return Err(format!(
+                    "the new pack no longer provides class {} used by item {}",
+                    rt.plan.class, rt.plan.name
+                ));
             }
             if !rt.plan.enabled {
                 continue;
@@ -220,7 +225,13 @@ async fn suspend_queue(inner: &Arc<EngineInner>, item: &str) -> Result<usize, En
     let note = format!("item {item} was removed from the production; re-add it and resend its suspended messages");
     let ops: Vec<Op> = entries
         .iter()
-        .map(|e| Op::Finish { id: e.header.id, status: Status::Suspended, note: Some(note.clone()), reply: None, at_us: now_us() })
+        .map(|e| Op::Finish {
+            id: e.header.id,
+            status: Status::Suspended,
+            note: Some(note.clone()),
+            reply: None,
+            at_us: now_us(),
+        })
         .collect();
     let n = ops.len();
     inner.journal.commit(ops, true).await?;

@@ -18,9 +18,7 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 /// threads, worker processes) it simply blocks on the runtime handle.
 pub fn block_on_host<F: Future>(runtime: &Handle, fut: F) -> F::Output {
     match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(|| h.block_on(fut))
-        }
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| h.block_on(fut)),
         _ => runtime.block_on(fut),
     }
 }
@@ -88,12 +86,17 @@ impl HostServices for EngineServices {
         let runtime = engine.runtime.clone();
         let item = self.item.clone();
         let caller = caller.cloned();
-        block_on_host(&runtime, async move { super::dispatch::call_sync(&engine, &item, caller.as_ref(), send, timeout_ms).await })
+        block_on_host(&runtime, async move {
+            super::dispatch::call_sync(&engine, &item, caller.as_ref(), send, timeout_ms).await
+        })
     }
 
-    fn adapter_call(&self, body: &[u8], params: Vec<(String, String)>) -> Result<(Vec<u8>, Vec<(String, String)>), PluginError> {
+    fn adapter_call(&self, body: &[u8], params: Vec<(String, String)>) -> crate::adapter::AdapterResult {
         let Some(adapter) = self.outbound.clone() else {
-            return Err(PluginError::new(ErrorKind::Unsupported, format!("item {} has no outbound adapter", self.item)));
+            return Err(PluginError::new(
+                ErrorKind::Unsupported,
+                format!("item {} has no outbound adapter", self.item),
+            ));
         };
         let engine = self.engine.upgrade().ok_or_else(gone)?;
         let body = body.to_vec();

@@ -88,7 +88,10 @@ pub fn snapshot(engine: &EngineInner) -> ProductionStatus {
                 None => (ItemState::Stopped, String::new(), None, Vec::new(), p.pack.clone()),
             };
             // A multi_process item with no worker up is restarting, whatever its loops do.
-            let state = if !workers.is_empty() && state == ItemState::Running && !workers.iter().any(|w| w.state == "running") {
+            let state = if !workers.is_empty()
+                && state == ItemState::Running
+                && !workers.iter().any(|w| w.state == "running")
+            {
                 ItemState::Restarting
             } else {
                 state

@@ -35,7 +35,7 @@ impl HostServices for TransformServices {
     fn send_sync(&self, _: Option<&Envelope>, _: super::call::SendData, _: i64) -> Result<Vec<u8>, PluginError> {
         Err(PluginError::new(hie_plugin_api::abi::ErrorKind::Unsupported, "transforms cannot send messages"))
     }
-    fn adapter_call(&self, _: &[u8], _: Vec<(String, String)>) -> Result<(Vec<u8>, Vec<(String, String)>), PluginError> {
+    fn adapter_call(&self, _: &[u8], _: Vec<(String, String)>) -> crate::adapter::AdapterResult {
         Err(PluginError::new(hie_plugin_api::abi::ErrorKind::Unsupported, "transforms have no adapter"))
     }
     fn send_deferred_reply(&self, _: &str, _: Vec<u8>) -> Result<(), PluginError> {

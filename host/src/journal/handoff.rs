@@ -34,7 +34,12 @@ impl<T> Handoff<T> {
     /// A queue holding at most `bound` items (0: no bound).
     pub fn new(bound: usize) -> Handoff<T> {
         Handoff {
-            inner: Mutex::new(Inner { items: VecDeque::new(), closed: false, consumer_waiting: false, producers_waiting: 0 }),
+            inner: Mutex::new(Inner {
+                items: VecDeque::new(),
+                closed: false,
+                consumer_waiting: false,
+                producers_waiting: 0,
+            }),
             items: Condvar::new(),
             room: Condvar::new(),
             bound,

@@ -8,11 +8,11 @@
 //! transaction; after a checkpoint makes the database durable, log segments up to it are
 //! deleted. On open, records after the stored LSN are replayed.
 
+use super::handoff::Handoff;
 use super::log::{self, Segments};
 use super::writer::{IndexJob, Op};
 use crate::message::{Header, MessageId, Status};
 use bytes::Bytes;
-use super::handoff::Handoff;
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -133,7 +133,13 @@ pub fn apply(conn: &mut Connection, records: &[(u64, Vec<Op>)]) -> rusqlite::Res
                             }
                             h.processed_us = Some(*at_us);
                         }
-                        None => updates.push(Update { id: *id, status: *status, note: note.clone(), reply: reply.clone(), at_us: *at_us }),
+                        None => updates.push(Update {
+                            id: *id,
+                            status: *status,
+                            note: note.clone(),
+                            reply: reply.clone(),
+                            at_us: *at_us,
+                        }),
                     },
                     Op::Note { id, note } => match by_id.get(id) {
                         Some(&i) => headers[i].note = Some(note.clone()),
@@ -182,7 +188,8 @@ pub fn apply(conn: &mut Connection, records: &[(u64, Vec<Op>)]) -> rusqlite::Res
         for (id, note) in &notes {
             note_stmt.execute(params![*id as i64, note])?;
         }
-        tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('indexed_lsn', ?1)")?.execute([last as i64])?;
+        tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('indexed_lsn', ?1)")?
+            .execute([last as i64])?;
     }
     tx.commit()
 }
@@ -223,7 +230,9 @@ pub fn run(mut conn: Connection, queue: Arc<Handoff<IndexJob>>, progress: Arc<Pr
                 // A complete checkpoint syncs the database: everything indexed so far is
                 // durable there and its log segments can go.
                 let complete = conn
-                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
+                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                    })
                     .map(|(busy, log, done)| busy == 0 && log == done)
                     .unwrap_or(false);
                 if complete {

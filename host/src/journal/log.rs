@@ -78,9 +78,12 @@ pub fn encode_record(out: &mut Vec<u8>, lsn: u64, ops: &[Op]) -> Result<(), Stri
     Ok(())
 }
 
-/// Reads every intact record of one segment; returns them, the end of the intact part,
-/// and whether anything but zeros follows it.
-fn read_segment(path: &Path) -> std::io::Result<(Vec<(u64, Vec<Op>)>, u64, bool)> {
+/// What reading a segment gives: its intact records, where they end, and whether
+/// anything but zeros follows.
+type SegmentContents = (Vec<(u64, Vec<Op>)>, u64, bool);
+
+/// Reads every intact record of one segment.
+fn read_segment(path: &Path) -> std::io::Result<SegmentContents> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
     let mut records = Vec::new();

@@ -31,8 +31,6 @@ mod writer;
 pub use query::{HeaderRow, JournalStats, PurgeReport, Search};
 pub use writer::{Done, Op};
 
-
-
 use crate::message::MessageId;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -105,8 +103,8 @@ impl Journal {
         std::fs::create_dir_all(dir)
             .map_err(|e| JournalError::Store(format!("cannot create data directory {}: {e}", dir.display())))?;
         let path = dir.join("journal.db");
-        let mut conn = Connection::open(&path)
-            .map_err(|e| JournalError::Store(format!("cannot open {}: {e}", path.display())))?;
+        let mut conn =
+            Connection::open(&path).map_err(|e| JournalError::Store(format!("cannot open {}: {e}", path.display())))?;
         schema::configure(&conn)?;
         schema::initialise(&conn)?;
         let indexed: i64 =
@@ -209,7 +207,9 @@ impl Journal {
     /// Commits `ops` and calls `done` on the writer thread once they are durable to the
     /// level `sync` asks for (`sync` = someone outside waits on it, e.g. an ACK).
     pub fn commit_then(&self, ops: Vec<Op>, sync: bool, done: Done) {
-        if let Err(writer::Job::Commit { done: Some(done), .. }) = self.writer.push(writer::Job::Commit { ops, sync, done: Some(done) }) {
+        if let Err(writer::Job::Commit { done: Some(done), .. }) =
+            self.writer.push(writer::Job::Commit { ops, sync, done: Some(done) })
+        {
             done(Err(JournalError::Closed));
         }
     }
@@ -266,10 +266,10 @@ impl Journal {
             }
         };
         let result = f(&conn);
-        if let Ok(mut r) = self.readers.lock() {
-            if r.len() < 8 {
-                r.push(conn);
-            }
+        if let Ok(mut r) = self.readers.lock()
+            && r.len() < 8
+        {
+            r.push(conn);
         }
         result.map_err(JournalError::from)
     }

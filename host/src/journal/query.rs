@@ -125,7 +125,9 @@ impl Journal {
             Ok(JournalStats {
                 headers: n("SELECT COUNT(*) FROM headers")?,
                 bodies: n("SELECT COUNT(*) FROM bodies")?,
-                orphan_bodies: n("SELECT COUNT(*) FROM bodies b WHERE NOT EXISTS (SELECT 1 FROM headers h WHERE h.body_id = b.id)")?,
+                orphan_bodies: n(
+                    "SELECT COUNT(*) FROM bodies b WHERE NOT EXISTS (SELECT 1 FROM headers h WHERE h.body_id = b.id)",
+                )?,
                 pending: n("SELECT COUNT(*) FROM headers WHERE status IN (1, 2)")?,
                 bytes,
             })
@@ -238,7 +240,9 @@ impl Journal {
     fn first_id_at_or_after(&self, t_us: i64) -> Result<u64, JournalError> {
         self.read(|c| {
             let bounds: (i64, i64) =
-                c.query_row("SELECT COALESCE(MIN(id), 1), COALESCE(MAX(id), 0) FROM headers", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                c.query_row("SELECT COALESCE(MIN(id), 1), COALESCE(MAX(id), 0) FROM headers", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
             let (mut lo, mut hi) = (bounds.0, bounds.1 + 1);
             let mut stmt = c.prepare_cached("SELECT id, created_us FROM headers WHERE id >= ?1 ORDER BY id LIMIT 1")?;
             // Invariant: rows with id < lo were created before t; rows with id >= hi at or after.
@@ -353,9 +357,8 @@ impl Journal {
         // Chunks keep each transaction short so intake is never held up for long.
         loop {
             let list = list.clone();
-            let chunk: Result<(u64, u64, u64), JournalError> = self
-                .exec(move |c| purge_chunk(c, before_us, &list, 5000).map_err(JournalError::from))
-                .await?;
+            let chunk: Result<(u64, u64, u64), JournalError> =
+                self.exec(move |c| purge_chunk(c, before_us, &list, 5000).map_err(JournalError::from)).await?;
             let (h, b, f) = chunk?;
             report.headers += h;
             report.bodies += b;
@@ -378,7 +381,9 @@ impl Journal {
 /// Deletes up to `limit` purgeable headers and what they leave unused.
 fn purge_chunk(c: &mut Connection, before_us: i64, statuses: &str, limit: usize) -> rusqlite::Result<(u64, u64, u64)> {
     let tx = c.transaction()?;
-    tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS purge_ids (id INTEGER PRIMARY KEY, body_id INTEGER); DELETE FROM purge_ids;")?;
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS purge_ids (id INTEGER PRIMARY KEY, body_id INTEGER); DELETE FROM purge_ids;",
+    )?;
     tx.execute(
         &format!(
             "INSERT INTO purge_ids (id, body_id) SELECT id, body_id FROM headers \

@@ -6,11 +6,11 @@
 //! pile up and share the next one: the group commit. Then it hands the records to the
 //! indexer, which builds the SQLite warehouse behind it.
 
+use super::handoff::Handoff;
 use super::log::{self, Log};
 use super::{Durability, JournalError};
 use crate::message::{Header, MessageId, Status};
 use bytes::Bytes;
-use super::handoff::Handoff;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 

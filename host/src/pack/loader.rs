@@ -153,9 +153,9 @@ fn summarise(e: &LibraryError) -> String {
             truncate_chars(&mut summary, 400);
             summary
         }
-        LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => format!(
-            "incompatible pack: interface version {actual_version}, this host needs {expected_version}"
-        ),
+        LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => {
+            format!("incompatible pack: interface version {actual_version}, this host needs {expected_version}")
+        }
         LibraryError::InvalidAbiHeader(_) => {
             "incompatible pack: built with an incompatible abi_stable version".to_string()
         }

@@ -19,9 +19,7 @@ use std::sync::Arc;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 
-use super::model::{
-    ItemConfig, LoadError, Location, ProductionConfig, Setting, SettingTarget, SourceFormat,
-};
+use super::model::{ItemConfig, LoadError, Location, ProductionConfig, Setting, SettingTarget, SourceFormat};
 
 /// Message when a file holds none of the three containers.
 const NO_PRODUCTION: &str = "no <Production> element found (expected a bare <Production>, \
@@ -43,11 +41,7 @@ pub fn load_iris(file: &Arc<Path>, text: &str) -> Result<ProductionConfig, LoadE
     };
     let Some(start) = find_production_start(text, xdata) else {
         let line = line_of(text, xdata);
-        return Err(syntax(
-            file,
-            line,
-            "XData ProductionDefinition has no <Production> element",
-        ));
+        return Err(syntax(file, line, "XData ProductionDefinition has no <Production> element"));
     };
     let class_name = udl_class_name(&text[..xdata]);
     let base = count_newlines(&text[..start]);
@@ -92,11 +86,7 @@ struct ExportedProduction {
 
 /// Reads a Studio export: finds the one class with `XData ProductionDefinition`, then parses
 /// the `<Data>` text as the production.
-fn load_export(
-    file: &Arc<Path>,
-    xml: &mut Xml<'_>,
-    export: Element,
-) -> Result<ProductionConfig, LoadError> {
+fn load_export(file: &Arc<Path>, xml: &mut Xml<'_>, export: Element) -> Result<ProductionConfig, LoadError> {
     let mut found: Vec<ExportedProduction> = Vec::new();
     if !export.empty {
         loop {
@@ -137,27 +127,16 @@ fn load_export(
     let mut inner = Xml::new(file, &first.inner, first.base);
     match inner.root()? {
         Some(root) if root.name == "Production" => {
-            let production = inner.production(
-                root,
-                SourceFormat::IrisStudioExport,
-                first.class_name.as_deref(),
-            )?;
+            let production = inner.production(root, SourceFormat::IrisStudioExport, first.class_name.as_deref())?;
             inner.expect_end("</Production>")?;
             Ok(production)
         }
         Some(root) => Err(syntax(
             file,
             root.line,
-            format!(
-                "XData ProductionDefinition holds <{}>, expected <Production>",
-                root.name
-            ),
+            format!("XData ProductionDefinition holds <{}>, expected <Production>", root.name),
         )),
-        None => Err(syntax(
-            file,
-            first.line,
-            "XData ProductionDefinition is empty: no <Production> element",
-        )),
+        None => Err(syntax(file, first.line, "XData ProductionDefinition is empty: no <Production> element")),
     }
 }
 
@@ -176,10 +155,7 @@ struct Element {
 impl Element {
     /// The attribute called `name`, if present.
     fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// The attribute called `name` if present and not empty.
@@ -203,12 +179,7 @@ struct LineMap<'a> {
 impl<'a> LineMap<'a> {
     /// A map for `text`, which starts after `base` newlines of the file.
     fn new(text: &'a str, base: u32) -> Self {
-        LineMap {
-            text,
-            base,
-            counted_to: 0,
-            counted: 0,
-        }
+        LineMap { text, base, counted_to: 0, counted: 0 }
     }
 
     /// The file line of byte `pos` of the text.
@@ -223,9 +194,7 @@ impl<'a> LineMap<'a> {
             .as_bytes()
             .get(self.counted_to..pos)
             .map_or(0, |bytes| bytes.iter().filter(|&&b| b == b'\n').count());
-        self.counted = self
-            .counted
-            .saturating_add(u32::try_from(more).unwrap_or(u32::MAX));
+        self.counted = self.counted.saturating_add(u32::try_from(more).unwrap_or(u32::MAX));
         self.counted_to = pos;
         self.base.saturating_add(self.counted).saturating_add(1)
     }
@@ -246,11 +215,7 @@ impl<'a> Xml<'a> {
     fn new(file: &'a Arc<Path>, text: &'a str, base: u32) -> Self {
         // Defaults keep whitespace text, so the offset before each read is where the next
         // event starts: that is what gives every element its line.
-        Xml {
-            reader: Reader::from_str(text),
-            lines: LineMap::new(text, base),
-            file,
-        }
+        Xml { reader: Reader::from_str(text), lines: LineMap::new(text, base), file }
     }
 
     /// The file line of byte `pos` of this text.
@@ -277,44 +242,23 @@ impl<'a> Xml<'a> {
     }
 
     /// Reads a start tag's name and attributes.
-    fn element(
-        &mut self,
-        e: &BytesStart<'_>,
-        pos: usize,
-        empty: bool,
-    ) -> Result<Element, LoadError> {
+    fn element(&mut self, e: &BytesStart<'_>, pos: usize, empty: bool) -> Result<Element, LoadError> {
         let line = self.line(pos);
         let name = e.name().0.to_string();
         let mut attrs = Vec::new();
         for attr in e.attributes() {
-            let attr = attr.map_err(|err| {
+            let attr = attr
+                .map_err(|err| syntax(self.file, line, format!("malformed XML: bad attribute in <{name}>: {err}")))?;
+            let value = attr.normalized_value(XmlVersion::Implicit1_0).map_err(|err| {
                 syntax(
                     self.file,
                     line,
-                    format!("malformed XML: bad attribute in <{name}>: {err}"),
+                    format!("malformed XML: attribute {} of <{name}>: {}", attr.key.0, readable_xml_error(&err)),
                 )
             })?;
-            let value = attr
-                .normalized_value(XmlVersion::Implicit1_0)
-                .map_err(|err| {
-                    syntax(
-                        self.file,
-                        line,
-                        format!(
-                            "malformed XML: attribute {} of <{name}>: {}",
-                            attr.key.0,
-                            readable_xml_error(&err)
-                        ),
-                    )
-                })?;
             attrs.push((attr.key.0.to_string(), value.into_owned()));
         }
-        Ok(Element {
-            name,
-            attrs,
-            empty,
-            line,
-        })
+        Ok(Element { name, attrs, empty, line })
     }
 
     /// Skips prolog (declaration, comments, doctype, whitespace) and returns the root
@@ -347,9 +291,7 @@ impl<'a> Xml<'a> {
                 Event::Text(t) if t.trim().is_empty() => {}
                 Event::Comment(_) | Event::PI(_) => {}
                 _ => {
-                    return Err(
-                        self.error_at(pos, format!("malformed XML: content after {root_end}"))
-                    );
+                    return Err(self.error_at(pos, format!("malformed XML: content after {root_end}")));
                 }
             }
         }
@@ -405,16 +347,14 @@ impl<'a> Xml<'a> {
                     let resolved = if r.is_char_ref() {
                         r.resolve_char_ref().ok().flatten()
                     } else {
-                        quick_xml::escape::resolve_predefined_entity(&r)
-                            .and_then(|s| s.chars().next())
+                        quick_xml::escape::resolve_predefined_entity(&r).and_then(|s| s.chars().next())
                     };
                     match resolved {
                         Some(c) => text.push(c),
                         None => {
-                            return Err(self.error_at(
-                                pos,
-                                format!("malformed XML: unknown or invalid entity &{};", &*r),
-                            ));
+                            return Err(
+                                self.error_at(pos, format!("malformed XML: unknown or invalid entity &{};", &*r))
+                            );
                         }
                     }
                 }
@@ -440,23 +380,12 @@ impl<'a> Xml<'a> {
         if text.trim().is_empty() {
             Ok(())
         } else {
-            Err(self.error_at(
-                pos,
-                format!(
-                    "unexpected text inside <{}>: {:?}",
-                    element.name,
-                    text.trim()
-                ),
-            ))
+            Err(self.error_at(pos, format!("unexpected text inside <{}>: {:?}", element.name, text.trim())))
         }
     }
 
     /// Reads one `<Class>` of an export; records it when it has `XData ProductionDefinition`.
-    fn export_class(
-        &mut self,
-        class: &Element,
-        found: &mut Vec<ExportedProduction>,
-    ) -> Result<(), LoadError> {
+    fn export_class(&mut self, class: &Element, found: &mut Vec<ExportedProduction>) -> Result<(), LoadError> {
         let class_name = class.nonempty_attr("name").map(str::to_string);
         loop {
             let (event, pos) = self.next()?;
@@ -497,12 +426,7 @@ impl<'a> Xml<'a> {
                     let content_start = offset(self.reader.buffer_position());
                     let base = self.line(content_start).saturating_sub(1);
                     let inner = self.text(&data)?;
-                    found.push(ExportedProduction {
-                        class_name: class_name.clone(),
-                        inner,
-                        base,
-                        line: xdata.line,
-                    });
+                    found.push(ExportedProduction { class_name: class_name.clone(), inner, base, line: xdata.line });
                 }
                 Event::Start(e) => {
                     let other = self.element(&e, pos, false)?;
@@ -527,11 +451,7 @@ impl<'a> Xml<'a> {
         let name = match root.nonempty_attr("Name").or(class_name) {
             Some(name) => name.to_string(),
             None => {
-                return Err(syntax(
-                    &file,
-                    root.line,
-                    "<Production> has no Name attribute",
-                ));
+                return Err(syntax(&file, root.line, "<Production> has no Name attribute"));
             }
         };
         let mut production = ProductionConfig {
@@ -580,9 +500,7 @@ impl<'a> Xml<'a> {
                     "Setting" => {
                         let setting = self.setting(&child)?;
                         if setting.name == "PluginDirs" {
-                            production
-                                .plugin_dirs
-                                .extend(plugin_dirs(&file, &setting.value));
+                            production.plugin_dirs.extend(plugin_dirs(&file, &setting.value));
                         }
                         production.settings.push(setting);
                     }
@@ -617,11 +535,7 @@ impl<'a> Xml<'a> {
     /// read). Target defaults to Adapter, as in IRIS.
     fn setting(&mut self, element: &Element) -> Result<Setting, LoadError> {
         let Some(name) = element.nonempty_attr("Name").map(str::to_string) else {
-            return Err(syntax(
-                self.file,
-                element.line,
-                "<Setting> has no Name attribute",
-            ));
+            return Err(syntax(self.file, element.line, "<Setting> has no Name attribute"));
         };
         let target = match element.attr("Target") {
             None => SettingTarget::Adapter,
@@ -631,31 +545,20 @@ impl<'a> Xml<'a> {
                 return Err(syntax(
                     self.file,
                     element.line,
-                    format!(
-                        "setting {name}: Target=\"{other}\" is not valid (expected Host or Adapter)"
-                    ),
+                    format!("setting {name}: Target=\"{other}\" is not valid (expected Host or Adapter)"),
                 ));
             }
         };
         // Pretty-printing puts newlines and indentation around values; they are not data.
         let value = trim_xml(&self.text(element)?).to_string();
-        Ok(Setting {
-            name,
-            value,
-            target,
-            location: Location::new(self.file, element.line),
-        })
+        Ok(Setting { name, value, target, location: Location::new(self.file, element.line) })
     }
 
     /// Reads `<Item ...>` and its `<Setting>` children (start tag already read).
     fn item(&mut self, element: &Element) -> Result<ItemConfig, LoadError> {
         let file = self.file.clone();
         let Some(class) = element.nonempty_attr("ClassName").map(str::to_string) else {
-            return Err(syntax(
-                &file,
-                element.line,
-                "<Item> has no ClassName attribute",
-            ));
+            return Err(syntax(&file, element.line, "<Item> has no ClassName attribute"));
         };
         // IRIS names an item after its class when Name is absent.
         let name = element.nonempty_attr("Name").unwrap_or(&class).to_string();
@@ -667,9 +570,7 @@ impl<'a> Xml<'a> {
                 return Err(syntax(
                     &file,
                     element.line,
-                    format!(
-                        "item {name}: Enabled=\"{other}\" is not a boolean (expected true, false, 1 or 0)"
-                    ),
+                    format!("item {name}: Enabled=\"{other}\" is not a boolean (expected true, false, 1 or 0)"),
                 ));
             }
         };
@@ -700,9 +601,7 @@ impl<'a> Xml<'a> {
                     continue;
                 }
                 Event::CData(_) | Event::GeneralRef(_) => {
-                    return Err(
-                        self.error_at(pos, format!("unexpected text inside <Item> {}", item.name))
-                    );
+                    return Err(self.error_at(pos, format!("unexpected text inside <Item> {}", item.name)));
                 }
                 Event::Comment(_) | Event::PI(_) | Event::Decl(_) | Event::DocType(_) => continue,
             };
@@ -711,10 +610,7 @@ impl<'a> Xml<'a> {
                 return Err(syntax(
                     &file,
                     child.line,
-                    format!(
-                        "unexpected element <{}> inside <Item> {} (expected Setting)",
-                        child.name, item.name
-                    ),
+                    format!("unexpected element <{}> inside <Item> {} (expected Setting)", child.name, item.name),
                 ));
             }
             let setting = self.setting(&child)?;
@@ -725,10 +621,7 @@ impl<'a> Xml<'a> {
 
 /// A `LoadError::Syntax` at `line` of `file`.
 fn syntax(file: &Arc<Path>, line: u32, message: impl Into<String>) -> LoadError {
-    LoadError::Syntax {
-        location: Location::new(file, line),
-        message: message.into(),
-    }
+    LoadError::Syntax { location: Location::new(file, line), message: message.into() }
 }
 
 /// A reader offset as an index (offsets never exceed the text length, which fits usize).
@@ -765,12 +658,7 @@ fn readable_xml_error(e: &quick_xml::Error) -> String {
 /// The comma-separated `PluginDirs` value as directories relative to the production file's.
 fn plugin_dirs(file: &Path, value: &str) -> Vec<PathBuf> {
     let base = file.parent().unwrap_or(Path::new(""));
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .map(|d| base.join(d))
-        .collect()
+    value.split(',').map(str::trim).filter(|d| !d.is_empty()).map(|d| base.join(d)).collect()
 }
 
 /// Whether `c` can be part of a class or XData name.
@@ -803,12 +691,7 @@ fn find_xdata_production_definition(text: &str) -> Option<usize> {
 fn find_production_start(text: &str, from: usize) -> Option<usize> {
     let tail = text.get(from..)?;
     tail.match_indices("<Production")
-        .find(|(at, m)| {
-            tail[at + m.len()..]
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_whitespace() || c == '>' || c == '/')
-        })
+        .find(|(at, m)| tail[at + m.len()..].chars().next().is_some_and(|c| c.is_whitespace() || c == '>' || c == '/'))
         .map(|(at, _)| from + at)
 }
 
@@ -820,11 +703,7 @@ fn udl_class_name(header: &str) -> Option<String> {
         if !rest.starts_with(char::is_whitespace) {
             return None;
         }
-        let name: String = rest
-            .trim_start()
-            .chars()
-            .take_while(|&c| is_name_char(c))
-            .collect();
+        let name: String = rest.trim_start().chars().take_while(|&c| is_name_char(c)).collect();
         (!name.is_empty()).then_some(name)
     })
 }
@@ -850,10 +729,7 @@ mod tests {
 
     /// The 1-based line of the first line of `text` containing `needle`.
     fn line_containing(text: &str, needle: &str) -> u32 {
-        let index = text
-            .lines()
-            .position(|l| l.contains(needle))
-            .expect("needle in text");
+        let index = text.lines().position(|l| l.contains(needle)).expect("needle in text");
         u32::try_from(index).expect("small") + 1
     }
 
@@ -888,10 +764,7 @@ mod tests {
             ]
         );
         let pool = p.setting("ActorPoolSize").expect("ActorPoolSize");
-        assert_eq!(
-            (pool.value.as_str(), pool.target, pool.location.line),
-            ("2", SettingTarget::Host, 8)
-        );
+        assert_eq!((pool.value.as_str(), pool.target, pool.location.line), ("2", SettingTarget::Host, 8));
 
         let router = p.item("HIS HL7v2 File Feed Router").expect("router");
         assert_eq!(router.class, "EnsLib.HL7.MsgRouter.RoutingEngine");
@@ -900,39 +773,26 @@ mod tests {
         assert_eq!(router.location.line, 9);
         assert_eq!(router.pool_size_location.line, 9);
         let validation = router.host_setting("Validation").expect("Validation");
-        assert_eq!(
-            (validation.value.as_str(), validation.location.line),
-            ("", 10)
-        );
+        assert_eq!((validation.value.as_str(), validation.location.line), ("", 10));
         let rule = router.host_setting("BusinessRuleName").expect("rule");
         assert_eq!(rule.value, "IRISDemo.HISHL7v2FileFeedRoutingRule");
         assert_eq!(rule.location.line, 11);
 
         let feed = p.item("HIS HL7v2 TCP Feed").expect("feed");
         assert_eq!(feed.class, "EnsLib.HL7.Service.TCPService");
-        assert_eq!(
-            feed.location.line,
-            line_containing(SAMPLE_06, "Name=\"HIS HL7v2 TCP Feed\"")
-        );
+        assert_eq!(feed.location.line, line_containing(SAMPLE_06, "Name=\"HIS HL7v2 TCP Feed\""));
         let port = feed.adapter_setting("Port").expect("Port");
         assert_eq!((port.value.as_str(), port.location.line), ("9999", 19));
         assert_eq!(
-            feed.host_setting("TargetConfigNames")
-                .map(|s| s.value.as_str()),
+            feed.host_setting("TargetConfigNames").map(|s| s.value.as_str()),
             Some("HIS HL7v2 File Feed Router")
         );
-        let url = p
-            .item("HisDB Encounter Update Operation")
-            .and_then(|i| i.adapter_setting("URL"));
+        let url = p.item("HisDB Encounter Update Operation").and_then(|i| i.adapter_setting("URL"));
         assert_eq!(
             url.map(|s| (s.value.as_str(), s.location.line)),
             Some(("/csp/appint/rest/encounter/updateprobabilities", 40))
         );
-        assert!(
-            p.items
-                .iter()
-                .all(|i| i.comment.is_empty() && i.category.is_empty())
-        );
+        assert!(p.items.iter().all(|i| i.comment.is_empty() && i.category.is_empty()));
     }
 
     #[test]
@@ -945,10 +805,7 @@ mod tests {
         assert_eq!(op.location.line, 9);
         let ip = op.adapter_setting("IPAddress").expect("IPAddress");
         assert_eq!((ip.value.as_str(), ip.location.line), ("risksrv", 10));
-        assert_eq!(
-            op.adapter_setting("Port").map(|s| s.location.line),
-            Some(11)
-        );
+        assert_eq!(op.adapter_setting("Port").map(|s| s.location.line), Some(11));
         let process = p.item("Application HL7 Trigger Process").expect("process");
         assert_eq!(process.class, "IRISDemo.BP.HL7AppTrigger.Process");
         assert_eq!(process.location.line, 15);
@@ -983,46 +840,21 @@ mod tests {
         assert_eq!(p.name, "Demo.Production");
         assert_eq!(p.description, "Demo & test");
         assert_eq!(p.location.line, 3);
-        assert_eq!(
-            p.setting("Durability").map(|s| (s.target, s.location.line)),
-            Some((SettingTarget::Host, 6))
-        );
+        assert_eq!(p.setting("Durability").map(|s| (s.target, s.location.line)), Some((SettingTarget::Host, 6)));
         assert_eq!(p.items.len(), 2);
         let item = &p.items[0];
         assert_eq!((item.name.as_str(), item.enabled), ("In", false));
         assert_eq!(item.pool_size.as_deref(), Some("3"));
-        assert_eq!(
-            (item.comment.as_str(), item.category.as_str()),
-            ("inbound", "HL7,ADT")
-        );
+        assert_eq!((item.comment.as_str(), item.category.as_str()), ("inbound", "HL7,ADT"));
         assert_eq!(item.location.line, 8);
-        let lines: Vec<(&str, u32)> = item
-            .settings
-            .iter()
-            .map(|s| (s.name.as_str(), s.location.line))
-            .collect();
+        let lines: Vec<(&str, u32)> = item.settings.iter().map(|s| (s.name.as_str(), s.location.line)).collect();
         assert_eq!(
             lines,
-            [
-                ("Port", 10),
-                ("ReadTimeout", 11),
-                ("TargetConfigNames", 14),
-                ("Empty", 15),
-                ("Separators", 16)
-            ]
+            [("Port", 10), ("ReadTimeout", 11), ("TargetConfigNames", 14), ("Empty", 15), ("Separators", 16)]
         );
-        assert_eq!(
-            item.any_setting("ReadTimeout").map(|s| s.value.as_str()),
-            Some("15")
-        );
-        assert_eq!(
-            item.host_setting("Empty").map(|s| s.value.as_str()),
-            Some("")
-        );
-        assert_eq!(
-            item.host_setting("Separators").map(|s| s.value.as_str()),
-            Some("|^~\\&")
-        );
+        assert_eq!(item.any_setting("ReadTimeout").map(|s| s.value.as_str()), Some("15"));
+        assert_eq!(item.host_setting("Empty").map(|s| s.value.as_str()), Some(""));
+        assert_eq!(item.host_setting("Separators").map(|s| s.value.as_str()), Some("|^~\\&"));
         assert_eq!(p.items[1].location.line, 18);
         assert!(p.items[1].enabled);
     }
@@ -1032,9 +864,7 @@ mod tests {
         let p = load("demo.xml", BARE).expect("bare loads");
         let timeout = p.items[0].any_setting("ReadTimeout").expect("ReadTimeout");
         assert_eq!(timeout.target, SettingTarget::Adapter);
-        let dirs = p
-            .setting("PluginDirs")
-            .expect("production-level PluginDirs kept");
+        let dirs = p.setting("PluginDirs").expect("production-level PluginDirs kept");
         assert_eq!(dirs.target, SettingTarget::Adapter);
     }
 
@@ -1050,13 +880,7 @@ mod tests {
     #[test]
     fn plugin_dirs_setting_resolves_relative_to_the_file() {
         let p = load("/prod/demo.xml", BARE).expect("bare loads");
-        assert_eq!(
-            p.plugin_dirs,
-            [
-                PathBuf::from("/prod/../packs"),
-                PathBuf::from("/prod/extra")
-            ]
-        );
+        assert_eq!(p.plugin_dirs, [PathBuf::from("/prod/../packs"), PathBuf::from("/prod/extra")]);
     }
 
     /// A Studio export whose XData holds a CDATA section of its own, so IRIS split the outer
@@ -1088,10 +912,7 @@ mod tests {
         let p = load("demo.xml", EXPORT).expect("export loads");
         assert_eq!(p.format, SourceFormat::IrisStudioExport);
         assert_eq!(p.name, "Demo.Production");
-        assert_eq!(
-            p.location.line,
-            line_containing(EXPORT, "<Production Name=\"Demo.Production\">")
-        );
+        assert_eq!(p.location.line, line_containing(EXPORT, "<Production Name=\"Demo.Production\">"));
         let item = p.item("In").expect("item");
         assert_eq!(item.location.line, 10);
         let sep = item.host_setting("Separators").expect("Separators");
@@ -1124,10 +945,7 @@ mod tests {
         let text = "<Export><Class name=\"A\"><Super>%RegisteredObject</Super></Class></Export>";
         let (line, message) = syntax_error(load("a.xml", text));
         assert_eq!(line, 1);
-        assert!(
-            message.contains("no <Production> element found"),
-            "{message}"
-        );
+        assert!(message.contains("no <Production> element found"), "{message}");
     }
 
     #[test]
@@ -1138,10 +956,7 @@ mod tests {
         let (line, message) = syntax_error(load("a.cls", text));
         assert_eq!(line, 8);
         assert!(message.starts_with("malformed XML:"), "{message}");
-        assert!(
-            message.contains("</Item>") && message.contains("</Itm>"),
-            "{message}"
-        );
+        assert!(message.contains("</Item>") && message.contains("</Itm>"), "{message}");
     }
 
     #[test]
@@ -1157,21 +972,14 @@ mod tests {
 
     #[test]
     fn unclosed_production_is_reported() {
-        let (line, message) = syntax_error(load(
-            "a.xml",
-            "<Production Name=\"A\">\n  <Item ClassName=\"X\">\n",
-        ));
+        let (line, message) = syntax_error(load("a.xml", "<Production Name=\"A\">\n  <Item ClassName=\"X\">\n"));
         assert!(line == 1 || line == 2, "{line} {message}");
-        assert!(
-            message.contains("not closed") || message.contains("not found"),
-            "{message}"
-        );
+        assert!(message.contains("not closed") || message.contains("not found"), "{message}");
     }
 
     #[test]
     fn enabled_must_be_a_boolean() {
-        let text =
-            "<Production Name=\"A\">\n<Item ClassName=\"X\" Enabled=\"yes\"/>\n</Production>";
+        let text = "<Production Name=\"A\">\n<Item ClassName=\"X\" Enabled=\"yes\"/>\n</Production>";
         let (line, message) = syntax_error(load("a.xml", text));
         assert_eq!(line, 2);
         assert!(message.contains("Enabled=\"yes\""), "{message}");
@@ -1192,10 +1000,7 @@ mod tests {
         let text = "<Production Name=\"A\">\n<SubProduction Name=\"B\"/>\n</Production>";
         let (line, message) = syntax_error(load("a.xml", text));
         assert_eq!(line, 2);
-        assert!(
-            message.contains("SubProduction is not supported"),
-            "{message}"
-        );
+        assert!(message.contains("SubProduction is not supported"), "{message}");
     }
 
     #[test]
@@ -1218,20 +1023,11 @@ mod tests {
     fn file_without_production_is_rejected() {
         let (line, message) = syntax_error(load("a.cls", "Class A Extends %Persistent\n{\n}\n"));
         assert_eq!(line, 1);
-        assert!(
-            message.contains("no <Production> element found"),
-            "{message}"
-        );
+        assert!(message.contains("no <Production> element found"), "{message}");
         let (_, message) = syntax_error(load("a.xml", "<Other/>"));
-        assert!(
-            message.contains("no <Production> element found"),
-            "{message}"
-        );
+        assert!(message.contains("no <Production> element found"), "{message}");
         let (_, message) = syntax_error(load("a.xml", ""));
-        assert!(
-            message.contains("no <Production> element found"),
-            "{message}"
-        );
+        assert!(message.contains("no <Production> element found"), "{message}");
     }
 
     #[test]

@@ -28,10 +28,7 @@ use std::sync::Arc;
 /// (`.xml`/`.cls`: IRIS; `.yaml`/`.yml`: YAML; `.json`: JSON) or, for other extensions,
 /// by content.
 pub fn load(path: &Path) -> Result<ProductionConfig, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
-        file: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { file: path.to_path_buf(), source })?;
     load_str(path, &text)
 }
 
@@ -39,10 +36,7 @@ pub fn load(path: &Path) -> Result<ProductionConfig, LoadError> {
 /// appears in every location).
 pub fn load_str(path: &Path, text: &str) -> Result<ProductionConfig, LoadError> {
     let file: Arc<Path> = Arc::from(path);
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
+    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     match extension.as_deref() {
         Some("xml" | "cls") => iris::load_iris(&file, text),
         Some("yaml" | "yml") => yaml::load_yaml(&file, text, SourceFormat::Yaml),

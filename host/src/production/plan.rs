@@ -144,12 +144,7 @@ impl ItemPlan {
     pub fn fingerprint(&self) -> String {
         format!(
             "{}|{}|{}|{:?}|{:?}|{}",
-            self.class,
-            self.enabled,
-            self.pack.sha256,
-            self.settings,
-            self.engine,
-            self.adapter
+            self.class, self.enabled, self.pack.sha256, self.settings, self.engine, self.adapter
         )
     }
 }

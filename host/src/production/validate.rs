@@ -26,24 +26,109 @@ pub struct EngineSettingDoc {
 
 /// Item settings the engine applies itself.
 pub const ENGINE_SETTINGS: &[EngineSettingDoc] = &[
-    EngineSettingDoc { name: "ExecutionMode", yaml_key: "execution_mode", default: "async", doc: "async | thread_pool | multi_process | single_process" },
-    EngineSettingDoc { name: "PoolSize", yaml_key: "concurrency", default: "1", doc: "instances working in parallel (in multi_process: worker processes)" },
-    EngineSettingDoc { name: "QueueType", yaml_key: "queue_type", default: "fifo", doc: "fifo | priority (IRIS 1-6, FIFO within a priority) | lifo" },
-    EngineSettingDoc { name: "QueueSize", yaml_key: "queue_size", default: "0", doc: "maximum queued messages; 0 = unbounded (bodies stay on disk)" },
-    EngineSettingDoc { name: "QueueOverflow", yaml_key: "queue_overflow", default: "block", doc: "block (backpressure) | drop (Discarded, sender NACKed) | redirect (to OverflowTarget)" },
-    EngineSettingDoc { name: "OverflowTarget", yaml_key: "overflow_target", default: "", doc: "item that takes messages when the queue is full and QueueOverflow=redirect" },
-    EngineSettingDoc { name: "WorkerThreads", yaml_key: "worker_threads", default: "1", doc: "threads per worker process (multi_process)" },
-    EngineSettingDoc { name: "OrderingKey", yaml_key: "ordering_key", default: "", doc: "HL7 path (e.g. PID-3.1): same key in arrival order, different keys in parallel" },
+    EngineSettingDoc {
+        name: "ExecutionMode",
+        yaml_key: "execution_mode",
+        default: "async",
+        doc: "async | thread_pool | multi_process | single_process",
+    },
+    EngineSettingDoc {
+        name: "PoolSize",
+        yaml_key: "concurrency",
+        default: "1",
+        doc: "instances working in parallel (in multi_process: worker processes)",
+    },
+    EngineSettingDoc {
+        name: "QueueType",
+        yaml_key: "queue_type",
+        default: "fifo",
+        doc: "fifo | priority (IRIS 1-6, FIFO within a priority) | lifo",
+    },
+    EngineSettingDoc {
+        name: "QueueSize",
+        yaml_key: "queue_size",
+        default: "0",
+        doc: "maximum queued messages; 0 = unbounded (bodies stay on disk)",
+    },
+    EngineSettingDoc {
+        name: "QueueOverflow",
+        yaml_key: "queue_overflow",
+        default: "block",
+        doc: "block (backpressure) | drop (Discarded, sender NACKed) | redirect (to OverflowTarget)",
+    },
+    EngineSettingDoc {
+        name: "OverflowTarget",
+        yaml_key: "overflow_target",
+        default: "",
+        doc: "item that takes messages when the queue is full and QueueOverflow=redirect",
+    },
+    EngineSettingDoc {
+        name: "WorkerThreads",
+        yaml_key: "worker_threads",
+        default: "1",
+        doc: "threads per worker process (multi_process)",
+    },
+    EngineSettingDoc {
+        name: "OrderingKey",
+        yaml_key: "ordering_key",
+        default: "",
+        doc: "HL7 path (e.g. PID-3.1): same key in arrival order, different keys in parallel",
+    },
     EngineSettingDoc { name: "RetryInterval", yaml_key: "", default: "5", doc: "seconds between retries of a message" },
-    EngineSettingDoc { name: "FailureTimeout", yaml_key: "", default: "15", doc: "seconds before a retrying message fails; -1 = retry for ever" },
-    EngineSettingDoc { name: "NoFailWhileDisconnected", yaml_key: "", default: "0", doc: "don't count time disconnected towards FailureTimeout" },
-    EngineSettingDoc { name: "ErrorTarget", yaml_key: "", default: "", doc: "item that receives this item's errored messages" },
-    EngineSettingDoc { name: "MaxWorkerCrashes", yaml_key: "", default: "3", doc: "crashes on one message before it is quarantined (Suspended)" },
-    EngineSettingDoc { name: "HangTimeout", yaml_key: "", default: "0", doc: "seconds a call may run before it counts as a hang and its worker restarts; 0 = off" },
-    EngineSettingDoc { name: "MemoryLimitMB", yaml_key: "", default: "0", doc: "per-worker-process memory limit in MB; 0 = off" },
-    EngineSettingDoc { name: "RateLimit", yaml_key: "", default: "0", doc: "messages per second at most (token bucket); 0 = unlimited" },
-    EngineSettingDoc { name: "CircuitBreakerThreshold", yaml_key: "", default: "0", doc: "consecutive failures that open the circuit; 0 = no breaker" },
-    EngineSettingDoc { name: "CircuitBreakerCooldown", yaml_key: "", default: "30", doc: "seconds an open circuit waits before a half-open probe" },
+    EngineSettingDoc {
+        name: "FailureTimeout",
+        yaml_key: "",
+        default: "15",
+        doc: "seconds before a retrying message fails; -1 = retry for ever",
+    },
+    EngineSettingDoc {
+        name: "NoFailWhileDisconnected",
+        yaml_key: "",
+        default: "0",
+        doc: "don't count time disconnected towards FailureTimeout",
+    },
+    EngineSettingDoc {
+        name: "ErrorTarget",
+        yaml_key: "",
+        default: "",
+        doc: "item that receives this item's errored messages",
+    },
+    EngineSettingDoc {
+        name: "MaxWorkerCrashes",
+        yaml_key: "",
+        default: "3",
+        doc: "crashes on one message before it is quarantined (Suspended)",
+    },
+    EngineSettingDoc {
+        name: "HangTimeout",
+        yaml_key: "",
+        default: "0",
+        doc: "seconds a call may run before it counts as a hang and its worker restarts; 0 = off",
+    },
+    EngineSettingDoc {
+        name: "MemoryLimitMB",
+        yaml_key: "",
+        default: "0",
+        doc: "per-worker-process memory limit in MB; 0 = off",
+    },
+    EngineSettingDoc {
+        name: "RateLimit",
+        yaml_key: "",
+        default: "0",
+        doc: "messages per second at most (token bucket); 0 = unlimited",
+    },
+    EngineSettingDoc {
+        name: "CircuitBreakerThreshold",
+        yaml_key: "",
+        default: "0",
+        doc: "consecutive failures that open the circuit; 0 = no breaker",
+    },
+    EngineSettingDoc {
+        name: "CircuitBreakerCooldown",
+        yaml_key: "",
+        default: "30",
+        doc: "seconds an open circuit waits before a half-open probe",
+    },
 ];
 
 /// IRIS settings common to all business hosts that HIE accepts but does not implement.
@@ -163,14 +248,15 @@ fn production_settings(config: &ProductionConfig, diags: &mut Vec<Diagnostic>) -
     for s in &config.settings {
         if matches!(s.name.as_str(), "ActorPoolSize" | "ShutdownTimeout") {
             diags.push(
-                Diagnostic::warning(&s.location, "accepted for IRIS compatibility but not implemented; it has no effect")
-                    .setting(&s.name),
+                Diagnostic::warning(
+                    &s.location,
+                    "accepted for IRIS compatibility but not implemented; it has no effect",
+                )
+                .setting(&s.name),
             );
         }
         if !PRODUCTION_SETTINGS.contains(&s.name.as_str()) {
-            diags.push(
-                Diagnostic::warning(&s.location, "unknown production setting; it is ignored").setting(&s.name),
-            );
+            diags.push(Diagnostic::warning(&s.location, "unknown production setting; it is ignored").setting(&s.name));
         }
     }
     if let Some(s) = config.setting("Durability") {
@@ -183,13 +269,13 @@ fn production_settings(config: &ProductionConfig, diags: &mut Vec<Diagnostic>) -
         }
     }
     for name in ["PurgeKeepDays", "ShutdownTimeout"] {
-        if let Some(s) = config.setting(name) {
-            if s.value.trim().parse::<u32>().is_err() {
-                diags.push(
-                    Diagnostic::error(&s.location, format!("invalid value {:?}: expected a whole number", s.value))
-                        .setting(name),
-                );
-            }
+        if let Some(s) = config.setting(name)
+            && s.value.trim().parse::<u32>().is_err()
+        {
+            diags.push(
+                Diagnostic::error(&s.location, format!("invalid value {:?}: expected a whole number", s.value))
+                    .setting(name),
+            );
         }
     }
     if let Some(s) = config.setting("SearchFields") {
@@ -275,18 +361,23 @@ fn plan_item(
                 )));
             }
         }
-        if INTEGER_SETTINGS.contains(&s.name.as_str()) && !s.value.trim().is_empty() && s.value.trim().parse::<i64>().is_err() {
+        if INTEGER_SETTINGS.contains(&s.name.as_str())
+            && !s.value.trim().is_empty()
+            && s.value.trim().parse::<i64>().is_err()
+        {
             diags.push(err(format!("invalid value {:?}: expected a whole number", s.value)));
         }
-        if NUMBER_SETTINGS.contains(&s.name.as_str()) && !s.value.trim().is_empty() && s.value.trim().parse::<f64>().is_err() {
+        if NUMBER_SETTINGS.contains(&s.name.as_str())
+            && !s.value.trim().is_empty()
+            && s.value.trim().parse::<f64>().is_err()
+        {
             diags.push(err(format!("invalid value {:?}: expected a number of seconds", s.value)));
         }
-        if s.name == "Port" {
-            if let Ok(p) = s.value.trim().parse::<i64>() {
-                if !(1..=65535).contains(&p) {
-                    diags.push(err(format!("port {p} is out of range 1-65535")));
-                }
-            }
+        if s.name == "Port"
+            && let Ok(p) = s.value.trim().parse::<i64>()
+            && !(1..=65535).contains(&p)
+        {
+            diags.push(err(format!("port {p} is out of range 1-65535")));
         }
     }
 
@@ -410,10 +501,10 @@ fn engine_settings(
     if let Some((v, _)) = text("NoFailWhileDisconnected") {
         e.no_fail_while_disconnected = matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes");
     }
-    if let Some((v, _)) = text("ErrorTarget") {
-        if !v.is_empty() {
-            e.error_target = Some(v);
-        }
+    if let Some((v, _)) = text("ErrorTarget")
+        && !v.is_empty()
+    {
+        e.error_target = Some(v);
     }
     if let Some(n) = int("MaxWorkerCrashes", diags) {
         e.max_worker_crashes = n.max(1) as u32;
@@ -502,9 +593,12 @@ fn check_one_target(
             );
         }
         Some(_) if skipped.contains(&target) => diags.push(
-            Diagnostic::warning(&s.location, format!("target {target:?} is skipped (unresolved class): messages to it will be Suspended"))
-                .item(&item.name)
-                .setting(&s.name),
+            Diagnostic::warning(
+                &s.location,
+                format!("target {target:?} is skipped (unresolved class): messages to it will be Suspended"),
+            )
+            .item(&item.name)
+            .setting(&s.name),
         ),
         Some(false) => diags.push(
             Diagnostic::warning(&s.location, format!("target {target:?} is disabled: messages to it will queue"))
@@ -522,9 +616,12 @@ fn check_ports(plans: &[ItemPlan], diags: &mut Vec<Diagnostic>) {
         if let Some(first) = ports.insert(port, p) {
             let loc: Location = p.location.clone();
             diags.push(
-                Diagnostic::error(&loc, format!("port {port} is already used by item '{}' (line {})", first.name, first.location.line))
-                    .item(&p.name)
-                    .setting("Port"),
+                Diagnostic::error(
+                    &loc,
+                    format!("port {port} is already used by item '{}' (line {})", first.name, first.location.line),
+                )
+                .item(&p.name)
+                .setting("Port"),
             );
         }
     }

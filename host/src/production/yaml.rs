@@ -35,20 +35,11 @@ use std::sync::Arc;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-use super::model::{
-    ItemConfig, LoadError, Location, ProductionConfig, Setting, SettingTarget, SourceFormat,
-};
+use super::model::{ItemConfig, LoadError, Location, ProductionConfig, Setting, SettingTarget, SourceFormat};
 
 /// Keys accepted at the top level.
-const PRODUCTION_KEYS: &[&str] = &[
-    "name",
-    "production",
-    "description",
-    "durability",
-    "plugin_dirs",
-    "settings",
-    "items",
-];
+const PRODUCTION_KEYS: &[&str] =
+    &["name", "production", "description", "durability", "plugin_dirs", "settings", "items"];
 
 /// Keys accepted in an item.
 const ITEM_KEYS: &[&str] = &[
@@ -90,11 +81,7 @@ const MAX_DEPTH: usize = 64;
 const MAX_NODES: usize = 2_000_000;
 
 /// Loads a production from YAML or JSON `text` read from `file`; `format` records which.
-pub fn load_yaml(
-    file: &Arc<Path>,
-    text: &str,
-    format: SourceFormat,
-) -> Result<ProductionConfig, LoadError> {
+pub fn load_yaml(file: &Arc<Path>, text: &str, format: SourceFormat) -> Result<ProductionConfig, LoadError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // Tabs outside strings are plain whitespace in JSON but YAML rejects them as
     // indentation; inside JSON strings they must be escaped, so replacing them is lossless.
@@ -141,12 +128,7 @@ impl Node {
         match &self.kind {
             Kind::Scalar { .. } => 1,
             Kind::Seq(items) => 1 + items.iter().map(Node::size).sum::<usize>(),
-            Kind::Map(entries) => {
-                1 + entries
-                    .iter()
-                    .map(|(k, v)| k.size() + v.size())
-                    .sum::<usize>()
-            }
+            Kind::Map(entries) => 1 + entries.iter().map(|(k, v)| k.size() + v.size()).sum::<usize>(),
         }
     }
 
@@ -208,14 +190,8 @@ impl Builder {
     fn push(&mut self, node: Node) {
         match self.stack.last_mut() {
             None => self.docs.push(node),
-            Some(Open {
-                kind: OpenKind::Seq(items),
-                ..
-            }) => items.push(node),
-            Some(Open {
-                kind: OpenKind::Map(entries, key),
-                ..
-            }) => match key.take() {
+            Some(Open { kind: OpenKind::Seq(items), .. }) => items.push(node),
+            Some(Open { kind: OpenKind::Map(entries, key), .. }) => match key.take() {
                 Some(k) => entries.push((k, node)),
                 None => *key = Some(node),
             },
@@ -234,10 +210,7 @@ impl Builder {
     fn spend(&mut self, n: usize, line: u32) -> bool {
         self.nodes = self.nodes.saturating_add(n);
         if self.nodes > MAX_NODES {
-            self.error = Some((
-                line,
-                format!("file expands to more than {MAX_NODES} YAML nodes"),
-            ));
+            self.error = Some((line, format!("file expands to more than {MAX_NODES} YAML nodes")));
             return false;
         }
         true
@@ -265,18 +238,10 @@ impl MarkedEventReceiver for Builder {
             Event::Scalar(text, style, anchor, _tag) => {
                 if self.spend(1, line) {
                     let plain = style == TScalarStyle::Plain;
-                    self.finish(
-                        Node {
-                            line,
-                            kind: Kind::Scalar { text, plain },
-                        },
-                        anchor,
-                    );
+                    self.finish(Node { line, kind: Kind::Scalar { text, plain } }, anchor);
                 }
             }
-            Event::SequenceStart(anchor, _tag) => {
-                self.open(line, anchor, OpenKind::Seq(Vec::new()))
-            }
+            Event::SequenceStart(anchor, _tag) => self.open(line, anchor, OpenKind::Seq(Vec::new())),
             Event::MappingStart(anchor, _tag) => {
                 self.open(line, anchor, OpenKind::Map(Vec::new(), None));
             }
@@ -286,13 +251,7 @@ impl MarkedEventReceiver for Builder {
                         OpenKind::Seq(items) => Kind::Seq(items),
                         OpenKind::Map(entries, _) => Kind::Map(entries),
                     };
-                    self.finish(
-                        Node {
-                            line: open.line,
-                            kind,
-                        },
-                        open.anchor,
-                    );
+                    self.finish(Node { line: open.line, kind }, open.anchor);
                 }
             }
             Event::Alias(id) => match self.anchors.get(&id).cloned() {
@@ -303,11 +262,7 @@ impl MarkedEventReceiver for Builder {
                 }
                 None => self.error = Some((line, "alias to an unknown anchor".to_string())),
             },
-            Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentStart
-            | Event::DocumentEnd
-            | Event::Nothing => {}
+            Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd | Event::Nothing => {}
         }
     }
 }
@@ -328,11 +283,7 @@ fn parse_tree(file: &Arc<Path>, text: &str, format: SourceFormat) -> Result<Node
             to_line(mark.line()),
             format!(
                 "{} syntax error at column {}: {}",
-                if format == SourceFormat::Json {
-                    "JSON"
-                } else {
-                    "YAML"
-                },
+                if format == SourceFormat::Json { "JSON" } else { "YAML" },
                 // Markers count columns from 0.
                 mark.col().saturating_add(1),
                 e.info()
@@ -345,16 +296,10 @@ fn parse_tree(file: &Arc<Path>, text: &str, format: SourceFormat) -> Result<Node
     let mut docs = builder.docs.into_iter();
     match (docs.next(), docs.next()) {
         (Some(root), None) => Ok(root),
-        (Some(_), Some(second)) => Err(syntax(
-            file,
-            second.line,
-            "a production file holds one YAML document, but a second one starts here",
-        )),
-        (None, _) => Err(syntax(
-            file,
-            1,
-            "empty production file: expected a mapping with `name` and `items`",
-        )),
+        (Some(_), Some(second)) => {
+            Err(syntax(file, second.line, "a production file holds one YAML document, but a second one starts here"))
+        }
+        (None, _) => Err(syntax(file, 1, "empty production file: expected a mapping with `name` and `items`")),
     }
 }
 
@@ -375,10 +320,7 @@ impl TreeReader<'_> {
         match node.kind {
             Kind::Map(entries) => Ok(entries),
             _ if node.is_null() => Ok(Vec::new()),
-            _ => Err(self.error(
-                node.line,
-                format!("{what} must be a mapping, not {}", node.kind_name()),
-            )),
+            _ => Err(self.error(node.line, format!("{what} must be a mapping, not {}", node.kind_name()))),
         }
     }
 
@@ -386,10 +328,7 @@ impl TreeReader<'_> {
     fn key(&self, key: &Node) -> Result<String, LoadError> {
         match &key.kind {
             Kind::Scalar { text, .. } => Ok(text.clone()),
-            _ => Err(self.error(
-                key.line,
-                format!("a key must be text, not {}", key.kind_name()),
-            )),
+            _ => Err(self.error(key.line, format!("a key must be text, not {}", key.kind_name()))),
         }
     }
 
@@ -398,10 +337,7 @@ impl TreeReader<'_> {
         match &value.kind {
             _ if value.is_null() => Ok(String::new()),
             Kind::Scalar { text, .. } => Ok(text.clone()),
-            _ => Err(self.error(
-                value.line,
-                format!("`{key}` must be a single value, not {}", value.kind_name()),
-            )),
+            _ => Err(self.error(value.line, format!("`{key}` must be a single value, not {}", value.kind_name()))),
         }
     }
 
@@ -415,10 +351,7 @@ impl TreeReader<'_> {
                         Kind::Scalar { .. } => self.text(item, name),
                         _ => Err(self.error(
                             item.line,
-                            format!(
-                                "setting {name}: a list element must be a single value, not {}",
-                                item.kind_name()
-                            ),
+                            format!("setting {name}: a list element must be a single value, not {}", item.kind_name()),
                         )),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
@@ -433,37 +366,20 @@ impl TreeReader<'_> {
     }
 
     /// The settings of a `settings`/`adapter_settings`/`host_settings` mapping, in order.
-    fn settings(
-        &self,
-        node: Node,
-        what: &str,
-        target: SettingTarget,
-        out: &mut Vec<Setting>,
-    ) -> Result<(), LoadError> {
+    fn settings(&self, node: Node, what: &str, target: SettingTarget, out: &mut Vec<Setting>) -> Result<(), LoadError> {
         let mut seen = Seen::default();
         for (key, value) in self.mapping(node, what)? {
             let name = self.key(&key)?;
             seen.check(self, &key, &name, &name)?;
             let value = self.setting_value(&value, &name)?;
-            out.push(Setting {
-                name,
-                value,
-                target,
-                location: Location::new(self.file, key.line),
-            });
+            out.push(Setting { name, value, target, location: Location::new(self.file, key.line) });
         }
         Ok(())
     }
 
     /// Error for a key that `accepted` does not list.
     fn unknown_key(&self, key: &Node, name: &str, place: &str, accepted: &[&str]) -> LoadError {
-        self.error(
-            key.line,
-            format!(
-                "unknown key `{name}` {place} (accepted keys: {})",
-                accepted.join(", ")
-            ),
-        )
+        self.error(key.line, format!("unknown key `{name}` {place} (accepted keys: {})", accepted.join(", ")))
     }
 
     /// Reads the top-level mapping.
@@ -472,10 +388,7 @@ impl TreeReader<'_> {
         let Kind::Map(entries) = root.kind else {
             return Err(self.error(
                 root_line,
-                format!(
-                    "the top level must be a mapping with `name` and `items`, not {}",
-                    root.kind_name()
-                ),
+                format!("the top level must be a mapping with `name` and `items`, not {}", root.kind_name()),
             ));
         };
         let mut production = ProductionConfig {
@@ -492,11 +405,7 @@ impl TreeReader<'_> {
         let mut seen = Seen::default();
         for (key, value) in entries {
             let name = self.key(&key)?;
-            let slot = if name == "production" {
-                "name"
-            } else {
-                name.as_str()
-            };
+            let slot = if name == "production" { "name" } else { name.as_str() };
             seen.check(self, &key, &name, slot)?;
             match name.as_str() {
                 "name" | "production" => {
@@ -512,12 +421,7 @@ impl TreeReader<'_> {
                 }),
                 "plugin_dirs" => production.plugin_dirs = self.plugin_dirs(&value)?,
                 "settings" => {
-                    self.settings(
-                        value,
-                        "`settings`",
-                        SettingTarget::Host,
-                        &mut production.settings,
-                    )?;
+                    self.settings(value, "`settings`", SettingTarget::Host, &mut production.settings)?;
                 }
                 "items" => production.items = self.items(value)?,
                 _ => {
@@ -535,12 +439,7 @@ impl TreeReader<'_> {
     fn plugin_dirs(&self, value: &Node) -> Result<Vec<PathBuf>, LoadError> {
         let base = self.file.parent().unwrap_or(Path::new(""));
         let joined = self.setting_value(value, "plugin_dirs")?;
-        Ok(joined
-            .split(',')
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .map(|d| base.join(d))
-            .collect())
+        Ok(joined.split(',').map(str::trim).filter(|d| !d.is_empty()).map(|d| base.join(d)).collect())
     }
 
     /// `items`: a list of item mappings.
@@ -548,10 +447,7 @@ impl TreeReader<'_> {
         match value.kind {
             Kind::Seq(nodes) => nodes.into_iter().map(|node| self.item(node)).collect(),
             _ if value.is_null() => Ok(Vec::new()),
-            _ => Err(self.error(
-                value.line,
-                format!("`items` must be a list of items, not {}", value.kind_name()),
-            )),
+            _ => Err(self.error(value.line, format!("`items` must be a list of items, not {}", value.kind_name()))),
         }
     }
 
@@ -559,13 +455,9 @@ impl TreeReader<'_> {
     fn item(&self, node: Node) -> Result<ItemConfig, LoadError> {
         let line = node.line;
         let Kind::Map(entries) = node.kind else {
-            return Err(self.error(
-                line,
-                format!(
-                    "an item must be a mapping with `id` and `class`, not {}",
-                    node.kind_name()
-                ),
-            ));
+            return Err(
+                self.error(line, format!("an item must be a mapping with `id` and `class`, not {}", node.kind_name()))
+            );
         };
         let location = Location::new(self.file, line);
         let mut name = None;
@@ -610,9 +502,7 @@ impl TreeReader<'_> {
                         _ => {
                             return Err(self.error(
                                 value.line,
-                                format!(
-                                    "`enabled: {text}` is not a boolean (expected true or false)"
-                                ),
+                                format!("`enabled: {text}` is not a boolean (expected true or false)"),
                             ));
                         }
                     };
@@ -624,20 +514,10 @@ impl TreeReader<'_> {
                 "comment" => item.comment = self.text(&value, &key_name)?,
                 "category" => item.category = self.text(&value, &key_name)?,
                 "adapter_settings" => {
-                    self.settings(
-                        value,
-                        "`adapter_settings`",
-                        SettingTarget::Adapter,
-                        &mut item.settings,
-                    )?;
+                    self.settings(value, "`adapter_settings`", SettingTarget::Adapter, &mut item.settings)?;
                 }
                 "host_settings" => {
-                    self.settings(
-                        value,
-                        "`host_settings`",
-                        SettingTarget::Host,
-                        &mut item.settings,
-                    )?;
+                    self.settings(value, "`host_settings`", SettingTarget::Host, &mut item.settings)?;
                 }
                 _ => return Err(self.unknown_key(&key, &key_name, "in an item", ITEM_KEYS)),
             }
@@ -661,13 +541,7 @@ struct Seen(Vec<(String, String)>);
 
 impl Seen {
     /// Errors when `slot` (the key, or the key it is an alias of) was already given.
-    fn check(
-        &mut self,
-        reader: &TreeReader<'_>,
-        key: &Node,
-        name: &str,
-        slot: &str,
-    ) -> Result<(), LoadError> {
+    fn check(&mut self, reader: &TreeReader<'_>, key: &Node, name: &str, slot: &str) -> Result<(), LoadError> {
         if let Some((_, first)) = self.0.iter().find(|(s, _)| s == slot) {
             let message = if first == name {
                 format!("duplicate key `{name}`")
@@ -683,10 +557,7 @@ impl Seen {
 
 /// A `LoadError::Syntax` at `line` of `file`.
 fn syntax(file: &Arc<Path>, line: u32, message: impl Into<String>) -> LoadError {
-    LoadError::Syntax {
-        location: Location::new(file, line),
-        message: message.into(),
-    }
+    LoadError::Syntax { location: Location::new(file, line), message: message.into() }
 }
 
 #[cfg(test)]
@@ -710,9 +581,7 @@ mod tests {
 
     /// (name, value, target, line) of each setting.
     fn settings(list: &[Setting]) -> Vec<(&str, &str, SettingTarget, u32)> {
-        list.iter()
-            .map(|s| (s.name.as_str(), s.value.as_str(), s.target, s.location.line))
-            .collect()
+        list.iter().map(|s| (s.name.as_str(), s.value.as_str(), s.target, s.location.line)).collect()
     }
 
     const EXAMPLE: &str = "\
@@ -760,16 +629,10 @@ items:
         assert_eq!(p.plugin_dirs, [PathBuf::from("/prod/../packs")]);
         assert_eq!(p.items.len(), 2);
         let rx = &p.items[0];
-        assert_eq!(
-            (rx.name.as_str(), rx.class.as_str()),
-            ("HL7_Receiver", "EnsLib.HL7.Service.TCPService")
-        );
+        assert_eq!((rx.name.as_str(), rx.class.as_str()), ("HL7_Receiver", "EnsLib.HL7.Service.TCPService"));
         assert!(rx.enabled);
         assert_eq!(rx.pool_size.as_deref(), Some("4"));
-        assert_eq!(
-            (rx.location.line, rx.pool_size_location.line),
-            (lines[2], lines[3])
-        );
+        assert_eq!((rx.location.line, rx.pool_size_location.line), (lines[2], lines[3]));
         assert_eq!((rx.comment.as_str(), rx.category.as_str()), ("text", "cat"));
         let l = &lines[4..];
         assert_eq!(
@@ -807,12 +670,7 @@ items:
         let p = load("/prod/demo.yaml", EXAMPLE, SourceFormat::Yaml).expect("example loads");
         assert_eq!(p.format, SourceFormat::Yaml);
         assert_eq!(p.location.line, 1);
-        check_example(
-            &p,
-            &[
-                3, 5, 7, 11, 10, 12, 13, 14, 15, 16, 17, 20, 21, 22, 26, 27, 28,
-            ],
-        );
+        check_example(&p, &[3, 5, 7, 11, 10, 12, 13, 14, 15, 16, 17, 20, 21, 22, 26, 27, 28]);
     }
 
     #[test]
@@ -854,12 +712,7 @@ items:
 "#;
         let p = load("/prod/demo.json", json, SourceFormat::Json).expect("json loads");
         assert_eq!(p.format, SourceFormat::Json);
-        check_example(
-            &p,
-            &[
-                4, 6, 8, 13, 12, 14, 15, 16, 17, 18, 19, 22, 23, 25, 28, 29, 30,
-            ],
-        );
+        check_example(&p, &[4, 6, 8, 13, 12, 14, 15, 16, 17, 18, 19, 22, 23, 25, 28, 29, 30]);
     }
 
     #[test]
@@ -868,10 +721,7 @@ items:
         let (line, message) = syntax_error(load("demo.yaml", &text, SourceFormat::Yaml));
         assert_eq!(line, 13);
         assert!(message.contains("`queue_sise`"), "{message}");
-        assert!(
-            message.contains("queue_size") && message.contains("adapter_settings"),
-            "{message}"
-        );
+        assert!(message.contains("queue_size") && message.contains("adapter_settings"), "{message}");
     }
 
     #[test]
@@ -879,10 +729,7 @@ items:
         let text = format!("{EXAMPLE}itmes: []\n");
         let (line, message) = syntax_error(load("demo.yaml", &text, SourceFormat::Yaml));
         assert_eq!(line, 29);
-        assert!(
-            message.contains("`itmes`") && message.contains("plugin_dirs"),
-            "{message}"
-        );
+        assert!(message.contains("`itmes`") && message.contains("plugin_dirs"), "{message}");
     }
 
     #[test]
@@ -898,8 +745,7 @@ items:
 
     #[test]
     fn json_syntax_error_names_its_line() {
-        let text =
-            "{\n  \"name\": \"P\",\n  \"items\": [\n    {\"id\": \"A\" \"class\": \"X\"}\n  ]\n}\n";
+        let text = "{\n  \"name\": \"P\",\n  \"items\": [\n    {\"id\": \"A\" \"class\": \"X\"}\n  ]\n}\n";
         let (line, message) = syntax_error(load("demo.json", text, SourceFormat::Json));
         assert_eq!(line, 4, "{message}");
         assert!(message.starts_with("JSON syntax error"), "{message}");
@@ -933,14 +779,10 @@ items:
 
     #[test]
     fn duplicate_and_aliased_keys_are_rejected() {
-        let text =
-            "name: P\nitems:\n  - id: A\n    class: X\n    concurrency: 2\n    PoolSize: 3\n";
+        let text = "name: P\nitems:\n  - id: A\n    class: X\n    concurrency: 2\n    PoolSize: 3\n";
         let (line, message) = syntax_error(load("demo.yaml", text, SourceFormat::Yaml));
         assert_eq!(line, 6);
-        assert!(
-            message.contains("`PoolSize` and `concurrency`"),
-            "{message}"
-        );
+        assert!(message.contains("`PoolSize` and `concurrency`"), "{message}");
         let text = "name: P\nsettings:\n  A: 1\n  A: 2\n";
         let (line, message) = syntax_error(load("demo.yaml", text, SourceFormat::Yaml));
         assert_eq!(line, 4);
@@ -952,21 +794,9 @@ items:
         let text = "name: P\nitems:\n  - id: A\n    class: X\n    adapter_settings:\n      \
                     Hex: 0x1F\n      Lead: 007\n      Float: 1.50\n      Quoted: \"null\"\n      Tilde: ~\n";
         let p = load("demo.yaml", text, SourceFormat::Yaml).expect("loads");
-        let values: Vec<(&str, &str)> = p.items[0]
-            .settings
-            .iter()
-            .map(|s| (s.name.as_str(), s.value.as_str()))
-            .collect();
-        assert_eq!(
-            values,
-            [
-                ("Hex", "0x1F"),
-                ("Lead", "007"),
-                ("Float", "1.50"),
-                ("Quoted", "null"),
-                ("Tilde", "")
-            ]
-        );
+        let values: Vec<(&str, &str)> =
+            p.items[0].settings.iter().map(|s| (s.name.as_str(), s.value.as_str())).collect();
+        assert_eq!(values, [("Hex", "0x1F"), ("Lead", "007"), ("Float", "1.50"), ("Quoted", "null"), ("Tilde", "")]);
     }
 
     #[test]
@@ -979,8 +809,7 @@ items:
 
     #[test]
     fn mapping_as_setting_value_is_rejected() {
-        let text =
-            "name: P\nitems:\n  - id: A\n    class: X\n    adapter_settings:\n      Port: {a: 1}\n";
+        let text = "name: P\nitems:\n  - id: A\n    class: X\n    adapter_settings:\n      Port: {a: 1}\n";
         let (line, message) = syntax_error(load("demo.yaml", text, SourceFormat::Yaml));
         assert_eq!(line, 6);
         assert!(message.contains("setting Port"), "{message}");
@@ -991,16 +820,13 @@ items:
         let text = "name: P\nitems:\n  - id: A\n    class: X\n    host_settings: &hs {TargetConfigNames: [B, C]}\n  \
                     - id: D\n    class: X\n    host_settings: *hs\n";
         let p = load("demo.yaml", text, SourceFormat::Yaml).expect("loads");
-        assert_eq!(
-            p.items[1]
-                .host_setting("TargetConfigNames")
-                .map(|s| s.value.as_str()),
-            Some("B,C")
-        );
+        assert_eq!(p.items[1].host_setting("TargetConfigNames").map(|s| s.value.as_str()), Some("B,C"));
         let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
             let j = i - 1;
-            bomb.push_str(&format!("a{i}: &a{i} [*a{j}, *a{j}, *a{j}, *a{j}, *a{j}, *a{j}, *a{j}, *a{j}, *a{j}, *a{j}]\n"));
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [*a{j}, *a{j}, *a{j}, *a{j}, *a{j}, *a{j}, *a{j}, *a{j}, *a{j}, *a{j}]\n"
+            ));
         }
         let (_, message) = syntax_error(load("demo.yaml", &bomb, SourceFormat::Yaml));
         assert!(message.contains("more than"), "{message}");
@@ -1008,11 +834,7 @@ items:
 
     #[test]
     fn deep_nesting_is_rejected_without_overflow() {
-        let text = format!(
-            "name: P\nsettings: {{A: {}{}}}\n",
-            "[".repeat(100_000),
-            "]".repeat(100_000)
-        );
+        let text = format!("name: P\nsettings: {{A: {}{}}}\n", "[".repeat(100_000), "]".repeat(100_000));
         let (line, _message) = syntax_error(load("demo.yaml", &text, SourceFormat::Yaml));
         assert_eq!(line, 2);
     }

@@ -26,8 +26,8 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 
 /// The outcome of one reload attempt.
 #[derive(Clone, Debug, Serialize)]
@@ -130,8 +130,12 @@ impl Reloader {
             s.last_config = Some(e.clone());
         }
         match e.outcome.as_str() {
-            "applied" | "unchanged" => tracing::info!(kind = %e.kind, source = %e.source, outcome = %e.outcome, detail = %e.detail, "reload"),
-            _ => tracing::warn!(kind = %e.kind, source = %e.source, outcome = %e.outcome, detail = %e.detail, diagnostics = ?e.diagnostics, "reload"),
+            "applied" | "unchanged" => {
+                tracing::info!(kind = %e.kind, source = %e.source, outcome = %e.outcome, detail = %e.detail, "reload")
+            }
+            _ => {
+                tracing::warn!(kind = %e.kind, source = %e.source, outcome = %e.outcome, detail = %e.detail, diagnostics = ?e.diagnostics, "reload")
+            }
         }
     }
 
@@ -141,7 +145,12 @@ impl Reloader {
         let text = match std::fs::read_to_string(&self.config_path) {
             Ok(t) => t,
             Err(e) => {
-                let ev = ReloadEvent::new("config", source, "rejected", format!("cannot read {}: {e}", self.config_path.display()));
+                let ev = ReloadEvent::new(
+                    "config",
+                    source,
+                    "rejected",
+                    format!("cannot read {}: {e}", self.config_path.display()),
+                );
                 self.note(&ev);
                 return ev;
             }
@@ -162,7 +171,8 @@ impl Reloader {
                     // The file says what runs: otherwise the next edit or SIGHUP would
                     // silently undo the rollback.
                     if let Err(e) = write_atomically(&self.config_path, &text) {
-                        ev.detail.push_str(&format!("; could not write it back to {}: {e}", self.config_path.display()));
+                        ev.detail
+                            .push_str(&format!("; could not write it back to {}: {e}", self.config_path.display()));
                     }
                 }
                 ev
@@ -177,14 +187,20 @@ impl Reloader {
         let sha = pack::sha256_hex(text.as_bytes());
         let current = self.versions.lock().unwrap_or_else(|e| e.into_inner()).current();
         if current.as_ref().is_some_and(|c| c.sha256 == sha) {
-            let mut ev = ReloadEvent::new(kind, source, "unchanged", "the production is already running this configuration");
+            let mut ev =
+                ReloadEvent::new(kind, source, "unchanged", "the production is already running this configuration");
             ev.version = current.map(|c| c.version);
             return ev;
         }
         let config = match production::load_str(&self.config_path, text) {
             Ok(c) => c,
             Err(e) => {
-                let mut ev = ReloadEvent::new(kind, source, "rejected", "the file cannot be read as a production; nothing changed");
+                let mut ev = ReloadEvent::new(
+                    kind,
+                    source,
+                    "rejected",
+                    "the file cannot be read as a production; nothing changed",
+                );
                 ev.diagnostics.push(e.to_string());
                 return ev;
             }
@@ -195,13 +211,19 @@ impl Reloader {
         };
         let diagnostics: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
         let Some(plan) = plan else {
-            let mut ev = ReloadEvent::new(kind, source, "rejected", "the new configuration has errors; the running production is unchanged");
+            let mut ev = ReloadEvent::new(
+                kind,
+                source,
+                "rejected",
+                "the new configuration has errors; the running production is unchanged",
+            );
             ev.diagnostics = diagnostics;
             return ev;
         };
         match self.engine.apply_plan(plan).await {
             Ok(report) => {
-                let version = self.versions.lock().unwrap_or_else(|e| e.into_inner()).record(&self.config_path, text, source);
+                let version =
+                    self.versions.lock().unwrap_or_else(|e| e.into_inner()).record(&self.config_path, text, source);
                 let mut ev = ReloadEvent::new(
                     kind,
                     source,
@@ -220,7 +242,8 @@ impl Reloader {
                 ev
             }
             Err(e) => {
-                let mut ev = ReloadEvent::new(kind, source, "failed", format!("applying failed and was rolled back: {e}"));
+                let mut ev =
+                    ReloadEvent::new(kind, source, "failed", format!("applying failed and was rolled back: {e}"));
                 ev.diagnostics = diagnostics;
                 ev
             }
@@ -270,7 +293,10 @@ impl Reloader {
             match current {
                 None => {
                     inner.packs.write().unwrap_or_else(|e| e.into_inner()).add(loaded.clone());
-                    ev.detail = format!("new pack {} {} loaded (generation {})", loaded.name, loaded.version, loaded.generation);
+                    ev.detail = format!(
+                        "new pack {} {} loaded (generation {})",
+                        loaded.name, loaded.version, loaded.generation
+                    );
                 }
                 Some(old) => {
                     let users: Vec<String> = inner
@@ -281,7 +307,11 @@ impl Reloader {
                         .collect();
                     match self.engine.swap_pack(loaded.clone(), &users).await {
                         Ok(report) => {
-                            inner.packs.write().unwrap_or_else(|e| e.into_inner()).replace(&old.source_path, loaded.clone());
+                            inner
+                                .packs
+                                .write()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .replace(&old.source_path, loaded.clone());
                             inner.clear_transforms();
                             ev.detail = format!(
                                 "{} {} → {} (generation {}): {} item(s) swapped",
@@ -346,7 +376,13 @@ impl Reloader {
 
     /// Reload counts by kind and outcome, for /metrics.
     pub fn counts(&self) -> Vec<(String, String, u64)> {
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).counts.iter().map(|((k, o), n)| (k.clone(), o.clone(), *n)).collect()
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .counts
+            .iter()
+            .map(|((k, o), n)| (k.clone(), o.clone(), *n))
+            .collect()
     }
 
     /// Applied versions.
@@ -362,7 +398,8 @@ impl Reloader {
 
 /// Replaces `path` with `text` through a temporary file and a rename.
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_file_name(format!(".{}.hie-rollback", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    let tmp = path
+        .with_file_name(format!(".{}.hie-rollback", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
 }

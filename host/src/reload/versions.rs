@@ -54,7 +54,12 @@ impl Versions {
         match &self.dir {
             Some(dir) => {
                 let write = std::fs::write(dir.join(format!("{version}.txt")), text)
-                    .and_then(|_| std::fs::write(dir.join("index.json.tmp"), serde_json::to_vec_pretty(&self.list).unwrap_or_default()))
+                    .and_then(|_| {
+                        std::fs::write(
+                            dir.join("index.json.tmp"),
+                            serde_json::to_vec_pretty(&self.list).unwrap_or_default(),
+                        )
+                    })
                     .and_then(|_| std::fs::rename(dir.join("index.json.tmp"), dir.join("index.json")));
                 if let Err(e) = write {
                     tracing::warn!(error = %e, "cannot store the config version; keeping it in memory");

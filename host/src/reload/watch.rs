@@ -26,7 +26,12 @@ pub struct Watchers {
 }
 
 fn relevant(kind: &EventKind) -> bool {
-    !matches!(kind, EventKind::Access(AccessKind::Open(_)) | EventKind::Access(AccessKind::Read) | EventKind::Access(AccessKind::Any))
+    !matches!(
+        kind,
+        EventKind::Access(AccessKind::Open(_))
+            | EventKind::Access(AccessKind::Read)
+            | EventKind::Access(AccessKind::Any)
+    )
 }
 
 /// Watches the production file (through its directory) and the plugin directories.
@@ -40,7 +45,9 @@ pub fn start(config: &Path, plugin_dirs: &[PathBuf], tx: UnboundedSender<Change>
     let ctx = tx.clone();
     let mut d = new_debouncer(Duration::from_millis(300), None, move |res: DebounceEventResult| {
         if let Ok(events) = res {
-            let hit = events.iter().any(|e| relevant(&e.kind) && e.paths.iter().any(|p| p.file_name() == Some(config_name.as_os_str())));
+            let hit = events
+                .iter()
+                .any(|e| relevant(&e.kind) && e.paths.iter().any(|p| p.file_name() == Some(config_name.as_os_str())));
             if hit {
                 let _ = ctx.send(Change::Config);
             }

@@ -13,9 +13,9 @@
 pub mod protocol;
 
 use crate::adapter::{AdapterSettings, OutboundAdapter};
+use crate::engine::block_on_host;
 use crate::engine::call::{CallResult, FailureKind, SendData};
 use crate::engine::instance::{HostServices, Instance};
-use crate::engine::block_on_host;
 use crate::message::Envelope;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
@@ -99,9 +99,12 @@ impl HostServices for WorkerServices {
         self.ask(|id| ToEngine::SendSync { id, caller, send, timeout_ms }, guard)
     }
 
-    fn adapter_call(&self, body: &[u8], params: Vec<(String, String)>) -> Result<(Vec<u8>, Vec<(String, String)>), PluginError> {
+    fn adapter_call(&self, body: &[u8], params: Vec<(String, String)>) -> crate::adapter::AdapterResult {
         let Some(adapter) = self.outbound.clone() else {
-            return Err(PluginError::new(ErrorKind::Unsupported, format!("item {} has no outbound adapter", self.item)));
+            return Err(PluginError::new(
+                ErrorKind::Unsupported,
+                format!("item {} has no outbound adapter", self.item),
+            ));
         };
         let body = body.to_vec();
         block_on_host(&self.runtime, async move { adapter.call(body, params).await })
@@ -202,7 +205,8 @@ async fn serve(runtime: tokio::runtime::Handle) -> Result<(), String> {
         let (pack, class, services, job_rx, out, ready) =
             (pack.clone(), init.class.clone(), services.clone(), job_rx.clone(), out_tx.clone(), ready_tx.clone());
         let t = std::thread::Builder::new().name(format!("hie-worker-{n}")).spawn(move || {
-            let made = Instance::create(&pack, &class, services as Arc<dyn HostServices>).and_then(|mut i| i.start().map(|_| i));
+            let made = Instance::create(&pack, &class, services as Arc<dyn HostServices>)
+                .and_then(|mut i| i.start().map(|_| i));
             let mut instance = match made {
                 Ok(i) => {
                     let _ = ready.send(Ok(()));
@@ -216,7 +220,9 @@ async fn serve(runtime: tokio::runtime::Handle) -> Result<(), String> {
             while let Ok((id, env)) = job_rx.recv() {
                 let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| instance.run(&env))) {
                     Ok(r) => r,
-                    Err(_) => CallResult::host_failure(FailureKind::Panicked, "process", "host code panicked in the worker"),
+                    Err(_) => {
+                        CallResult::host_failure(FailureKind::Panicked, "process", "host code panicked in the worker")
+                    }
                 };
                 let _ = out.send(ToEngine::CallDone { id, result: Box::new(result) });
             }
@@ -270,7 +276,11 @@ async fn serve(runtime: tokio::runtime::Handle) -> Result<(), String> {
     Ok(())
 }
 
-async fn fail(out: &UnboundedSender<ToEngine>, write_task: tokio::task::JoinHandle<()>, reason: String) -> Result<(), String> {
+async fn fail(
+    out: &UnboundedSender<ToEngine>,
+    write_task: tokio::task::JoinHandle<()>,
+    reason: String,
+) -> Result<(), String> {
     let _ = out.send(ToEngine::InitFailed { reason: reason.clone() });
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -61,8 +61,9 @@ pub enum ToWorker {
     Shutdown,
 }
 
-/// Worker → engine.
+/// Worker → engine. (`CallDone` is boxed; the rest are small.)
 #[derive(Debug, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)]
 pub enum ToEngine {
     /// Init done; instances are running.
     Ready {
@@ -129,5 +130,8 @@ pub fn decode<'a, T: Deserialize<'a>>(b: &'a [u8]) -> Result<T, String> {
 
 /// The frame codec both sides use (u32 length prefix, 256 MiB cap).
 pub fn codec() -> tokio_util::codec::LengthDelimitedCodec {
-    tokio_util::codec::LengthDelimitedCodec::builder().length_field_length(4).max_frame_length(256 * 1024 * 1024).new_codec()
+    tokio_util::codec::LengthDelimitedCodec::builder()
+        .length_field_length(4)
+        .max_frame_length(256 * 1024 * 1024)
+        .new_codec()
 }

@@ -11,7 +11,9 @@
 //!   (`OnLookupFailure=forward`) or fails it (`fail`).
 
 use hie_plugin_api::hl7::{self, MessageBuf, Path};
-use hie_plugin_api::{ClassDef, Context, Error, ErrorKind, Item, ItemKind, Message, Outcome, Send, SettingDef, adapters};
+use hie_plugin_api::{
+    ClassDef, Context, Error, ErrorKind, Item, ItemKind, Message, Outcome, Send, SettingDef, adapters,
+};
 use std::time::Duration;
 
 /// The NHS number in PID-3 (identifier type NH, or authority NHS), if any.

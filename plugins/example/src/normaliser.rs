@@ -37,7 +37,8 @@ struct Normaliser {
 
 /// Identifier types and assigning authorities that mark an NHS number in PID-3.
 fn is_nhs_identifier(type_code: &str, authority: &str) -> bool {
-    type_code.eq_ignore_ascii_case("NH") || ["NHS", "NHSNBR", "NHSNMBR"].iter().any(|a| authority.eq_ignore_ascii_case(a))
+    type_code.eq_ignore_ascii_case("NH")
+        || ["NHS", "NHSNBR", "NHSNMBR"].iter().any(|a| authority.eq_ignore_ascii_case(a))
 }
 
 impl Item for Normaliser {
@@ -65,7 +66,8 @@ impl Item for Normaliser {
             }
         }
         if self.uppercase_family_name {
-            let path: Path = "PID-5.1".parse().map_err(|e: hie_plugin_api::hl7::PathError| Error::failed(e.to_string()))?;
+            let path: Path =
+                "PID-5.1".parse().map_err(|e: hie_plugin_api::hl7::PathError| Error::failed(e.to_string()))?;
             if let Some(family) = parsed.value(&path) {
                 let upper = family.to_uppercase();
                 if upper != family {

@@ -88,7 +88,8 @@ impl AckPolicy {
             return None;
         }
         let ack_code = self.code(msg, ack::AckCode::AE);
-        let mut b = ack::AckBuilder::new(msg, ack_code, &Self::timestamp()).local_facility_application(&self.local).text(text);
+        let mut b =
+            ack::AckBuilder::new(msg, ack_code, &Self::timestamp()).local_facility_application(&self.local).text(text);
         if self.add_err {
             b = b.error(ack::AckError::new(code, text));
         }

@@ -7,14 +7,20 @@
 //! holds up only this operation.
 
 use crate::reply_actions::{self, Reply, ReplyActions, Verdict};
-use hie_plugin_api::{ClassDef, Context, Error, ErrorAction, ErrorKind, Item, ItemKind, Message, Outcome, SettingDef, adapters};
+use hie_plugin_api::{
+    ClassDef, Context, Error, ErrorAction, ErrorKind, Item, ItemKind, Message, Outcome, SettingDef, adapters,
+};
 use std::time::Duration;
 
 fn common_operation_settings(failure_timeout: &'static str) -> Vec<SettingDef> {
     vec![
         SettingDef::host("RetryInterval", "5", "seconds between delivery attempts"),
         SettingDef::host("FailureTimeout", failure_timeout, "seconds before a retrying message fails; -1 = for ever"),
-        SettingDef::host("NoFailWhileDisconnected", "0", "time spent disconnected does not count towards FailureTimeout"),
+        SettingDef::host(
+            "NoFailWhileDisconnected",
+            "0",
+            "time spent disconnected does not count towards FailureTimeout",
+        ),
         SettingDef::host("AlertRetryGracePeriod", "0", "seconds of retrying before an alert").unsupported(),
         SettingDef::host("AlertOnError", "0", "send an alert on error").unsupported(),
         SettingDef::host("ArchiveIO", "0", "archive adapter I/O").unsupported(),
@@ -42,7 +48,11 @@ pub fn tcp_operation() -> ClassDef {
         SettingDef::host("GetReply", "1", "wait for a reply (HIE always reads the reply)").unsupported(),
         SettingDef::adapter("IPAddress", "", "host to connect to"),
         SettingDef::adapter("Port", "", "TCP port to connect to"),
-        SettingDef::adapter("StayConnected", "-1", "-1 keep the connection; 0 close after each message; N idle seconds"),
+        SettingDef::adapter(
+            "StayConnected",
+            "-1",
+            "-1 keep the connection; 0 close after each message; N idle seconds",
+        ),
         SettingDef::adapter("ConnectTimeout", "5", "seconds to wait for a connection"),
         SettingDef::adapter("ReconnectRetry", "5", "reconnect attempts per message (HIE reconnects on every retry)"),
         SettingDef::adapter("ResponseTimeout", "30", "seconds to wait for the reply; -1 = for ever"),
@@ -61,7 +71,11 @@ pub fn file_operation() -> ClassDef {
     .doc("writes each HL7 v2 message to a file (atomically: temporary name, then rename)")
     .settings(common_operation_settings("15"))
     .settings([
-        SettingDef::host("Filename", "%f_%Q%!+(_a)", "file name with specifiers: %f source name, %Q timestamp, %!+(_a) unique suffix"),
+        SettingDef::host(
+            "Filename",
+            "%f_%Q%!+(_a)",
+            "file name with specifiers: %f source name, %Q timestamp, %!+(_a) unique suffix",
+        ),
         SettingDef::host("AutoBatchParentSegs", "0", "batch output").unsupported(),
         SettingDef::adapter("FilePath", "", "directory to write to"),
         SettingDef::adapter("Overwrite", "0", "1 replaces an existing file; 0 appends to it (atomically)"),

@@ -145,9 +145,7 @@ impl ReplyActions {
                 (Condition::AnyError, _) => code == "AE" || code == "CE",
                 (Condition::AnyReject, _) => code == "AR" || code == "CR",
                 (Condition::Code(k), _) => has_msa && &code == k,
-                (Condition::IdMismatch, _) => {
-                    ack.as_ref().is_some_and(|a| a.control_id != request_control_id)
-                }
+                (Condition::IdMismatch, _) => ack.as_ref().is_some_and(|a| a.control_id != request_control_id),
                 (Condition::TypeMismatch, _) => {
                     parsed.as_ref().is_some_and(|m| m.message_code().is_some_and(|c| !c.eq_ignore_ascii_case("ACK")))
                 }
@@ -158,10 +156,10 @@ impl ReplyActions {
             Reply::Body(_) if !has_msa => "reply has no MSA segment".to_string(),
             Reply::Body(_) => {
                 let mut s = format!("reply {code}");
-                if let Some(a) = &ack {
-                    if let Some(t) = a.text.as_ref().or(a.error_text.as_ref()) {
-                        s.push_str(&format!(" ({t})"));
-                    }
+                if let Some(a) = &ack
+                    && let Some(t) = a.text.as_ref().or(a.error_text.as_ref())
+                {
+                    s.push_str(&format!(" ({t})"));
                 }
                 s
             }

@@ -82,7 +82,9 @@ impl Item for Router {
             Err(e) => {
                 ctx.count("bad_messages", 1);
                 return Ok(match &self.bad_message_handler {
-                    Some(h) => Outcome::completed().send(Send::forward(h.clone())).warn(format!("invalid HL7 ({e}): sent to BadMessageHandler {h}")),
+                    Some(h) => Outcome::completed()
+                        .send(Send::forward(h.clone()))
+                        .warn(format!("invalid HL7 ({e}): sent to BadMessageHandler {h}")),
                     None => Outcome::fail(format!("invalid HL7 and no BadMessageHandler: {e}")),
                 });
             }
@@ -94,7 +96,9 @@ impl Item for Router {
         if decision.fired.is_empty() {
             ctx.count("unmatched", 1);
             return Ok(match &self.bad_message_handler {
-                Some(h) => Outcome::completed().send(Send::forward(h.clone())).warn(format!("no rule matched: sent to BadMessageHandler {h}")),
+                Some(h) => Outcome::completed()
+                    .send(Send::forward(h.clone()))
+                    .warn(format!("no rule matched: sent to BadMessageHandler {h}")),
                 None => Outcome::completed().warn("no rule matched; the message was not sent anywhere"),
             });
         }
@@ -112,4 +116,3 @@ impl Item for Router {
         Ok(out)
     }
 }
-

@@ -170,11 +170,7 @@ impl RuleSet {
 
     /// Every target named anywhere, for checking against the production.
     pub fn targets(&self) -> Vec<&str> {
-        self.rules
-            .iter()
-            .chain(self.otherwise.iter())
-            .flat_map(|r| r.send.iter().map(|s| s.target.as_str()))
-            .collect()
+        self.rules.iter().chain(self.otherwise.iter()).flat_map(|r| r.send.iter().map(|s| s.target.as_str())).collect()
     }
 
     /// Every transform class named anywhere.
@@ -199,12 +195,12 @@ impl RuleSet {
                 }
             }
         }
-        if d.fired.is_empty() {
-            if let Some(o) = &self.otherwise {
-                d.fired.push(o.name.clone());
-                d.sends.extend(o.send.iter().cloned());
-                d.delete |= o.delete;
-            }
+        if d.fired.is_empty()
+            && let Some(o) = &self.otherwise
+        {
+            d.fired.push(o.name.clone());
+            d.sends.extend(o.send.iter().cloned());
+            d.delete |= o.delete;
         }
         d
     }
@@ -221,7 +217,13 @@ fn parse_rule(y: &Yaml, n: usize) -> Result<Rule, String> {
         }
     }
     if y["disabled"].as_bool() == Some(true) {
-        return Ok(Rule { name, when: Condition::Not(Box::new(Condition::Always)), send: vec![], delete: false, stop: false });
+        return Ok(Rule {
+            name,
+            when: Condition::Not(Box::new(Condition::Always)),
+            send: vec![],
+            delete: false,
+            stop: false,
+        });
     }
     let when = match &y["when"] {
         Yaml::BadValue | Yaml::Null => Condition::Always,
@@ -248,7 +250,9 @@ fn parse_rule(y: &Yaml, n: usize) -> Result<Rule, String> {
                 let priority = match &s["priority"] {
                     Yaml::BadValue | Yaml::Null => None,
                     Yaml::Integer(p) if (1..=9).contains(p) => Some(*p as u8),
-                    other => return Err(at(format!("send priority must be a number 1-9 (1 = highest), got {other:?}"))),
+                    other => {
+                        return Err(at(format!("send priority must be a number 1-9 (1 = highest), got {other:?}")));
+                    }
                 };
                 for t in target.split(',').map(str::trim).filter(|t| !t.is_empty()) {
                     send.push(SendAction { target: t.to_string(), transform: transform.clone(), priority });
@@ -331,7 +335,10 @@ fn tokenize(s: &str) -> Result<Vec<Token>, String> {
             }
             _ => {
                 let start = i;
-                while i < chars.len() && !" \t\n\r(),=\"'".contains(chars[i]) && !(chars[i] == '!' && chars.get(i + 1) == Some(&'=')) {
+                while i < chars.len()
+                    && !" \t\n\r(),=\"'".contains(chars[i])
+                    && !(chars[i] == '!' && chars.get(i + 1) == Some(&'='))
+                {
                     // `PID-3(2).1` and `OBX(2)-5` keep their parentheses.
                     i += 1;
                     if i < chars.len() && chars[i] == '(' && looks_like_path(&chars[start..i]) {
@@ -559,7 +566,8 @@ rules:
 
     #[test]
     fn return_stops_and_delete_discards() {
-        let d = decide("rules:\n  - when: DocType = \"ADT^A01\"\n    send: [A]\n    return: true\n  - send: [B]\n", "x");
+        let d =
+            decide("rules:\n  - when: DocType = \"ADT^A01\"\n    send: [A]\n    return: true\n  - send: [B]\n", "x");
         assert_eq!(d.sends.len(), 1);
         let d = decide("rules:\n  - when: PID-5.1 starts-with TEST\n    delete: true\n  - send: [B]\n", "x");
         assert!(d.delete);

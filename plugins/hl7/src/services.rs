@@ -11,11 +11,17 @@ use hie_plugin_api::{ClassDef, Context, Error, Item, ItemKind, Message, Outcome,
 fn common_host_settings() -> Vec<SettingDef> {
     vec![
         SettingDef::host("TargetConfigNames", "", "comma-separated items that receive every message"),
-        SettingDef::host("MessageSchemaCategory", "", "HL7 schema category (recorded; schema validation is not implemented)")
+        SettingDef::host(
+            "MessageSchemaCategory",
+            "",
+            "HL7 schema category (recorded; schema validation is not implemented)",
+        )
+        .unsupported(),
+        SettingDef::host("SearchTableClass", "", "IRIS search table class (HIE indexes SearchFields instead)")
             .unsupported(),
-        SettingDef::host("SearchTableClass", "", "IRIS search table class (HIE indexes SearchFields instead)").unsupported(),
         SettingDef::host("DefCharEncoding", "Latin1", "default character encoding when MSH-18 is empty").unsupported(),
-        SettingDef::host("BatchHandling", "Whole", "how batches are forwarded (HIE forwards each message)").unsupported(),
+        SettingDef::host("BatchHandling", "Whole", "how batches are forwarded (HIE forwards each message)")
+            .unsupported(),
         SettingDef::host("AlertOnError", "0", "send an alert on error").unsupported(),
         SettingDef::host("ArchiveIO", "0", "archive adapter I/O").unsupported(),
         SettingDef::host("InactivityTimeout", "0", "alert after this many idle seconds").unsupported(),
@@ -26,15 +32,31 @@ fn common_host_settings() -> Vec<SettingDef> {
 /// `EnsLib.HL7.Service.TCPService`.
 pub fn tcp_service() -> ClassDef {
     ClassDef::new("EnsLib.HL7.Service.TCPService", ItemKind::Service, |ctx| {
-        Ok(Box::new(HL7Service { targets: ctx.setting_list("TargetConfigNames"), ack: AckPolicy::from_settings(ctx), file: false }))
+        Ok(Box::new(HL7Service {
+            targets: ctx.setting_list("TargetConfigNames"),
+            ack: AckPolicy::from_settings(ctx),
+            file: false,
+        }))
     })
     .adapter(adapters::TCP_MLLP_INBOUND)
     .doc("receives HL7 v2 over MLLP/TCP and acknowledges after commit")
     .settings(common_host_settings())
     .settings([
-        SettingDef::host("AckMode", "Immed", "Never | Immed (ACK once committed) | Msh (as MSH-15/16 ask) | App (treated as Immed)"),
-        SettingDef::host("LocalFacilityApplication", "ISC:EnsembleHL7", "FACILITY:APPLICATION placed in ACKs' MSH-4/MSH-3"),
-        SettingDef::host("UseAckCommitCodes", "1", "answer CA/CE/CR when the sender uses enhanced acknowledgement mode"),
+        SettingDef::host(
+            "AckMode",
+            "Immed",
+            "Never | Immed (ACK once committed) | Msh (as MSH-15/16 ask) | App (treated as Immed)",
+        ),
+        SettingDef::host(
+            "LocalFacilityApplication",
+            "ISC:EnsembleHL7",
+            "FACILITY:APPLICATION placed in ACKs' MSH-4/MSH-3",
+        ),
+        SettingDef::host(
+            "UseAckCommitCodes",
+            "1",
+            "answer CA/CE/CR when the sender uses enhanced acknowledgement mode",
+        ),
         SettingDef::host("AddNackERR", "1", "add an ERR segment to NACKs"),
         SettingDef::host("NackErrorCode", "E", "ERR-4 severity code for NACKs").unsupported(),
         SettingDef::host("Framing", "Flexible", "framing: HIE speaks MLLP (also accepts FS CR LF endings)"),
@@ -43,7 +65,11 @@ pub fn tcp_service() -> ClassDef {
         SettingDef::adapter("ReadTimeout", "5", "seconds to wait for the rest of a started message"),
         SettingDef::adapter("AllowedIPAddresses", "", "comma-separated peer addresses allowed to connect; empty = any"),
         SettingDef::adapter("JobPerConnection", "1", "each connection is served independently (always so in HIE)"),
-        SettingDef::adapter("MaxFrameSize", "16777216", "HIE: largest message in bytes; bigger frames close the connection"),
+        SettingDef::adapter(
+            "MaxFrameSize",
+            "16777216",
+            "HIE: largest message in bytes; bigger frames close the connection",
+        ),
         SettingDef::adapter("SSLConfig", "", "TLS configuration").unsupported(),
         SettingDef::adapter("LocalInterface", "", "interface to listen on (HIE listens on all)").unsupported(),
         SettingDef::adapter("QSize", "100", "listen backlog").unsupported(),
@@ -54,7 +80,11 @@ pub fn tcp_service() -> ClassDef {
 /// `EnsLib.HL7.Service.FileService`.
 pub fn file_service() -> ClassDef {
     ClassDef::new("EnsLib.HL7.Service.FileService", ItemKind::Service, |ctx| {
-        Ok(Box::new(HL7Service { targets: ctx.setting_list("TargetConfigNames"), ack: AckPolicy::from_settings(ctx), file: true }))
+        Ok(Box::new(HL7Service {
+            targets: ctx.setting_list("TargetConfigNames"),
+            ack: AckPolicy::from_settings(ctx),
+            file: true,
+        }))
     })
     .adapter(adapters::FILE_INBOUND)
     .doc("takes HL7 v2 messages (single, many or FHS/BHS batches) from files in a directory")
@@ -70,8 +100,12 @@ pub fn file_service() -> ClassDef {
         SettingDef::adapter("AppendTimestamp", "1", "append a timestamp to archived names").unsupported(),
         SettingDef::adapter("SemaphoreSpec", "", "semaphore files").unsupported(),
         SettingDef::adapter("SubdirectoryLevels", "0", "poll subdirectories").unsupported(),
-        SettingDef::adapter("ConfirmComplete", "0", "check that files are complete (HIE skips files modified in the last 200 ms)")
-            .unsupported(),
+        SettingDef::adapter(
+            "ConfirmComplete",
+            "0",
+            "check that files are complete (HIE skips files modified in the last 200 ms)",
+        )
+        .unsupported(),
     ])
 }
 
@@ -103,10 +137,10 @@ impl Item for HL7Service {
             Err(e) => {
                 ctx.count("rejected", 1);
                 let mut out = Outcome::fail(format!("not a valid HL7 v2 message: {e}"));
-                if !self.file {
-                    if let Some(nack) = self.ack.reject_unparseable(body, &e) {
-                        out = out.reply(nack);
-                    }
+                if !self.file
+                    && let Some(nack) = self.ack.reject_unparseable(body, &e)
+                {
+                    out = out.reply(nack);
                 }
                 return Ok(out);
             }
@@ -114,18 +148,19 @@ impl Item for HL7Service {
         if parsed.message_code().is_none() {
             ctx.count("rejected", 1);
             let mut out = Outcome::fail("MSH-9 (message type) is empty");
-            if !self.file {
-                if let Some(nack) = self.ack.reject(&parsed, err_code::REQUIRED_FIELD_MISSING, "MSH-9 message type is required") {
-                    out = out.reply(nack);
-                }
+            if !self.file
+                && let Some(nack) =
+                    self.ack.reject(&parsed, err_code::REQUIRED_FIELD_MISSING, "MSH-9 message type is required")
+            {
+                out = out.reply(nack);
             }
             return Ok(out);
         }
         let mut out = Outcome::completed().forward_to(self.targets.iter().cloned());
-        if !self.file {
-            if let Some(a) = self.ack.accept(&parsed) {
-                out = out.reply(a);
-            }
+        if !self.file
+            && let Some(a) = self.ack.accept(&parsed)
+        {
+            out = out.reply(a);
         }
         Ok(out)
     }

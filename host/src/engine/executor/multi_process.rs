@@ -115,7 +115,10 @@ struct Spawner {
 fn spawner(runtime: &tokio::runtime::Handle) -> &'static Spawner {
     static SPAWNER: OnceLock<Spawner> = OnceLock::new();
     SPAWNER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<(std::process::Command, oneshot::Sender<std::io::Result<tokio::process::Child>>)>();
+        let (tx, rx) = std::sync::mpsc::channel::<(
+            std::process::Command,
+            oneshot::Sender<std::io::Result<tokio::process::Child>>,
+        )>();
         let rt = runtime.clone();
         let _ = std::thread::Builder::new().name("hie-spawner".into()).spawn(move || {
             let _guard = rt.enter();
@@ -256,9 +259,10 @@ async fn launch(shared: &Arc<Shared>, slot: &Arc<Slot>) -> Result<Connection, St
     let runtime = tokio::runtime::Handle::current();
     let (tx, rx) = oneshot::channel();
     spawner(&runtime).tx.send((cmd, tx)).map_err(|_| "the worker spawner thread is gone".to_string())?;
-    let mut child = rx.await.map_err(|_| "the worker spawner dropped the request".to_string())?.map_err(|e| {
-        format!("cannot start worker process {}: {e}", shared.exe.display())
-    })?;
+    let mut child = rx
+        .await
+        .map_err(|_| "the worker spawner dropped the request".to_string())?
+        .map_err(|e| format!("cannot start worker process {}: {e}", shared.exe.display()))?;
     drop(child_fd);
     let pid = child.id().unwrap_or(0);
     parent_end.set_nonblocking(true).map_err(|e| e.to_string())?;
@@ -340,7 +344,8 @@ async fn supervise(shared: Arc<Shared>, slot: Arc<Slot>, first: oneshot::Sender<
             }
         }
         slot.lock().phase = Phase::Restarting;
-        let jitter = Duration::from_millis((Instant::now().elapsed().subsec_nanos() as u64 ^ std::process::id() as u64) % 100);
+        let jitter =
+            Duration::from_millis((Instant::now().elapsed().subsec_nanos() as u64 ^ std::process::id() as u64) % 100);
         tokio::select! {
             _ = shared.stop.cancelled() => break,
             _ = tokio::time::sleep(backoff + jitter) => {}
@@ -426,10 +431,10 @@ async fn serve(shared: &Arc<Shared>, slot: &Arc<Slot>, conn: Connection) -> Stri
 fn check_health(shared: &Shared, slot: &Slot, pid: u32) -> Option<String> {
     if let Some(limit) = shared.hang_timeout {
         let st = slot.lock();
-        if let Some(oldest) = st.in_flight.values().map(|c| c.since).min() {
-            if oldest.elapsed() > limit {
-                return Some(format!("a call ran longer than HangTimeout ({}s)", limit.as_secs()));
-            }
+        if let Some(oldest) = st.in_flight.values().map(|c| c.since).min()
+            && oldest.elapsed() > limit
+        {
+            return Some(format!("a call ran longer than HangTimeout ({}s)", limit.as_secs()));
         }
     }
     if let Some(limit) = shared.memory_limit {
@@ -499,22 +504,32 @@ fn handle_frame(shared: &Arc<Shared>, slot: &Arc<Slot>, tx: &mpsc::UnboundedSend
             tokio::spawn(async move {
                 let result = match shared.engine.upgrade() {
                     Some(engine) => {
-                        let caller = caller.map(|(h, b): (Header, Vec<u8>)| Envelope { header: Arc::new(h), body: Bytes::from(b) });
-                        crate::engine::dispatch::call_sync(&engine, &shared.item, caller.as_ref(), send, timeout_ms).await
+                        let caller = caller
+                            .map(|(h, b): (Header, Vec<u8>)| Envelope { header: Arc::new(h), body: Bytes::from(b) });
+                        crate::engine::dispatch::call_sync(&engine, &shared.item, caller.as_ref(), send, timeout_ms)
+                            .await
                     }
                     None => Err(hie_plugin_api::abi::PluginError::new(ErrorKind::Failed, "engine stopped")),
                 };
-                let _ = tx.send(ToWorker::Answer { id, result: result.map_err(|e| (kind_code(e.kind), e.message.to_string())) });
+                let _ = tx.send(ToWorker::Answer {
+                    id,
+                    result: result.map_err(|e| (kind_code(e.kind), e.message.to_string())),
+                });
             });
         }
         ToEngine::DeferredReply { id, token, body } => {
             let (shared, tx) = (shared.clone(), tx.clone());
             tokio::spawn(async move {
                 let result = match shared.engine.upgrade() {
-                    Some(engine) => crate::engine::dispatch::deferred_reply(&engine, &token, body).await.map(|_| Vec::new()),
+                    Some(engine) => {
+                        crate::engine::dispatch::deferred_reply(&engine, &token, body).await.map(|_| Vec::new())
+                    }
                     None => Err(hie_plugin_api::abi::PluginError::new(ErrorKind::Failed, "engine stopped")),
                 };
-                let _ = tx.send(ToWorker::Answer { id, result: result.map_err(|e| (kind_code(e.kind), e.message.to_string())) });
+                let _ = tx.send(ToWorker::Answer {
+                    id,
+                    result: result.map_err(|e| (kind_code(e.kind), e.message.to_string())),
+                });
             });
         }
         ToEngine::Ready { .. } | ToEngine::InitFailed { .. } => {}
@@ -655,10 +670,10 @@ async fn roll_slot(shared: &Arc<Shared>, slot: &Arc<Slot>) -> Result<(), String>
             if st.launches > launches_before && st.phase == Phase::Running && st.tx.is_some() {
                 break Ok(());
             }
-            if st.launches > launches_before {
-                if let Some(e) = &st.last_error {
-                    break Err(format!("worker {} failed to start on the new pack: {e}", slot.index));
-                }
+            if st.launches > launches_before
+                && let Some(e) = &st.last_error
+            {
+                break Err(format!("worker {} failed to start on the new pack: {e}", slot.index));
             }
         }
         if Instant::now() > deadline || shared.stop.is_cancelled() {

@@ -63,7 +63,10 @@ struct Shared {
     threads: Mutex<Vec<(Arc<Slot>, JoinHandle<()>)>>,
 }
 
-fn spawn_thread(shared: &Shared, n: usize) -> std::io::Result<(Arc<Slot>, JoinHandle<()>, std::sync::mpsc::Receiver<Result<(), PluginError>>)> {
+/// A started thread: its slot, its handle, and where it reports whether its instance started.
+type Spawned = (Arc<Slot>, JoinHandle<()>, std::sync::mpsc::Receiver<Result<(), PluginError>>);
+
+fn spawn_thread(shared: &Shared, n: usize) -> std::io::Result<Spawned> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let factory = shared.factory.clone();
     let rx = shared.rx.clone();
@@ -115,7 +118,8 @@ impl ThreadExecutor {
         runtime: &tokio::runtime::Handle,
     ) -> Result<ThreadExecutor, PluginError> {
         let (tx, rx) = crossbeam_channel::bounded::<Job>(threads.max(1) * 2);
-        let shared = Arc::new(Shared { factory: factory.clone(), item: item.to_string(), rx, threads: Mutex::new(Vec::new()) });
+        let shared =
+            Arc::new(Shared { factory: factory.clone(), item: item.to_string(), rx, threads: Mutex::new(Vec::new()) });
         let mut first_error = None;
         for n in 0..threads.max(1) {
             match spawn_thread(&shared, n) {
@@ -164,7 +168,11 @@ async fn watchdog(shared: Arc<Shared>, limit: Duration) {
                 .iter()
                 .enumerate()
                 .filter(|(_, (slot, _))| {
-                    slot.current.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|r| r.since.elapsed() > limit)
+                    slot.current
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .as_ref()
+                        .is_some_and(|r| r.since.elapsed() > limit)
                 })
                 .map(|(i, _)| i)
                 .collect()
@@ -192,7 +200,8 @@ async fn watchdog(shared: Arc<Shared>, limit: Duration) {
             match replacement {
                 Some(entry) => {
                     // The abandoned thread's handle is dropped: it ends on its own.
-                    let _old = std::mem::replace(&mut shared.threads.lock().unwrap_or_else(|e| e.into_inner())[i], entry);
+                    let _old =
+                        std::mem::replace(&mut shared.threads.lock().unwrap_or_else(|e| e.into_inner())[i], entry);
                 }
                 None => tracing::error!(item = %shared.item, "could not start a replacement thread"),
             }
