@@ -263,9 +263,40 @@ pub(super) async fn consume(engine: Arc<EngineInner>, item: Arc<ItemRuntime>, sl
     }
 }
 
+/// How many of a consumer's commits may still be unwritten when it takes the next message.
+/// Overlapping commits with work is what pipelining buys; bounding it bounds what a crash
+/// can make an operation deliver twice (its delivered-but-unrecorded messages).
+const PIPELINE_DEPTH: usize = 2;
+
+/// A consumer's commits not yet written.
+#[derive(Default)]
+pub(super) struct Pipeline {
+    pending: std::sync::atomic::AtomicUsize,
+    written: tokio::sync::Notify,
+}
+
+impl Pipeline {
+    async fn wait_for_room(&self) {
+        loop {
+            let notified = self.written.notified();
+            if self.pending.load(Ordering::SeqCst) < PIPELINE_DEPTH {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn done(&self) {
+        self.pending.fetch_sub(1, Ordering::SeqCst);
+        self.written.notify_waiters();
+    }
+}
+
 async fn consume_loop(engine: Arc<EngineInner>, item: Arc<ItemRuntime>) {
     let stop = item.stop_token().clone();
+    let pipeline = Arc::new(Pipeline::default());
     loop {
+        pipeline.wait_for_room().await;
         // While the journal cannot commit, taking messages would only deliver them again
         // and again: wait until it can.
         while !engine.journal.is_healthy() {
@@ -288,7 +319,7 @@ async fn consume_loop(engine: Arc<EngineInner>, item: Arc<ItemRuntime>) {
             }
         };
         let guard = LeaseGuard { queue: item.queue.clone(), lease: Some(lease) };
-        process_leased(&engine, &item, guard, env, &stop).await;
+        process_leased(&engine, &item, guard, env, &stop, &pipeline).await;
     }
 }
 
@@ -299,6 +330,7 @@ async fn process_leased(
     mut lease: LeaseGuard,
     env: Envelope,
     stop: &tokio_util::sync::CancellationToken,
+    pipeline: &Arc<Pipeline>,
 ) {
     let started = Instant::now();
     let mut disconnected = Duration::ZERO;
@@ -372,7 +404,7 @@ async fn process_leased(
             }
             Decision::Finish(fin) => {
                 let deferred = result.deferred.is_some();
-                commit_finish(engine, item, &env, fin, deferred, lease).await;
+                commit_finish(engine, item, &env, fin, deferred, lease, pipeline.clone()).await;
                 return;
             }
         }
@@ -547,6 +579,7 @@ async fn commit_finish(
     mut fin: Finish,
     deferred: bool,
     mut lease: LeaseGuard,
+    pipeline: Arc<Pipeline>,
 ) {
     let mut out = Outgoing::default();
     let sends = std::mem::take(&mut fin.sends);
@@ -588,10 +621,12 @@ async fn commit_finish(
     let (engine2, item2) = (engine.clone(), item.clone());
     let id = env.header.id;
     let guard = lease.lease.take().map(|l| LeaseGuard { queue: lease.queue.clone(), lease: Some(l) });
+    pipeline.pending.fetch_add(1, Ordering::SeqCst);
     engine.journal.commit_then(
         ops,
         false,
         Box::new(move |result| {
+            pipeline.done();
             let Some(guard) = guard else { return };
             if let Err(e) = result {
                 tracing::error!(item = %item2.plan.name, message = id, error = %e, "cannot commit outcome; message stays queued");
