@@ -9,8 +9,9 @@
 //! - [`pack`]: finding, staging and loading plugin packs (the ABI boundary, host side).
 //! - [`engine`]: running a plan: items, executors, intake, dispatch, sync calls.
 //! - [`queue`]: per-item queues (engine-owned, journal-backed).
-//! - [`journal`]: the durable message warehouse (SQLite, group commit).
-//! - [`adapter`]: MLLP and file I/O for services and operations.
+//! - [`journal`]: the commit log (durability, group commit) and the SQLite message
+//!   warehouse built behind it.
+//! - [`adapter`]: MLLP, file and HTTP I/O for services and operations.
 //! - [`api`]: HTTP management API and Prometheus metrics.
 //! - [`reload`]: hot reload of the production file and of plugin packs.
 //! - [`message`]: headers, statuses, priorities.

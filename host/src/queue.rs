@@ -5,8 +5,11 @@
 //!   moving an item to worker processes never touches its queue.
 //! - An entry is pushed only after the commit that made it `Queued` is durable, and
 //!   leaves the queue for good only when the commit that finishes it is durable.
-//! - Entries hold header ids and at most a bounded amount of cached bodies; everything
-//!   else is read back from the journal, so memory stays bounded however deep a queue gets.
+//! - Entries hold headers and at most a bounded amount of cached bodies; bodies are read
+//!   back from the journal. A FIFO queue keeps at most `window` entries in memory: beyond
+//!   that, new entries stay only in the journal ("spilled") and are read back in order
+//!   as the queue drains, so its memory stays bounded however deep it gets. Priority and
+//!   LIFO queues keep every entry in memory (about half a KB each, bodies excluded).
 //! - With an ordering key, two entries with the same key are never in flight together
 //!   and leave in arrival order; different keys flow in parallel.
 
@@ -92,10 +95,21 @@ struct State {
     closed: bool,
     /// Bytes of cached bodies.
     cached_bytes: usize,
+    /// Most entries a FIFO queue holds in memory; 0 = no limit.
+    window: usize,
+    /// Entries committed to this queue that are only in the journal.
+    spilled: usize,
+    /// Ids of leased entries (a refill must not load them again).
+    leased: HashSet<u64>,
+    /// A refill from the journal is under way.
+    refilling: bool,
 }
 
+/// Reads spilled entries back from the journal: called with the queue and the ids it
+/// holds; must call [`Queue::refill`] when done. Installed by the engine.
+pub type Refiller = Arc<dyn Fn(Arc<Queue>, HashSet<u64>, usize) + Send + Sync>;
+
 /// A queue.
-#[derive(Debug)]
 pub struct Queue {
     /// The owning item's name, for logs.
     name: String,
@@ -105,6 +119,16 @@ pub struct Queue {
     ready: Notify,
     /// Woken when capacity may have been freed.
     space: Notify,
+    /// Reads spilled entries back.
+    refiller: Mutex<Option<Refiller>>,
+    /// A handle to itself, for the refiller.
+    me: std::sync::Weak<Queue>,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue").field("name", &self.name).finish_non_exhaustive()
+    }
 }
 
 /// Capacity held for an entry that is being committed.
@@ -152,7 +176,9 @@ pub struct Lease {
 impl Queue {
     /// A new empty queue.
     pub fn new(name: &str, kind: QueueType, capacity: usize) -> Arc<Queue> {
-        Arc::new(Queue {
+        Arc::new_cyclic(|me| Queue {
+            me: me.clone(),
+            refiller: Mutex::new(None),
             name: name.to_string(),
             state: Mutex::new(State {
                 kind,
@@ -166,6 +192,10 @@ impl Queue {
                 paused: false,
                 closed: false,
                 cached_bytes: 0,
+                window: 0,
+                spilled: 0,
+                leased: HashSet::new(),
+                refilling: false,
             }),
             ready: Notify::new(),
             space: Notify::new(),
@@ -204,10 +234,67 @@ impl Queue {
         self.ready.notify_waiters();
     }
 
-    /// Entries waiting (not in flight).
+    /// Entries waiting (not in flight), in memory or spilled.
     pub fn depth(&self) -> usize {
         let s = self.lock();
-        s.main.len() + s.parked_len
+        s.main.len() + s.parked_len + s.spilled
+    }
+
+    /// Sets the in-memory window of a FIFO queue (0: keep everything in memory) and the
+    /// function that reads spilled entries back.
+    pub fn set_window(&self, window: usize, refiller: Refiller) {
+        self.lock().window = window;
+        *self.refiller.lock().unwrap_or_else(|e| e.into_inner()) = Some(refiller);
+    }
+
+    /// Records `n` entries that are in the journal but not loaded (recovery of a deep queue).
+    pub fn add_spilled(&self, n: usize) {
+        self.lock().spilled += n;
+        self.ready.notify_one();
+    }
+
+    /// How many entries recovery should load: the window of a FIFO queue, else all.
+    pub fn load_limit(&self) -> usize {
+        let s = self.lock();
+        if s.kind == QueueType::Fifo && s.window > 0 { s.window } else { usize::MAX }
+    }
+
+    /// Entries only in the journal.
+    pub fn spilled(&self) -> usize {
+        self.lock().spilled
+    }
+
+    /// Adds entries read back from the journal (oldest first). `exhausted`: the journal
+    /// has no more spilled entries for this queue.
+    pub fn refill(&self, entries: Vec<Entry>, exhausted: bool) {
+        let mut s = self.lock();
+        let n = entries.len();
+        for e in entries {
+            if s.leased.contains(&e.header.id) || s.main.values().any(|m| m.header.id == e.header.id) {
+                continue;
+            }
+            let key = order_key(s.kind, &e.header);
+            insert(&mut s, key, e);
+        }
+        s.spilled = if exhausted { 0 } else { s.spilled.saturating_sub(n) };
+        s.refilling = false;
+        drop(s);
+        self.ready.notify_waiters();
+    }
+
+    /// Starts a refill if the queue runs low and has spilled entries.
+    fn maybe_refill(&self, s: &mut State) {
+        if s.spilled == 0 || s.refilling || s.main.len() > s.window / 2 {
+            return;
+        }
+        let Some(refiller) = self.refiller.lock().unwrap_or_else(|e| e.into_inner()).clone() else { return };
+        let Some(me) = self.me.upgrade() else { return };
+        s.refilling = true;
+        let mut resident: HashSet<u64> = s.leased.clone();
+        resident.extend(s.main.values().map(|e| e.header.id));
+        resident.extend(s.parked.values().flat_map(|l| l.iter().map(|(_, e)| e.header.id)));
+        let want = s.window.saturating_sub(s.main.len()).max(1);
+        refiller(me, resident, want);
     }
 
     /// Entries in flight.
@@ -218,7 +305,7 @@ impl Queue {
     /// Reserves a slot if there is room now.
     pub fn try_reserve(self: &Arc<Self>) -> Option<Reservation> {
         let mut s = self.lock();
-        if s.capacity > 0 && s.main.len() + s.parked_len + s.reserved >= s.capacity {
+        if s.capacity > 0 && s.main.len() + s.parked_len + s.spilled + s.reserved >= s.capacity {
             return None;
         }
         s.reserved += 1;
@@ -245,6 +332,14 @@ impl Queue {
     fn push_reserved(&self, mut entry: Entry) {
         let mut s = self.lock();
         s.reserved = s.reserved.saturating_sub(1);
+        // A full FIFO window (or entries already spilled ahead of this one): leave it in the
+        // journal; it is read back in order when the queue drains.
+        if s.kind == QueueType::Fifo && s.window > 0 && (s.spilled > 0 || s.main.len() + s.parked_len >= s.window) {
+            s.spilled += 1;
+            drop(s);
+            self.ready.notify_one();
+            return;
+        }
         if let Some(b) = &entry.body {
             if s.cached_bytes + b.len() > BODY_CACHE_BYTES {
                 entry.body = None;
@@ -267,10 +362,13 @@ impl Queue {
                 if s.closed {
                     return None;
                 }
-                if !s.paused
-                    && let Some(entry) = take_next(&mut s)
-                {
+                let taken = if s.paused { None } else { take_next(&mut s) };
+                if !s.paused {
+                    self.maybe_refill(&mut s);
+                }
+                if let Some(entry) = taken {
                     s.in_flight += 1;
+                    s.leased.insert(entry.header.id);
                     if let Some(b) = &entry.body {
                         s.cached_bytes = s.cached_bytes.saturating_sub(b.len());
                     }
@@ -291,6 +389,7 @@ impl Queue {
     pub fn finish(&self, lease: Lease) {
         let mut s = self.lock();
         s.in_flight = s.in_flight.saturating_sub(1);
+        s.leased.remove(&lease.entry.header.id);
         release_key(&mut s, &lease.entry);
         drop(s);
         self.space.notify_waiters();
@@ -302,6 +401,7 @@ impl Queue {
     pub fn requeue(&self, lease: Lease) {
         let mut s = self.lock();
         s.in_flight = s.in_flight.saturating_sub(1);
+        s.leased.remove(&lease.entry.header.id);
         release_key(&mut s, &lease.entry);
         let key = order_key(s.kind, &lease.entry.header);
         let mut entry = lease.entry;
@@ -340,9 +440,11 @@ impl Queue {
         self.ready.notify_waiters();
     }
 
-    /// Removes and returns every waiting entry (for items removed from the production).
+    /// Removes and returns every waiting entry held in memory (for items removed from the
+    /// production); spilled entries are forgotten (the caller deals with them in the journal).
     pub fn drain(&self) -> Vec<Entry> {
         let mut s = self.lock();
+        s.spilled = 0;
         let mut out: Vec<Entry> = std::mem::take(&mut s.main).into_values().collect();
         for (_, list) in s.parked.drain() {
             out.extend(list.into_iter().map(|(_, e)| e));

@@ -177,6 +177,9 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # work_pack: "generation version" of Work.
 work_pack() { api_get /api/production | jq -r '.items[] | select(.name == "Work") | "\(.pack_generation) \(.pack_version)"'; }
 
+# work_pids: Work's worker pids and states (multi_process), comma-separated.
+work_pids() { api_get /api/production | jq -r '[.items[] | select(.name == "Work") | .workers[] | "\(.pid)/\(.state)"] | join(",")'; }
+
 # deploy FILE [TRAILER]: copies FILE (plus TRAILER bytes) to a temporary name in the plugin
 # directory and renames it over the pack.
 deploy() {
@@ -269,6 +272,8 @@ swap_under_load() {
         || die "warm-up load"
     wait_sink "$(j "$WORK/$name-warm.json" acked)"
     before=$(work_pack)
+    local pids_before pids_after
+    pids_before=$(work_pids)
     id="R${mode//_/}"
     "$BENCH" load --port "$IN_PORT" --connections "$CONNS" --messages "$MESSAGES" --rate "$RATE" --run-id "$id" \
         --latency-log "$WORK/$name.ack.tsv" >"$WORK/$name.json" &
@@ -279,6 +284,7 @@ swap_under_load() {
     deploy "$V2"
     after=$(wait_generation "${before%% *}")
     t_done=$("$BENCH" now-ms)
+    pids_after=$(work_pids)
     log "$name: swap $before → $after took $((t_done - t_swap)) ms (rename → new generation in the API)"
     wait "$load_pid" || die "load $name"
     start=$(j "$WORK/$name.json" start_unix_ms)
@@ -314,6 +320,8 @@ swap_under_load() {
         echo "swap_ms $((t_done - t_swap))"
         echo "swap_at_ms $w0"
         echo "before $before"
+        echo "workers_before ${pids_before:--}"
+        echo "workers_after ${pids_after:--}"
         echo "after $after"
         echo "sent $sent"
         echo "sink $sink"
@@ -399,7 +407,7 @@ for mode in $MODES; do
     errs=$(($(j "$WORK/load-$m.json" errors) + $(val "$m" errors_Work) + $(val "$m" errors_Out) + $(val "$m" journal_errors)))
     lost=$(($(val "$m" sent) - $(val "$m" sink)))
     ((lost < 0)) && lost=0
-    row "$m x$conc: swap" "$(val "$m" swap_ms) ms rename → generation $(val "$m" after) in the API; newest message at Out went through $(val "$m" last_body_version)" "" "" ""
+    row "$m x$conc: swap" "$(val "$m" swap_ms) ms rename → generation $(val "$m" after) in the API (workers $(val "$m" workers_before) → $(val "$m" workers_after)); newest message at Out went through $(val "$m" last_body_version)" "" "" ""
     row "$m x$conc: ACK latency, whole run" "p50 $(j "$WORK/load-$m.json" latency_ms.p50), p99 $(j "$WORK/load-$m.json" latency_ms.p99), max $(j "$WORK/load-$m.json" latency_ms.max) ms; swap window p99 $(val "$m" ack_p99_swap), max $(val "$m" ack_max_swap) ms" "p99 $(val "$m" ack_p99_before) ms" "p99 ≤ 50 ms" "$(yesno ge 50 "$(j "$WORK/load-$m.json" latency_ms.p99)")"
     row "$m x$conc: end-to-end latency (scheduled send → Out done)" "p50 $(val "$m" e2e_p50), **p99 $(val "$m" e2e_p99)**, max $(val "$m" e2e_max) ms; swap window p99 $(val "$m" e2e_p99_swap), max $(val "$m" e2e_max_swap) ms; after p99 $(val "$m" e2e_p99_after) ms" "p99 $(val "$m" e2e_p99_before) ms" "p99 ≤ 50 ms" "$(yesno ge 50 "$(val "$m" e2e_p99)")"
     row "$m x$conc: errors" "$errs (load tool $(j "$WORK/load-$m.json" errors), Work $(val "$m" errors_Work), Out $(val "$m" errors_Out), headers in Error $(val "$m" journal_errors))" "" "0" "$(yesno test "$errs" = 0)"

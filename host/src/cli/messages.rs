@@ -32,19 +32,22 @@ pub enum MessagesCommand {
         /// MSH-10.
         #[arg(long)]
         control_id: Option<String>,
-        /// Item name (source or target).
+        /// Item the messages were addressed to.
         #[arg(long)]
         item: Option<String>,
+        /// Item (or origin, e.g. mllp://host:port) that sent the messages.
+        #[arg(long)]
+        source: Option<String>,
         /// Status (Queued, Completed, Error, Suspended, Discarded, ...).
         #[arg(long)]
         status: Option<String>,
         /// Document type, e.g. ADT or ADT^A01.
         #[arg(long = "type")]
         doc_type: Option<String>,
-        /// Created at or after (RFC 3339 or µs since epoch).
+        /// Created at or after: RFC 3339, or seconds / ms / µs since the epoch.
         #[arg(long)]
         since: Option<String>,
-        /// Created before.
+        /// Created before (same formats as --since).
         #[arg(long)]
         until: Option<String>,
         /// HL7 path to match, with --value.
@@ -93,7 +96,7 @@ pub enum MessagesCommand {
         /// Also purge suspended messages.
         #[arg(long)]
         include_suspended: bool,
-        /// Also purge queued (not yet delivered) messages.
+        /// Also purge unfinished messages (Queued, Delivered, Deferred, Created).
         #[arg(long)]
         include_incomplete: bool,
     },
@@ -153,11 +156,12 @@ fn enc(s: &str) -> String {
 pub fn run(args: MessagesArgs) -> anyhow::Result<ExitCode> {
     let api = &args.api.api;
     let (method, path, body): (&str, String, Option<Vec<u8>>) = match args.command {
-        MessagesCommand::Search { control_id, item, status, doc_type, since, until, field, value, limit } => {
+        MessagesCommand::Search { control_id, item, source, status, doc_type, since, until, field, value, limit } => {
             let mut q = Vec::new();
             for (k, v) in [
                 ("control_id", control_id),
                 ("item", item),
+                ("source", source),
                 ("status", status),
                 ("type", doc_type),
                 ("since", since),

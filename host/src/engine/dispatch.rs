@@ -302,8 +302,11 @@ async fn consume_loop(engine: Arc<EngineInner>, item: Arc<ItemRuntime>) {
         while !engine.journal.is_healthy() {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
+            // Probe: an empty commit succeeds (and marks the journal healthy) once the
+            // disk takes writes again, even if no new message arrives to try.
+            let _ = engine.journal.flush().await;
         }
         let lease = tokio::select! {
             _ = stop.cancelled() => break,

@@ -119,6 +119,8 @@ pub struct EngineInner {
     state: Mutex<ProductionState>,
     /// Pack load generation counter.
     pub pack_generation: AtomicU64,
+    /// A handle to itself, for callbacks that must not keep the engine alive.
+    me: std::sync::Weak<EngineInner>,
 }
 
 /// A handle to the engine (cheap to clone).
@@ -132,7 +134,8 @@ impl Engine {
     /// Creates an engine over an open journal. Nothing runs until [`Engine::start`].
     pub fn new(journal: Arc<Journal>, runtime: Handle, options: EngineOptions, packs: PackRegistry) -> Engine {
         Engine {
-            inner: Arc::new(EngineInner {
+            inner: Arc::new_cyclic(|me| EngineInner {
+                me: me.clone(),
                 journal,
                 runtime,
                 options,
@@ -351,8 +354,35 @@ impl EngineInner {
             .clone();
         if let Some(p) = plan {
             q.reconfigure(p.engine.queue_type, p.engine.queue_size);
+            q.set_window(p.engine.queue_window, self.refiller());
         }
         q
+    }
+
+    /// Reads a FIFO queue's spilled entries back from the journal.
+    fn refiller(&self) -> crate::queue::Refiller {
+        let me = self.me.clone();
+        Arc::new(move |queue: Arc<Queue>, resident, want| {
+            let Some(engine) = me.upgrade() else { return };
+            let runtime = engine.runtime.clone();
+            runtime.spawn(async move {
+                let journal = engine.journal.clone();
+                let name = queue.name().to_string();
+                let loaded = tokio::task::spawn_blocking(move || journal.pending_for(&name, &resident, want)).await;
+                match loaded {
+                    Ok(Ok((rows, exhausted))) => {
+                        let entries =
+                            rows.into_iter().map(|r| Entry { header: Arc::new(r.header), body: None, crashes: 0 }).collect();
+                        queue.refill(entries, exhausted);
+                    }
+                    other => {
+                        tracing::error!(queue = %queue.name(), error = ?other.err(), "cannot read queued messages back from the journal; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        queue.refill(Vec::new(), false);
+                    }
+                }
+            });
+        })
     }
 
     /// The queue of item `name` if the current plan has that item.
@@ -363,17 +393,29 @@ impl EngineInner {
     }
 
     /// Puts every Queued/Delivered message back in its target's queue. Returns how many.
+    /// FIFO queues load only their window; the rest stays in the journal until they drain.
     async fn recover(&self) -> Result<usize, EngineError> {
         let journal = self.journal.clone();
-        let rows = tokio::task::spawn_blocking(move || journal.pending())
+        let counts = tokio::task::spawn_blocking(move || journal.pending_counts())
             .await
             .map_err(|e| crate::journal::JournalError::Store(e.to_string()))??;
-        let n = rows.len();
-        for row in rows {
-            let header: Header = row.header;
-            let q = self.queue_for(&header.target, None);
-            q.force_reserve().push(Entry { header: Arc::new(header), body: None, crashes: 0 });
+        let mut total = 0;
+        for (target, count) in counts {
+            let q = self.queue_for(&target, None);
+            let limit = q.load_limit();
+            let journal = self.journal.clone();
+            let name = target.clone();
+            let (rows, _) = tokio::task::spawn_blocking(move || journal.pending_for(&name, &Default::default(), limit))
+                .await
+                .map_err(|e| crate::journal::JournalError::Store(e.to_string()))??;
+            let loaded = rows.len();
+            for row in rows {
+                let header: Header = row.header;
+                q.force_reserve().push(Entry { header: Arc::new(header), body: None, crashes: 0 });
+            }
+            q.add_spilled((count as usize).saturating_sub(loaded));
+            total += count as usize;
         }
-        Ok(n)
+        Ok(total)
     }
 }

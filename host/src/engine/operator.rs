@@ -90,7 +90,12 @@ impl Engine {
         }
         let queue = engine.queue_for(&row.header.target, None);
         if !queue.remove(id) {
-            return Err(OperatorError::Conflict(format!("message {id} is being processed; try again")));
+            let why = if queue.spilled() > 0 {
+                "is deep in a long queue and not yet loaded; suspend it when it is nearer the head, or pause the item"
+            } else {
+                "is being processed; try again"
+            };
+            return Err(OperatorError::Conflict(format!("message {id} {why}")));
         }
         engine
             .journal

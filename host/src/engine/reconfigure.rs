@@ -13,7 +13,7 @@ use super::executor::Executor;
 use super::item::ItemRuntime;
 use super::{Engine, EngineError, EngineInner, ProductionState};
 use crate::journal::Op;
-use crate::message::{Status, now_us};
+use crate::message::now_us;
 use crate::pack::LoadedPack;
 use crate::production::plan::{ItemPlan, ProductionPlan};
 use hie_plugin_api::ItemKind;
@@ -213,28 +213,19 @@ fn running_fingerprint(rt: &ItemRuntime) -> String {
     plan.fingerprint()
 }
 
-/// Marks every waiting message of a removed item Suspended; returns how many.
+/// Marks every waiting message of a removed item Suspended (those in memory and those
+/// only in the journal); returns how many.
 async fn suspend_queue(inner: &Arc<EngineInner>, item: &str) -> Result<usize, EngineError> {
     let queue = inner.queue_for(item, None);
-    let entries = queue.drain();
+    let n = queue.depth();
+    queue.drain();
     // Operator pauses belong to the item; an item added again starts unpaused.
     queue.resume();
-    if entries.is_empty() {
+    if n == 0 {
         return Ok(0);
     }
     let note = format!("item {item} was removed from the production; re-add it and resend its suspended messages");
-    let ops: Vec<Op> = entries
-        .iter()
-        .map(|e| Op::Finish {
-            id: e.header.id,
-            status: Status::Suspended,
-            note: Some(note.clone()),
-            reply: None,
-            at_us: now_us(),
-        })
-        .collect();
-    let n = ops.len();
-    inner.journal.commit(ops, true).await?;
+    inner.journal.commit(vec![Op::SuspendQueued { target: item.to_string(), note, at_us: now_us() }], true).await?;
     tracing::warn!(item, messages = n, "queued messages of a removed item suspended");
     Ok(n)
 }

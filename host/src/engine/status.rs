@@ -125,7 +125,8 @@ pub fn snapshot(engine: &EngineInner) -> ProductionStatus {
         name: plan.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
         state: engine.state(),
         file: plan.as_ref().map(|p| p.file.display().to_string()).unwrap_or_default(),
-        durability: plan.as_ref().map(|p| p.durability).unwrap_or(crate::journal::Durability::Fsync),
+        // What the journal does, not what a reloaded file asks for (that needs a restart).
+        durability: engine.journal.durability(),
         journal_writable: engine.journal.is_healthy(),
         items,
     }

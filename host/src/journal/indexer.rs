@@ -91,6 +91,7 @@ pub fn apply(conn: &mut Connection, records: &[(u64, Vec<Op>)]) -> rusqlite::Res
     let mut by_id: HashMap<MessageId, usize> = HashMap::new();
     let mut updates: Vec<Update> = Vec::new();
     let mut notes: Vec<(MessageId, String)> = Vec::new();
+    let mut suspensions: Vec<(String, String, i64)> = Vec::new();
     let tx = conn.transaction()?;
     {
         // Plain INSERTs: the log replays exactly what is not indexed yet, so there are no
@@ -141,6 +142,16 @@ pub fn apply(conn: &mut Connection, records: &[(u64, Vec<Op>)]) -> rusqlite::Res
                             at_us: *at_us,
                         }),
                     },
+                    Op::SuspendQueued { target, note, at_us } => {
+                        for h in
+                            headers.iter_mut().filter(|h| &*h.header.target == target && h.status == Status::Queued)
+                        {
+                            h.status = Status::Suspended;
+                            h.note = Some(note.clone());
+                            h.processed_us = Some(*at_us);
+                        }
+                        suspensions.push((target.clone(), note.clone(), *at_us));
+                    }
                     Op::Note { id, note } => match by_id.get(id) {
                         Some(&i) => headers[i].note = Some(note.clone()),
                         None => notes.push((*id, note.clone())),
@@ -187,6 +198,12 @@ pub fn apply(conn: &mut Connection, records: &[(u64, Vec<Op>)]) -> rusqlite::Res
         let mut note_stmt = tx.prepare_cached("UPDATE headers SET note = ?2 WHERE id = ?1")?;
         for (id, note) in &notes {
             note_stmt.execute(params![*id as i64, note])?;
+        }
+        for (target, note, at) in &suspensions {
+            tx.prepare_cached(
+                "UPDATE headers SET status = 4, note = ?2, processed_us = ?3 WHERE target = ?1 AND status = 1",
+            )?
+            .execute(params![target, note, at])?;
         }
         tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('indexed_lsn', ?1)")?
             .execute([last as i64])?;

@@ -238,7 +238,8 @@ impl Journal {
         let _ = self.writer.push(writer::Job::Commit { ops, sync: false, done: None });
     }
 
-    /// Runs `f` on the write connection between batches (purge, maintenance) and waits.
+    /// Runs `f` on the warehouse's write connection (the indexer's), after every commit
+    /// handed in before it is indexed (purge, maintenance), and waits.
     pub async fn exec<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> T + Send + 'static,

@@ -107,8 +107,10 @@ pub struct JournalStats {
     pub orphan_bodies: u64,
     /// Headers waiting or in flight.
     pub pending: u64,
-    /// Database plus WAL size in bytes.
+    /// Warehouse (database plus WAL) size in bytes.
     pub bytes: u64,
+    /// Commit log size in bytes (preallocated segments).
+    pub log_bytes: u64,
 }
 
 impl Journal {
@@ -120,6 +122,9 @@ impl Journal {
             .filter_map(|f| std::fs::metadata(self.dir().join(f)).ok())
             .map(|m| m.len())
             .sum();
+        let log_bytes = std::fs::read_dir(self.dir().join("log"))
+            .map(|rd| rd.filter_map(|e| e.ok()).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+            .unwrap_or(0);
         self.read(|c| {
             let n = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|v| v as u64);
             Ok(JournalStats {
@@ -130,6 +135,7 @@ impl Journal {
                 )?,
                 pending: n("SELECT COUNT(*) FROM headers WHERE status IN (1, 2)")?,
                 bytes,
+                log_bytes,
             })
         })
     }
@@ -297,6 +303,38 @@ impl Journal {
                 c.prepare(&format!("SELECT {HEADER_COLUMNS} FROM headers WHERE status IN (1, 2) ORDER BY id"))?;
             let rows = stmt.query_map([], row_to_header)?;
             rows.collect()
+        })
+    }
+
+    /// How many messages wait (Queued or Delivered) per target.
+    pub fn pending_counts(&self) -> Result<Vec<(String, u64)>, JournalError> {
+        self.read_barrier();
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT target, COUNT(*) FROM headers WHERE status IN (1, 2) GROUP BY target")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+            rows.collect()
+        })
+    }
+
+    /// The oldest waiting messages of `target` (at most `limit`, none of `exclude`), and
+    /// whether that was all of them.
+    pub fn pending_for(
+        &self,
+        target: &str,
+        exclude: &std::collections::HashSet<u64>,
+        limit: usize,
+    ) -> Result<(Vec<HeaderRow>, bool), JournalError> {
+        self.read_barrier();
+        let target = target.to_string();
+        let fetch = limit + exclude.len();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {HEADER_COLUMNS} FROM headers WHERE target = ?1 AND status IN (1, 2) ORDER BY id LIMIT ?2"
+            ))?;
+            let rows: Vec<HeaderRow> =
+                stmt.query_map(rusqlite::params![target, fetch as i64], row_to_header)?.collect::<Result<_, _>>()?;
+            let exhausted = rows.len() < fetch;
+            Ok((rows.into_iter().filter(|r| !exclude.contains(&r.header.id)).take(limit).collect(), exhausted))
         })
     }
 

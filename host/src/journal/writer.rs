@@ -57,6 +57,16 @@ pub enum Op {
         /// When.
         at_us: i64,
     },
+    /// Mark every Queued message addressed to `target` Suspended (an item removed from
+    /// the production; its queue may be deeper than what was in memory).
+    SuspendQueued {
+        /// The item.
+        target: String,
+        /// Why.
+        note: String,
+        /// When.
+        at_us: i64,
+    },
     /// Index HL7 field values of a body for search.
     Fields {
         /// Body id.

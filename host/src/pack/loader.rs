@@ -34,7 +34,11 @@ pub fn pack_candidates(dirs: &[PathBuf]) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok())
             .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "so") && p.is_file())
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "so")
+                    && p.is_file()
+                    && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
             .collect();
         files.sort();
         out.extend(files);

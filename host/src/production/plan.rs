@@ -58,6 +58,8 @@ pub struct EngineSettings {
     pub queue_type: QueueType,
     /// Queue bound; 0 = unbounded.
     pub queue_size: usize,
+    /// Most entries a FIFO queue keeps in memory; the rest stay in the journal.
+    pub queue_window: usize,
     /// What happens when the queue is full.
     pub overflow: Overflow,
     /// Threads per worker process (multi_process).
@@ -93,6 +95,7 @@ impl Default for EngineSettings {
             concurrency: 1,
             queue_type: QueueType::Fifo,
             queue_size: 0,
+            queue_window: 10_000,
             overflow: Overflow::Block,
             worker_threads: 1,
             ordering_key: None,

@@ -42,7 +42,7 @@ pub const ENGINE_SETTINGS: &[EngineSettingDoc] = &[
         name: "QueueType",
         yaml_key: "queue_type",
         default: "fifo",
-        doc: "fifo | priority (IRIS 1-6, FIFO within a priority) | lifo",
+        doc: "fifo | priority (1 highest; IRIS uses 1-6, rules may set 1-9; FIFO within a priority) | lifo",
     },
     EngineSettingDoc {
         name: "QueueSize",
@@ -103,7 +103,7 @@ pub const ENGINE_SETTINGS: &[EngineSettingDoc] = &[
         name: "HangTimeout",
         yaml_key: "",
         default: "0",
-        doc: "seconds a call may run before it counts as a hang and its worker restarts; 0 = off",
+        doc: "seconds a call may run before it counts as a hang (multi_process: the worker is killed and restarted; thread modes: the thread is replaced; async: not enforced); 0 = off",
     },
     EngineSettingDoc {
         name: "MemoryLimitMB",
@@ -163,6 +163,7 @@ const INTEGER_SETTINGS: &[&str] = &[
     "RetryInterval",
     "FailureTimeout",
     "QueueSize",
+    "QueueWindow",
     "WorkerThreads",
     "MaxWorkerCrashes",
     "HangTimeout",
@@ -464,6 +465,9 @@ fn engine_settings(
     }
     if let Some(n) = int("QueueSize", diags) {
         e.queue_size = n.max(0) as usize;
+    }
+    if let Some(n) = int("QueueWindow", diags) {
+        e.queue_window = n.max(0) as usize;
     }
     if let Some(s) = values.get("QueueOverflow") {
         match s.value.trim().to_ascii_lowercase().as_str() {

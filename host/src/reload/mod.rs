@@ -209,7 +209,18 @@ impl Reloader {
             let packs = self.engine.inner.packs.read().unwrap_or_else(|e| e.into_inner());
             production::validate::validate(&config, &packs, self.options)
         };
-        let diagnostics: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+        let mut diagnostics: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+        if let Some(p) = &plan {
+            let running = self.engine.inner.journal.durability();
+            if p.durability != running {
+                diagnostics.push(format!(
+                    "{}: warning: Durability {:?} takes effect at the next restart; this run keeps {:?}",
+                    self.config_path.display(),
+                    p.durability,
+                    running
+                ));
+            }
+        }
         let Some(plan) = plan else {
             let mut ev = ReloadEvent::new(
                 kind,

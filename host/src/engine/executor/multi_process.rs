@@ -344,8 +344,10 @@ async fn supervise(shared: Arc<Shared>, slot: Arc<Slot>, first: oneshot::Sender<
             }
         }
         slot.lock().phase = Phase::Restarting;
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let jitter =
-            Duration::from_millis((Instant::now().elapsed().subsec_nanos() as u64 ^ std::process::id() as u64) % 100);
+            Duration::from_millis((nanos as u64 ^ (slot.index as u64 * 7919)) % (backoff.as_millis() as u64 / 2 + 1));
         tokio::select! {
             _ = shared.stop.cancelled() => break,
             _ = tokio::time::sleep(backoff + jitter) => {}
@@ -630,11 +632,15 @@ async fn roll(shared: &Arc<Shared>, pack: &Arc<crate::pack::LoadedPack>) -> Resu
     new_init.pack_sha256 = pack.sha256.clone();
     new_init.pack_generation = pack.generation;
     *shared.init.lock().unwrap_or_else(|e| e.into_inner()) = new_init;
-    for slot in &shared.slots {
+    for (i, slot) in shared.slots.iter().enumerate() {
         if let Err(e) = roll_slot(shared, slot).await {
+            // All or nothing: every slot goes back to the old pack.
             *shared.init.lock().unwrap_or_else(|e| e.into_inner()) = old_init.clone();
-            // Put the failed slot back on the old pack.
-            let _ = roll_slot(shared, slot).await;
+            for back in &shared.slots[..=i] {
+                if let Err(e2) = roll_slot(shared, back).await {
+                    tracing::error!(item = %shared.item, slot = back.index, error = %e2, "could not put a worker back on the old pack");
+                }
+            }
             return Err(e);
         }
     }
