@@ -234,6 +234,7 @@ start_config() {
 }
 
 stop_config() {
+    echo "$SENT $(cat "$WORK/$SINK_NAME.count")" >"$WORK/$SINK_NAME.totals"
     stop_pid "$HIE_PID"
     stop_pid "$SINK_PID"
 }
@@ -380,7 +381,7 @@ row "c. worker RSS after a, x1" "$(rss_list cpu-1w)" "" "≤ 50 MB each" "$(yesn
 row "c. worker RSS after a, x2" "$(rss_list cpu-2w)" "" "≤ 50 MB each" "$(yesno ge 50000000 "$(awk '$2 > m { m = $2 } END { print m + 0 }' "$WORK/cpu-2w.workers")")"
 row "c. worker RSS after b" "$(rss_list trivial-mp)" "" "≤ 50 MB each" "$(yesno ge 50000000 "$(awk '$2 > m { m = $2 } END { print m + 0 }' "$WORK/trivial-mp.workers")")"
 echo
-echo "Largest worker RSS: $(mib "$MAX_RSS") MiB."
+echo "Largest worker RSS: $(mib "$MAX_RSS") MiB. Sent / received by the sink per configuration: $(for f in "$WORK"/sink-*.totals; do n=${f##*/sink-}; printf '%s %s / %s; ' "${n%.totals}" $(cat "$f"); done)(more received than sent = duplicate deliveries)."
 if [[ $ERRORS != 0 ]]; then
     log "WARNING: $ERRORS errors (NACKs or socket errors); see $WORK/*.json (set BENCH_KEEP=1)"
 fi

@@ -340,6 +340,7 @@ swap_under_load() {
         echo "ack_max_swap $(awk -v a="$w0" -v b="$w1" 'NR > 1 && $1 >= a && $1 < b { print $2 }' "$WORK/$name.ack.tsv" | pctl 100)"
         api_get /api/production | jq -r '.items[] | select(.name == "Work" or .name == "Out") | "errors_\(.name) \(.errors)"'
         echo "journal_errors $(api_get "/api/messages?status=Error&limit=10000" | jq '.count')"
+        echo "journal_pending $(api_get /api/journal | jq '.pending')"
         # The newest message at Out went through v2: its body carries the probe's ZPR|<version>.
         echo "last_body_version $(api_get "/api/messages/$(head -n 1 "$WORK/$name.out" | awk '{ print $4 }')" | jq -r '.body' | tr '\r' '\n' | awk -F'|' '$1 == "ZPR" { print $2 }' | tail -n 1)"
     } >"$WORK/$mode.res"
@@ -406,12 +407,13 @@ for mode in $MODES; do
     [[ $mode == multi_process ]] && conc=$MP_CONC
     errs=$(($(j "$WORK/load-$m.json" errors) + $(val "$m" errors_Work) + $(val "$m" errors_Out) + $(val "$m" journal_errors)))
     lost=$(($(val "$m" sent) - $(val "$m" sink)))
-    ((lost < 0)) && lost=0
+    dups=0
+    ((lost < 0)) && dups=$((-lost)) && lost=0
     row "$m x$conc: swap" "$(val "$m" swap_ms) ms rename → generation $(val "$m" after) in the API (workers $(val "$m" workers_before) → $(val "$m" workers_after)); newest message at Out went through $(val "$m" last_body_version)" "" "" ""
     row "$m x$conc: ACK latency, whole run" "p50 $(j "$WORK/load-$m.json" latency_ms.p50), p99 $(j "$WORK/load-$m.json" latency_ms.p99), max $(j "$WORK/load-$m.json" latency_ms.max) ms; swap window p99 $(val "$m" ack_p99_swap), max $(val "$m" ack_max_swap) ms" "p99 $(val "$m" ack_p99_before) ms" "p99 ≤ 50 ms" "$(yesno ge 50 "$(j "$WORK/load-$m.json" latency_ms.p99)")"
     row "$m x$conc: end-to-end latency (scheduled send → Out done)" "p50 $(val "$m" e2e_p50), **p99 $(val "$m" e2e_p99)**, max $(val "$m" e2e_max) ms; swap window p99 $(val "$m" e2e_p99_swap), max $(val "$m" e2e_max_swap) ms; after p99 $(val "$m" e2e_p99_after) ms" "p99 $(val "$m" e2e_p99_before) ms" "p99 ≤ 50 ms" "$(yesno ge 50 "$(val "$m" e2e_p99)")"
     row "$m x$conc: errors" "$errs (load tool $(j "$WORK/load-$m.json" errors), Work $(val "$m" errors_Work), Out $(val "$m" errors_Out), headers in Error $(val "$m" journal_errors))" "" "0" "$(yesno test "$errs" = 0)"
-    row "$m x$conc: loss" "$lost (ACKed $(val "$m" sent) incl. warm-up, sink received $(val "$m" sink); run's control ids Completed at Out: $(val "$m" completed_out), other statuses $(val "$m" not_completed_out))" "" "0" "$(yesno test "$lost" = 0)"
+    row "$m x$conc: loss" "$lost, duplicates at the sink $dups (ACKed $(val "$m" sent) incl. warm-up, sink received $(val "$m" sink); run's control ids Completed at Out: $(val "$m" completed_out), other statuses $(val "$m" not_completed_out); headers still Queued/Delivered $(val "$m" journal_pending))" "" "0" "$(yesno test "$lost" = 0)"
 done
 a_rate=$(val mem-alternate mb_per_reload)
 d_rate=$(val mem-distinct mb_per_reload)

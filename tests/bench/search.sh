@@ -267,6 +267,10 @@ log "fill: done, $SENT messages delivered + $FAILED failed in $FILL_S s ($FILL_R
 # The first query also waits for the indexer to finish the backlog.
 query journal "/api/journal"
 HEADERS=$(jq '.headers' "$WORK/q-journal.last")
+PENDING=$(jq '.pending' "$WORK/q-journal.last")
+SINK_TOTAL=$(cat "$WORK/sink.count")
+[[ $PENDING == 0 ]] || log "WARNING: $PENDING headers still Queued/Delivered after the fill (every message should be finished)"
+((SINK_TOTAL == SENT)) || log "WARNING: the sink received $SINK_TOTAL messages for $SENT sent (duplicates: $((SINK_TOTAL - SENT)))"
 BODIES=$(jq '.bodies' "$WORK/q-journal.last")
 JBYTES=$(jq '.bytes' "$WORK/q-journal.last")
 DISK_MB=$(du -sm "$DATA" | cut -f1)
@@ -316,7 +320,7 @@ echo "## HIE message search: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, profil
 echo
 echo "Load average (1/5/15 min) at start: $LOAD_START, before the queries: $LOAD_END."
 echo
-echo "Journal: **$SENT messages** delivered through In → Work → Out plus $FAILED failed at Work (MSH-10 FAIL…): **$HEADERS headers**, $BODIES bodies, $((JBYTES / 1048576)) MiB (database + WAL; data directory $DISK_MB MiB). Filled in $FILL_S s ($FILL_RATE msg/s, process durability, $CONNS connections, chunks of $CHUNK); load errors $LOAD_ERRORS; hie RSS after the fill $((RSS_FILLED / 1048576)) MiB."
+echo "Journal: **$SENT messages** delivered through In → Work → Out plus $FAILED failed at Work (MSH-10 FAIL…): **$HEADERS headers**, $BODIES bodies, $((JBYTES / 1048576)) MiB (database + WAL; data directory $DISK_MB MiB). Filled in $FILL_S s ($FILL_RATE msg/s, process durability, $CONNS connections, chunks of $CHUNK); load errors $LOAD_ERRORS; hie RSS after the fill $((RSS_FILLED / 1048576)) MiB. The sink received $SINK_TOTAL messages ($((SINK_TOTAL - SENT)) duplicates); headers still Queued/Delivered after the fill: $PENDING (expected 0)."
 echo
 echo "Each query $REPEAT times on the idle engine (limit 100); wall = curl time_total, API = the response's elapsed_ms (includes the read barrier)."
 echo
