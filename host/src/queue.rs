@@ -103,6 +103,8 @@ struct State {
     leased: HashSet<u64>,
     /// A refill from the journal is under way.
     refilling: bool,
+    /// `spilled` when the running refill started.
+    spilled_at_refill: usize,
 }
 
 /// Reads spilled entries back from the journal: called with the queue and the ids it
@@ -196,6 +198,7 @@ impl Queue {
                 spilled: 0,
                 leased: HashSet::new(),
                 refilling: false,
+                spilled_at_refill: 0,
             }),
             ready: Notify::new(),
             space: Notify::new(),
@@ -265,18 +268,23 @@ impl Queue {
     }
 
     /// Adds entries read back from the journal (oldest first). `exhausted`: the journal
-    /// has no more spilled entries for this queue.
+    /// held no more spilled entries when it was read; only the entries spilled before the
+    /// refill started are then written off (later ones are counted on).
     pub fn refill(&self, entries: Vec<Entry>, exhausted: bool) {
         let mut s = self.lock();
         let n = entries.len();
+        let mut resident: HashSet<u64> = s.main.values().map(|e| e.header.id).collect();
+        resident.extend(s.leased.iter().copied());
+        resident.extend(s.parked.values().flat_map(|l| l.iter().map(|(_, e)| e.header.id)));
         for e in entries {
-            if s.leased.contains(&e.header.id) || s.main.values().any(|m| m.header.id == e.header.id) {
+            if !resident.insert(e.header.id) {
                 continue;
             }
             let key = order_key(s.kind, &e.header);
             insert(&mut s, key, e);
         }
-        s.spilled = if exhausted { 0 } else { s.spilled.saturating_sub(n) };
+        let before = std::mem::take(&mut s.spilled_at_refill);
+        s.spilled = if exhausted { s.spilled.saturating_sub(before.max(n)) } else { s.spilled.saturating_sub(n) };
         s.refilling = false;
         drop(s);
         self.ready.notify_waiters();
@@ -290,6 +298,7 @@ impl Queue {
         let Some(refiller) = self.refiller.lock().unwrap_or_else(|e| e.into_inner()).clone() else { return };
         let Some(me) = self.me.upgrade() else { return };
         s.refilling = true;
+        s.spilled_at_refill = s.spilled;
         let mut resident: HashSet<u64> = s.leased.clone();
         resident.extend(s.main.values().map(|e| e.header.id));
         resident.extend(s.parked.values().flat_map(|l| l.iter().map(|(_, e)| e.header.id)));

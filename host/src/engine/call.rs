@@ -124,6 +124,8 @@ pub enum FailureKind {
     Disconnected,
     /// The worker process running the call died (crash, kill, memory limit, hang).
     WorkerCrashed,
+    /// The call was waiting at a worker that died before it started: not its fault.
+    NotRun,
 }
 
 impl From<ErrorKind> for FailureKind {
@@ -144,7 +146,7 @@ impl FailureKind {
     /// The ABI kind to report to plugins.
     pub fn to_abi(self) -> ErrorKind {
         match self {
-            FailureKind::Failed | FailureKind::WorkerCrashed => ErrorKind::Failed,
+            FailureKind::Failed | FailureKind::WorkerCrashed | FailureKind::NotRun => ErrorKind::Failed,
             FailureKind::Panicked => ErrorKind::Panicked,
             FailureKind::InvalidMessage => ErrorKind::InvalidMessage,
             FailureKind::Timeout => ErrorKind::Timeout,

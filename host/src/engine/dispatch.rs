@@ -312,6 +312,12 @@ async fn consume_loop(engine: Arc<EngineInner>, item: Arc<ItemRuntime>) {
             _ = stop.cancelled() => break,
             l = item.queue.pop() => match l { Some(l) => l, None => break },
         };
+        if !engine.journal.is_healthy() {
+            // The journal failed while we waited: this message's last outcome may not be
+            // recorded; don't deliver it again until it can be.
+            item.queue.requeue(lease);
+            continue;
+        }
         let env = match envelope_of(&engine, &lease.entry).await {
             Ok(e) => e,
             Err(e) => {
@@ -501,6 +507,9 @@ fn decide(
         }
         Err(f) => {
             let note = format!("{} in {}: {}", kind_text(f.kind), f.stage, f.message);
+            if f.kind == FailureKind::NotRun {
+                return Decision::Requeue;
+            }
             if f.kind == FailureKind::WorkerCrashed {
                 entry.crashes += 1;
                 if entry.crashes >= e.max_worker_crashes {
@@ -568,6 +577,7 @@ pub(super) fn kind_text(k: FailureKind) -> &'static str {
         FailureKind::Unsupported => "unsupported",
         FailureKind::Disconnected => "disconnected",
         FailureKind::WorkerCrashed => "worker crashed",
+        FailureKind::NotRun => "not run (its worker died first)",
     }
 }
 

@@ -133,7 +133,7 @@ impl Journal {
                 orphan_bodies: n(
                     "SELECT COUNT(*) FROM bodies b WHERE NOT EXISTS (SELECT 1 FROM headers h WHERE h.body_id = b.id)",
                 )?,
-                pending: n("SELECT COUNT(*) FROM headers WHERE status IN (1, 2)")?,
+                pending: n("SELECT COUNT(*) FROM headers WHERE status IN (1, 2) AND status NOT IN (3, 6, 8)")?,
                 bytes,
                 log_bytes,
             })
@@ -146,7 +146,8 @@ impl Journal {
         let mut sql = format!("SELECT {HEADER_COLUMNS} FROM headers h WHERE 1=1");
         let mut args: Vec<Value> = Vec::new();
         if let Some(c) = &search.control_id {
-            sql.push_str(" AND control_id = ?");
+            // The extra condition lets SQLite use the partial index on control ids.
+            sql.push_str(" AND control_id = ? AND control_id <> ''");
             args.push(Value::Text(c.clone()));
         }
         if let Some(item) = &search.item {
@@ -160,6 +161,10 @@ impl Journal {
         if let Some(s) = search.status {
             sql.push_str(" AND status = ?");
             args.push(Value::Integer(s.code()));
+            if !matches!(s, Status::Completed | Status::Discarded | Status::Aborted) {
+                // Unfinished and failed statuses are in a partial index; say so to SQLite.
+                sql.push_str(" AND status NOT IN (3, 6, 8)");
+            }
         }
         if let Some(t) = &search.doc_type {
             if t.contains('^') {
@@ -245,10 +250,11 @@ impl Journal {
     /// a binary search over the primary key, since ids follow creation order.
     fn first_id_at_or_after(&self, t_us: i64) -> Result<u64, JournalError> {
         self.read(|c| {
-            let bounds: (i64, i64) =
-                c.query_row("SELECT COALESCE(MIN(id), 1), COALESCE(MAX(id), 0) FROM headers", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
+            let bounds: (i64, i64) = c.query_row(
+                "SELECT COALESCE((SELECT MIN(id) FROM headers), 1), COALESCE((SELECT MAX(id) FROM headers), 0)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
             let (mut lo, mut hi) = (bounds.0, bounds.1 + 1);
             let mut stmt = c.prepare_cached("SELECT id, created_us FROM headers WHERE id >= ?1 ORDER BY id LIMIT 1")?;
             // Invariant: rows with id < lo were created before t; rows with id >= hi at or after.
@@ -299,8 +305,9 @@ impl Journal {
     pub fn pending(&self) -> Result<Vec<HeaderRow>, JournalError> {
         self.read_barrier();
         self.read(|c| {
-            let mut stmt =
-                c.prepare(&format!("SELECT {HEADER_COLUMNS} FROM headers WHERE status IN (1, 2) ORDER BY id"))?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT {HEADER_COLUMNS} FROM headers WHERE status IN (1, 2) AND status NOT IN (3, 6, 8) ORDER BY id"
+            ))?;
             let rows = stmt.query_map([], row_to_header)?;
             rows.collect()
         })
@@ -310,7 +317,7 @@ impl Journal {
     pub fn pending_counts(&self) -> Result<Vec<(String, u64)>, JournalError> {
         self.read_barrier();
         self.read(|c| {
-            let mut stmt = c.prepare("SELECT target, COUNT(*) FROM headers WHERE status IN (1, 2) GROUP BY target")?;
+            let mut stmt = c.prepare("SELECT target, COUNT(*) FROM headers WHERE status IN (1, 2) AND status NOT IN (3, 6, 8) GROUP BY target")?;
             let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
             rows.collect()
         })
@@ -329,7 +336,7 @@ impl Journal {
         let fetch = limit + exclude.len();
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {HEADER_COLUMNS} FROM headers WHERE target = ?1 AND status IN (1, 2) ORDER BY id LIMIT ?2"
+                "SELECT {HEADER_COLUMNS} FROM headers WHERE target = ?1 AND status IN (1, 2) AND status NOT IN (3, 6, 8) ORDER BY id LIMIT ?2"
             ))?;
             let rows: Vec<HeaderRow> =
                 stmt.query_map(rusqlite::params![target, fetch as i64], row_to_header)?.collect::<Result<_, _>>()?;
@@ -344,7 +351,7 @@ impl Journal {
         let target = target.to_string();
         self.read(move |c| {
             let mut stmt = c.prepare(&format!(
-                "SELECT {HEADER_COLUMNS} FROM headers WHERE status = ?1 AND target = ?2 ORDER BY id"
+                "SELECT {HEADER_COLUMNS} FROM headers WHERE status = ?1 AND target = ?2 AND status NOT IN (3, 6, 8) ORDER BY id"
             ))?;
             let rows = stmt.query_map(rusqlite::params![status.code(), target], row_to_header)?;
             rows.collect()

@@ -188,6 +188,7 @@ fn flush(
         }
     }
     let mut records = Vec::with_capacity(batch.len());
+    let mut dones = Vec::with_capacity(batch.len());
     for ((ops, _, done), lsn) in batch.drain(..).zip(encoded) {
         let result = match (&written_ok, lsn) {
             (Ok(()), Ok(lsn)) => {
@@ -197,12 +198,19 @@ fn flush(
             (Err(e), _) => Err(JournalError::Store(format!("cannot write the commit log: {e}"))),
             (_, Err(e)) => Err(e),
         };
+        dones.push((done, result));
+    }
+    // Publish the written position before anyone hears of these commits: a reader that
+    // learns of one (a queue refill, an API call) then waits for it to be indexed.
+    if let Some((last, _)) = records.last() {
+        written.store(*last, Ordering::SeqCst);
+    }
+    for (done, result) in dones {
         if let Some(done) = done {
             done(result);
         }
     }
-    if let Some((last, _)) = records.last() {
-        written.store(*last, Ordering::SeqCst);
+    if !records.is_empty() {
         // Bounded: a warehouse that falls behind slows commits down instead of growing memory.
         let _ = index.push(IndexJob::Records(records));
     }

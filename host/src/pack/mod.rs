@@ -11,7 +11,7 @@
 
 mod loader;
 
-pub use loader::{PackFailure, load_pack, load_staged, pack_candidates, sha256_hex, stage_pack};
+pub use loader::{PackFailure, load_pack, load_staged, pack_candidates, sha256_file, sha256_hex, stage_pack};
 
 use hie_plugin_api::abi::{ItemKind, PackRootRef, SettingTarget};
 use std::collections::BTreeMap;

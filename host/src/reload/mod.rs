@@ -270,9 +270,7 @@ impl Reloader {
         let mut events = Vec::new();
         let candidates = pack::pack_candidates(&inner.options.plugin_dirs);
         for path in &candidates {
-            let Ok(bytes) = std::fs::read(path) else { continue };
-            let sha = pack::sha256_hex(&bytes);
-            drop(bytes);
+            let Ok(sha) = pack::sha256_file(path) else { continue };
             let current: Option<Arc<LoadedPack>> = {
                 let reg = inner.packs.read().unwrap_or_else(|e| e.into_inner());
                 if reg.packs.iter().any(|p| p.sha256 == sha) {

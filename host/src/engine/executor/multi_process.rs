@@ -375,7 +375,9 @@ async fn serve(shared: &Arc<Shared>, slot: &Arc<Slot>, conn: Connection) -> Stri
         st.planned_restart = false;
         st.pid = pid;
         st.tx = Some(tx.clone());
-        st.credits = shared.threads;
+        // Two calls per thread: the next one waits at the worker, so it never idles for
+        // a round trip between calls.
+        st.credits = shared.threads * 2;
         st.kill_reason = None;
     }
     shared.available.notify_waiters();
@@ -422,8 +424,13 @@ async fn serve(shared: &Arc<Shared>, slot: &Arc<Slot>, conn: Connection) -> Stri
         let reason = st.kill_reason.take().unwrap_or_else(|| format!("worker {pid} {why}, {status}"));
         (std::mem::take(&mut st.in_flight), reason)
     };
-    for (_, call) in failed {
-        let _ = call.reply.send(CallResult::host_failure(FailureKind::WorkerCrashed, "process", reason.clone()));
+    // The oldest calls were running (one per thread, taken in order); the others were
+    // waiting behind them and go back without counting as crashes.
+    let mut failed: Vec<InFlight> = failed.into_values().collect();
+    failed.sort_by_key(|c| c.since);
+    for (i, call) in failed.into_iter().enumerate() {
+        let kind = if i < shared.threads { FailureKind::WorkerCrashed } else { FailureKind::NotRun };
+        let _ = call.reply.send(CallResult::host_failure(kind, "process", reason.clone()));
     }
     shared.available.notify_waiters();
     reason
