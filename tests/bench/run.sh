@@ -17,6 +17,8 @@
 #   BENCH_WARMUP [1000]           untimed messages before each series
 #   BENCH_FSYNC_SECONDS [5]       length of each fdatasync measurement (append and overwrite,
 #                                 at the start and again right before the fsync series)
+#   BENCH_OUT_POOL [4]            concurrency (IRIS PoolSize) of the outbound TCP operation:
+#                                 its connections to the sink (1 = strict FIFO delivery)
 #   BENCH_PROCESS [passthrough]   passthrough (HIE.Process.Passthrough) | router (RoutingEngine, one rule)
 #   BENCH_QUEUE_DURABILITY [process]  durability of the RSS/recovery production
 #   BENCH_DIR [mktemp]            work directory (data dirs, logs, JSON); its filesystem is measured
@@ -50,6 +52,7 @@ LAT_CONNS=${BENCH_LAT_CONNECTIONS:-16}
 WARMUP=${BENCH_WARMUP:-$d_warmup}
 FSYNC_SECONDS=${BENCH_FSYNC_SECONDS:-$d_fsync}
 PROCESS=${BENCH_PROCESS:-passthrough}
+OUT_POOL=${BENCH_OUT_POOL:-4}
 QUEUE_DURABILITY=${BENCH_QUEUE_DURABILITY:-process}
 HIE_LOG_LEVEL=${BENCH_HIE_LOG:-warn}
 
@@ -172,6 +175,7 @@ items:
     host_settings: {$settings}
   - id: Out
     class: EnsLib.HL7.Operation.TCPOperation
+    concurrency: $OUT_POOL
     adapter_settings: {IPAddress: 127.0.0.1, Port: $sink_port}
     host_settings: {RetryInterval: 1}
 EOF
@@ -325,7 +329,7 @@ echo "## HIE benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, profile $PR
 echo
 echo "Load average (1/5/15 min) at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg) (anything else running skews the figures)"
 echo
-echo "Messages per run: $MESSAGES ($(j "$WORK/echo-1.json" message_bytes)-byte ADT^A01), N = $CONNS connections, process: $PROCESS, errors in all runs: $ERRORS"
+echo "Messages per run: $MESSAGES ($(j "$WORK/echo-1.json" message_bytes)-byte ADT^A01), N = $CONNS connections, process: $PROCESS, outbound PoolSize: $OUT_POOL, errors in all runs: $ERRORS"
 echo
 row "Measurement" "Figure" "Ratio" "Target" "Met"
 row "---" "---:" "---:" "---" "---"

@@ -263,23 +263,26 @@ pub(super) async fn consume(engine: Arc<EngineInner>, item: Arc<ItemRuntime>, sl
     }
 }
 
-/// How many of a consumer's commits may still be unwritten when it takes the next message.
-/// Overlapping commits with work is what pipelining buys; bounding it bounds what a crash
-/// can make an operation deliver twice (its delivered-but-unrecorded messages).
-const PIPELINE_DEPTH: usize = 2;
+/// How many of an operation's commits may still be unwritten when it takes the next
+/// message. Overlapping commits with work is what pipelining buys; for an operation it
+/// also bounds what a crash can make it deliver twice (delivered but not yet recorded).
+const OPERATION_PIPELINE_DEPTH: usize = 2;
+/// The same for processes: their sends are committed atomically with their outcome, so a
+/// lost commit repeats no external effect; a deeper pipeline only buys throughput.
+const PROCESS_PIPELINE_DEPTH: usize = 16;
 
 /// A consumer's commits not yet written.
-#[derive(Default)]
 pub(super) struct Pipeline {
     pending: std::sync::atomic::AtomicUsize,
     written: tokio::sync::Notify,
+    depth: usize,
 }
 
 impl Pipeline {
     async fn wait_for_room(&self) {
         loop {
             let notified = self.written.notified();
-            if self.pending.load(Ordering::SeqCst) < PIPELINE_DEPTH {
+            if self.pending.load(Ordering::SeqCst) < self.depth {
                 return;
             }
             notified.await;
@@ -294,7 +297,12 @@ impl Pipeline {
 
 async fn consume_loop(engine: Arc<EngineInner>, item: Arc<ItemRuntime>) {
     let stop = item.stop_token().clone();
-    let pipeline = Arc::new(Pipeline::default());
+    let depth = if item.plan.kind == hie_plugin_api::ItemKind::Operation {
+        OPERATION_PIPELINE_DEPTH
+    } else {
+        PROCESS_PIPELINE_DEPTH
+    };
+    let pipeline = Arc::new(Pipeline { pending: Default::default(), written: Default::default(), depth });
     loop {
         pipeline.wait_for_room().await;
         // While the journal cannot commit, taking messages would only deliver them again

@@ -141,7 +141,7 @@ impl Journal {
         let tx = Arc::new(handoff::Handoff::new(0));
         let rx = tx.clone();
         // Bounded: when the warehouse falls behind, commits slow down instead of memory growing.
-        let index_tx = Arc::new(handoff::Handoff::new(256));
+        let index_tx = Arc::new(handoff::Handoff::new(64));
         let index_rx = index_tx.clone();
         let healthy = Arc::new(AtomicBool::new(true));
         let (writer_healthy, writer_written) = (healthy.clone(), written.clone());
@@ -263,6 +263,8 @@ impl Journal {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 schema::configure(&c)?;
+                // Readers share the OS page cache; a small private cache each is enough.
+                c.pragma_update(None, "cache_size", -4000)?;
                 c
             }
         };
