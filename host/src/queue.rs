@@ -372,12 +372,16 @@ impl Queue {
                     return None;
                 }
                 let taken = if s.paused { None } else { take_next(&mut s) };
+                // Leased before a refill looks: an entry neither queued nor leased at that
+                // instant would look spilled and be read back a second time.
+                if let Some(entry) = &taken {
+                    s.leased.insert(entry.header.id);
+                }
                 if !s.paused {
                     self.maybe_refill(&mut s);
                 }
                 if let Some(entry) = taken {
                     s.in_flight += 1;
-                    s.leased.insert(entry.header.id);
                     if let Some(b) = &entry.body {
                         s.cached_bytes = s.cached_bytes.saturating_sub(b.len());
                     }
@@ -649,6 +653,36 @@ mod tests {
         q.finish(a1);
         let a2 = q.pop().await.unwrap();
         assert_eq!(a2.entry.header.id, 2);
+    }
+
+    #[tokio::test]
+    async fn a_full_fifo_window_spills_and_a_refill_excludes_every_entry_held() {
+        let q = Queue::new("t", QueueType::Fifo, 0);
+        let asked: Arc<Mutex<Option<HashSet<u64>>>> = Arc::new(Mutex::new(None));
+        let a = asked.clone();
+        q.set_window(4, Arc::new(move |_q, resident, _want| *a.lock().unwrap() = Some(resident)));
+        for id in 1..=6 {
+            push(&q, id, 6, None);
+        }
+        assert_eq!(q.depth(), 6);
+        assert_eq!(q.spilled(), 2, "two entries beyond the window stay in the journal");
+        let l1 = q.pop().await.unwrap();
+        let l2 = q.pop().await.unwrap();
+        let resident = asked.lock().unwrap().clone().expect("running low triggers a refill");
+        // Both taken entries (the second taken by the very pop that started the refill)
+        // must be excluded, or the refill would read them back as still queued.
+        assert!(resident.contains(&l1.entry.header.id) && resident.contains(&l2.entry.header.id), "{resident:?}");
+        assert!(resident.contains(&3) && resident.contains(&4));
+        // The refill brings the spilled ones back, in order.
+        q.refill(
+            vec![
+                Entry { header: header(5, 6, None), body: None, crashes: 0 },
+                Entry { header: header(6, 6, None), body: None, crashes: 0 },
+            ],
+            true,
+        );
+        assert_eq!(q.spilled(), 0);
+        assert_eq!(q.snapshot_ids(10), vec![3, 4, 5, 6]);
     }
 
     #[tokio::test]
