@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 const MAX_OPS: usize = 40_000;
 /// How long a small batch waits for more records (more coalescing, fewer transactions).
 const GATHER: Duration = Duration::from_millis(4);
+/// One nap while gathering.
+const GATHER_NAP: Duration = Duration::from_millis(1);
 /// How often to checkpoint and drop indexed log segments.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 
@@ -221,11 +223,18 @@ pub fn run(mut conn: Connection, queue: Arc<Handoff<IndexJob>>, progress: Arc<Pr
         if queue.take_all_for(CHECKPOINT_EVERY, &mut jobs).is_none() {
             break;
         }
-        // A small batch waits a little for more: more coalescing, fewer transactions.
+        // A small batch waits a little for more: more coalescing, fewer transactions. It
+        // naps rather than waiting on the queue, so the writer does not pay a wake-up per
+        // commit; short naps keep the bounded queue from filling behind it.
         if !jobs.is_empty() {
             let gather_until = Instant::now() + GATHER;
-            while ops_in(&jobs) < MAX_OPS && Instant::now() < gather_until {
-                if queue.take_all(Some(gather_until), &mut jobs).is_none() {
+            loop {
+                let now = Instant::now();
+                if ops_in(&jobs) >= MAX_OPS || now >= gather_until {
+                    break;
+                }
+                std::thread::sleep((gather_until - now).min(GATHER_NAP));
+                if queue.take_all(Some(Instant::now()), &mut jobs).is_none() {
                     break;
                 }
             }
