@@ -42,11 +42,8 @@
 # concurrent rebuild of target/ cannot swap packs or worker binaries under the run.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-PROFILE=${HIE_PROFILE:-release}
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-TARGET=$TARGET_DIR/$PROFILE
-SMOKE=${SMOKE:-0}
+BENCH_NAME=modes
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ $SMOKE == 1 ]]; then
     d_cpu=100 d_trivial=300 d_repeat=1 d_warmup=20
@@ -59,105 +56,15 @@ TRIVIAL_MESSAGES=${MODES_TRIVIAL_MESSAGES:-$d_trivial}
 CONNS=${MODES_CONNECTIONS:-8}
 REPEAT=${MODES_REPEAT:-$d_repeat}
 WARMUP=${MODES_WARMUP:-$d_warmup}
-HIE_LOG_LEVEL=${BENCH_HIE_LOG:-warn}
 CLK_TCK=$(getconf CLK_TCK)
 
-log() { printf '[modes %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-command -v curl >/dev/null || die "curl is needed"
-command -v jq >/dev/null || die "jq is needed"
+need curl
+need jq
 
-# ---- build ------------------------------------------------------------------------------
-cargo_locked() {
-    if command -v flock >/dev/null; then
-        (cd "$ROOT" && flock /tmp/hie-cargo.lock cargo "$@") >&2
-    else
-        (cd "$ROOT" && cargo "$@") >&2
-    fi
-}
-profile_flag=()
-[[ $PROFILE == release ]] && profile_flag=(--release)
-[[ $PROFILE != release && $PROFILE != debug ]] && profile_flag=(--profile "$PROFILE")
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    log "building the workspace ($PROFILE)"
-    cargo_locked build "${profile_flag[@]}" --workspace
-fi
-[[ -x $TARGET/hie && -x $TARGET/hie-bench && -f $TARGET/libhie_pack_hl7.so ]] \
-    || die "$TARGET lacks hie, hie-bench or libhie_pack_hl7.so (build first, or set HIE_PROFILE)"
-
-# ---- work directory and process bookkeeping -----------------------------------------------
-if [[ -n ${BENCH_DIR:-} ]]; then
-    WORK=$BENCH_DIR
-    mkdir -p "$WORK"
-else
-    WORK=$(mktemp -d "${TMPDIR:-/tmp}/hie-modes.XXXXXX")
-fi
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
-    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-        log "work directory kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# build_probe VERSION DIR: builds the probe pack ($PROFILE) with HIE_PROBE_VERSION=VERSION
-# into target/test-packs and copies the .so into DIR. Holds the test packs' build lock
-# (tests/src/packs.rs) across build and copy.
-build_probe() {
-    local version=$1 dir=$2 sub=$PROFILE
-    [[ $PROFILE == debug ]] && sub=debug
-    mkdir -p "$dir" "$TARGET_DIR/test-packs"
-    log "building the probe pack $version ($PROFILE)"
-    (
-        exec 9>"$TARGET_DIR/test-packs/.build-lock"
-        flock 9
-        HIE_PROBE_VERSION=$version cargo_locked build --quiet "${profile_flag[@]}" \
-            --manifest-path "$ROOT/tests/packs/probe/Cargo.toml" --target-dir "$TARGET_DIR/test-packs"
-        cp "$TARGET_DIR/test-packs/$sub/libhie_pack_probe.so" "$dir/"
-    ) || die "building the probe pack failed"
-}
 build_probe bench "$WORK/probe"
 
-# Private copies of the binaries (the hl7 pack is found beside hie).
-mkdir -p "$WORK/bin"
-cp "$TARGET/hie" "$TARGET/hie-bench" "$TARGET/libhie_pack_hl7.so" "$WORK/bin/"
-HIE=$WORK/bin/hie
-BENCH=$WORK/bin/hie-bench
-
-j() { "$BENCH" json "$@"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
-fmt() { awk -v a="$1" 'BEGIN { printf "%.0f", a }'; }
-ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
-yesno() { if "$@"; then echo yes; else echo "**no**"; fi; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
-
-wait_port() {
-    local port=$1 i
-    for ((i = 0; i < 400; i++)); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        sleep 0.025
-    done
-    die "nothing listens on port $port"
-}
-
-stop_pid() {
-    local pid=$1
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-}
 
 # stat_ticks PID WITH_CHILDREN: utime+stime of PID (plus cutime+cstime with WITH_CHILDREN=1),
 # in clock ticks. The comm field may hold spaces, so the line is cut after its last ')'.

@@ -49,11 +49,8 @@
 # rebuild of target/ cannot trigger a reload of the standard pack under the run.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-PROFILE=${HIE_PROFILE:-release}
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-TARGET=$TARGET_DIR/$PROFILE
-SMOKE=${SMOKE:-0}
+BENCH_NAME=reload
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ $SMOKE == 1 ]]; then
     d_rate=200 d_seconds=4 d_swap_at=2 d_swaps=3 d_warmup=50
@@ -69,71 +66,11 @@ MP_CONC=${RELOAD_MP_CONCURRENCY:-2}
 DURABILITY=${RELOAD_DURABILITY:-fsync}
 SWAPS=${RELOAD_SWAPS:-$d_swaps}
 WARMUP=${RELOAD_WARMUP:-$d_warmup}
-HIE_LOG_LEVEL=${BENCH_HIE_LOG:-warn}
 MESSAGES=$(awk -v r="$RATE" -v s="$SECONDS_LOAD" 'BEGIN { printf "%d", r * s }')
 
-log() { printf '[reload %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-command -v curl >/dev/null || die "curl is needed"
-command -v jq >/dev/null || die "jq is needed"
+need curl
+need jq
 
-# ---- build ------------------------------------------------------------------------------
-cargo_locked() {
-    if command -v flock >/dev/null; then
-        (cd "$ROOT" && flock /tmp/hie-cargo.lock cargo "$@") >&2
-    else
-        (cd "$ROOT" && cargo "$@") >&2
-    fi
-}
-profile_flag=()
-[[ $PROFILE == release ]] && profile_flag=(--release)
-[[ $PROFILE != release && $PROFILE != debug ]] && profile_flag=(--profile "$PROFILE")
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    log "building the workspace ($PROFILE)"
-    cargo_locked build "${profile_flag[@]}" --workspace
-fi
-[[ -x $TARGET/hie && -x $TARGET/hie-bench && -f $TARGET/libhie_pack_hl7.so ]] \
-    || die "$TARGET lacks hie, hie-bench or libhie_pack_hl7.so (build first, or set HIE_PROFILE)"
-
-# ---- work directory and process bookkeeping -----------------------------------------------
-if [[ -n ${BENCH_DIR:-} ]]; then
-    WORK=$BENCH_DIR
-    mkdir -p "$WORK"
-else
-    WORK=$(mktemp -d "${TMPDIR:-/tmp}/hie-reload.XXXXXX")
-fi
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
-    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-        log "work directory kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# build_probe VERSION DIR: see tests/bench/modes.sh.
-build_probe() {
-    local version=$1 dir=$2 sub=$PROFILE
-    [[ $PROFILE == debug ]] && sub=debug
-    mkdir -p "$dir" "$TARGET_DIR/test-packs"
-    log "building the probe pack $version ($PROFILE)"
-    (
-        exec 9>"$TARGET_DIR/test-packs/.build-lock"
-        flock 9
-        HIE_PROBE_VERSION=$version cargo_locked build --quiet "${profile_flag[@]}" \
-            --manifest-path "$ROOT/tests/packs/probe/Cargo.toml" --target-dir "$TARGET_DIR/test-packs"
-        cp "$TARGET_DIR/test-packs/$sub/libhie_pack_probe.so" "$dir/"
-    ) || die "building the probe pack failed"
-}
 build_probe v1 "$WORK/probe-v1"
 build_probe v2 "$WORK/probe-v2"
 V1=$WORK/probe-v1/libhie_pack_probe.so
@@ -141,36 +78,9 @@ V2=$WORK/probe-v2/libhie_pack_probe.so
 cmp -s "$V1" "$V2" && die "the v1 and v2 builds are identical"
 PACK_KB=$(($(stat -c %s "$V1") / 1024))
 
-mkdir -p "$WORK/bin"
-cp "$TARGET/hie" "$TARGET/hie-bench" "$TARGET/libhie_pack_hl7.so" "$WORK/bin/"
-HIE=$WORK/bin/hie
-BENCH=$WORK/bin/hie-bench
-
-j() { "$BENCH" json "$@"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
-fmt() { awk -v a="$1" 'BEGIN { printf "%.0f", a }'; }
-ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
-yesno() { if "$@"; then echo yes; else echo "**no**"; fi; }
 # pctl P: the P-th percentile (nearest rank) of the numbers on stdin; "-" when there are none.
 pctl() { sort -g | awk -v p="$1" '{ v[NR] = $1 } END { if (NR == 0) { print "-"; exit } i = int(p / 100 * NR); if (i < p / 100 * NR) i++; if (i < 1) i = 1; printf "%.2f\n", v[i] }'; }
 count_lines() { grep -c . || true; }
-
-wait_port() {
-    local port=$1 i
-    for ((i = 0; i < 400; i++)); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        sleep 0.025
-    done
-    die "nothing listens on port $port"
-}
-
-stop_pid() {
-    local pid=$1
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-}
 
 api_get() { curl -sf --max-time 30 "http://$API$1"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }

@@ -33,10 +33,8 @@
 # has them all): the sustained end-to-end rate, next to the ACK rate. See docs/benchmarks.md.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-PROFILE=${HIE_PROFILE:-release}
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE
-SMOKE=${SMOKE:-0}
+BENCH_NAME=bench
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ $SMOKE == 1 ]]; then
     d_messages=300 d_queued=2000 d_lat_messages=1000 d_warmup=50 d_fsync=1
@@ -54,68 +52,6 @@ FSYNC_SECONDS=${BENCH_FSYNC_SECONDS:-$d_fsync}
 PROCESS=${BENCH_PROCESS:-passthrough}
 OUT_POOL=${BENCH_OUT_POOL:-4}
 QUEUE_DURABILITY=${BENCH_QUEUE_DURABILITY:-process}
-HIE_LOG_LEVEL=${BENCH_HIE_LOG:-warn}
-
-log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-
-# ---- build ------------------------------------------------------------------------------
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    flag=()
-    [[ $PROFILE == release ]] && flag=(--release)
-    [[ $PROFILE != release && $PROFILE != debug ]] && flag=(--profile "$PROFILE")
-    log "building ($PROFILE)"
-    if command -v flock >/dev/null; then
-        (cd "$ROOT" && flock /tmp/hie-cargo.lock cargo build "${flag[@]}" --workspace) >&2
-    else
-        (cd "$ROOT" && cargo build "${flag[@]}" --workspace) >&2
-    fi
-fi
-HIE=$TARGET/hie
-BENCH=$TARGET/hie-bench
-[[ -x $HIE ]] || die "$HIE is missing (build first, or set HIE_PROFILE)"
-[[ -x $BENCH ]] || die "$BENCH is missing (build first, or set HIE_PROFILE)"
-
-# ---- work directory and process bookkeeping -----------------------------------------------
-if [[ -n ${BENCH_DIR:-} ]]; then
-    WORK=$BENCH_DIR
-    mkdir -p "$WORK"
-else
-    WORK=$(mktemp -d "${TMPDIR:-/tmp}/hie-bench.XXXXXX")
-fi
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
-    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-        log "work directory kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-j() { "$BENCH" json "$@"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
-pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else printf "n/a" }'; }
-fmt() { awk -v a="$1" 'BEGIN { printf "%.0f", a }'; }
-ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
-yesno() { if "$@"; then echo yes; else echo "**no**"; fi; }
-
-wait_port() {
-    local port=$1 i
-    for ((i = 0; i < 400; i++)); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        sleep 0.025
-    done
-    die "nothing listens on port $port"
-}
 
 # start_server KIND NAME PORT: starts `hie-bench echo|sink`; sets SERVER_PID.
 start_server() {
@@ -124,14 +60,6 @@ start_server() {
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
     wait_port "$port"
-}
-
-stop_pid() {
-    local pid=$1
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
 }
 
 # load NAME PORT CONNECTIONS MESSAGES [RATE]: runs the load tool, JSON in $WORK/NAME.json.

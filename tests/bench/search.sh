@@ -35,11 +35,8 @@
 # Disk: about 5.5 KB of journal per message (5-6 GB for a million). Needs curl and jq.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-PROFILE=${HIE_PROFILE:-release}
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-TARGET=$TARGET_DIR/$PROFILE
-SMOKE=${SMOKE:-0}
+BENCH_NAME=search
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ $SMOKE == 1 ]]; then
     d_messages=3000 d_chunk=1000 d_errors=5 d_repeat=3
@@ -52,96 +49,13 @@ CONNS=${SEARCH_CONNECTIONS:-16}
 ERRS=${SEARCH_ERRORS:-$d_errors}
 MAX_FILL=${SEARCH_MAX_FILL_SECONDS:-1500}
 REPEAT=${SEARCH_REPEAT:-$d_repeat}
-HIE_LOG_LEVEL=${BENCH_HIE_LOG:-warn}
 
-log() { printf '[search %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-command -v curl >/dev/null || die "curl is needed"
-command -v jq >/dev/null || die "jq is needed"
+need curl
+need jq
 
-# ---- build ------------------------------------------------------------------------------
-cargo_locked() {
-    if command -v flock >/dev/null; then
-        (cd "$ROOT" && flock /tmp/hie-cargo.lock cargo "$@") >&2
-    else
-        (cd "$ROOT" && cargo "$@") >&2
-    fi
-}
-profile_flag=()
-[[ $PROFILE == release ]] && profile_flag=(--release)
-[[ $PROFILE != release && $PROFILE != debug ]] && profile_flag=(--profile "$PROFILE")
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    log "building the workspace ($PROFILE)"
-    cargo_locked build "${profile_flag[@]}" --workspace
-fi
-[[ -x $TARGET/hie && -x $TARGET/hie-bench && -f $TARGET/libhie_pack_hl7.so ]] \
-    || die "$TARGET lacks hie, hie-bench or libhie_pack_hl7.so (build first, or set HIE_PROFILE)"
-
-# ---- work directory and process bookkeeping -----------------------------------------------
-if [[ -n ${BENCH_DIR:-} ]]; then
-    WORK=$BENCH_DIR
-    mkdir -p "$WORK"
-else
-    WORK=$(mktemp -d "${TMPDIR:-/tmp}/hie-search.XXXXXX")
-fi
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
-    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-        log "work directory kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# build_probe VERSION DIR: see tests/bench/modes.sh.
-build_probe() {
-    local version=$1 dir=$2 sub=$PROFILE
-    [[ $PROFILE == debug ]] && sub=debug
-    mkdir -p "$dir" "$TARGET_DIR/test-packs"
-    log "building the probe pack $version ($PROFILE)"
-    (
-        exec 9>"$TARGET_DIR/test-packs/.build-lock"
-        flock 9
-        HIE_PROBE_VERSION=$version cargo_locked build --quiet "${profile_flag[@]}" \
-            --manifest-path "$ROOT/tests/packs/probe/Cargo.toml" --target-dir "$TARGET_DIR/test-packs"
-        cp "$TARGET_DIR/test-packs/$sub/libhie_pack_probe.so" "$dir/"
-    ) || die "building the probe pack failed"
-}
 build_probe bench "$WORK/probe"
 
-mkdir -p "$WORK/bin"
-cp "$TARGET/hie" "$TARGET/hie-bench" "$TARGET/libhie_pack_hl7.so" "$WORK/bin/"
-HIE=$WORK/bin/hie
-BENCH=$WORK/bin/hie-bench
-
-j() { "$BENCH" json "$@"; }
 median() { tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
-wait_port() {
-    local port=$1 i
-    for ((i = 0; i < 400; i++)); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        sleep 0.025
-    done
-    die "nothing listens on port $port"
-}
-
-stop_pid() {
-    local pid=$1
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-}
 
 # ---- the engine -------------------------------------------------------------------------------
 IN_PORT=$("$BENCH" free-port)
