@@ -1,4 +1,8 @@
 //! A minimal HTTP/1.1 client for the management API (no dependency, no surprises).
+//!
+//! The CLI (`hie messages ...`) has its own client of the same shape on purpose: the test
+//! kit drives the engine as a black box and shares no code with it, so a bug in one
+//! client cannot hide the same bug in the other.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
