@@ -25,6 +25,7 @@
 //! (no coordinated omission).
 
 use hie_hl7::mllp::{self, MllpDecoder, MllpItem};
+use hie_tests::mllp::Client;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -260,36 +261,11 @@ ZPI|1|Bench load message|{seq}\r"
     m
 }
 
-struct Conn {
-    stream: TcpStream,
-    decoder: MllpDecoder,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    fn connect(port: u16, timeout: Duration) -> std::io::Result<Conn> {
-        let stream = TcpStream::connect(("127.0.0.1", port))?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(timeout))?;
-        Ok(Conn { stream, decoder: MllpDecoder::default(), buf: Vec::with_capacity(8192) })
-    }
-
-    fn round_trip(&mut self, frame: &[u8]) -> std::io::Result<Vec<u8>> {
-        self.stream.write_all(frame)?;
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            for item in self.decoder.decode(&mut self.buf) {
-                if let MllpItem::Frame(f) = item {
-                    return Ok(f);
-                }
-            }
-            let n = self.stream.read(&mut chunk)?;
-            if n == 0 {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
+/// A load connection: the test kit's MLLP client with the run's reply timeout.
+fn connect(port: u16, timeout: Duration) -> std::io::Result<Client> {
+    let c = Client::connect(port)?;
+    c.stream.set_read_timeout(Some(timeout))?;
+    Ok(c)
 }
 
 /// MSA-1 and MSA-2 of a reply, without a full parse.
@@ -337,7 +313,7 @@ fn load(opts: &Opts) -> Result<(), String> {
     for _ in 0..conns {
         let deadline = Instant::now() + Duration::from_secs(10);
         let c = loop {
-            match Conn::connect(port, timeout) {
+            match connect(port, timeout) {
                 Ok(c) => break c,
                 Err(e) if Instant::now() > deadline => return Err(format!("connect 127.0.0.1:{port}: {e}")),
                 Err(_) => std::thread::sleep(Duration::from_millis(50)),
@@ -393,7 +369,7 @@ fn load(opts: &Opts) -> Result<(), String> {
                 frame.clear();
                 mllp::encode_into(&mut frame, &adt_a01(&control_id, seq, size));
                 let sent_at = scheduled.unwrap_or_else(Instant::now);
-                match conn.round_trip(&frame) {
+                match conn.write_raw(&frame).and_then(|_| conn.read_reply()) {
                     Ok(reply) => {
                         let done = Instant::now();
                         let us = done.saturating_duration_since(sent_at).as_micros() as u64;
@@ -424,7 +400,7 @@ fn load(opts: &Opts) -> Result<(), String> {
                             r.first_error = Some(format!("connection {ci}: {e}"));
                         }
                         // Reconnect once; give up on this connection if that fails.
-                        match Conn::connect(port, timeout) {
+                        match connect(port, timeout) {
                             Ok(c) => conn = c,
                             Err(_) => break,
                         }
