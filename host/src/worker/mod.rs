@@ -8,7 +8,9 @@
 //!
 //! # Invariants
 //! - The worker dies with the engine (PR_SET_PDEATHSIG, and a parent check at start).
-//! - It never holds more calls than it has threads (the engine's credits).
+//! - It never holds more than two calls per thread (the engine's credits).
+//! - A call's result is in the socket before its thread starts another call, so the
+//!   engine blames a crash only on calls that were running or waiting.
 
 pub mod protocol;
 
@@ -18,16 +20,15 @@ use crate::engine::call::{CallResult, FailureKind, SendData};
 use crate::engine::instance::{HostServices, Instance};
 use crate::message::Envelope;
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use hie_plugin_api::abi::{ErrorKind, LogLevel, PluginError};
-use protocol::{Init, ToEngine, ToWorker};
+use protocol::{FrameWriter, Init, ToEngine, ToWorker};
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::FromRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc::UnboundedSender;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 
 /// The file descriptor the engine passes the socket on.
 pub const SOCKET_FD: i32 = 3;
@@ -46,7 +47,7 @@ struct WorkerServices {
     /// Production item names.
     items: Vec<String>,
     /// Frames to the engine.
-    out: UnboundedSender<ToEngine>,
+    out: Arc<FrameWriter>,
     /// Requests waiting for the engine's answer.
     pending: Pending,
     /// Next request id.
@@ -63,7 +64,7 @@ impl WorkerServices {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::channel();
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);
-        if self.out.send(make(id)).is_err() {
+        if self.out.send(&make(id)).is_err() {
             return Err(PluginError::new(ErrorKind::Failed, "the engine connection is closed"));
         }
         let answer = match timeout {
@@ -85,11 +86,11 @@ impl HostServices for WorkerServices {
     }
 
     fn log(&self, level: LogLevel, message: &str) {
-        let _ = self.out.send(ToEngine::Log { level: level as u8, message: message.to_string() });
+        let _ = self.out.send(&ToEngine::Log { level: level as u8, message: message.to_string() });
     }
 
     fn count(&self, metric: &str, delta: u64) {
-        let _ = self.out.send(ToEngine::Count { metric: metric.to_string(), delta });
+        let _ = self.out.send(&ToEngine::Count { metric: metric.to_string(), delta });
     }
 
     fn send_sync(&self, caller: Option<&Envelope>, send: SendData, timeout_ms: i64) -> Result<Vec<u8>, PluginError> {
@@ -142,24 +143,12 @@ pub fn run(parent_pid: u32) -> Result<(), String> {
 async fn serve(runtime: tokio::runtime::Handle) -> Result<(), String> {
     // SAFETY: fd 3 was set up by the engine for this process and is owned by us from here.
     let std_stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(SOCKET_FD) };
+    // Frames out are written synchronously by whichever thread has one (see FrameWriter);
+    // frames in are read by this task.
+    let out_tx = Arc::new(FrameWriter::new(std_stream.try_clone().map_err(|e| e.to_string())?));
     std_stream.set_nonblocking(true).map_err(|e| e.to_string())?;
     let stream = tokio::net::UnixStream::from_std(std_stream).map_err(|e| e.to_string())?;
-    let (rd, wr) = stream.into_split();
-    let mut reader = FramedRead::new(rd, protocol::codec());
-    let mut writer = FramedWrite::new(wr, protocol::codec());
-    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<ToEngine>();
-    let write_task = tokio::spawn(async move {
-        while let Some(msg) = out_rx.recv().await {
-            match protocol::encode(&msg) {
-                Ok(b) => {
-                    if writer.send(b).await.is_err() {
-                        break;
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "cannot encode a frame for the engine"),
-            }
-        }
-    });
+    let mut reader = FramedRead::new(stream, protocol::codec());
 
     let init: Init = match reader.next().await {
         Some(Ok(frame)) => match protocol::decode::<ToWorker>(&frame) {
@@ -179,8 +168,8 @@ async fn serve(runtime: tokio::runtime::Handle) -> Result<(), String> {
         init.pack_generation,
     ) {
         Ok(Some(p)) => Arc::new(p),
-        Ok(None) => return fail(&out_tx, write_task, "the staged file is not a HIE pack".into()).await,
-        Err(e) => return fail(&out_tx, write_task, e.reason).await,
+        Ok(None) => return fail(&out_tx, "the staged file is not a HIE pack".into()),
+        Err(e) => return fail(&out_tx, e.reason),
     };
     let settings = AdapterSettings::from_map(&init.item, init.settings.clone());
     let outbound = crate::adapter::outbound_from(&init.adapter, &settings, runtime.clone());
@@ -224,24 +213,26 @@ async fn serve(runtime: tokio::runtime::Handle) -> Result<(), String> {
                         CallResult::host_failure(FailureKind::Panicked, "process", "host code panicked in the worker")
                     }
                 };
-                let _ = out.send(ToEngine::CallDone { id, result: Box::new(result) });
+                // Written before the next call starts: if that one crashes the process,
+                // the engine knows this one finished.
+                let _ = out.send(&ToEngine::CallDone { id, result: Box::new(result) });
             }
             instance.stop();
         });
         match t {
             Ok(t) => threads.push(t),
-            Err(e) => return fail(&out_tx, write_task, format!("cannot start a thread: {e}")).await,
+            Err(e) => return fail(&out_tx, format!("cannot start a thread: {e}")),
         }
     }
     drop(ready_tx);
     for _ in 0..threads.len() {
         match ready_rx.recv() {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return fail(&out_tx, write_task, e).await,
-            Err(_) => return fail(&out_tx, write_task, "an instance thread died during start".into()).await,
+            Ok(Err(e)) => return fail(&out_tx, e),
+            Err(_) => return fail(&out_tx, "an instance thread died during start".into()),
         }
     }
-    let _ = out_tx.send(ToEngine::Ready { pid });
+    let _ = out_tx.send(&ToEngine::Ready { pid });
 
     while let Some(frame) = reader.next().await {
         let Ok(frame) = frame else { break };
@@ -270,23 +261,12 @@ async fn serve(runtime: tokio::runtime::Handle) -> Result<(), String> {
         }
     })
     .await;
-    drop(out_tx);
-    drop(services);
-    let _ = tokio::time::timeout(Duration::from_secs(5), write_task).await;
     Ok(())
 }
 
-async fn fail(
-    out: &UnboundedSender<ToEngine>,
-    write_task: tokio::task::JoinHandle<()>,
-    reason: String,
-) -> Result<(), String> {
-    let _ = out.send(ToEngine::InitFailed { reason: reason.clone() });
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        write_task.abort();
-    })
-    .await;
+/// Tells the engine why the worker could not start, and returns the reason.
+fn fail(out: &FrameWriter, reason: String) -> Result<(), String> {
+    let _ = out.send(&ToEngine::InitFailed { reason: reason.clone() });
     Err(reason)
 }
 

@@ -1,8 +1,10 @@
 //! The engine ↔ worker protocol: length-prefixed frames (u32) carrying postcard-encoded
 //! [`ToWorker`] and [`ToEngine`] values over a Unix socket pair.
 //!
-//! Flow control is by credit: the engine never has more calls outstanding at a worker
-//! than the worker has threads (`Init::threads`); every `CallDone` returns a credit.
+//! Flow control is by credit: the engine has at most two calls outstanding per worker
+//! thread (`Init::threads`), so a thread finds its next call waiting; every `CallDone`
+//! returns a credit. The worker writes each `CallDone` before its thread starts the next
+//! call ([`FrameWriter`]), so when a worker dies the engine knows which calls finished.
 
 use crate::engine::call::{CallResult, SendData};
 use crate::message::Header;
@@ -134,4 +136,57 @@ pub fn codec() -> tokio_util::codec::LengthDelimitedCodec {
         .length_field_length(4)
         .max_frame_length(256 * 1024 * 1024)
         .new_codec()
+}
+
+/// Writes frames to the engine from any thread, synchronously: a frame is in the socket
+/// when [`FrameWriter::send`] returns.
+///
+/// Why not a writer task: the engine blames a worker's death on the calls whose results
+/// it has not received. A result still queued inside this process when plugin code
+/// crashes it on the next call would make the engine blame the finished message and
+/// excuse the crashing one (so the crashing one would not be quarantined in time, and
+/// an innocent one could be).
+pub struct FrameWriter {
+    /// The worker's end of the socket. It may be non-blocking (the reading half is
+    /// driven by tokio and shares the file description), so writes wait for room.
+    stream: std::sync::Mutex<std::os::unix::net::UnixStream>,
+}
+
+impl FrameWriter {
+    /// A writer over `stream` (a clone of the socket the reader uses).
+    pub fn new(stream: std::os::unix::net::UnixStream) -> FrameWriter {
+        FrameWriter { stream: std::sync::Mutex::new(stream) }
+    }
+
+    /// Encodes `msg` and writes it as one length-prefixed frame (the framing of [`codec`]).
+    pub fn send(&self, msg: &ToEngine) -> Result<(), String> {
+        let payload = encode(msg)?;
+        let len = u32::try_from(payload.len()).map_err(|_| "frame too large".to_string())?;
+        let mut frame = Vec::with_capacity(4 + payload.len());
+        frame.extend_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(&payload);
+        let mut stream = self.stream.lock().unwrap_or_else(|e| e.into_inner());
+        write_all_waiting(&mut stream, &frame).map_err(|e| format!("cannot write to the engine: {e}"))
+    }
+}
+
+/// `write_all` that waits for room when the socket is non-blocking.
+fn write_all_waiting(stream: &mut std::os::unix::net::UnixStream, mut buf: &[u8]) -> std::io::Result<()> {
+    use std::io::{ErrorKind, Write};
+    use std::os::fd::AsRawFd;
+    while !buf.is_empty() {
+        match stream.write(buf) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                let mut fd = libc::pollfd { fd: stream.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+                // SAFETY: one valid pollfd for a descriptor this stream owns; -1 waits until
+                // the socket is writable or fails (then the next write reports why).
+                unsafe { libc::poll(&mut fd, 1, -1) };
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
