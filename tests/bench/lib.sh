@@ -111,3 +111,27 @@ stop_pid() {
         wait "$pid" 2>/dev/null || true
     fi
 }
+
+# probe_production FILE NAME DURABILITY MODE CONCURRENCY IN_PORT SINK_PORT: In (TCPService)
+# → Work (HIE.Test.Probe in MODE, CONCURRENCY) → Out (TCPOperation to the hie-bench sink).
+probe_production() {
+    cat >"$1" <<EOF
+name: $2
+description: hie-bench $2 (MLLP in, HIE.Test.Probe as $4 x$5, MLLP out to hie-bench sink)
+durability: $3
+items:
+  - id: In
+    class: EnsLib.HL7.Service.TCPService
+    adapter_settings: {Port: $6}
+    host_settings: {TargetConfigNames: Work}
+  - id: Work
+    class: HIE.Test.Probe
+    execution_mode: $4
+    concurrency: $5
+    host_settings: {TargetConfigNames: Out}
+  - id: Out
+    class: EnsLib.HL7.Operation.TCPOperation
+    adapter_settings: {IPAddress: 127.0.0.1, Port: $7}
+    host_settings: {RetryInterval: 1}
+EOF
+}

@@ -93,29 +93,6 @@ smaps() {
 
 api_get() { curl -sf --max-time 10 "http://$API$1"; }
 
-# write_production FILE MODE CONCURRENCY IN_PORT SINK_PORT
-write_production() {
-    cat >"$1" <<EOF
-name: Modes
-description: hie-bench execution modes (MLLP in, HIE.Test.Probe as $2 x$3, MLLP out to hie-bench sink)
-durability: process
-items:
-  - id: In
-    class: EnsLib.HL7.Service.TCPService
-    adapter_settings: {Port: $4}
-    host_settings: {TargetConfigNames: Work}
-  - id: Work
-    class: HIE.Test.Probe
-    execution_mode: $2
-    concurrency: $3
-    host_settings: {TargetConfigNames: Out}
-  - id: Out
-    class: EnsLib.HL7.Operation.TCPOperation
-    adapter_settings: {IPAddress: 127.0.0.1, Port: $5}
-    host_settings: {RetryInterval: 1}
-EOF
-}
-
 # start_config NAME MODE CONCURRENCY: a fresh sink and engine; sets IN_PORT, API, HIE_PID,
 # SINK_PID, SINK_NAME, SENT (messages the sink should have).
 start_config() {
@@ -125,7 +102,7 @@ start_config() {
     API=127.0.0.1:$("$BENCH" free-port)
     data=$WORK/data-$name
     SINK_NAME=sink-$name
-    write_production "$WORK/$name.yaml" "$mode" "$conc" "$IN_PORT" "$sink_port"
+    probe_production "$WORK/$name.yaml" Modes process "$mode" "$conc" "$IN_PORT" "$sink_port"
     "$BENCH" sink --port "$sink_port" --count-file "$WORK/$SINK_NAME.count" >"$WORK/$SINK_NAME.log" 2>&1 &
     SINK_PID=$!
     PIDS+=("$SINK_PID")

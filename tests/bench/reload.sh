@@ -116,29 +116,6 @@ wait_generation() {
     die "Work never left pack generation $old"
 }
 
-# write_production FILE DURABILITY MODE CONCURRENCY IN_PORT SINK_PORT
-write_production() {
-    cat >"$1" <<EOF
-name: Reload
-description: hie-bench pack reload (MLLP in, HIE.Test.Probe as $3 x$4, MLLP out to hie-bench sink)
-durability: $2
-items:
-  - id: In
-    class: EnsLib.HL7.Service.TCPService
-    adapter_settings: {Port: $5}
-    host_settings: {TargetConfigNames: Work}
-  - id: Work
-    class: HIE.Test.Probe
-    execution_mode: $3
-    concurrency: $4
-    host_settings: {TargetConfigNames: Out}
-  - id: Out
-    class: EnsLib.HL7.Operation.TCPOperation
-    adapter_settings: {IPAddress: 127.0.0.1, Port: $6}
-    host_settings: {RetryInterval: 1}
-EOF
-}
-
 # start_engine NAME DURABILITY MODE CONCURRENCY: fresh plugin dir (v1), sink and engine.
 start_engine() {
     local name=$1 sink_port data
@@ -150,7 +127,7 @@ start_engine() {
     SINK_COUNT=$WORK/sink-$name.count
     mkdir -p "$PLUGINS"
     cp "$V1" "$PLUGINS/libhie_pack_probe.so"
-    write_production "$WORK/$name.yaml" "$2" "$3" "$4" "$IN_PORT" "$sink_port"
+    probe_production "$WORK/$name.yaml" Reload "$2" "$3" "$4" "$IN_PORT" "$sink_port"
     "$BENCH" sink --port "$sink_port" --count-file "$SINK_COUNT" >"$WORK/sink-$name.log" 2>&1 &
     SINK_PID=$!
     PIDS+=("$SINK_PID")
