@@ -141,7 +141,9 @@ impl Journal {
         let tx = Arc::new(handoff::Handoff::new(0));
         let rx = tx.clone();
         // Bounded: when the warehouse falls behind, commits slow down instead of memory growing.
-        let index_tx = Arc::new(handoff::Handoff::new(64));
+        // Room for the writer's batches during one warehouse transaction (at 16 conns the
+        // writer flushes several thousand times a second; 64 stalled it).
+        let index_tx = Arc::new(handoff::Handoff::new(256));
         let index_rx = index_tx.clone();
         let healthy = Arc::new(AtomicBool::new(true));
         let (writer_healthy, writer_written) = (healthy.clone(), written.clone());
