@@ -152,16 +152,10 @@ pub struct Envelope {
     pub body: Bytes,
 }
 
-/// Reads `doc_type` and `control_id` from an HL7 body, best effort (non-HL7 bodies give
-/// empty strings).
-pub fn hl7_summary(body: &[u8]) -> (String, String) {
-    match hie_hl7::parse(body) {
-        Ok(m) => {
-            let code = m.message_code().unwrap_or_default();
-            let event = m.trigger_event().unwrap_or_default();
-            let doc = if event.is_empty() { code.to_string() } else { format!("{code}^{event}") };
-            (doc, m.control_id().unwrap_or_default().to_string())
-        }
-        Err(_) => (String::new(), String::new()),
-    }
+/// `doc_type` and `control_id` of a parsed HL7 message.
+pub fn summary_of(m: &hie_hl7::Message<'_>) -> (String, String) {
+    let code = m.message_code().unwrap_or_default();
+    let event = m.trigger_event().unwrap_or_default();
+    let doc = if event.is_empty() { code.to_string() } else { format!("{code}^{event}") };
+    (doc, m.control_id().unwrap_or_default().to_string())
 }

@@ -87,7 +87,6 @@ async fn connect(config: &Config) -> Result<TcpStream, PluginError> {
 async fn read_reply(stream: &mut TcpStream, config: &Config) -> Result<Vec<u8>, PluginError> {
     let mut decoder = MllpDecoder::new(config.max_frame);
     let mut buf = Vec::with_capacity(4096);
-    let mut chunk = vec![0u8; 16 * 1024];
     loop {
         for item in decoder.decode(&mut buf) {
             match item {
@@ -99,9 +98,11 @@ async fn read_reply(stream: &mut TcpStream, config: &Config) -> Result<Vec<u8>, 
                 MllpItem::JunkSkipped(_) => {}
             }
         }
-        match stream.read(&mut chunk).await {
+        // Straight into `buf`: no zeroed scratch buffer per reply.
+        buf.reserve(4096);
+        match stream.read_buf(&mut buf).await {
             Ok(0) => return Err(disconnected(format!("{} closed the connection before replying", config.address))),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(_) => {}
             Err(e) => return Err(disconnected(format!("reading reply from {}: {e}", config.address))),
         }
     }

@@ -5,7 +5,7 @@ use super::EngineInner;
 use super::call::{Action, CallResult, Disposition, FailureKind, SendData};
 use super::item::{ItemRuntime, ItemState, envelope_of};
 use crate::journal::Op;
-use crate::message::{Envelope, Header, MessageId, Status, hl7_summary, now_us, priority};
+use crate::message::{Envelope, Header, MessageId, Status, now_us, priority, summary_of};
 use crate::queue::{Entry, Lease, Overflow, Reservation};
 use bytes::Bytes;
 use hie_plugin_api::abi::{ErrorKind, PluginError};
@@ -33,13 +33,9 @@ impl Outgoing {
     }
 }
 
-/// Values of the production's indexed search fields in `body`.
-pub(super) fn field_values(engine: &EngineInner, body: &[u8]) -> Vec<(String, String)> {
+/// Values of the production's indexed search fields in a parsed body.
+fn field_values(engine: &EngineInner, msg: &hie_hl7::Message<'_>) -> Vec<(String, String)> {
     let Some(plan) = engine.plan() else { return Vec::new() };
-    if plan.search_fields.is_empty() {
-        return Vec::new();
-    }
-    let Ok(msg) = hie_hl7::parse(body) else { return Vec::new() };
     plan.search_fields
         .iter()
         .filter_map(|p| {
@@ -50,15 +46,30 @@ pub(super) fn field_values(engine: &EngineInner, body: &[u8]) -> Vec<(String, St
         .collect()
 }
 
-/// Adds a new body to `out` and returns its id.
-pub(super) fn store_body(engine: &EngineInner, body: &Bytes, out: &mut Outgoing) -> MessageId {
+/// A body added to a commit.
+pub(super) struct StoredBody {
+    /// Its id.
+    pub id: MessageId,
+    /// HL7 message type (`ADT^A01`), empty for non-HL7 bodies.
+    pub doc_type: String,
+    /// HL7 control id (MSH-10), empty for non-HL7 bodies.
+    pub control_id: String,
+}
+
+/// Adds a new body to `out`, with its search field values; one parse gives those and
+/// the header summary.
+pub(super) fn store_body(engine: &EngineInner, body: &Bytes, out: &mut Outgoing) -> StoredBody {
     let id = engine.journal.next_body_id();
     out.ops.push(Op::Body { id, data: body.clone(), created_us: now_us() });
-    let fields = field_values(engine, body);
+    let Ok(msg) = hie_hl7::parse(body) else {
+        return StoredBody { id, doc_type: String::new(), control_id: String::new() };
+    };
+    let fields = field_values(engine, &msg);
     if !fields.is_empty() {
         out.ops.push(Op::Fields { body_id: id, fields });
     }
-    id
+    let (doc_type, control_id) = summary_of(&msg);
+    StoredBody { id, doc_type, control_id }
 }
 
 /// Turns sends into new queued headers in `out`: checks targets, applies transforms and
@@ -74,7 +85,7 @@ pub(super) async fn route_sends(
 ) -> Result<Vec<MessageId>, String> {
     let mut ids = Vec::with_capacity(sends.len());
     for send in sends {
-        let Some((mut queue, mut plan)) = engine.target_queue(&send.target) else {
+        let Some(mut dest) = engine.target(&send.target) else {
             return Err(format!("unknown target {:?}: no item of that name in the production", send.target));
         };
         let mut target: Arc<str> = Arc::from(send.target.as_str());
@@ -95,8 +106,8 @@ pub(super) async fn route_sends(
         };
         let (body_id, body, doc_type, control_id) = match new_body {
             Some(b) => {
-                let (d, c) = hl7_summary(&b);
-                (store_body(engine, &b, out), b, d, c)
+                let stored = store_body(engine, &b, out);
+                (stored.id, b, stored.doc_type, stored.control_id)
             }
             None => (
                 current.header.body_id,
@@ -106,19 +117,18 @@ pub(super) async fn route_sends(
             ),
         };
         // Capacity, with the target's overflow policy.
-        let reservation = match queue.try_reserve() {
+        let reservation = match dest.queue.try_reserve() {
             Some(r) => Some(r),
-            None => match plan.as_ref().map(|p| p.engine.overflow.clone()).unwrap_or(Overflow::Block) {
-                Overflow::Block => Some(queue.reserve().await),
+            None => match dest.settings().overflow.clone() {
+                Overflow::Block => Some(dest.queue.reserve().await),
                 Overflow::Drop => None,
-                Overflow::Redirect(other) => match engine.target_queue(&other) {
-                    Some((q, p)) => {
-                        queue = q;
-                        plan = p;
+                Overflow::Redirect(other) => match engine.target(&other) {
+                    Some(d) => {
+                        dest = d;
                         target = Arc::from(other.as_str());
-                        Some(match queue.try_reserve() {
+                        Some(match dest.queue.try_reserve() {
                             Some(r) => r,
-                            None => queue.reserve().await,
+                            None => dest.queue.reserve().await,
                         })
                     }
                     None => None,
@@ -126,11 +136,8 @@ pub(super) async fn route_sends(
             },
         };
         let id = engine.journal.next_header_id();
-        let ordering_key = plan
-            .as_ref()
-            .and_then(|p| p.engine.ordering_key.as_deref())
-            .and_then(|k| k.parse::<hie_hl7::Path>().ok())
-            .map(|path| {
+        let ordering_key =
+            dest.settings().ordering_key.as_deref().and_then(|k| k.parse::<hie_hl7::Path>().ok()).map(|path| {
                 hie_hl7::parse(&body).ok().and_then(|m| m.value(&path).map(|v| v.to_string())).unwrap_or_default()
             });
         let header = Arc::new(Header {
@@ -163,7 +170,7 @@ pub(super) async fn route_sends(
                 let note = format!(
                     "queue of {} is full (QueueSize={}): dropped (QueueOverflow=drop)",
                     target,
-                    plan.as_ref().map(|p| p.engine.queue_size).unwrap_or(0)
+                    dest.settings().queue_size
                 );
                 tracing::warn!(target = %target, message = id, "{note}");
                 if let Some(rt) = engine.item(&target) {
@@ -684,8 +691,7 @@ fn is_sync_request(h: &Header) -> bool {
 /// Ops recording the response to a sync request as its own header (correlated and caused
 /// by the request).
 fn response_ops(engine: &EngineInner, request: &Header, reply: &Bytes, out: &mut Outgoing) {
-    let body_id = store_body(engine, reply, out);
-    let (doc_type, control_id) = hl7_summary(reply);
+    let StoredBody { id: body_id, doc_type, control_id } = store_body(engine, reply, out);
     let header = Arc::new(Header {
         id: engine.journal.next_header_id(),
         session_id: request.session_id,
@@ -712,7 +718,7 @@ pub(crate) async fn call_sync(
     send: SendData,
     timeout_ms: i64,
 ) -> Result<Vec<u8>, PluginError> {
-    if engine.target_queue(&send.target).is_none() {
+    if engine.target(&send.target).is_none() {
         return Err(PluginError::new(
             ErrorKind::UnknownTarget,
             format!("unknown target {:?}: no item of that name in the production", send.target),

@@ -7,10 +7,10 @@
 
 use super::EngineInner;
 use super::call::{Disposition, SendData};
-use super::dispatch::{Outgoing, kind_text, route_sends, store_body};
+use super::dispatch::{Outgoing, StoredBody, kind_text, route_sends, store_body};
 use super::item::ItemRuntime;
 use crate::journal::Op;
-use crate::message::{Envelope, Header, Status, hl7_summary, now_us, priority};
+use crate::message::{Envelope, Header, Status, now_us, priority};
 use bytes::Bytes;
 use hie_hl7::ack::{AckCode, AckError, AckMode, err_code};
 use std::sync::Arc;
@@ -71,9 +71,8 @@ pub async fn intake(engine: &Arc<EngineInner>, item: &Arc<ItemRuntime>, messages
     let mut errors = 0u64;
     for msg in &messages {
         let id = engine.journal.next_header_id();
-        let (doc_type, control_id) = hl7_summary(&msg.body);
         let mut msg_out = Outgoing::default();
-        let body_id = store_body(engine, &msg.body, &mut msg_out);
+        let StoredBody { id: body_id, doc_type, control_id } = store_body(engine, &msg.body, &mut msg_out);
         let header_at = msg_out.ops.len();
         let header = Arc::new(Header {
             id,

@@ -42,7 +42,7 @@ pub use status::{ItemStatus, ProductionStatus};
 use crate::journal::Journal;
 use crate::message::Header;
 use crate::pack::PackRegistry;
-use crate::production::plan::{ItemPlan, ProductionPlan};
+use crate::production::plan::{EngineSettings, ItemPlan, ProductionPlan};
 use crate::queue::{Entry, Queue};
 use hie_plugin_api::ItemKind;
 use std::collections::HashMap;
@@ -53,6 +53,23 @@ use tokio::runtime::Handle;
 
 /// How the engine was started.
 #[derive(Clone, Debug)]
+/// Where a send goes: the target item's queue and its settings in the running plan.
+pub struct Target {
+    /// The item's queue.
+    pub queue: Arc<Queue>,
+    /// The running plan, shared rather than copied: a target is looked up on every send.
+    plan: Arc<ProductionPlan>,
+    /// The item's index in `plan.items`.
+    index: usize,
+}
+
+impl Target {
+    /// The item's engine settings (queue, overflow, ordering key).
+    pub fn settings(&self) -> &EngineSettings {
+        &self.plan.items[self.index].engine
+    }
+}
+
 pub struct EngineOptions {
     /// The data directory (journal, staged packs).
     pub data_dir: PathBuf,
@@ -343,6 +360,12 @@ impl EngineInner {
     /// The queue of item `name`, created (and configured from `plan`) if needed.
     pub fn queue_for(&self, name: &str, plan: Option<&ItemPlan>) -> Arc<Queue> {
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        if plan.is_none() {
+            // The hot path (every send): no key allocation when the queue exists.
+            if let Some(q) = queues.get(name) {
+                return q.clone();
+            }
+        }
         let q = queues
             .entry(name.to_string())
             .or_insert_with(|| {
@@ -385,11 +408,11 @@ impl EngineInner {
         })
     }
 
-    /// The queue of item `name` if the current plan has that item.
-    pub fn target_queue(&self, name: &str) -> Option<(Arc<Queue>, Option<ItemPlan>)> {
+    /// Item `name` as a send target, if the current plan has that item.
+    pub fn target(&self, name: &str) -> Option<Target> {
         let plan = self.plan()?;
-        let item = plan.item(name)?.clone();
-        Some((self.queue_for(name, None), Some(item)))
+        let index = plan.items.iter().position(|i| &*i.name == name)?;
+        Some(Target { queue: self.queue_for(name, None), plan, index })
     }
 
     /// Puts every Queued/Delivered message back in its target's queue. Returns how many.

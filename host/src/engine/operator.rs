@@ -3,7 +3,7 @@
 use super::dispatch::store_body;
 use super::{Engine, EngineInner, dispatch::Outgoing};
 use crate::journal::{HeaderRow, Op, PurgeReport};
-use crate::message::{Header, MessageId, Status, hl7_summary, now_us};
+use crate::message::{Header, MessageId, Status, now_us};
 use crate::queue::Entry;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -37,21 +37,21 @@ impl Engine {
         let engine = &self.inner;
         let row = header_row(engine, id).await?;
         let target = row.header.target.to_string();
-        let Some((queue, plan)) = engine.target_queue(&target) else {
+        let Some(dest) = engine.target(&target) else {
             return Err(OperatorError::Conflict(format!("target {target} is not an item of the running production")));
         };
         let mut out = Outgoing::default();
         let (body_id, doc_type, control_id, body_bytes) = match body {
             Some(b) => {
                 let b = Bytes::from(b);
-                let (d, c) = hl7_summary(&b);
-                (store_body(engine, &b, &mut out), d, c, Some(b))
+                let stored = store_body(engine, &b, &mut out);
+                (stored.id, stored.doc_type, stored.control_id, Some(b))
             }
             None => (row.header.body_id, row.header.doc_type.clone(), row.header.control_id.clone(), None),
         };
-        let ordering_key = match (&plan, &body_bytes) {
-            (Some(p), _) if p.engine.ordering_key.is_some() => row.header.ordering_key.clone(),
-            _ => None,
+        let ordering_key = match dest.settings().ordering_key {
+            Some(_) => row.header.ordering_key.clone(),
+            None => None,
         };
         let header = Arc::new(Header {
             id: engine.journal.next_header_id(),
@@ -71,7 +71,7 @@ impl Engine {
             note: Some(format!("resent from message {id}")),
             reply: None,
         });
-        let reservation = queue.force_reserve();
+        let reservation = dest.queue.force_reserve();
         engine.journal.commit(out.ops, true).await?;
         reservation.push(Entry { header, body: body_bytes, crashes: 0 });
         tracing::info!(message = id, new_message = new_id, target = %target, "message resent");
@@ -117,7 +117,7 @@ impl Engine {
     /// headers, so each keeps its id and session). Returns how many.
     pub async fn resend_suspended(&self, item: &str) -> Result<usize, OperatorError> {
         let engine = &self.inner;
-        if engine.target_queue(item).is_none() {
+        if engine.target(item).is_none() {
             return Err(OperatorError::Conflict(format!("{item} is not an item of the running production")));
         }
         let journal = engine.journal.clone();
