@@ -6,10 +6,12 @@
 //! - An entry is pushed only after the commit that made it `Queued` is durable, and
 //!   leaves the queue for good only when the commit that finishes it is durable.
 //! - Entries hold headers and at most a bounded amount of cached bodies; bodies are read
-//!   back from the journal. A FIFO queue keeps at most `window` entries in memory: beyond
-//!   that, new entries stay only in the journal ("spilled") and are read back in order
-//!   as the queue drains, so its memory stays bounded however deep it gets. Priority and
-//!   LIFO queues keep every entry in memory (about half a KB each, bodies excluded).
+//!   back from the journal. A queue keeps at most `window` entries in memory, whatever
+//!   its type: beyond that, entries stay only in the journal ("spilled") and are read
+//!   back in the queue's order as it drains, so its memory stays bounded however deep it
+//!   gets. Every entry in memory is ahead of every spilled one: a FIFO arrival behind a
+//!   full window spills; a LIFO or higher-priority arrival takes the place of the last
+//!   entry in memory, which spills instead.
 //! - With an ordering key, two entries with the same key are never in flight together
 //!   and leave in arrival order; different keys flow in parallel.
 
@@ -95,16 +97,22 @@ struct State {
     closed: bool,
     /// Bytes of cached bodies.
     cached_bytes: usize,
-    /// Most entries a FIFO queue holds in memory; 0 = no limit.
+    /// Most entries the queue holds in memory; 0 = no limit.
     window: usize,
     /// Entries committed to this queue that are only in the journal.
     spilled: usize,
+    /// A position at or before every spilled entry (`None` while unknown, as after a
+    /// recovery): only an arrival ahead of it may stay in memory.
+    spill_floor: Option<OrderKey>,
     /// Ids of leased entries (a refill must not load them again).
     leased: HashSet<u64>,
     /// A refill from the journal is under way.
     refilling: bool,
     /// `spilled` when the running refill started.
     spilled_at_refill: usize,
+    /// Ids that entered memory while a refill ran. The refill must not load them: it may
+    /// have read one as queued just before it was taken and finished.
+    admitted_while_refilling: HashSet<u64>,
 }
 
 /// Reads spilled entries back from the journal: called with the queue and the ids it
@@ -196,9 +204,11 @@ impl Queue {
                 cached_bytes: 0,
                 window: 0,
                 spilled: 0,
+                spill_floor: None,
                 leased: HashSet::new(),
                 refilling: false,
                 spilled_at_refill: 0,
+                admitted_while_refilling: HashSet::new(),
             }),
             ready: Notify::new(),
             space: Notify::new(),
@@ -219,7 +229,16 @@ impl Queue {
     pub fn reconfigure(&self, kind: QueueType, capacity: usize) {
         let mut s = self.lock();
         s.capacity = capacity;
-        if s.kind != kind {
+        if s.kind != kind && s.window > 0 && s.spilled > 0 {
+            // Part of the queue is only in the journal: reload the window in the new order.
+            s.kind = kind;
+            let n = s.main.len();
+            let cached: usize = s.main.values().filter_map(|e| e.body.as_ref().map(|b| b.len())).sum();
+            s.main.clear();
+            s.cached_bytes = s.cached_bytes.saturating_sub(cached);
+            s.spilled += n;
+            s.spill_floor = None;
+        } else if s.kind != kind {
             s.kind = kind;
             let entries: Vec<Entry> = std::mem::take(&mut s.main).into_values().collect();
             for e in entries {
@@ -243,8 +262,8 @@ impl Queue {
         s.main.len() + s.parked_len + s.spilled
     }
 
-    /// Sets the in-memory window of a FIFO queue (0: keep everything in memory) and the
-    /// function that reads spilled entries back.
+    /// Sets the in-memory window (0: keep everything in memory) and the function that
+    /// reads spilled entries back.
     pub fn set_window(&self, window: usize, refiller: Refiller) {
         self.lock().window = window;
         *self.refiller.lock().unwrap_or_else(|e| e.into_inner()) = Some(refiller);
@@ -256,10 +275,15 @@ impl Queue {
         self.ready.notify_one();
     }
 
-    /// How many entries recovery should load: the window of a FIFO queue, else all.
+    /// How many entries recovery should load: the window, else all.
     pub fn load_limit(&self) -> usize {
         let s = self.lock();
-        if s.kind == QueueType::Fifo && s.window > 0 { s.window } else { usize::MAX }
+        if s.window > 0 { s.window } else { usize::MAX }
+    }
+
+    /// The queue's ordering (refills read the journal in it).
+    pub fn kind(&self) -> QueueType {
+        self.lock().kind
     }
 
     /// Entries only in the journal.
@@ -272,10 +296,13 @@ impl Queue {
     /// refill started are then written off (later ones are counted on).
     pub fn refill(&self, entries: Vec<Entry>, exhausted: bool) {
         let mut s = self.lock();
-        let n = entries.len();
+        let admitted = std::mem::take(&mut s.admitted_while_refilling);
+        // Entries that entered memory during the refill were never counted as spilled.
+        let n = entries.iter().filter(|e| !admitted.contains(&e.header.id)).count();
         let mut resident: HashSet<u64> = s.main.values().map(|e| e.header.id).collect();
         resident.extend(s.leased.iter().copied());
         resident.extend(s.parked.values().flat_map(|l| l.iter().map(|(_, e)| e.header.id)));
+        resident.extend(admitted);
         for e in entries {
             if !resident.insert(e.header.id) {
                 continue;
@@ -341,10 +368,8 @@ impl Queue {
     fn push_reserved(&self, mut entry: Entry) {
         let mut s = self.lock();
         s.reserved = s.reserved.saturating_sub(1);
-        // A full FIFO window (or entries already spilled ahead of this one): leave it in the
-        // journal; it is read back in order when the queue drains.
-        if s.kind == QueueType::Fifo && s.window > 0 && (s.spilled > 0 || s.main.len() + s.parked_len >= s.window) {
-            s.spilled += 1;
+        if s.window > 0 && !self.admit(&mut s, &entry) {
+            // Left in the journal; read back in order when the queue drains.
             drop(s);
             self.ready.notify_one();
             return;
@@ -356,10 +381,51 @@ impl Queue {
                 s.cached_bytes += b.len();
             }
         }
+        if s.refilling {
+            s.admitted_while_refilling.insert(entry.header.id);
+        }
         let key = order_key(s.kind, &entry.header);
         insert(&mut s, key, entry);
         drop(s);
         self.ready.notify_one();
+    }
+
+    /// Whether a new entry may stay in memory; makes room by spilling the last entry in
+    /// memory when the new one is ahead of it. `false`: the entry is counted as spilled.
+    fn admit(&self, s: &mut State, entry: &Entry) -> bool {
+        if s.spilled == 0 {
+            s.spill_floor = None;
+        }
+        let key = order_key(s.kind, &entry.header);
+        let spill = |s: &mut State, key: OrderKey| {
+            s.spilled += 1;
+            s.spill_floor = Some(s.spill_floor.map_or(key, |f| f.min(key)));
+        };
+        // Behind (or possibly behind) something already spilled: it must not overtake it.
+        if s.spilled > 0 && s.spill_floor.is_none_or(|floor| key > floor) {
+            s.spilled += 1;
+            return false;
+        }
+        if s.main.len() + s.parked_len < s.window {
+            return true;
+        }
+        match s.main.last_key_value().map(|(k, _)| *k) {
+            Some(last) if last > key => {
+                if let Some(evicted) = s.main.remove(&last) {
+                    // Spilled for real now: a running refill may load it back.
+                    s.admitted_while_refilling.remove(&evicted.header.id);
+                    if let Some(b) = &evicted.body {
+                        s.cached_bytes = s.cached_bytes.saturating_sub(b.len());
+                    }
+                }
+                spill(s, last);
+                true
+            }
+            _ => {
+                spill(s, key);
+                false
+            }
+        }
     }
 
     /// Takes the next entry, waiting until there is one. `None` when the queue is closed.
@@ -458,6 +524,7 @@ impl Queue {
     pub fn drain(&self) -> Vec<Entry> {
         let mut s = self.lock();
         s.spilled = 0;
+        s.spill_floor = None;
         let mut out: Vec<Entry> = std::mem::take(&mut s.main).into_values().collect();
         for (_, list) in s.parked.drain() {
             out.extend(list.into_iter().map(|(_, e)| e));
@@ -598,6 +665,96 @@ mod tests {
 
     fn push(q: &Arc<Queue>, id: u64, priority: u8, key: Option<&str>) {
         q.force_reserve().push(Entry { header: header(id, priority, key), body: None, crashes: 0 });
+    }
+
+    /// A stand-in for the journal: every queued entry until it is finished, and a
+    /// refiller that reads the best non-resident ones back in the queue's order.
+    fn journal_refiller(journal: Arc<Mutex<Vec<Entry>>>) -> Refiller {
+        Arc::new(move |q: Arc<Queue>, resident: HashSet<u64>, want: usize| {
+            let journal = journal.clone();
+            std::thread::spawn(move || {
+                let kind = q.kind();
+                let mut rows: Vec<Entry> =
+                    journal.lock().unwrap().iter().filter(|e| !resident.contains(&e.header.id)).cloned().collect();
+                rows.sort_by_key(|e| order_key(kind, &e.header));
+                let exhausted = rows.len() <= want;
+                rows.truncate(want);
+                q.refill(rows, exhausted);
+            });
+        })
+    }
+
+    /// Pops until the queue is empty, finishing each entry (and removing it from `journal`).
+    async fn drain_in_order(q: &Arc<Queue>, journal: &Arc<Mutex<Vec<Entry>>>, n: usize) -> Vec<u64> {
+        let mut got = vec![];
+        for _ in 0..n {
+            let lease = tokio::time::timeout(std::time::Duration::from_secs(5), q.pop())
+                .await
+                .expect("an entry within 5 s")
+                .expect("queue open");
+            let id = lease.entry.header.id;
+            journal.lock().unwrap().retain(|e| e.header.id != id);
+            q.finish(lease);
+            got.push(id);
+            assert!(q.lock().main.len() <= 4, "the window bounds memory");
+        }
+        got
+    }
+
+    fn windowed(kind: QueueType, ids: &[(u64, u8)]) -> (Arc<Queue>, Arc<Mutex<Vec<Entry>>>) {
+        let q = Queue::new("t", kind, 0);
+        let journal = Arc::new(Mutex::new(Vec::new()));
+        q.set_window(4, journal_refiller(journal.clone()));
+        for &(id, priority) in ids {
+            let entry = Entry { header: header(id, priority, None), body: None, crashes: 0 };
+            journal.lock().unwrap().push(entry.clone());
+            q.force_reserve().push(entry);
+        }
+        (q, journal)
+    }
+
+    #[tokio::test]
+    async fn a_deep_lifo_queue_keeps_only_its_window_in_memory_and_still_hands_out_newest_first() {
+        let ids: Vec<(u64, u8)> = (1..=30).map(|i| (i, 3)).collect();
+        let (q, journal) = windowed(QueueType::Lifo, &ids);
+        assert_eq!(q.lock().main.len(), 4);
+        assert_eq!(q.depth(), 30);
+        let first = drain_in_order(&q, &journal, 10).await;
+        assert_eq!(first, (21..=30).rev().collect::<Vec<_>>());
+        // Newer arrivals mid-drain still come out first.
+        for id in 31..=33 {
+            let entry = Entry { header: header(id, 3, None), body: None, crashes: 0 };
+            journal.lock().unwrap().push(entry.clone());
+            q.force_reserve().push(entry);
+        }
+        let rest = drain_in_order(&q, &journal, 23).await;
+        let mut expected: Vec<u64> = vec![33, 32, 31];
+        expected.extend((1..=20).rev());
+        assert_eq!(rest, expected);
+        assert_eq!(q.depth(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_deep_priority_queue_keeps_only_its_window_in_memory_and_still_orders_by_priority() {
+        // Priorities cycle 6, 3, 1: the best ones arrive late and must overtake.
+        let ids: Vec<(u64, u8)> = (1..=30).map(|i| (i, [6, 3, 1][(i % 3) as usize])).collect();
+        let (q, journal) = windowed(QueueType::Priority, &ids);
+        assert_eq!(q.lock().main.len(), 4);
+        let first = drain_in_order(&q, &journal, 5).await;
+        // An urgent arrival mid-drain goes ahead of everything that waits at lower priority.
+        let entry = Entry { header: header(99, 1, None), body: None, crashes: 0 };
+        journal.lock().unwrap().push(entry.clone());
+        q.force_reserve().push(entry);
+        let rest = drain_in_order(&q, &journal, 26).await;
+        let mut expected: Vec<(u8, u64)> = ids.iter().map(|&(id, p)| (p, id)).collect();
+        expected.sort();
+        let expected: Vec<u64> = expected.into_iter().map(|(_, id)| id).collect();
+        assert_eq!(first, expected[..5]);
+        let mut later = expected[5..].to_vec();
+        // 99 has priority 1: after the priority-1 entries still waiting, before the rest.
+        let pos = later.iter().position(|id| ids.iter().any(|&(i, p)| i == *id && p > 1)).unwrap_or(later.len());
+        later.insert(pos, 99);
+        assert_eq!(rest, later);
     }
 
     #[tokio::test]

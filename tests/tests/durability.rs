@@ -269,6 +269,51 @@ fn a_lifo_queue_delivers_newest_first() {
     assert_eq!(receiver.control_ids(), vec!["L3", "L2", "L1"]);
 }
 
+/// Queues `msgs` at a paused Out whose queue keeps 5 entries in memory, kills the engine
+/// and restarts it; returns the control ids in the order Out delivered them.
+fn deliver_a_deep_queue_after_kill_9(name: &str, queue_type: &str, msgs: &[Vec<u8>]) -> Vec<String> {
+    let dir = TempDir::new(name);
+    let (in_port, out_port) = (free_port(), free_port());
+    let queue = format!("    queue_type: {queue_type}\n    host_settings: {{QueueWindow: 5}}");
+    let config = queue_production(&dir, in_port, out_port, &queue);
+    let receiver = Receiver::start(out_port);
+    let mut engine = Engine::start(&config, &dir.join("data"), &[]);
+    engine.post("/api/items/Out/pause", None);
+    assert_eq!(send_all(in_port, msgs), vec!["AA"; msgs.len()]);
+    let n = msgs.len() as u64;
+    engine.wait_until(T, "all queued at Out", |_| engine.item("Out")["queue_depth"] == n);
+    assert_eq!(
+        engine.item("Out")["queue_in_journal"],
+        n - 5,
+        "memory holds the window, the journal the rest: {}",
+        engine.item("Out")
+    );
+    // Recovery loads the 5 best into memory; the rest stays in the journal.
+    engine.kill9();
+    engine.restart();
+    receiver.wait_for_count(msgs.len(), T);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(engine.item("Out")["queue_depth"], 0);
+    receiver.control_ids()
+}
+
+#[test]
+fn deep_priority_and_lifo_queues_keep_their_order_beyond_the_in_memory_window() {
+    // Routine ADTs and urgent ORUs (priority 1 by the router's rule), interleaved.
+    let msgs: Vec<Vec<u8>> = (0..40)
+        .map(|i| if i % 2 == 0 { hl7::adt(&format!("A{i:02}"), "M") } else { hl7::oru(&format!("O{i:02}"), "M") })
+        .collect();
+    let by_priority = deliver_a_deep_queue_after_kill_9("deep-priority", "priority", &msgs);
+    let mut expected: Vec<String> = (0..40).filter(|i| i % 2 == 1).map(|i| format!("O{i:02}")).collect();
+    expected.extend((0..40).filter(|i| i % 2 == 0).map(|i| format!("A{i:02}")));
+    assert_eq!(by_priority, expected, "urgent first, each priority in arrival order, each message once");
+
+    let msgs: Vec<Vec<u8>> = (0..40).map(|i| hl7::adt(&format!("L{i:02}"), "M")).collect();
+    let newest_first = deliver_a_deep_queue_after_kill_9("deep-lifo", "lifo", &msgs);
+    let expected: Vec<String> = (0..40).rev().map(|i| format!("L{i:02}")).collect();
+    assert_eq!(newest_first, expected, "newest first, each message once");
+}
+
 #[test]
 fn overflow_drop_records_discarded_and_nacks_the_waiting_sender() {
     let dir = TempDir::new("drop");
@@ -468,6 +513,7 @@ fn a_deep_fifo_queue_spills_to_the_journal_and_drains_in_order_exactly_once_even
         assert_eq!(hl7::ack_code(&client.send(&hl7::adt(&format!("W{i:03}"), "M")).unwrap()), "AA");
     }
     engine.wait_until(T, "300 waiting at Out", |_| engine.item("Out")["queue_depth"] == 300);
+    assert_eq!(engine.item("Out")["queue_in_journal"], 280, "the window holds 20, the journal the rest");
     drop(client);
     // Restart with the deep queue: recovery loads the window, the rest stays spilled.
     engine.kill9();

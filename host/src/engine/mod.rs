@@ -391,7 +391,9 @@ impl EngineInner {
             runtime.spawn(async move {
                 let journal = engine.journal.clone();
                 let name = queue.name().to_string();
-                let loaded = tokio::task::spawn_blocking(move || journal.pending_for(&name, &resident, want)).await;
+                let order = queue.kind();
+                let loaded =
+                    tokio::task::spawn_blocking(move || journal.pending_for(&name, order, &resident, want)).await;
                 match loaded {
                     Ok(Ok((rows, exhausted))) => {
                         let entries =
@@ -426,11 +428,13 @@ impl EngineInner {
         for (target, count) in counts {
             let q = self.queue_for(&target, None);
             let limit = q.load_limit();
+            let order = q.kind();
             let journal = self.journal.clone();
             let name = target.clone();
-            let (rows, _) = tokio::task::spawn_blocking(move || journal.pending_for(&name, &Default::default(), limit))
-                .await
-                .map_err(|e| crate::journal::JournalError::Store(e.to_string()))??;
+            let (rows, _) =
+                tokio::task::spawn_blocking(move || journal.pending_for(&name, order, &Default::default(), limit))
+                    .await
+                    .map_err(|e| crate::journal::JournalError::Store(e.to_string()))??;
             let loaded = rows.len();
             for row in rows {
                 let header: Header = row.header;

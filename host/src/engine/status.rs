@@ -34,6 +34,8 @@ pub struct ItemStatus {
     pub state_note: String,
     /// Messages waiting.
     pub queue_depth: usize,
+    /// Of those, how many are only in the journal (beyond the queue's in-memory window).
+    pub queue_in_journal: usize,
     /// Messages being processed.
     pub in_flight: usize,
     /// Messages finished.
@@ -110,6 +112,7 @@ pub fn snapshot(engine: &EngineInner) -> ProductionStatus {
                 state,
                 state_note: note,
                 queue_depth: queue.depth(),
+                queue_in_journal: queue.spilled(),
                 in_flight: queue.in_flight(),
                 processed: load(|s| s.processed.load(Ordering::Relaxed)),
                 errors: load(|s| s.errors.load(Ordering::Relaxed)),

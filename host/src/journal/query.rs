@@ -323,25 +323,39 @@ impl Journal {
         })
     }
 
-    /// The oldest waiting messages of `target` (at most `limit`, none of `exclude`), and
-    /// whether that was all of them.
+    /// The first waiting messages of `target` in queue order `order` (at most `limit`, none
+    /// of `exclude`), and whether that was all of them.
     pub fn pending_for(
         &self,
         target: &str,
+        order: crate::queue::QueueType,
         exclude: &std::collections::HashSet<u64>,
         limit: usize,
     ) -> Result<(Vec<HeaderRow>, bool), JournalError> {
+        use crate::queue::QueueType;
         self.read_barrier();
         let target = target.to_string();
         let fetch = limit + exclude.len();
+        // The partial indexes on waiting headers keep this cheap however long the item's
+        // history is: only its waiting headers are read, already in the queue's order.
+        let (index, order_by) = match order {
+            QueueType::Fifo => ("headers_waiting", "id"),
+            QueueType::Lifo => ("headers_waiting", "id DESC"),
+            QueueType::Priority => ("headers_waiting_priority", "priority, id"),
+        };
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {HEADER_COLUMNS} FROM headers WHERE target = ?1 AND status IN (1, 2) AND status NOT IN (3, 6, 8) ORDER BY id LIMIT ?2"
+                "SELECT {HEADER_COLUMNS} FROM headers INDEXED BY {index} WHERE target = ?1 AND status IN (1, 2) ORDER BY {order_by} LIMIT ?2"
             ))?;
             let rows: Vec<HeaderRow> =
                 stmt.query_map(rusqlite::params![target, fetch as i64], row_to_header)?.collect::<Result<_, _>>()?;
-            let exhausted = rows.len() < fetch;
-            Ok((rows.into_iter().filter(|r| !exclude.contains(&r.header.id)).take(limit).collect(), exhausted))
+            // Everything waiting was read, and all of it that is not excluded is returned
+            // (excluded ids that are no longer waiting do not count against the limit).
+            let all_read = rows.len() < fetch;
+            let mut wanted: Vec<HeaderRow> = rows.into_iter().filter(|r| !exclude.contains(&r.header.id)).collect();
+            let exhausted = all_read && wanted.len() <= limit;
+            wanted.truncate(limit);
+            Ok((wanted, exhausted))
         })
     }
 

@@ -7,7 +7,10 @@ pub const SCHEMA_VERSION: i64 = 1;
 
 /// Tables and indexes. Indexes exist for what the message search filters on and no more
 /// (each one costs on every insert): item (target), status (partial: unfinished only),
-/// type, control id, session, indexed HL7 fields, and body_id for purge. Time ranges use
+/// type, control id, session, indexed HL7 fields, and body_id for purge. Queue refills
+/// read waiting headers through two partial indexes in queue order (FIFO/LIFO by id,
+/// priority by priority then id); a hop finished within one indexer batch is written
+/// finished and never touches them. Time ranges use
 /// the primary key: ids are handed out in creation order, so a time bound maps to an id
 /// bound found by binary search.
 const DDL: &str = r#"
@@ -42,6 +45,8 @@ CREATE INDEX IF NOT EXISTS headers_control ON headers(control_id) WHERE control_
 CREATE INDEX IF NOT EXISTS headers_doc ON headers(doc_type, id);
 CREATE INDEX IF NOT EXISTS headers_unfinished ON headers(status, id) WHERE status NOT IN (3, 6, 8);
 CREATE INDEX IF NOT EXISTS headers_body ON headers(body_id);
+CREATE INDEX IF NOT EXISTS headers_waiting ON headers(target, id) WHERE status IN (1, 2);
+CREATE INDEX IF NOT EXISTS headers_waiting_priority ON headers(target, priority, id) WHERE status IN (1, 2);
 CREATE TABLE IF NOT EXISTS fields (
     body_id  INTEGER NOT NULL,
     path     TEXT NOT NULL,

@@ -58,7 +58,7 @@ pub struct EngineSettings {
     pub queue_type: QueueType,
     /// Queue bound; 0 = unbounded.
     pub queue_size: usize,
-    /// Most entries a FIFO queue keeps in memory; the rest stay in the journal.
+    /// Most entries a queue keeps in memory; the rest stay in the journal.
     pub queue_window: usize,
     /// What happens when the queue is full.
     pub overflow: Overflow,

@@ -51,6 +51,12 @@ pub const ENGINE_SETTINGS: &[EngineSettingDoc] = &[
         doc: "maximum queued messages; 0 = unbounded (bodies stay on disk)",
     },
     EngineSettingDoc {
+        name: "QueueWindow",
+        yaml_key: "queue_window",
+        default: "10000",
+        doc: "queued messages kept in memory; the rest wait in the journal and are read back in queue order",
+    },
+    EngineSettingDoc {
         name: "QueueOverflow",
         yaml_key: "queue_overflow",
         default: "block",

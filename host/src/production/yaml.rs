@@ -15,7 +15,7 @@
 //!     class: EnsLib.HL7.Service.TCPService
 //!     enabled: true
 //!     execution_mode: async      # Host setting ExecutionMode (likewise queue_type,
-//!                                # queue_size, queue_overflow, overflow_target,
+//!                                # queue_size, queue_window, queue_overflow, overflow_target,
 //!                                # worker_threads, ordering_key)
 //!     concurrency: 4             # pool size (or pool_size / PoolSize)
 //!     comment: text
@@ -53,6 +53,7 @@ const ITEM_KEYS: &[&str] = &[
     "PoolSize",
     "queue_type",
     "queue_size",
+    "queue_window",
     "queue_overflow",
     "overflow_target",
     "worker_threads",
@@ -68,6 +69,7 @@ const HIE_ITEM_SETTINGS: &[(&str, &str)] = &[
     ("execution_mode", "ExecutionMode"),
     ("queue_type", "QueueType"),
     ("queue_size", "QueueSize"),
+    ("queue_window", "QueueWindow"),
     ("queue_overflow", "QueueOverflow"),
     ("overflow_target", "OverflowTarget"),
     ("worker_threads", "WorkerThreads"),
