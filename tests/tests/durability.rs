@@ -573,3 +573,69 @@ fn spilling_under_continuous_load_delivers_every_message_exactly_once() {
     assert_eq!(ids.len(), 1600, "and none twice");
     assert_eq!(engine.get("/api/journal")["pending"], 0, "nothing left stranded in the journal");
 }
+
+#[test]
+fn operations_suspend_on_ae_fail_after_failure_timeout_keep_trying_while_disconnected_and_never_hold_up_others() {
+    let dir = TempDir::new("retries");
+    let in_port = free_port();
+    let (ae_port, down_port, ok_port, patient_port) = (free_port(), free_port(), free_port(), free_port());
+    std::fs::write(
+        dir.join("rules.yaml"),
+        "rules:\n  - when: MSH-10 = \"AE1\"\n    send: [OutAE]\n  - when: MSH-10 = \"DOWN1\"\n    send: [OutDown]\n  - when: MSH-10 = \"OK1\"\n    send: [OutOK]\n  - when: MSH-10 = \"PAT1\"\n    send: [OutPatient]\n",
+    )
+    .unwrap();
+    let config = dir.join("production.yaml");
+    let op = |name: &str, port: u16, host: &str| {
+        format!(
+            "  - id: {name}\n    class: EnsLib.HL7.Operation.TCPOperation\n    adapter_settings: {{IPAddress: 127.0.0.1, Port: {port}, ConnectTimeout: 1, ResponseTimeout: 2}}\n    host_settings: {{RetryInterval: 1{host}}}\n"
+        )
+    };
+    let mut text = format!(
+        "name: Retries\nitems:\n  - id: In\n    class: EnsLib.HL7.Service.TCPService\n    adapter_settings: {{Port: {in_port}}}\n    host_settings: {{TargetConfigNames: Router}}\n  - id: Router\n    class: EnsLib.HL7.MsgRouter.RoutingEngine\n    host_settings: {{BusinessRuleName: rules.yaml, BadMessageHandler: Bad}}\n  - id: Bad\n    class: EnsLib.HL7.Operation.FileOperation\n    adapter_settings: {{FilePath: {}}}\n  - id: Errors\n    class: EnsLib.HL7.Operation.FileOperation\n    adapter_settings: {{FilePath: {}}}\n",
+        dir.join("bad").display(),
+        dir.join("errors").display()
+    );
+    text += &op("OutAE", ae_port, "");
+    text += &op("OutDown", down_port, ", FailureTimeout: 2, ErrorTarget: Errors");
+    text += &op("OutOK", ok_port, "");
+    text += &op("OutPatient", patient_port, ", FailureTimeout: 1, NoFailWhileDisconnected: 1");
+    std::fs::write(&config, text).unwrap();
+    let _ae = Receiver::with_policy(ae_port, |_| hie_tests::mllp::Reply::Ack("AE"));
+    let ok = Receiver::start(ok_port);
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    let msgs = [
+        hl7::adt("DOWN1", "M"),
+        hl7::adt("PAT1", "M"),
+        hl7::adt("AE1", "M"),
+        hl7::adt("OK1", "M"),
+        hl7::adt("NONE1", "M"),
+    ];
+    assert_eq!(send_all(in_port, &msgs), vec!["AA"; 5]);
+    let status_at = |item: &str| {
+        let found = engine.get(&format!("/api/messages?item={item}"));
+        found["messages"].as_array().and_then(|m| m.first()).map(|m| m["status"].as_str().unwrap_or("").to_string())
+    };
+
+    // Two operations retry against absent receivers; the others are not held up.
+    ok.wait_for_count(1, Duration::from_secs(5));
+    wait_for(T, "the unmatched message at BadMessageHandler", || {
+        (std::fs::read_dir(dir.join("bad")).ok()?.count() == 1).then_some(())
+    });
+    // :?E=S (the default ReplyCodeActions): an AE reply suspends the message.
+    wait_for(T, "the AE message Suspended", || (status_at("OutAE")? == "Suspended").then_some(()));
+
+    // FailureTimeout 2 s: the message fails, is recorded Error and copied to ErrorTarget.
+    wait_for(T, "the undeliverable message Error", || (status_at("OutDown")? == "Error").then_some(()));
+    wait_for(T, "its copy at the error target", || {
+        (std::fs::read_dir(dir.join("errors")).ok()?.count() == 1).then_some(())
+    });
+    // NoFailWhileDisconnected: well past its FailureTimeout of 1 s it is still trying...
+    std::thread::sleep(Duration::from_secs(2));
+    assert_ne!(status_at("OutPatient").as_deref(), Some("Error"), "disconnected time does not count");
+    assert!(engine.item("OutPatient")["retries"].as_u64().unwrap_or(0) >= 2, "{}", engine.item("OutPatient"));
+    // ...and delivers once its receiver appears.
+    let patient = Receiver::start(patient_port);
+    patient.wait_for_count(1, T);
+    assert_eq!(patient.control_ids(), vec!["PAT1"]);
+    wait_for(T, "PAT1 Completed", || (status_at("OutPatient")? == "Completed").then_some(()));
+}
