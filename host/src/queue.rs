@@ -113,6 +113,9 @@ struct State {
     /// Ids that entered memory while a refill ran. The refill must not load them: it may
     /// have read one as queued just before it was taken and finished.
     admitted_while_refilling: HashSet<u64>,
+    /// Spilled ids withdrawn by an operator (suspended): a refill that read them as still
+    /// queued must not load them. Cleared when nothing is spilled.
+    withdrawn: HashSet<u64>,
 }
 
 /// Reads spilled entries back from the journal: called with the queue and the ids it
@@ -209,6 +212,7 @@ impl Queue {
                 refilling: false,
                 spilled_at_refill: 0,
                 admitted_while_refilling: HashSet::new(),
+                withdrawn: HashSet::new(),
             }),
             ready: Notify::new(),
             space: Notify::new(),
@@ -297,12 +301,15 @@ impl Queue {
     pub fn refill(&self, entries: Vec<Entry>, exhausted: bool) {
         let mut s = self.lock();
         let admitted = std::mem::take(&mut s.admitted_while_refilling);
-        // Entries that entered memory during the refill were never counted as spilled.
-        let n = entries.iter().filter(|e| !admitted.contains(&e.header.id)).count();
+        // Entries that entered memory during the refill were never counted as spilled;
+        // withdrawn ones were uncounted when withdrawn.
+        let n =
+            entries.iter().filter(|e| !admitted.contains(&e.header.id) && !s.withdrawn.contains(&e.header.id)).count();
         let mut resident: HashSet<u64> = s.main.values().map(|e| e.header.id).collect();
         resident.extend(s.leased.iter().copied());
         resident.extend(s.parked.values().flat_map(|l| l.iter().map(|(_, e)| e.header.id)));
         resident.extend(admitted);
+        resident.extend(s.withdrawn.iter().copied());
         for e in entries {
             if !resident.insert(e.header.id) {
                 continue;
@@ -313,6 +320,9 @@ impl Queue {
         let before = std::mem::take(&mut s.spilled_at_refill);
         s.spilled = if exhausted { s.spilled.saturating_sub(before.max(n)) } else { s.spilled.saturating_sub(n) };
         s.refilling = false;
+        if s.spilled == 0 {
+            s.withdrawn.clear();
+        }
         drop(s);
         self.ready.notify_waiters();
     }
@@ -368,6 +378,8 @@ impl Queue {
     fn push_reserved(&self, mut entry: Entry) {
         let mut s = self.lock();
         s.reserved = s.reserved.saturating_sub(1);
+        // A suspended message resent under its own id is waiting again.
+        s.withdrawn.remove(&entry.header.id);
         if s.window > 0 && !self.admit(&mut s, &entry) {
             // Left in the journal; read back in order when the queue drains.
             drop(s);
@@ -567,6 +579,33 @@ impl Queue {
             self.space.notify_waiters();
         }
         found
+    }
+
+    /// Withdraws a waiting entry that is only in the journal (operator suspend of a message
+    /// deep in the queue): it is no longer counted, and no refill loads it. `false` when
+    /// the queue holds it in memory or in flight, or has nothing spilled.
+    pub fn withdraw_spilled(&self, id: u64) -> bool {
+        let mut s = self.lock();
+        let held = s.leased.contains(&id)
+            || s.main.values().any(|e| e.header.id == id)
+            || s.parked.values().any(|l| l.iter().any(|(_, e)| e.header.id == id));
+        if held || s.spilled == 0 || !s.withdrawn.insert(id) {
+            return false;
+        }
+        s.spilled -= 1;
+        drop(s);
+        self.space.notify_waiters();
+        true
+    }
+
+    /// Undoes [`Queue::withdraw_spilled`] (the commit that was to suspend it failed).
+    pub fn restore_spilled(&self, id: u64) {
+        let mut s = self.lock();
+        if s.withdrawn.remove(&id) {
+            s.spilled += 1;
+        }
+        drop(s);
+        self.ready.notify_one();
     }
 
     /// Ids of waiting entries in the order they would be taken (for tests and the API).
@@ -840,6 +879,23 @@ mod tests {
         );
         assert_eq!(q.spilled(), 0);
         assert_eq!(q.snapshot_ids(10), vec![3, 4, 5, 6]);
+    }
+
+    #[tokio::test]
+    async fn a_withdrawn_spilled_entry_is_never_loaded_back_until_it_is_queued_again() {
+        let ids: Vec<(u64, u8)> = (1..=12).map(|i| (i, 3)).collect();
+        let (q, journal) = windowed(QueueType::Fifo, &ids);
+        assert!(!q.withdraw_spilled(2), "held in memory: not a spilled entry");
+        assert!(q.withdraw_spilled(9));
+        assert!(!q.withdraw_spilled(9), "only once");
+        assert_eq!(q.depth(), 11);
+        // The stand-in journal still lists 9 as queued, as a refill racing with the
+        // operator's commit would read it.
+        let got = drain_in_order(&q, &journal, 11).await;
+        assert_eq!(got, vec![1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12]);
+        // Resent under its own id, it is waiting again and is handed out.
+        q.force_reserve().push(Entry { header: header(9, 3, None), body: None, crashes: 0 });
+        assert_eq!(drain_in_order(&q, &journal, 1).await, vec![9]);
     }
 
     #[tokio::test]

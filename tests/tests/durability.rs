@@ -639,3 +639,37 @@ fn operations_suspend_on_ae_fail_after_failure_timeout_keep_trying_while_disconn
     assert_eq!(patient.control_ids(), vec!["PAT1"]);
     wait_for(T, "PAT1 Completed", || (status_at("OutPatient")? == "Completed").then_some(()));
 }
+
+#[test]
+fn a_message_deep_in_a_spilled_queue_can_be_suspended_and_resent() {
+    let dir = TempDir::new("deep-suspend");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = pipeline(&dir, in_port, out_port, "process", "");
+    let text =
+        std::fs::read_to_string(&config).unwrap().replace("{RetryInterval: 1}", "{RetryInterval: 1, QueueWindow: 5}");
+    std::fs::write(&config, text).unwrap();
+    let receiver = Receiver::start(out_port);
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    engine.post("/api/items/Out/pause", None);
+    let msgs: Vec<Vec<u8>> = (0..30).map(|i| hl7::adt(&format!("D{i:02}"), "M")).collect();
+    assert_eq!(send_all(in_port, &msgs), vec!["AA"; 30]);
+    engine.wait_until(T, "30 waiting at Out", |_| engine.item("Out")["queue_depth"] == 30);
+    assert_eq!(engine.item("Out")["queue_in_journal"], 25);
+    // D25 is far beyond the 5 held in memory: an operator can still suspend it.
+    let deep = engine.get("/api/messages?control_id=D25&item=Out&status=Queued");
+    let id = deep["messages"][0]["id"].as_u64().unwrap_or_else(|| panic!("{deep}"));
+    let (code, body) = engine.post(&format!("/api/messages/{id}/suspend"), None);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(engine.item("Out")["queue_depth"], 29);
+    engine.post("/api/items/Out/resume", None);
+    receiver.wait_for_count(29, T);
+    std::thread::sleep(Duration::from_millis(300));
+    let expected: Vec<String> = (0..30).filter(|i| *i != 25).map(|i| format!("D{i:02}")).collect();
+    assert_eq!(receiver.control_ids(), expected, "in order, without the suspended one");
+    let found = engine.get("/api/messages?control_id=D25&item=Out");
+    assert_eq!(found["messages"][0]["status"], "Suspended", "{found}");
+    let (code, body) = engine.post("/api/items/Out/resend-suspended", None);
+    assert_eq!((code, body["resent"].as_u64()), (200, Some(1)), "{body}");
+    receiver.wait_for_count(30, T);
+    assert_eq!(receiver.control_ids().last().map(String::as_str), Some("D25"));
+}

@@ -89,15 +89,15 @@ impl Engine {
             )));
         }
         let queue = engine.queue_for(&row.header.target, None);
-        if !queue.remove(id) {
-            let why = if queue.spilled() > 0 {
-                "is deep in a long queue and not yet loaded; suspend it when it is nearer the head, or pause the item"
-            } else {
-                "is being processed; try again"
-            };
-            return Err(OperatorError::Conflict(format!("message {id} {why}")));
-        }
-        engine
+        // In memory, or deep in the queue and only in the journal.
+        let spilled = if queue.remove(id) {
+            false
+        } else if queue.withdraw_spilled(id) {
+            true
+        } else {
+            return Err(OperatorError::Conflict(format!("message {id} is being processed; try again")));
+        };
+        let committed = engine
             .journal
             .commit(
                 vec![Op::Finish {
@@ -109,7 +109,11 @@ impl Engine {
                 }],
                 false,
             )
-            .await?;
+            .await;
+        if committed.is_err() && spilled {
+            queue.restore_spilled(id);
+        }
+        committed?;
         Ok(())
     }
 
