@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 struct Inner<T> {
     items: VecDeque<T>,
+    /// Total weight of `items`.
+    weight: usize,
     /// No more items will come.
     closed: bool,
     /// The consumer is waiting for items.
@@ -26,16 +28,25 @@ pub struct Handoff<T> {
     items: Condvar,
     /// Signalled when room frees up.
     room: Condvar,
-    /// Maximum items (0 = unbounded).
+    /// Maximum total weight (0 = unbounded).
     bound: usize,
+    /// An item's weight (1 each for a bound on the count).
+    weigh: fn(&T) -> usize,
 }
 
 impl<T> Handoff<T> {
     /// A queue holding at most `bound` items (0: no bound).
     pub fn new(bound: usize) -> Handoff<T> {
+        Handoff::weighed(bound, |_| 1)
+    }
+
+    /// A queue holding items of at most `bound` total weight, as `weigh` counts it (a
+    /// heavier item than the bound still passes alone).
+    pub fn weighed(bound: usize, weigh: fn(&T) -> usize) -> Handoff<T> {
         Handoff {
             inner: Mutex::new(Inner {
                 items: VecDeque::new(),
+                weight: 0,
                 closed: false,
                 consumer_waiting: false,
                 producers_waiting: 0,
@@ -43,6 +54,7 @@ impl<T> Handoff<T> {
             items: Condvar::new(),
             room: Condvar::new(),
             bound,
+            weigh,
         }
     }
 
@@ -52,8 +64,9 @@ impl<T> Handoff<T> {
 
     /// Adds an item, waiting for room if the queue is full. Returns the item back if closed.
     pub fn push(&self, item: T) -> Result<(), T> {
+        let w = (self.weigh)(&item);
         let mut g = self.lock();
-        while self.bound > 0 && g.items.len() >= self.bound && !g.closed {
+        while self.bound > 0 && !g.items.is_empty() && g.weight + w > self.bound && !g.closed {
             g.producers_waiting += 1;
             g = self.room.wait(g).unwrap_or_else(|e| e.into_inner());
             g.producers_waiting -= 1;
@@ -62,6 +75,7 @@ impl<T> Handoff<T> {
             return Err(item);
         }
         g.items.push_back(item);
+        g.weight += w;
         let wake = g.consumer_waiting;
         drop(g);
         if wake {
@@ -93,6 +107,7 @@ impl<T> Handoff<T> {
             g.consumer_waiting = false;
         }
         out.extend(g.items.drain(..));
+        g.weight = 0;
         let wake = g.producers_waiting > 0;
         drop(g);
         if wake {
@@ -111,5 +126,30 @@ impl<T> Handoff<T> {
         self.lock().closed = true;
         self.items.notify_all();
         self.room.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_weighed_queue_holds_producers_at_its_bound_and_lets_an_oversize_item_through_alone() {
+        let q: Arc<Handoff<usize>> = Arc::new(Handoff::weighed(10, |w| *w));
+        q.push(12).expect("an item heavier than the bound passes when the queue is empty");
+        let q2 = q.clone();
+        let blocked = std::thread::spawn(move || q2.push(1));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!blocked.is_finished(), "no room while 12 of 10 are queued");
+        let mut out = Vec::new();
+        q.take_all(None, &mut out);
+        assert_eq!(out, vec![12]);
+        blocked.join().expect("producer").expect("pushed once room freed");
+        q.push(4).unwrap();
+        q.push(5).unwrap();
+        out.clear();
+        q.take_all(None, &mut out);
+        assert_eq!(out, vec![1, 4, 5], "10 fit exactly");
     }
 }

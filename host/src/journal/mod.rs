@@ -74,6 +74,9 @@ impl From<rusqlite::Error> for JournalError {
     }
 }
 
+/// Most bytes of committed records waiting for the indexer.
+const INDEX_QUEUE_BYTES: usize = 16 * 1024 * 1024;
+
 /// The journal handle, shared by the whole engine.
 pub struct Journal {
     /// The data directory (holds `journal.db` and its WAL).
@@ -140,10 +143,11 @@ impl Journal {
         let segments = log.segments();
         let tx = Arc::new(handoff::Handoff::new(0));
         let rx = tx.clone();
-        // Bounded: when the warehouse falls behind, commits slow down instead of memory growing.
-        // Room for the writer's batches during one warehouse transaction (at 16 conns the
-        // writer flushes several thousand times a second; 64 stalled it).
-        let index_tx = Arc::new(handoff::Handoff::new(256));
+        // Bounded by size: when the warehouse falls behind, commits slow down instead of
+        // memory growing. 32 MiB is several warehouse transactions' worth at full speed (a
+        // bound of 64 batches stalled the writer at 16 connections, where its batches are
+        // small; a count bound let large batches pile up to hundreds of MiB).
+        let index_tx = Arc::new(handoff::Handoff::weighed(INDEX_QUEUE_BYTES, writer::IndexJob::approx_bytes));
         let index_rx = index_tx.clone();
         let healthy = Arc::new(AtomicBool::new(true));
         let (writer_healthy, writer_written) = (healthy.clone(), written.clone());

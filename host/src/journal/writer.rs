@@ -102,6 +102,33 @@ pub enum IndexJob {
     Exec(Box<dyn FnOnce(&mut rusqlite::Connection) + Send>),
 }
 
+impl IndexJob {
+    /// Roughly how much memory the job holds (bodies and replies dominate).
+    pub fn approx_bytes(&self) -> usize {
+        const OP: usize = 256;
+        match self {
+            IndexJob::Exec(_) => OP,
+            IndexJob::Records(records) => records
+                .iter()
+                .flat_map(|(_, ops)| ops.iter())
+                .map(|op| {
+                    OP + match op {
+                        Op::Body { data, .. } => data.len(),
+                        Op::Header { reply, note, .. } => {
+                            reply.as_ref().map_or(0, |r| r.len()) + note.as_ref().map_or(0, |n| n.len())
+                        }
+                        Op::Finish { reply, note, .. } => {
+                            reply.as_ref().map_or(0, |r| r.len()) + note.as_ref().map_or(0, |n| n.len())
+                        }
+                        Op::Fields { fields, .. } => fields.iter().map(|(p, v)| p.len() + v.len()).sum(),
+                        Op::Note { note, .. } | Op::SuspendQueued { note, .. } => note.len(),
+                    }
+                })
+                .sum(),
+        }
+    }
+}
+
 /// Commits per log write at most.
 const MAX_COMMITS_PER_BATCH: usize = 2048;
 
