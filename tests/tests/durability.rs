@@ -1,6 +1,6 @@
 //! Issue 3: the journal, durable queues, ACK after commit, operators' message tools.
 
-use hie_tests::engine::Engine;
+use hie_tests::engine::{Engine, run_hie};
 use hie_tests::mllp::{Client, Receiver};
 use hie_tests::{TempDir, free_port, hl7, wait_for};
 use std::collections::{HashMap, HashSet};
@@ -672,4 +672,73 @@ fn a_message_deep_in_a_spilled_queue_can_be_suspended_and_resent() {
     assert_eq!((code, body["resent"].as_u64()), (200, Some(1)), "{body}");
     receiver.wait_for_count(30, T);
     assert_eq!(receiver.control_ids().last().map(String::as_str), Some("D25"));
+}
+
+/// `hie messages ARGS` against `engine`: exit code and the JSON it printed.
+fn cli(engine: &Engine, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut all = vec!["messages", "--api", engine.api.as_str()];
+    all.extend_from_slice(args);
+    let (code, out, err) = run_hie(&all);
+    let json = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{args:?}: {e}: {out} {err}"));
+    (code, json)
+}
+
+#[test]
+fn the_cli_finds_shows_suspends_resends_and_purges_messages() {
+    let dir = TempDir::new("cli");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = pipeline(&dir, in_port, out_port, "fsync", "");
+    let receiver = Receiver::start(out_port);
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    assert_eq!(send_all(in_port, &[hl7::adt("CLI1", "MRN77"), hl7::oru("CLI2", "MRN78")]), vec!["AA"; 2]);
+    receiver.wait_for_count(2, T);
+
+    // search by control id, by HL7 field, by item and status; show one with its body.
+    let (code, found) = cli(&engine, &["search", "--control-id", "CLI1"]);
+    assert_eq!((code, found["count"].as_u64()), (0, Some(3)), "three hops: {found}");
+    let (_, by_field) = cli(&engine, &["search", "--field", "PID-3.1", "--value", "MRN78", "--item", "Out"]);
+    assert_eq!(by_field["messages"][0]["control_id"], "CLI2", "{by_field}");
+    let done_id = wait_for(T, "CLI2 Completed at Out", || {
+        let (_, r) = cli(&engine, &["search", "--control-id", "CLI2", "--item", "Out", "--status", "Completed"]);
+        r["messages"][0]["id"].as_u64()
+    });
+    let (code, shown) = cli(&engine, &["show", &done_id.to_string()]);
+    assert_eq!(code, 0);
+    assert!(shown["body"].as_str().unwrap_or("").contains("ORU^R01"), "{shown}");
+
+    // A finished message cannot be suspended: exit code 1 and the reason.
+    let (code, refused) = cli(&engine, &["suspend", &done_id.to_string()]);
+    assert_eq!(code, 1, "{refused}");
+
+    // Suspend a queued one, resend the item's suspended messages, resend with an edited body.
+    engine.post("/api/items/Out/pause", None);
+    assert_eq!(send_all(in_port, &[hl7::adt("CLI3", "MRN79")]), vec!["AA"]);
+    let queued = wait_for(T, "CLI3 queued at Out", || {
+        let (_, r) = cli(&engine, &["search", "--control-id", "CLI3", "--item", "Out", "--status", "Queued"]);
+        r["messages"][0]["id"].as_u64()
+    });
+    assert_eq!(cli(&engine, &["suspend", &queued.to_string()]).0, 0);
+    engine.post("/api/items/Out/resume", None);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(receiver.count(), 2, "the suspended message waits");
+    let (code, resent) = cli(&engine, &["resend-suspended", "Out"]);
+    assert_eq!((code, resent["resent"].as_u64()), (0, Some(1)), "{resent}");
+    receiver.wait_for_count(3, T);
+    let edited = dir.join("edited.hl7");
+    std::fs::write(&edited, hl7::adt("CLI3-EDITED", "MRN79")).unwrap();
+    let (code, _) = cli(&engine, &["resend", &queued.to_string(), "--body", edited.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    receiver.wait_for_count(4, T);
+    assert_eq!(receiver.control_ids().last().map(String::as_str), Some("CLI3-EDITED"));
+
+    // Purge everything finished (keep 0 days): the finished messages are gone.
+    wait_for(T, "the edited resend Completed", || {
+        let (_, r) = cli(&engine, &["search", "--control-id", "CLI3-EDITED", "--item", "Out", "--status", "Completed"]);
+        r["messages"][0]["id"].as_u64()
+    });
+    let (code, purged) = cli(&engine, &["purge", "--keep-days", "0"]);
+    assert_eq!(code, 0, "{purged}");
+    assert!(purged["headers"].as_u64().unwrap_or(0) >= 9, "{purged}");
+    let (_, after) = cli(&engine, &["search", "--control-id", "CLI1"]);
+    assert_eq!(after["count"], 0, "{after}");
 }
