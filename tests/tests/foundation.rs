@@ -326,7 +326,8 @@ fn sigterm_drains_in_flight_work_and_exits_zero() {
     let mut client = Client::connect_retry(in_port);
     let slow = hl7::with_note(hl7::adt("SLOW", "M"), "SLEEP500");
     assert_eq!(hl7::ack_code(&client.send(&slow).unwrap()), "AA");
-    std::thread::sleep(Duration::from_millis(100));
+    // SIGTERM while the probe is inside its 500 ms call (not while it is still queued).
+    engine.wait_until(T, "SLOW in flight at Probe", |_| engine.item("Probe")["in_flight"] == 1);
     let status = engine.terminate();
     assert!(status.success(), "exit status {status}");
     assert_eq!(receiver.control_ids(), vec!["SLOW"], "the message in flight was finished before exit");
