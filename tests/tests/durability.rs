@@ -40,6 +40,14 @@ items:
     config
 }
 
+/// Gives `pipeline`'s Out a queue that keeps `window` entries in memory.
+fn set_out_queue_window(config: &std::path::Path, window: usize) {
+    let text = std::fs::read_to_string(config)
+        .unwrap()
+        .replace("{RetryInterval: 1}", &format!("{{RetryInterval: 1, QueueWindow: {window}}}"));
+    std::fs::write(config, text).unwrap();
+}
+
 #[test]
 fn every_acked_message_survives_kill_9_at_several_points_during_load() {
     let dir = TempDir::new("kill9");
@@ -503,9 +511,7 @@ fn a_deep_fifo_queue_spills_to_the_journal_and_drains_in_order_exactly_once_even
     let (in_port, out_port) = (free_port(), free_port());
     // A window of 20: most of the 300 queued messages live only in the journal.
     let config = pipeline(&dir, in_port, out_port, "process", "");
-    let text =
-        std::fs::read_to_string(&config).unwrap().replace("{RetryInterval: 1}", "{RetryInterval: 1, QueueWindow: 20}");
-    std::fs::write(&config, text).unwrap();
+    set_out_queue_window(&config, 20);
     let mut engine = Engine::start(&config, &dir.join("data"), &[]);
     engine.post("/api/items/Out/pause", None);
     let mut client = Client::connect_retry(in_port);
@@ -645,9 +651,7 @@ fn a_message_deep_in_a_spilled_queue_can_be_suspended_and_resent() {
     let dir = TempDir::new("deep-suspend");
     let (in_port, out_port) = (free_port(), free_port());
     let config = pipeline(&dir, in_port, out_port, "process", "");
-    let text =
-        std::fs::read_to_string(&config).unwrap().replace("{RetryInterval: 1}", "{RetryInterval: 1, QueueWindow: 5}");
-    std::fs::write(&config, text).unwrap();
+    set_out_queue_window(&config, 5);
     let receiver = Receiver::start(out_port);
     let engine = Engine::start(&config, &dir.join("data"), &[]);
     engine.post("/api/items/Out/pause", None);
