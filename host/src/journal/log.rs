@@ -297,10 +297,28 @@ impl Log {
         if self.len + records.len() as u64 > self.capacity {
             self.rotate(first_lsn, records.len() as u64)?;
         }
-        match &mut self.direct {
-            Some(d) => d.append(records, self.len)?,
-            None => self.file.write_all_at(records, self.len)?,
+        let direct = match &mut self.direct {
+            Some(d) => d.append(records, self.len),
+            None => return self.append_buffered(records),
+        };
+        match direct {
+            Ok(()) => {}
+            // A filesystem that opens O_DIRECT files but refuses their writes: buffered
+            // from now on (the records before are on disk; this write changed nothing).
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                tracing::warn!(dir = %self.dir.display(), "O_DIRECT writes are refused here: the commit log uses buffered writes");
+                self.direct = None;
+                self.want_direct = false;
+                return self.append_buffered(records);
+            }
+            Err(e) => return Err(e),
         }
+        self.len += records.len() as u64;
+        Ok(())
+    }
+
+    fn append_buffered(&mut self, records: &[u8]) -> std::io::Result<()> {
+        self.file.write_all_at(records, self.len)?;
         self.len += records.len() as u64;
         Ok(())
     }
