@@ -6,7 +6,7 @@
 #     unless BENCH_KEEP=1, and kills every pid in PIDS on exit;
 #   - copies hie, hie-bench and the standard pack into $WORK/bin ($HIE, $BENCH), so a
 #     rebuild of target/ during the run cannot swap binaries or trigger a pack reload.
-# Scripts add their own pids to PIDS and may call build_probe.
+# Scripts add their own pids to PIDS and may call build_probe, start_server, start_hie.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PROFILE=${HIE_PROFILE:-release}
@@ -90,6 +90,8 @@ build_probe() {
 j() { "$BENCH" json "$@"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else printf "n/a" }'; }
+# rate N T0_MS T1_MS: N messages over the time between two unix-ms stamps, per second.
+rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.1f", n / ((b - a) / 1000) }'; }
 fmt() { awk -v a="$1" 'BEGIN { printf "%.0f", a }'; }
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 yesno() { if "$@"; then echo yes; else echo "**no**"; fi; }
@@ -102,6 +104,28 @@ wait_port() {
         sleep 0.025
     done
     die "nothing listens on port $port"
+}
+
+# start_server KIND NAME PORT: starts `hie-bench echo|sink` on PORT, counting into
+# $WORK/NAME.count (log $WORK/NAME.log); sets SERVER_PID once the port listens.
+start_server() {
+    local kind=$1 name=$2 port=$3
+    "$BENCH" "$kind" --port "$port" --count-file "$WORK/$name.count" >"$WORK/$name.log" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    wait_port "$port"
+}
+
+# start_hie CONFIG DATA API [ARGS...]: runs hie on CONFIG (log DATA.log, extra ARGS passed
+# on); sets HIE_PID once the production is Running.
+start_hie() {
+    local config=$1 data=$2 api=$3
+    shift 3
+    HIE_LOG=$HIE_LOG_LEVEL "$HIE" run "$config" --data-dir "$data" --api "$api" "$@" >>"$data.log" 2>&1 &
+    HIE_PID=$!
+    PIDS+=("$HIE_PID")
+    "$BENCH" wait-depth --api "$api" --item In --depth 0 --running --timeout 120 >/dev/null \
+        || { tail -n 40 "$data.log" >&2; die "hie did not start ($config)"; }
 }
 
 stop_pid() {

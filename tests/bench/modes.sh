@@ -57,6 +57,8 @@ CONNS=${MODES_CONNECTIONS:-8}
 REPEAT=${MODES_REPEAT:-$d_repeat}
 WARMUP=${MODES_WARMUP:-$d_warmup}
 CLK_TCK=$(getconf CLK_TCK)
+# us_per TICKS N: CPU microseconds per message from clock ticks.
+us_per() { awk -v t="$1" -v n="$2" -v k="$CLK_TCK" 'BEGIN { printf "%.1f", t / k * 1e6 / n }'; }
 
 need curl
 need jq
@@ -103,16 +105,9 @@ start_config() {
     data=$WORK/data-$name
     SINK_NAME=sink-$name
     probe_production "$WORK/$name.yaml" Modes process "$mode" "$conc" "$IN_PORT" "$sink_port"
-    "$BENCH" sink --port "$sink_port" --count-file "$WORK/$SINK_NAME.count" >"$WORK/$SINK_NAME.log" 2>&1 &
-    SINK_PID=$!
-    PIDS+=("$SINK_PID")
-    wait_port "$sink_port"
-    HIE_LOG=$HIE_LOG_LEVEL "$HIE" run "$WORK/$name.yaml" --data-dir "$data" --api "$API" --plugins "$WORK/probe" \
-        >>"$data.log" 2>&1 &
-    HIE_PID=$!
-    PIDS+=("$HIE_PID")
-    "$BENCH" wait-depth --api "$API" --item In --depth 0 --running --timeout 120 >/dev/null \
-        || { tail -n 40 "$data.log" >&2; die "hie did not start ($name)"; }
+    start_server sink "$SINK_NAME" "$sink_port"
+    SINK_PID=$SERVER_PID
+    start_hie "$WORK/$name.yaml" "$data" "$API" --plugins "$WORK/probe"
     SENT=0
     log "$name: hie pid $HIE_PID running ($mode, concurrency $conc; api $API)"
 }
@@ -171,9 +166,9 @@ cpu_series() {
         t1=$(wait_sink)
         read -r e1 w1 <<<"$(cpu_split "$HIE_PID")"
         t0=$(j "$WORK/SPIN${SPIN_MS}-${name}-d$r.json" start_unix_ms)
-        rates+=("$(awk -v n="$CPU_MESSAGES" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / ((b - a) / 1000) }')")
-        eng+=("$(awk -v t="$((e1 - e0))" -v n="$CPU_MESSAGES" -v k="$CLK_TCK" 'BEGIN { printf "%.1f", t / k * 1e6 / n }')")
-        wrk+=("$(awk -v t="$((w1 - w0))" -v n="$CPU_MESSAGES" -v k="$CLK_TCK" 'BEGIN { printf "%.1f", t / k * 1e6 / n }')")
+        rates+=("$(rate "$CPU_MESSAGES" "$t0" "$t1")")
+        eng+=("$(us_per "$((e1 - e0))" "$CPU_MESSAGES")")
+        wrk+=("$(us_per "$((w1 - w0))" "$CPU_MESSAGES")")
         log "$name run $r: delivered ${rates[-1]} msg/s; CPU per message: engine ${eng[-1]} µs, workers ${wrk[-1]} µs"
         # drain: queue behind a paused Work, then resume.
         "$BENCH" post --api "$API" --path /api/items/Work/pause >/dev/null || die "pause Work"
@@ -183,7 +178,7 @@ cpu_series() {
         t0=$("$BENCH" now-ms)
         "$BENCH" post --api "$API" --path /api/items/Work/resume >/dev/null || die "resume Work"
         t1=$(wait_sink)
-        drains+=("$(awk -v n="$CPU_MESSAGES" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / ((b - a) / 1000) }')")
+        drains+=("$(rate "$CPU_MESSAGES" "$t0" "$t1")")
         log "$name run $r: drain ${drains[-1]} msg/s"
     done
     echo "${rates[*]}" >"$WORK/$name.rates"
@@ -213,10 +208,10 @@ trivial_series() {
         t1=$(wait_sink)
         read -r e1 w1 <<<"$(cpu_split "$HIE_PID")"
         t0=$(j "$WORK/T-${name}-$r.json" start_unix_ms)
-        per+=("$(awk -v t="$((e1 + w1 - e0 - w0))" -v n="$TRIVIAL_MESSAGES" -v k="$CLK_TCK" 'BEGIN { printf "%.1f", t / k * 1e6 / n }')")
-        eng+=("$(awk -v t="$((e1 - e0))" -v n="$TRIVIAL_MESSAGES" -v k="$CLK_TCK" 'BEGIN { printf "%.1f", t / k * 1e6 / n }')")
-        wrk+=("$(awk -v t="$((w1 - w0))" -v n="$TRIVIAL_MESSAGES" -v k="$CLK_TCK" 'BEGIN { printf "%.1f", t / k * 1e6 / n }')")
-        rates+=("$(awk -v n="$TRIVIAL_MESSAGES" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / ((b - a) / 1000) }')")
+        per+=("$(us_per "$((e1 + w1 - e0 - w0))" "$TRIVIAL_MESSAGES")")
+        eng+=("$(us_per "$((e1 - e0))" "$TRIVIAL_MESSAGES")")
+        wrk+=("$(us_per "$((w1 - w0))" "$TRIVIAL_MESSAGES")")
+        rates+=("$(rate "$TRIVIAL_MESSAGES" "$t0" "$t1")")
         log "$name run $r: ${per[-1]} µs CPU per message (engine ${eng[-1]}, workers ${wrk[-1]}); delivered ${rates[-1]} msg/s"
     done
     echo "${per[*]}" >"$WORK/$name.per"

@@ -124,20 +124,13 @@ start_engine() {
     API=127.0.0.1:$("$BENCH" free-port)
     PLUGINS=$WORK/plugins-$name
     data=$WORK/data-$name
-    SINK_COUNT=$WORK/sink-$name.count
+    SINK_COUNT=$WORK/sink-$name.count # start_server's count file for sink-$name
     mkdir -p "$PLUGINS"
     cp "$V1" "$PLUGINS/libhie_pack_probe.so"
     probe_production "$WORK/$name.yaml" Reload "$2" "$3" "$4" "$IN_PORT" "$sink_port"
-    "$BENCH" sink --port "$sink_port" --count-file "$SINK_COUNT" >"$WORK/sink-$name.log" 2>&1 &
-    SINK_PID=$!
-    PIDS+=("$SINK_PID")
-    wait_port "$sink_port"
-    HIE_LOG=$HIE_LOG_LEVEL "$HIE" run "$WORK/$name.yaml" --data-dir "$data" --api "$API" --plugins "$PLUGINS" \
-        >>"$data.log" 2>&1 &
-    HIE_PID=$!
-    PIDS+=("$HIE_PID")
-    "$BENCH" wait-depth --api "$API" --item In --depth 0 --running --timeout 120 >/dev/null \
-        || { tail -n 40 "$data.log" >&2; die "hie did not start ($name)"; }
+    start_server sink "sink-$name" "$sink_port"
+    SINK_PID=$SERVER_PID
+    start_hie "$WORK/$name.yaml" "$data" "$API" --plugins "$PLUGINS"
     log "$name: hie pid $HIE_PID running (Work $3 x$4, $2; api $API)"
 }
 

@@ -53,15 +53,6 @@ PROCESS=${BENCH_PROCESS:-passthrough}
 OUT_POOL=${BENCH_OUT_POOL:-4}
 QUEUE_DURABILITY=${BENCH_QUEUE_DURABILITY:-process}
 
-# start_server KIND NAME PORT: starts `hie-bench echo|sink`; sets SERVER_PID.
-start_server() {
-    local kind=$1 name=$2 port=$3
-    "$BENCH" "$kind" --port "$port" --count-file "$WORK/$name.count" >"$WORK/$name.log" 2>&1 &
-    SERVER_PID=$!
-    PIDS+=("$SERVER_PID")
-    wait_port "$port"
-}
-
 # load NAME PORT CONNECTIONS MESSAGES [RATE]: runs the load tool, JSON in $WORK/NAME.json.
 load() {
     local name=$1 port=$2 conns=$3 msgs=$4 rate=${5:-}
@@ -107,16 +98,6 @@ items:
     adapter_settings: {IPAddress: 127.0.0.1, Port: $sink_port}
     host_settings: {RetryInterval: 1}
 EOF
-}
-
-# start_hie CONFIG DATA API: sets HIE_PID; waits until Running.
-start_hie() {
-    local config=$1 data=$2 api=$3
-    HIE_LOG=$HIE_LOG_LEVEL "$HIE" run "$config" --data-dir "$data" --api "$api" >>"$data.log" 2>&1 &
-    HIE_PID=$!
-    PIDS+=("$HIE_PID")
-    "$BENCH" wait-depth --api "$api" --item In --depth 0 --running --timeout 120 >/dev/null \
-        || { tail -n 40 "$data.log" >&2; die "hie did not start"; }
 }
 
 stop_hie() {
@@ -186,8 +167,7 @@ series() {
         load "$name" "$in_port" "$conns" "$msgs" "$rate"
         sink_total=$((sink_total + $(j "$WORK/$name.json" acked)))
         t=$(wait_sink "sink-$dur" "$sink_total")
-        awk -v n="$(j "$WORK/$name.json" acked)" -v s="$(j "$WORK/$name.json" start_unix_ms)" -v e="$t" \
-            'BEGIN { printf "%.1f", n / ((e - s) / 1000) }' >"$WORK/$name.delivered"
+        rate "$(j "$WORK/$name.json" acked)" "$(j "$WORK/$name.json" start_unix_ms)" "$t" >"$WORK/$name.delivered"
         log "$name: delivered end to end at $(cat "$WORK/$name.delivered") msg/s"
     done
     "$BENCH" rss --pid "$HIE_PID" >"$WORK/$dur.rss"

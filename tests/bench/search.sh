@@ -79,16 +79,9 @@ items:
     adapter_settings: {IPAddress: 127.0.0.1, Port: $SINK_PORT}
     host_settings: {RetryInterval: 1}
 EOF
-"$BENCH" sink --port "$SINK_PORT" --count-file "$WORK/sink.count" >"$WORK/sink.log" 2>&1 &
-SINK_PID=$!
-PIDS+=("$SINK_PID")
-wait_port "$SINK_PORT"
-HIE_LOG=$HIE_LOG_LEVEL "$HIE" run "$WORK/search.yaml" --data-dir "$DATA" --api "$API" --plugins "$WORK/probe" \
-    >>"$DATA.log" 2>&1 &
-HIE_PID=$!
-PIDS+=("$HIE_PID")
-"$BENCH" wait-depth --api "$API" --item In --depth 0 --running --timeout 120 >/dev/null \
-    || { tail -n 40 "$DATA.log" >&2; die "hie did not start"; }
+start_server sink sink "$SINK_PORT"
+SINK_PID=$SERVER_PID
+start_hie "$WORK/search.yaml" "$DATA" "$API" --plugins "$WORK/probe"
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "work directory $WORK ($(df -h --output=avail "$WORK" | tail -n 1 | tr -d ' ') free); hie pid $HIE_PID; target $TARGET_MESSAGES messages in chunks of $CHUNK; load average $LOAD_START"
