@@ -49,10 +49,8 @@ impl Engine {
             }
             None => (row.header.body_id, row.header.doc_type.clone(), row.header.control_id.clone(), None),
         };
-        let ordering_key = match dest.settings().ordering_key {
-            Some(_) => row.header.ordering_key.clone(),
-            None => None,
-        };
+        // The resend keeps its original key while the target still orders by one.
+        let ordering_key = dest.settings().ordering_key.as_ref().and(row.header.ordering_key.clone());
         let header = Arc::new(Header {
             id: engine.journal.next_header_id(),
             causation_id: id,
