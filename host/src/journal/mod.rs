@@ -116,7 +116,7 @@ impl Journal {
         let mut replayed = 0usize;
         let mut replay_error = None;
         let log_dir = dir.join("log");
-        let log = log::Log::open(&log_dir, indexed as u64, durability == Durability::Fsync, |lsn, ops| {
+        let log = log::Log::open(&log_dir, indexed as u64, |lsn, ops| {
             replay.push((lsn, ops));
             if replay.len() >= 2000 {
                 if let Err(e) = indexer::apply(&mut conn, &replay) {
