@@ -54,9 +54,58 @@ pub async fn start(
         idle_timeout: (stay > 0).then(|| Duration::from_secs(stay as u64)),
         max_frame: settings.int("MaxFrameSize", mllp::DEFAULT_MAX_FRAME_SIZE as i64).max(1024) as usize,
     };
+    let listener = listener.into_std().map_err(|e| format!("cannot hand TCP port {port} to the intake thread: {e}"))?;
     tracing::info!(item = %item.plan.name, port, "MLLP listener open");
-    let task = engine.runtime.clone().spawn(accept_loop(engine, item, listener, allowed, cfg, stop));
+    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
+    let runtime = engine.runtime.clone();
+    let name = item.plan.name.clone();
+    std::thread::Builder::new()
+        .name("hie-intake".into())
+        .spawn(move || {
+            intake_thread(engine, item, listener, allowed, cfg, stop);
+            let _ = ended_tx.send(());
+        })
+        .map_err(|e| format!("cannot start the intake thread of {name}: {e}"))?;
+    let task = runtime.spawn(async move {
+        let _ = ended_rx.await;
+    });
     Ok(vec![task])
+}
+
+/// The service's intake thread: its connections run on a current-thread runtime of their
+/// own, and the commits they make are gathered and written by this thread whenever the
+/// runtime has nothing else to do (every connection waits for its ACK). The ACK path
+/// wakes no other thread, and messages arriving together share one write and one sync.
+fn intake_thread(
+    engine: Arc<EngineInner>,
+    item: Arc<ItemRuntime>,
+    listener: std::net::TcpListener,
+    allowed: Vec<IpAddr>,
+    cfg: ConnConfig,
+    stop: CancellationToken,
+) {
+    crate::journal::gather_on_this_thread();
+    let journal = engine.journal.clone();
+    let hook = journal.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_park(move || hook.write_gathered())
+        .build();
+    let runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(item = %item.plan.name, error = %e, "cannot start the intake runtime; the listener is closed");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        match TcpListener::from_std(listener) {
+            Ok(listener) => accept_loop(engine, item, listener, allowed, cfg, stop).await,
+            Err(e) => tracing::error!(item = %item.plan.name, error = %e, "cannot listen on the intake thread"),
+        }
+    });
+    // Anything still gathered (its connection is gone) is written, not dropped.
+    journal.write_gathered();
 }
 
 async fn accept_loop(

@@ -99,7 +99,7 @@ pub(super) async fn route_sends(
                 };
                 let class = send.transform.clone();
                 let e2 = engine.clone();
-                let transformed = tokio::task::block_in_place(|| e2.transforms.apply(&e2, &class, &input))?;
+                let transformed = super::services::run_blocking(|| e2.transforms.apply(&e2, &class, &input))?;
                 Some(Bytes::from(transformed))
             }
             (None, true) => None,

@@ -15,11 +15,30 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 ///
 /// On a tokio worker thread (async execution mode) the wait is moved off the worker with
 /// `block_in_place` so the runtime keeps serving other tasks; on plain threads (item
-/// threads, worker processes) it simply blocks on the runtime handle.
-pub fn block_on_host<F: Future>(runtime: &Handle, fut: F) -> F::Output {
+/// threads, worker processes) it simply blocks on the runtime handle. On an intake
+/// thread (a service's own current-thread runtime, which cannot block inside itself) a
+/// helper thread blocks on the engine's runtime while the intake thread waits for it.
+pub fn block_on_host<F>(runtime: &Handle, fut: F) -> F::Output
+where
+    F: Future + Send,
+    F::Output: Send,
+{
     match Handle::try_current() {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| h.block_on(fut)),
-        _ => runtime.block_on(fut),
+        Ok(_) => std::thread::scope(|s| match s.spawn(|| runtime.block_on(fut)).join() {
+            Ok(out) => out,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }),
+        Err(_) => runtime.block_on(fut),
+    }
+}
+
+/// Runs blocking work (a transform) from async host code: moved off a tokio worker with
+/// `block_in_place`, or run in place on an intake thread, which is the service's own.
+pub fn run_blocking<R>(f: impl FnOnce() -> R) -> R {
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 

@@ -116,6 +116,36 @@ impl<T> Handoff<T> {
         Some(())
     }
 
+    /// Waits until something is queued, without taking it; `false` when the queue is
+    /// closed and empty. For a consumer that must hold another lock while it takes.
+    pub fn wait_for_items(&self) -> bool {
+        let mut g = self.lock();
+        while g.items.is_empty() {
+            if g.closed {
+                return false;
+            }
+            g.consumer_waiting = true;
+            g = self.items.wait(g).unwrap_or_else(|e| e.into_inner());
+            g.consumer_waiting = false;
+        }
+        true
+    }
+
+    /// Takes everything queued, without waiting.
+    pub fn try_take_all(&self, out: &mut Vec<T>) {
+        let mut g = self.lock();
+        if g.items.is_empty() {
+            return;
+        }
+        out.extend(g.items.drain(..));
+        g.weight = 0;
+        let wake = g.producers_waiting > 0;
+        drop(g);
+        if wake {
+            self.room.notify_all();
+        }
+    }
+
     /// Like [`Handoff::take_all`] with a timeout.
     pub fn take_all_for(&self, timeout: Duration, out: &mut Vec<T>) -> Option<()> {
         self.take_all(Some(Instant::now() + timeout), out)

@@ -190,7 +190,10 @@ impl Log {
         let path = self.dir.join(format!(".spare-{}-{}.log", std::process::id(), self.spares_made));
         self.spare = std::thread::Builder::new()
             .name("hie-log-spare".into())
-            .spawn(move || create_zeroed(&path, SEGMENT_BYTES))
+            .spawn(move || {
+                super::run_in_background();
+                create_zeroed(&path, SEGMENT_BYTES)
+            })
             .ok();
     }
 

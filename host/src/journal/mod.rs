@@ -21,6 +21,7 @@
 //! Reads go to the warehouse; [`Journal::read_barrier`] waits until everything committed
 //! before the call is indexed, so an operator never misses their own last change.
 
+mod gather;
 mod handoff;
 mod indexer;
 mod log;
@@ -28,6 +29,7 @@ mod query;
 mod schema;
 mod writer;
 
+pub use gather::gather_on_this_thread;
 pub use query::{HeaderRow, JournalStats, PurgeReport, Search};
 pub use writer::{Done, Op};
 
@@ -83,6 +85,9 @@ pub struct Journal {
     dir: PathBuf,
     /// The writer thread's queue.
     writer: Arc<handoff::Handoff<writer::Job>>,
+    /// The commit log, for the writer thread and for intake threads that write the
+    /// commits they gathered themselves ([`Journal::write_gathered`]).
+    log_writer: Arc<Mutex<writer::LogWriter>>,
     /// Idle read connections (readers are cheap to keep; opening one costs a few ms).
     readers: Mutex<Vec<Connection>>,
     /// Next header id; ids are handed out before commit, so a crash can leave gaps.
@@ -150,10 +155,17 @@ impl Journal {
         let index_tx = Arc::new(handoff::Handoff::weighed(INDEX_QUEUE_BYTES, writer::IndexJob::approx_bytes));
         let index_rx = index_tx.clone();
         let healthy = Arc::new(AtomicBool::new(true));
-        let (writer_healthy, writer_written) = (healthy.clone(), written.clone());
+        let log_writer = Arc::new(Mutex::new(writer::LogWriter::new(
+            log,
+            index_tx.clone(),
+            durability,
+            healthy.clone(),
+            written.clone(),
+        )));
+        let thread_writer = log_writer.clone();
         std::thread::Builder::new()
             .name("hie-journal".into())
-            .spawn(move || writer::run(log, rx, index_tx, durability, writer_healthy, writer_written))
+            .spawn(move || writer::run(thread_writer, rx, index_tx))
             .map_err(|e| JournalError::Store(format!("cannot start journal writer: {e}")))?;
         let indexer_progress = progress.clone();
         std::thread::Builder::new()
@@ -163,6 +175,7 @@ impl Journal {
         Ok(Arc::new(Journal {
             dir: dir.to_path_buf(),
             writer: tx,
+            log_writer,
             readers: Mutex::new(Vec::new()),
             next_header: AtomicU64::new(max_header as u64 + 1),
             next_body: AtomicU64::new(max_body as u64 + 1),
@@ -220,23 +233,49 @@ impl Journal {
         }
     }
 
-    /// Commits `ops` and waits for it.
+    /// Commits `ops` and waits for it. On an intake thread ([`gather_on_this_thread`]) the
+    /// commit is gathered and written by that thread when it next goes idle; elsewhere the
+    /// writer thread writes it.
     pub async fn commit(&self, ops: Vec<Op>, sync: bool) -> Result<(), JournalError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let done: Done = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        if let Some((ops, sync, Some(done))) = gather::offer((ops, sync, Some(done))) {
+            self.commit_then(ops, sync, done);
+        }
+        rx.await.unwrap_or(Err(JournalError::Closed))
+    }
+
+    /// Writes the commits this thread gathered, as one batch (one write, at most one
+    /// sync), and reports to their waiters. Called by an intake thread's runtime just
+    /// before it would park: every connection it serves is then waiting for its commit.
+    pub fn write_gathered(&self) {
+        let mut gathered = gather::take();
+        if gathered.is_empty() {
+            return;
+        }
+        let mut w = self.log_writer.lock().unwrap_or_else(|e| e.into_inner());
+        // What the writer thread has not taken yet was handed in first, and shares the write.
+        let mut batch = Vec::new();
+        w.take_queued(&self.writer, &mut batch);
+        batch.append(&mut gathered);
+        w.flush(&mut batch);
+    }
+
+    /// Waits until every commit handed in before this call is written (and synced in
+    /// fsync mode): used on shutdown so nothing finished is redone after a restart.
+    /// Always through the writer thread, whose queue it is a barrier for.
+    pub async fn flush(&self) -> Result<(), JournalError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
         self.commit_then(
-            ops,
-            sync,
+            Vec::new(),
+            true,
             Box::new(move |r| {
                 let _ = tx.send(r);
             }),
         );
         rx.await.unwrap_or(Err(JournalError::Closed))
-    }
-
-    /// Waits until every commit handed in before this call is written (and synced in
-    /// fsync mode): used on shutdown so nothing finished is redone after a restart.
-    pub async fn flush(&self) -> Result<(), JournalError> {
-        self.commit(Vec::new(), true).await
     }
 
     /// Commits `ops` without waiting (fire and forget, errors are logged by the writer).
@@ -299,5 +338,124 @@ impl Journal {
                 load()
             }
         }
+    }
+}
+
+/// Drops the calling thread to the lowest CPU priority (nice 19). The warehouse and the
+/// spare log segments are background work: on two cores, an indexer at equal priority
+/// took the CPU that a sender's ACK was waiting for, which showed as 1–2 ms p99 spikes and
+/// about 20% fewer ACKs per second on one connection (docs/benchmarks.md). The indexer
+/// cannot fall behind for ever: its queue is bounded, so a starved indexer slows commits.
+fn run_in_background() {
+    // SAFETY: plain syscalls on the calling thread; on Linux the nice value is per thread.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower a background thread's priority");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("hie-journal-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn body(id: MessageId, text: &str) -> Op {
+        Op::Body { id, data: bytes::Bytes::from(text.to_string()), created_us: 0 }
+    }
+
+    #[test]
+    fn a_gathered_commit_is_written_by_its_own_thread_when_that_thread_goes_idle_after_what_the_writer_had_queued() {
+        let dir = temp_dir("gather");
+        let journal = Journal::open(&dir, Durability::Fsync).expect("journal");
+        let j = journal.clone();
+        let (early_id, gathered_id) = (journal.next_body_id(), journal.next_body_id());
+        std::thread::spawn(move || {
+            gather_on_this_thread();
+            let hook = j.clone();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .on_thread_park(move || hook.write_gathered())
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let before = j.written.load(Ordering::SeqCst);
+                let mut commit = Box::pin(j.commit(vec![body(gathered_id, "gathered")], true));
+                assert!(futures::poll!(commit.as_mut()).is_pending(), "nothing is written before the thread idles");
+                // The writer thread would have written it by now had it been handed over.
+                std::thread::sleep(Duration::from_millis(50));
+                assert_eq!(j.written.load(Ordering::SeqCst), before, "the gathered commit waits for its thread");
+                // A commit handed to the writer thread meanwhile is written first, or with it.
+                j.commit_detached(vec![body(early_id, "handed over")]);
+                commit.await.expect("written when the runtime would park");
+            });
+        })
+        .join()
+        .expect("intake thread");
+        assert!(journal.read_barrier());
+        assert_eq!(journal.load_body(gathered_id).expect("gathered body").as_ref(), b"gathered");
+        assert_eq!(journal.load_body(early_id).expect("early body").as_ref(), b"handed over");
+        journal.close();
+        // The log's own order: a copy of it, replayed from the start.
+        let copy = temp_dir("gather-copy");
+        std::fs::create_dir_all(copy.join("log")).expect("copy dir");
+        for f in std::fs::read_dir(dir.join("log")).expect("log dir").flatten() {
+            if f.file_name().to_string_lossy().ends_with(".log") && !f.file_name().to_string_lossy().starts_with('.') {
+                std::fs::copy(f.path(), copy.join("log").join(f.file_name())).expect("copy segment");
+            }
+        }
+        let mut lsn_of_body = std::collections::HashMap::new();
+        let _log = log::Log::open(&copy.join("log"), 0, |lsn, ops| {
+            for op in ops {
+                if let Op::Body { id, .. } = op {
+                    lsn_of_body.insert(id, lsn);
+                }
+            }
+        })
+        .expect("replay");
+        assert!(
+            lsn_of_body[&early_id] < lsn_of_body[&gathered_id],
+            "what the writer had queued is written first: {lsn_of_body:?}"
+        );
+        let _ = std::fs::remove_dir_all(&copy);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn nice_of_threads_named(name: &str) -> Vec<i64> {
+        let mut nice = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim() != name {
+                continue;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            // Fields after the parenthesised name start at field 3; nice is field 19.
+            if let Some(n) = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(16)) {
+                nice.push(n.parse().unwrap_or(0));
+            }
+        }
+        nice
+    }
+
+    #[test]
+    fn the_indexer_runs_at_the_lowest_cpu_priority() {
+        let dir = temp_dir("nice");
+        let journal = Journal::open(&dir, Durability::Process).expect("journal");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let nice = nice_of_threads_named("hie-indexer");
+            if !nice.is_empty() && nice.iter().all(|n| *n == 19) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "hie-indexer threads at nice {nice:?}, want 19");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        journal.close();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -132,52 +132,86 @@ impl IndexJob {
 /// Commits per log write at most.
 const MAX_COMMITS_PER_BATCH: usize = 2048;
 
-/// The writer loop. Returns when the queue is closed and drained.
-pub fn run(
-    mut log: Log,
-    queue: Arc<Handoff<Job>>,
+/// One commit waiting to be written: its ops, whether its waiter needs a sync, and who
+/// to tell.
+pub type Pending = (Vec<Op>, bool, Option<Done>);
+
+/// The commit log and what a write of it updates. Shared under a mutex by the writer
+/// thread and the intake threads that write their own gathered commits
+/// ([`super::gather`]): whoever holds it appends one batch, syncs if asked, and reports.
+pub struct LogWriter {
+    /// The commit log.
+    pub log: Log,
+    /// Encoding buffer, reused across batches.
+    buf: Vec<u8>,
+    /// Where written records go next.
     index: Arc<Handoff<IndexJob>>,
+    /// Whether a batch that someone waits on is synced.
     durability: Durability,
+    /// False while writes fail (intake NACKs, consumers pause).
     healthy: Arc<AtomicBool>,
+    /// Highest LSN written, for read barriers.
     written: Arc<AtomicU64>,
-) {
-    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
-    let mut jobs: Vec<Job> = Vec::new();
-    let mut batch: Vec<(Vec<Op>, bool, Option<Done>)> = Vec::new();
-    while queue.take_all(None, &mut jobs).is_some() {
-        for job in jobs.drain(..) {
+}
+
+impl LogWriter {
+    /// A writer of `log` that hands its records to `index`.
+    pub fn new(
+        log: Log,
+        index: Arc<Handoff<IndexJob>>,
+        durability: Durability,
+        healthy: Arc<AtomicBool>,
+        written: Arc<AtomicU64>,
+    ) -> LogWriter {
+        LogWriter { log, buf: Vec::with_capacity(1 << 20), index, durability, healthy, written }
+    }
+
+    /// Appends the batch, syncs if needed, reports to each waiter and passes the records
+    /// on to the indexer.
+    pub fn flush(&mut self, batch: &mut Vec<Pending>) {
+        flush(self, batch)
+    }
+
+    /// Moves everything waiting in the writer thread's queue into `batch`, in order:
+    /// maintenance first writes what came before it. Whoever writes takes the queue while
+    /// holding this writer, so commits are written in the order they were handed in.
+    pub fn take_queued(&mut self, queue: &Handoff<Job>, batch: &mut Vec<Pending>) {
+        let mut jobs = Vec::new();
+        queue.try_take_all(&mut jobs);
+        for job in jobs {
             match job {
                 Job::Commit { ops, sync, done } => {
                     batch.push((ops, sync, done));
                     if batch.len() >= MAX_COMMITS_PER_BATCH {
-                        flush(&mut log, &mut batch, &mut buf, &index, durability, &healthy, &written);
+                        self.flush(batch);
                     }
                 }
                 Job::Exec(f) => {
-                    // Maintenance runs in order with the commits around it.
-                    flush(&mut log, &mut batch, &mut buf, &index, durability, &healthy, &written);
-                    let _ = index.push(IndexJob::Exec(f));
+                    self.flush(batch);
+                    let _ = self.index.push(IndexJob::Exec(f));
                 }
             }
         }
-        flush(&mut log, &mut batch, &mut buf, &index, durability, &healthy, &written);
+    }
+}
+
+/// The writer loop: writes whatever is queued whenever an intake thread has not already
+/// taken it along with its own commits. Returns when the queue is closed and drained.
+pub fn run(writer: Arc<std::sync::Mutex<LogWriter>>, queue: Arc<Handoff<Job>>, index: Arc<Handoff<IndexJob>>) {
+    let mut batch: Vec<Pending> = Vec::new();
+    while queue.wait_for_items() {
+        let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
+        w.take_queued(&queue, &mut batch);
+        w.flush(&mut batch);
     }
     index.close();
 }
 
-/// Appends the batch, syncs if needed, reports to each waiter and passes the records on.
-fn flush(
-    log: &mut Log,
-    batch: &mut Vec<(Vec<Op>, bool, Option<Done>)>,
-    buf: &mut Vec<u8>,
-    index: &Handoff<IndexJob>,
-    durability: Durability,
-    healthy: &AtomicBool,
-    written: &AtomicU64,
-) {
+fn flush(w: &mut LogWriter, batch: &mut Vec<Pending>) {
     if batch.is_empty() {
         return;
     }
+    let LogWriter { log, buf, index, durability, healthy, written } = w;
     buf.clear();
     let mut encoded: Vec<Result<u64, JournalError>> = Vec::with_capacity(batch.len());
     let mut first_lsn = None;
@@ -197,7 +231,7 @@ fn flush(
     }
     // Only commits someone waits on pay for a sync; everything written before a sync is
     // covered by it, so internal hops are durable no later than the next ACK.
-    let want_sync = durability == Durability::Fsync && batch.iter().any(|(_, sync, _)| *sync);
+    let want_sync = *durability == Durability::Fsync && batch.iter().any(|(_, sync, _)| *sync);
     let written_ok = match first_lsn {
         None => Ok(()),
         Some(first) => log.append(buf, first).and_then(|_| if want_sync { log.sync() } else { Ok(()) }),
