@@ -106,6 +106,12 @@ impl<T> Handoff<T> {
             };
             g.consumer_waiting = false;
         }
+        self.drain(g, out);
+        Some(())
+    }
+
+    /// Moves every item into `out` and wakes producers waiting for room.
+    fn drain(&self, mut g: std::sync::MutexGuard<'_, Inner<T>>, out: &mut Vec<T>) {
         out.extend(g.items.drain(..));
         g.weight = 0;
         let wake = g.producers_waiting > 0;
@@ -113,7 +119,6 @@ impl<T> Handoff<T> {
         if wake {
             self.room.notify_all();
         }
-        Some(())
     }
 
     /// Waits until something is queued, without taking it; `false` when the queue is
@@ -133,16 +138,9 @@ impl<T> Handoff<T> {
 
     /// Takes everything queued, without waiting.
     pub fn try_take_all(&self, out: &mut Vec<T>) {
-        let mut g = self.lock();
-        if g.items.is_empty() {
-            return;
-        }
-        out.extend(g.items.drain(..));
-        g.weight = 0;
-        let wake = g.producers_waiting > 0;
-        drop(g);
-        if wake {
-            self.room.notify_all();
+        let g = self.lock();
+        if !g.items.is_empty() {
+            self.drain(g, out);
         }
     }
 
