@@ -97,6 +97,45 @@ fn sync_calls_work_from_async_to_multi_process_and_back_with_ids_in_the_journal(
 }
 
 #[test]
+fn a_service_calls_send_sync_from_its_intake_thread_while_other_connections_are_served() {
+    let dir = TempDir::new("service-call");
+    let in_port = free_port();
+    let config = dir.join("production.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "name: ServiceCall\nitems:\n  - id: In\n    class: HIE.Test.ProbeService\n    adapter_settings: {{Port: {in_port}}}\n  - id: Callee\n    class: HIE.Test.Probe\n    execution_mode: thread_pool\n"
+        ),
+    )
+    .unwrap();
+    let engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
+    // Several connections at once, each asking the service to call Callee synchronously
+    // (the callee defers every other reply, answering it from another thread).
+    let replies: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..4)
+            .map(|i| {
+                s.spawn(move || {
+                    let mut c = Client::connect_retry(in_port);
+                    let note = if i % 2 == 0 { "CALL:Callee; SLEEP50" } else { "CALL:Callee; DEFER50" };
+                    c.send(&hl7::with_note(hl7::adt(&format!("SVC{i}"), "M"), note)).expect("reply")
+                })
+            })
+            .collect();
+        calls.into_iter().map(|h| h.join().expect("client")).collect()
+    });
+    for (i, reply) in replies.iter().enumerate() {
+        let how = if i % 2 == 0 { "direct" } else { "deferred" };
+        assert_eq!(hl7::value(reply, "ZPC-1"), format!("SVC{i}^{how}"), "{}", String::from_utf8_lossy(reply));
+    }
+    // Each call is recorded as a request and its response in the caller's session.
+    let intake = engine.get("/api/messages?control_id=SVC0&item=In");
+    let session_id = intake["messages"][0]["session_id"].as_u64().expect("session");
+    let session = engine.get(&format!("/api/sessions/{session_id}"));
+    assert!(find(&session["tree"], &|n| n["target"] == "Callee" && n["status"] == "Completed").is_some(), "{session}");
+    assert!(find(&session["tree"], &|n| n["kind"] == "response").is_some(), "{session}");
+}
+
+#[test]
 fn a_timed_out_call_returns_a_timeout_and_the_late_response_is_recorded() {
     let dir = TempDir::new("late");
     let (in_port, out_port) = (free_port(), free_port());

@@ -187,8 +187,23 @@ fn probe() -> ClassDef {
     .settings([SettingDef::host("TargetConfigNames", "", "where to forward")])
 }
 
+/// The probe as an MLLP business service: its reply (the body with `ZPR`, and `ZPC` for a
+/// call) goes back to the sender, so a test sees what service code did on the intake
+/// thread, e.g. a `send_sync`.
+fn probe_service() -> ClassDef {
+    ClassDef::new("HIE.Test.ProbeService", ItemKind::Service, |ctx| {
+        Ok(Box::new(Probe { targets: ctx.setting_list("TargetConfigNames"), hooks: Vec::new() }))
+    })
+    .adapter(hie_plugin_api::adapters::TCP_MLLP_INBOUND)
+    .doc("test service that behaves like HIE.Test.Probe and replies with what it did")
+    .settings([
+        SettingDef::host("TargetConfigNames", "", "where to forward"),
+        SettingDef::adapter("Port", "", "TCP port to listen on"),
+    ])
+}
+
 hie_plugin_api::export_pack! {
     name: "hie-pack-probe",
     version: VERSION,
-    classes: || vec![probe()],
+    classes: || vec![probe(), probe_service()],
 }
