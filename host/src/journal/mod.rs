@@ -237,10 +237,7 @@ impl Journal {
     /// commit is gathered and written by that thread when it next goes idle; elsewhere the
     /// writer thread writes it.
     pub async fn commit(&self, ops: Vec<Op>, sync: bool) -> Result<(), JournalError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let done: Done = Box::new(move |r| {
-            let _ = tx.send(r);
-        });
+        let (done, rx) = completion();
         if let Some((ops, sync, Some(done))) = gather::offer((ops, sync, Some(done))) {
             self.commit_then(ops, sync, done);
         }
@@ -267,14 +264,8 @@ impl Journal {
     /// fsync mode): used on shutdown so nothing finished is redone after a restart.
     /// Always through the writer thread, whose queue it is a barrier for.
     pub async fn flush(&self) -> Result<(), JournalError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.commit_then(
-            Vec::new(),
-            true,
-            Box::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        );
+        let (done, rx) = completion();
+        self.commit_then(Vec::new(), true, done);
         rx.await.unwrap_or(Err(JournalError::Closed))
     }
 
@@ -339,6 +330,15 @@ impl Journal {
             }
         }
     }
+}
+
+/// A commit's completion and the receiver its waiter awaits.
+fn completion() -> (Done, tokio::sync::oneshot::Receiver<Result<(), JournalError>>) {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let done: Done = Box::new(move |r| {
+        let _ = tx.send(r);
+    });
+    (done, rx)
 }
 
 /// Drops the calling thread to the lowest CPU priority (nice 19). The warehouse and the
