@@ -133,6 +133,9 @@ fn a_service_calls_send_sync_from_its_intake_thread_while_other_connections_are_
     let session = engine.get(&format!("/api/sessions/{session_id}"));
     assert!(find(&session["tree"], &|n| n["target"] == "Callee" && n["status"] == "Completed").is_some(), "{session}");
     assert!(find(&session["tree"], &|n| n["kind"] == "response").is_some(), "{session}");
+    // The operator is told, once, that these calls hold the service's other connections.
+    let log = engine.log_text();
+    assert_eq!(log.matches("send_sync from the service's intake thread").count(), 1, "{log}");
 }
 
 #[test]

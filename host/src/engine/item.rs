@@ -283,6 +283,7 @@ pub fn instance_factory(
         settings: Arc::new(rt.plan.settings.clone()),
         outbound: rt.outbound.clone(),
         counters: rt.stats.clone(),
+        warned_intake_wait: Default::default(),
     });
     let class = rt.plan.class.clone();
     Arc::new(move || Instance::create(&pack, &class, services.clone()))

@@ -65,6 +65,23 @@ pub struct EngineServices {
     pub outbound: Option<Arc<dyn OutboundAdapter>>,
     /// Counters for /metrics.
     pub counters: Arc<super::item::ItemStats>,
+    /// Whether the operator was told that this service's `send_sync` holds its intake
+    /// thread (said once, not per message).
+    pub warned_intake_wait: std::sync::atomic::AtomicBool,
+}
+
+impl EngineServices {
+    /// Warns once when service code waits on the host from an MLLP intake thread: the
+    /// service's other connections wait with it.
+    fn warn_if_holding_intake(&self) {
+        let on_intake = matches!(Handle::try_current(), Ok(h) if h.runtime_flavor() == RuntimeFlavor::CurrentThread);
+        if on_intake && !self.warned_intake_wait.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                item = %self.item,
+                "send_sync from the service's intake thread: its other connections wait for each call; run the service in thread_pool mode"
+            );
+        }
+    }
 }
 
 fn gone() -> PluginError {
@@ -102,6 +119,7 @@ impl HostServices for EngineServices {
 
     fn send_sync(&self, caller: Option<&Envelope>, send: SendData, timeout_ms: i64) -> Result<Vec<u8>, PluginError> {
         let engine = self.engine.upgrade().ok_or_else(gone)?;
+        self.warn_if_holding_intake();
         let runtime = engine.runtime.clone();
         let item = self.item.clone();
         let caller = caller.cloned();
