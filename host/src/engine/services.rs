@@ -11,6 +11,24 @@ use std::future::Future;
 use std::sync::{Arc, Weak};
 use tokio::runtime::{Handle, RuntimeFlavor};
 
+/// What kind of thread host code runs on, which decides how it may block.
+enum HostThread {
+    /// A worker of the engine's multi-thread runtime: block inside `block_in_place`.
+    Worker(Handle),
+    /// An MLLP service's intake thread (a current-thread runtime of its own).
+    Intake,
+    /// Any other thread (item threads, worker processes): block freely.
+    Plain,
+}
+
+fn host_thread() -> HostThread {
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => HostThread::Worker(h),
+        Ok(_) => HostThread::Intake,
+        Err(_) => HostThread::Plain,
+    }
+}
+
 /// Runs `fut` to completion from synchronous code called by a plugin.
 ///
 /// On a tokio worker thread (async execution mode) the wait is moved off the worker with
@@ -23,22 +41,22 @@ where
     F: Future + Send,
     F::Output: Send,
 {
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| h.block_on(fut)),
-        Ok(_) => std::thread::scope(|s| match s.spawn(|| runtime.block_on(fut)).join() {
+    match host_thread() {
+        HostThread::Worker(h) => tokio::task::block_in_place(|| h.block_on(fut)),
+        HostThread::Intake => std::thread::scope(|s| match s.spawn(|| runtime.block_on(fut)).join() {
             Ok(out) => out,
             Err(panic) => std::panic::resume_unwind(panic),
         }),
-        Err(_) => runtime.block_on(fut),
+        HostThread::Plain => runtime.block_on(fut),
     }
 }
 
 /// Runs blocking work (a transform) from async host code: moved off a tokio worker with
 /// `block_in_place`, or run in place on an intake thread, which is the service's own.
 pub fn run_blocking<R>(f: impl FnOnce() -> R) -> R {
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
-        _ => f(),
+    match host_thread() {
+        HostThread::Worker(_) => tokio::task::block_in_place(f),
+        HostThread::Intake | HostThread::Plain => f(),
     }
 }
 
@@ -74,7 +92,7 @@ impl EngineServices {
     /// Warns once when service code waits on the host from an MLLP intake thread: the
     /// service's other connections wait with it.
     fn warn_if_holding_intake(&self) {
-        let on_intake = matches!(Handle::try_current(), Ok(h) if h.runtime_flavor() == RuntimeFlavor::CurrentThread);
+        let on_intake = matches!(host_thread(), HostThread::Intake);
         if on_intake && !self.warned_intake_wait.swap(true, std::sync::atomic::Ordering::Relaxed) {
             tracing::warn!(
                 item = %self.item,

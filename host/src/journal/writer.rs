@@ -166,12 +166,6 @@ impl LogWriter {
         LogWriter { log, buf: Vec::with_capacity(1 << 20), index, durability, healthy, written }
     }
 
-    /// Appends the batch, syncs if needed, reports to each waiter and passes the records
-    /// on to the indexer.
-    pub fn flush(&mut self, batch: &mut Vec<Pending>) {
-        flush(self, batch)
-    }
-
     /// Moves everything waiting in the writer thread's queue into `batch`, in order:
     /// maintenance first writes what came before it. Whoever writes takes the queue while
     /// holding this writer, so commits are written in the order they were handed in.
@@ -207,72 +201,76 @@ pub fn run(writer: Arc<std::sync::Mutex<LogWriter>>, queue: Arc<Handoff<Job>>, i
     index.close();
 }
 
-fn flush(w: &mut LogWriter, batch: &mut Vec<Pending>) {
-    if batch.is_empty() {
-        return;
-    }
-    let LogWriter { log, buf, index, durability, healthy, written } = w;
-    buf.clear();
-    let mut encoded: Vec<Result<u64, JournalError>> = Vec::with_capacity(batch.len());
-    let mut first_lsn = None;
-    for (ops, _, _) in batch.iter() {
-        let lsn = log.next_lsn();
-        let before = buf.len();
-        match log::encode_record(buf, lsn, ops) {
+impl LogWriter {
+    /// Appends the batch, syncs if needed, reports to each waiter and passes the records
+    /// on to the indexer.
+    pub fn flush(&mut self, batch: &mut Vec<Pending>) {
+        if batch.is_empty() {
+            return;
+        }
+        let LogWriter { log, buf, index, durability, healthy, written } = self;
+        buf.clear();
+        let mut encoded: Vec<Result<u64, JournalError>> = Vec::with_capacity(batch.len());
+        let mut first_lsn = None;
+        for (ops, _, _) in batch.iter() {
+            let lsn = log.next_lsn();
+            let before = buf.len();
+            match log::encode_record(buf, lsn, ops) {
+                Ok(()) => {
+                    first_lsn.get_or_insert(lsn);
+                    encoded.push(Ok(lsn));
+                }
+                Err(e) => {
+                    buf.truncate(before);
+                    encoded.push(Err(JournalError::Store(e)));
+                }
+            }
+        }
+        // Only commits someone waits on pay for a sync; everything written before a sync is
+        // covered by it, so internal hops are durable no later than the next ACK.
+        let want_sync = *durability == Durability::Fsync && batch.iter().any(|(_, sync, _)| *sync);
+        let written_ok = match first_lsn {
+            None => Ok(()),
+            Some(first) => log.append(buf, first).and_then(|_| if want_sync { log.sync() } else { Ok(()) }),
+        };
+        match &written_ok {
             Ok(()) => {
-                first_lsn.get_or_insert(lsn);
-                encoded.push(Ok(lsn));
+                if !healthy.swap(true, Ordering::SeqCst) {
+                    tracing::info!("journal writable again; intake resumes");
+                }
             }
             Err(e) => {
-                buf.truncate(before);
-                encoded.push(Err(JournalError::Store(e)));
+                if healthy.swap(false, Ordering::SeqCst) {
+                    tracing::error!(error = %e, "journal commit failed: messages are being refused (NACK) until the data directory is writable");
+                }
             }
         }
-    }
-    // Only commits someone waits on pay for a sync; everything written before a sync is
-    // covered by it, so internal hops are durable no later than the next ACK.
-    let want_sync = *durability == Durability::Fsync && batch.iter().any(|(_, sync, _)| *sync);
-    let written_ok = match first_lsn {
-        None => Ok(()),
-        Some(first) => log.append(buf, first).and_then(|_| if want_sync { log.sync() } else { Ok(()) }),
-    };
-    match &written_ok {
-        Ok(()) => {
-            if !healthy.swap(true, Ordering::SeqCst) {
-                tracing::info!("journal writable again; intake resumes");
+        let mut records = Vec::with_capacity(batch.len());
+        let mut dones = Vec::with_capacity(batch.len());
+        for ((ops, _, done), lsn) in batch.drain(..).zip(encoded) {
+            let result = match (&written_ok, lsn) {
+                (Ok(()), Ok(lsn)) => {
+                    records.push((lsn, ops));
+                    Ok(())
+                }
+                (Err(e), _) => Err(JournalError::Store(format!("cannot write the commit log: {e}"))),
+                (_, Err(e)) => Err(e),
+            };
+            dones.push((done, result));
+        }
+        // Publish the written position before anyone hears of these commits: a reader that
+        // learns of one (a queue refill, an API call) then waits for it to be indexed.
+        if let Some((last, _)) = records.last() {
+            written.store(*last, Ordering::SeqCst);
+        }
+        for (done, result) in dones {
+            if let Some(done) = done {
+                done(result);
             }
         }
-        Err(e) => {
-            if healthy.swap(false, Ordering::SeqCst) {
-                tracing::error!(error = %e, "journal commit failed: messages are being refused (NACK) until the data directory is writable");
-            }
+        if !records.is_empty() {
+            // Bounded: a warehouse that falls behind slows commits down instead of growing memory.
+            let _ = index.push(IndexJob::Records(records));
         }
-    }
-    let mut records = Vec::with_capacity(batch.len());
-    let mut dones = Vec::with_capacity(batch.len());
-    for ((ops, _, done), lsn) in batch.drain(..).zip(encoded) {
-        let result = match (&written_ok, lsn) {
-            (Ok(()), Ok(lsn)) => {
-                records.push((lsn, ops));
-                Ok(())
-            }
-            (Err(e), _) => Err(JournalError::Store(format!("cannot write the commit log: {e}"))),
-            (_, Err(e)) => Err(e),
-        };
-        dones.push((done, result));
-    }
-    // Publish the written position before anyone hears of these commits: a reader that
-    // learns of one (a queue refill, an API call) then waits for it to be indexed.
-    if let Some((last, _)) = records.last() {
-        written.store(*last, Ordering::SeqCst);
-    }
-    for (done, result) in dones {
-        if let Some(done) = done {
-            done(result);
-        }
-    }
-    if !records.is_empty() {
-        // Bounded: a warehouse that falls behind slows commits down instead of growing memory.
-        let _ = index.push(IndexJob::Records(records));
     }
 }
