@@ -38,10 +38,29 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<
     }
 }
 
-/// A free TCP port on loopback (bound then released; good enough for tests).
+/// A free TCP port on loopback, never handed out twice by this process.
+///
+/// Ports come from below the kernel's ephemeral range (32768 and up), so no
+/// outgoing connection can take one between this call and the engine's bind,
+/// and from a walk no other call in this process repeats: asking the kernel
+/// for port 0 twice could return the same port once the first probe closed
+/// (CI saw the MLLP listener and the management API handed one port). The
+/// walk starts at an offset from the pid so test binaries run one after
+/// another do not reuse each other's lingering ports.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(u32::MAX, (std::process::id() * 397) % SPAN, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..SPAN {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        // The wildcard bind clashes with any listener on the port, whatever its address.
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + SPAN)
 }
 
 /// A fresh temporary directory, removed when dropped (kept when HIE_KEEP_TMP is set).
