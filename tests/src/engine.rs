@@ -12,13 +12,37 @@ pub fn hie_bin() -> PathBuf {
 }
 
 /// Runs `hie` with `args` to completion; returns (exit code, stdout, stderr).
+///
+/// A run still going after a minute is killed and the test fails: the commands
+/// run this way are meant to end (validate, a start that must refuse), and one
+/// that does not must not hang the suite.
 pub fn run_hie(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(hie_bin()).args(args).env("HIE_LOG", "warn").output().expect("run hie");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    let mut child = Command::new(hie_bin())
+        .args(args)
+        .env("HIE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run hie");
+    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        panic!("hie's output pipes are missing");
+    };
+    let read_out = std::thread::spawn(move || std::io::read_to_string(&mut stdout).unwrap_or_default());
+    let read_err = std::thread::spawn(move || std::io::read_to_string(&mut stderr).unwrap_or_default());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for hie") {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = read_err.join().unwrap_or_default();
+            panic!("`hie {}` was still running after 60s; stderr:\n{err}", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status.code().unwrap_or(-1), read_out.join().unwrap_or_default(), read_err.join().unwrap_or_default())
 }
 
 /// A running engine process.

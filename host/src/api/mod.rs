@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde_json::json;
-use std::net::SocketAddr;
 
 /// Shared state of the API handlers.
 #[derive(Clone)]
@@ -50,12 +49,13 @@ pub fn router(state: ApiState) -> Router {
 
 /// Serves the API on `addr` until `shutdown` resolves.
 pub async fn serve(
-    addr: SocketAddr,
+    listener: tokio::net::TcpListener,
     state: ApiState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(%addr, "management API listening");
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "management API listening");
+    }
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }
 

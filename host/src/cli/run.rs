@@ -63,6 +63,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("hie-rt").build()?;
     let exe = std::env::current_exe()?;
     runtime.block_on(async move {
+        // Bound before anything starts: a taken port is a start-up error, not
+        // an engine running without the API that ops reload and inspect it by.
+        let api_listener = match tokio::net::TcpListener::bind(args.api).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("hie: the management API cannot listen on {} (--api): {e}", args.api);
+                return Ok(ExitCode::from(1));
+            }
+        };
         let journal = Journal::open(&args.data_dir, plan.durability)
             .map_err(|e| anyhow::anyhow!("cannot open the journal in {}: {e}", args.data_dir.display()))?;
         let engine_options = EngineOptions {
@@ -94,7 +103,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let api_shutdown = shutdown.clone();
         let api_addr = args.api;
         let api_task = tokio::spawn(async move {
-            if let Err(e) = api::serve(api_addr, api_state, async move { api_shutdown.cancelled().await }).await {
+            if let Err(e) = api::serve(api_listener, api_state, async move { api_shutdown.cancelled().await }).await {
                 tracing::error!(error = %e, addr = %api_addr, "management API failed");
             }
         });
