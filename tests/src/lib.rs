@@ -63,6 +63,19 @@ pub fn free_port() -> u16 {
     panic!("no free port between {FIRST} and {}", FIRST + SPAN)
 }
 
+/// The finished files in `dir`: what a downstream system would pick up. File
+/// operations write under a hidden temporary name (`.name.tmp`) and rename, so
+/// dot files are work in progress and left out. `None` when `dir` is missing.
+pub fn finished_files(dir: &std::path::Path) -> Option<Vec<PathBuf>> {
+    let files = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .collect();
+    Some(files)
+}
+
 /// A fresh temporary directory, removed when dropped (kept when HIE_KEEP_TMP is set).
 pub struct TempDir(pub PathBuf);
 

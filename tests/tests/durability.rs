@@ -2,7 +2,7 @@
 
 use hie_tests::engine::{Engine, run_hie};
 use hie_tests::mllp::{Client, Receiver};
-use hie_tests::{TempDir, free_port, hl7, wait_for};
+use hie_tests::{TempDir, finished_files, free_port, hl7, wait_for};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -372,7 +372,7 @@ fn overflow_redirect_sends_to_the_overflow_target() {
     engine.post("/api/items/Out/pause", None);
     send_all(in_port, &[hl7::adt("R1", "M"), hl7::adt("R2", "M"), hl7::adt("R3", "M")]);
     let files = wait_for(T, "two overflow files", || {
-        let n = std::fs::read_dir(dir.join("overflow")).ok()?.count();
+        let n = finished_files(&dir.join("overflow"))?.len();
         (n == 2).then_some(n)
     });
     assert_eq!(files, 2);
@@ -625,16 +625,14 @@ fn operations_suspend_on_ae_fail_after_failure_timeout_keep_trying_while_disconn
     // Two operations retry against absent receivers; the others are not held up.
     ok.wait_for_count(1, Duration::from_secs(5));
     wait_for(T, "the unmatched message at BadMessageHandler", || {
-        (std::fs::read_dir(dir.join("bad")).ok()?.count() == 1).then_some(())
+        (finished_files(&dir.join("bad"))?.len() == 1).then_some(())
     });
     // :?E=S (the default ReplyCodeActions): an AE reply suspends the message.
     wait_for(T, "the AE message Suspended", || (status_at("OutAE")? == "Suspended").then_some(()));
 
     // FailureTimeout 2 s: the message fails, is recorded Error and copied to ErrorTarget.
     wait_for(T, "the undeliverable message Error", || (status_at("OutDown")? == "Error").then_some(()));
-    wait_for(T, "its copy at the error target", || {
-        (std::fs::read_dir(dir.join("errors")).ok()?.count() == 1).then_some(())
-    });
+    wait_for(T, "its copy at the error target", || (finished_files(&dir.join("errors"))?.len() == 1).then_some(()));
     // NoFailWhileDisconnected: well past its FailureTimeout of 1 s it is still trying...
     std::thread::sleep(Duration::from_secs(2));
     assert_ne!(status_at("OutPatient").as_deref(), Some("Error"), "disconnected time does not count");

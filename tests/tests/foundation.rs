@@ -2,7 +2,7 @@
 
 use hie_tests::engine::{Engine, run_hie};
 use hie_tests::mllp::{Client, Receiver, Reply};
-use hie_tests::{TempDir, free_port, hl7, packs, wait_for};
+use hie_tests::{TempDir, finished_files, free_port, hl7, packs, wait_for};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
@@ -317,6 +317,32 @@ items:
 }
 
 #[test]
+fn a_taken_management_api_port_stops_the_start_with_a_message_naming_it() {
+    let dir = TempDir::new("apiport");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = probe_production(&dir, in_port, out_port, "");
+    let api_port = free_port();
+    let _holder = std::net::TcpListener::bind(("127.0.0.1", api_port)).expect("hold the API port");
+    let api = format!("127.0.0.1:{api_port}");
+    let (probe, data) = (packs::probe(), dir.join("d"));
+    let args = [
+        "run",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--api",
+        &api,
+        "--plugins",
+        probe.to_str().unwrap(),
+    ];
+    let (code, _, err) = run_hie(&args);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("management API cannot listen on") && err.contains(&api) && err.contains("--api"), "{err}");
+    // Nothing started: the production's MLLP port was never opened.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", in_port)).is_err(), "the MLLP listener opened");
+}
+
+#[test]
 fn sigterm_drains_in_flight_work_and_exits_zero() {
     let dir = TempDir::new("sigterm");
     let (in_port, out_port) = (free_port(), free_port());
@@ -398,13 +424,13 @@ items:
     wait_for(T, "the batch file to be archived", || archive.join("batch.hl7").exists().then_some(()));
     assert!(!inbox.join("batch.hl7").exists());
     let files = wait_for(T, "one output file per message", || {
-        let n: Vec<_> = std::fs::read_dir(&out).ok()?.filter_map(|e| e.ok()).collect();
+        let n = finished_files(&out)?;
         (n.len() == expected).then_some(n)
     });
     for f in files {
-        let name = f.file_name().to_string_lossy().to_string();
+        let name = f.file_name().unwrap_or_default().to_string_lossy().to_string();
         assert!(name.starts_with("batch_") && name.ends_with(".out"), "{name}");
-        hie_hl7::parse(&std::fs::read(f.path()).unwrap()).expect("each output file is one HL7 message");
+        hie_hl7::parse(&std::fs::read(&f).unwrap()).expect("each output file is one HL7 message");
     }
 }
 

@@ -3,7 +3,7 @@
 use hie_tests::engine::{Engine, run_hie};
 use hie_tests::http::FakeHttp;
 use hie_tests::mllp::{Client, Receiver};
-use hie_tests::{TempDir, free_port, hl7, packs, wait_for};
+use hie_tests::{TempDir, finished_files, free_port, hl7, packs, wait_for};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -269,7 +269,7 @@ items:
     let _receiver = Receiver::start(out_port);
     let engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
     Client::connect_retry(in_port).send(&hl7::with_note(hl7::adt("BAD", "M"), "FAIL")).unwrap();
-    wait_for(T, "the error copy", || (std::fs::read_dir(dir.join("errors")).ok()?.count() == 1).then_some(()));
+    wait_for(T, "the error copy", || (finished_files(&dir.join("errors"))?.len() == 1).then_some(()));
     let dead = engine.get("/api/dead-letters");
     let m = dead["messages"]
         .as_array()

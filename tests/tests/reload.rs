@@ -2,7 +2,7 @@
 
 use hie_tests::engine::{Engine, run_hie};
 use hie_tests::mllp::{Client, Receiver};
-use hie_tests::{TempDir, free_port, hl7, packs, wait_for};
+use hie_tests::{TempDir, finished_files, free_port, hl7, packs, wait_for};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -310,7 +310,7 @@ fn a_config_edit_touches_only_what_it_changes_bad_edits_are_rejected_and_rollbac
 
     // The old connection to the unchanged service still works, and routing uses the edit.
     assert_eq!(hl7::ack_code(&client.send(&hl7::adt("AFTER", "M")).unwrap()), "AA");
-    wait_for(T, "a file from New", || (std::fs::read_dir(dir.join("new")).ok()?.count() == 1).then_some(()));
+    wait_for(T, "a file from New", || (finished_files(&dir.join("new"))?.len() == 1).then_some(()));
 
     // An invalid edit is rejected with file/line/item/setting and traffic continues.
     write_atomically(&config, &edited.replace("\"Out,New\"", "\"Out,Nowhere\""));
