@@ -144,6 +144,17 @@ impl<T> Handoff<T> {
         }
     }
 
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.lock().items.is_empty()
+    }
+
+    /// Whether at most half the bound is taken (always, without a bound): a producer
+    /// that must not wait can check before it commits itself to a push.
+    pub fn has_room(&self) -> bool {
+        self.bound == 0 || self.lock().weight <= self.bound / 2
+    }
+
     /// Like [`Handoff::take_all`] with a timeout.
     pub fn take_all_for(&self, timeout: Duration, out: &mut Vec<T>) -> Option<()> {
         self.take_all(Some(Instant::now() + timeout), out)

@@ -220,6 +220,12 @@ impl Log {
         Ok(())
     }
 
+    /// Bytes left in the current segment before a rotation (which syncs and may wait for
+    /// the spare segment to be zero-filled).
+    pub fn room(&self) -> u64 {
+        self.capacity.saturating_sub(self.len)
+    }
+
     /// Makes everything written so far durable (`fdatasync`).
     pub fn sync(&mut self) -> std::io::Result<()> {
         self.file.sync_data()

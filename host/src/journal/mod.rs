@@ -223,11 +223,23 @@ impl Journal {
         self.next_body.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Commits `ops` and calls `done` on the writer thread once they are durable to the
-    /// level `sync` asks for (`sync` = someone outside waits on it, e.g. an ACK).
+    /// Commits `ops` and calls `done` once they are durable to the level `sync` asks for
+    /// (`sync` = someone outside waits on it, e.g. an ACK). A commit that needs no sync is
+    /// written by the calling thread when the log is free and nothing is queued ahead of
+    /// it (`done` then runs before this returns); otherwise the writer thread writes it
+    /// and runs `done`.
     pub fn commit_then(&self, ops: Vec<Op>, sync: bool, done: Done) {
+        let mut pending = (ops, sync, Some(done));
+        // try_lock: never wait behind another thread's write and sync.
+        if let Ok(mut w) = self.log_writer.try_lock() {
+            match w.try_write_now(&self.writer, pending) {
+                None => return,
+                Some(p) => pending = p,
+            }
+        }
+        let (ops, sync, done) = pending;
         if let Err(writer::Job::Commit { done: Some(done), .. }) =
-            self.writer.push(writer::Job::Commit { ops, sync, done: Some(done) })
+            self.writer.push(writer::Job::Commit { ops, sync, done })
         {
             done(Err(JournalError::Closed));
         }
@@ -440,6 +452,50 @@ mod tests {
             }
         }
         nice
+    }
+
+    /// Commits `ops` through `commit_then`; returns the thread that ran its completion and
+    /// whether that had happened by the time `commit_then` returned.
+    fn commit_and_see_who_wrote(journal: &Journal, ops: Vec<Op>, sync: bool) -> (std::thread::ThreadId, bool) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        journal.commit_then(
+            ops,
+            sync,
+            Box::new(move |r| {
+                r.expect("commit");
+                let _ = tx.send(std::thread::current().id());
+            }),
+        );
+        let done_before_return = rx.try_recv().ok();
+        let writer = done_before_return.or_else(|| rx.recv_timeout(Duration::from_secs(5)).ok()).expect("completion");
+        (writer, done_before_return.is_some())
+    }
+
+    #[test]
+    fn a_commit_nobody_syncs_is_written_by_the_committing_thread_and_one_awaiting_a_sync_by_the_writer() {
+        let dir = temp_dir("inline");
+        let journal = Journal::open(&dir, Durability::Fsync).expect("journal");
+        let me = std::thread::current().id();
+        assert_eq!(commit_and_see_who_wrote(&journal, vec![body(1, "internal hop")], false), (me, true));
+        let (writer, at_once) = commit_and_see_who_wrote(&journal, vec![body(2, "acknowledged")], true);
+        assert!(writer != me && !at_once, "a sync is the writer thread's (group commit), never the caller's");
+
+        // Never ahead of a commit still queued for the writer thread: order is kept.
+        let mut held = journal.log_writer.lock().expect("log writer");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The log is taken (by us), so this one is queued.
+        journal.commit_then(vec![body(3, "queued")], false, Box::new(move |_| drop(tx.send(3))));
+        let back = held.try_write_now(&journal.writer, (vec![body(4, "after")], false, None));
+        let Some((ops, sync, _)) = back else { panic!("written ahead of the queued commit") };
+        drop(held);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(3));
+        journal.commit_then(ops, sync, Box::new(|r| r.expect("commit")));
+        assert!(journal.read_barrier());
+        for (id, text) in [(1, "internal hop"), (2, "acknowledged"), (3, "queued"), (4, "after")] {
+            assert_eq!(journal.load_body(id).expect("body").as_ref(), text.as_bytes());
+        }
+        journal.close();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -105,28 +105,31 @@ pub enum IndexJob {
 impl IndexJob {
     /// Roughly how much memory the job holds (bodies and replies dominate).
     pub fn approx_bytes(&self) -> usize {
-        const OP: usize = 256;
         match self {
-            IndexJob::Exec(_) => OP,
-            IndexJob::Records(records) => records
-                .iter()
-                .flat_map(|(_, ops)| ops.iter())
-                .map(|op| {
-                    OP + match op {
-                        Op::Body { data, .. } => data.len(),
-                        Op::Header { reply, note, .. } => {
-                            reply.as_ref().map_or(0, |r| r.len()) + note.as_ref().map_or(0, |n| n.len())
-                        }
-                        Op::Finish { reply, note, .. } => {
-                            reply.as_ref().map_or(0, |r| r.len()) + note.as_ref().map_or(0, |n| n.len())
-                        }
-                        Op::Fields { fields, .. } => fields.iter().map(|(p, v)| p.len() + v.len()).sum(),
-                        Op::Note { note, .. } | Op::SuspendQueued { note, .. } => note.len(),
-                    }
-                })
-                .sum(),
+            IndexJob::Exec(_) => OP_BYTES,
+            IndexJob::Records(records) => records.iter().map(|(_, ops)| ops_bytes(ops)).sum(),
         }
     }
+}
+
+/// What an op costs beyond its variable parts (ids, times, header fields), roughly.
+const OP_BYTES: usize = 256;
+
+/// Roughly how many bytes `ops` hold, in memory or encoded (bodies and replies dominate).
+fn ops_bytes(ops: &[Op]) -> usize {
+    ops.iter()
+        .map(|op| {
+            OP_BYTES
+                + match op {
+                    Op::Body { data, .. } => data.len(),
+                    Op::Header { reply, note, .. } | Op::Finish { reply, note, .. } => {
+                        reply.as_ref().map_or(0, |r| r.len()) + note.as_ref().map_or(0, |n| n.len())
+                    }
+                    Op::Fields { fields, .. } => fields.iter().map(|(p, v)| p.len() + v.len()).sum(),
+                    Op::Note { note, .. } | Op::SuspendQueued { note, .. } => note.len(),
+                }
+        })
+        .sum()
 }
 
 /// Commits per log write at most.
@@ -188,6 +191,31 @@ impl LogWriter {
         }
     }
 }
+
+impl LogWriter {
+    /// Writes one commit that needs no sync right here, if that cannot make the caller
+    /// wait: the caller holds the writer (not waiting behind someone's sync), nothing is
+    /// queued ahead of it (order kept), it fits the current segment (no rotation, which
+    /// syncs) and the indexer has room (no backpressure wait). Returns the commit when it
+    /// must go the usual way. Saves the writer thread's two wake-ups for an internal hop.
+    pub fn try_write_now(&mut self, queue: &Handoff<Job>, pending: Pending) -> Option<Pending> {
+        let (ops, sync, _) = &pending;
+        let needs_sync = *sync && self.durability == Durability::Fsync;
+        if needs_sync
+            || !queue.is_empty()
+            || self.log.room() < ops_bytes(ops) as u64 + INLINE_MARGIN
+            || !self.index.has_room()
+        {
+            return Some(pending);
+        }
+        self.flush(&mut vec![pending]);
+        None
+    }
+}
+
+/// Room kept free in a segment by inline writes, for the encoding's overhead over
+/// [`ops_bytes`]'s estimate.
+const INLINE_MARGIN: u64 = 64 * 1024;
 
 /// The writer loop: writes whatever is queued whenever an intake thread has not already
 /// taken it along with its own commits. Returns when the queue is closed and drained.
