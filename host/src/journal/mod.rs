@@ -484,7 +484,13 @@ mod tests {
         let mut held = journal.log_writer.lock().expect("log writer");
         let (tx, rx) = std::sync::mpsc::channel();
         // The log is taken (by us), so this one is queued.
-        journal.commit_then(vec![body(3, "queued")], false, Box::new(move |_| drop(tx.send(3))));
+        journal.commit_then(
+            vec![body(3, "queued")],
+            false,
+            Box::new(move |_| {
+                let _ = tx.send(3);
+            }),
+        );
         let back = held.try_write_now(&journal.writer, (vec![body(4, "after")], false, None));
         let Some((ops, sync, _)) = back else { panic!("written ahead of the queued commit") };
         drop(held);
