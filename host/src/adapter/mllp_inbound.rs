@@ -85,11 +85,17 @@ fn intake_thread(
     stop: CancellationToken,
 ) {
     crate::journal::gather_on_this_thread();
+    crate::engine::intake::defer_pushes_on_this_thread();
     let journal = engine.journal.clone();
     let hook = journal.clone();
+    // Idle: every connection has written its ACK or waits for its commit. Wake the next
+    // items for what was acknowledged, then write (and sync) what waits.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .on_thread_park(move || hook.write_gathered())
+        .on_thread_park(move || {
+            crate::engine::intake::push_deferred();
+            hook.write_gathered();
+        })
         .build();
     let runtime = match runtime {
         Ok(r) => r,
@@ -104,8 +110,10 @@ fn intake_thread(
             Err(e) => tracing::error!(item = %item.plan.name, error = %e, "cannot listen on the intake thread"),
         }
     });
-    // Anything still gathered (its connection is gone) is written, not dropped.
+    // Anything still gathered (its connection is gone) is written, not dropped, and
+    // what was committed reaches its queues.
     journal.write_gathered();
+    crate::engine::intake::push_deferred();
 }
 
 async fn accept_loop(

@@ -13,8 +13,45 @@ use crate::journal::Op;
 use crate::message::{Envelope, Header, Status, now_us, priority};
 use bytes::Bytes;
 use hie_hl7::ack::{AckCode, AckError, AckMode, err_code};
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+
+thread_local! {
+    /// On an intake thread: the queue entries of committed messages, pushed when the
+    /// thread next goes idle ([`push_deferred`]) rather than before each ACK.
+    static DEFERRED_PUSHES: RefCell<Option<Vec<Outgoing>>> = const { RefCell::new(None) };
+}
+
+/// Makes intakes on this thread leave their queue pushes to [`push_deferred`], which
+/// the thread must call whenever it would otherwise wait (its runtime's park hook) and
+/// before it ends. The ACK then goes out before the wake-up of the next item, and the
+/// pushes of messages committed together wake it once.
+pub fn defer_pushes_on_this_thread() {
+    DEFERRED_PUSHES.with(|d| *d.borrow_mut() = Some(Vec::new()));
+}
+
+/// Pushes the queue entries intakes on this thread left.
+pub fn push_deferred() {
+    let deferred = DEFERRED_PUSHES.with(|d| d.borrow_mut().as_mut().map(std::mem::take).unwrap_or_default());
+    for out in deferred {
+        out.push_all();
+    }
+}
+
+/// Pushes `out`'s entries now, or leaves them for [`push_deferred`] on a thread that defers.
+fn push_after_ack(out: Outgoing) {
+    let out = DEFERRED_PUSHES.with(|d| match d.borrow_mut().as_mut() {
+        Some(list) => {
+            list.push(out);
+            None
+        }
+        None => Some(out),
+    });
+    if let Some(out) = out {
+        out.push_all();
+    }
+}
 
 /// One message as an inbound adapter received it.
 #[derive(Clone, Debug)]
@@ -144,7 +181,7 @@ pub async fn intake(engine: &Arc<EngineInner>, item: &Arc<ItemRuntime>, messages
     // One commit for everything; the ACKs wait for it (synced to disk in fsync mode).
     match engine.journal.commit(std::mem::take(&mut out.ops), true).await {
         Ok(()) => {
-            out.push_all();
+            push_after_ack(out);
             item.stats.processed.fetch_add(messages.len() as u64, Ordering::Relaxed);
             item.stats.errors.fetch_add(errors, Ordering::Relaxed);
             replies
@@ -154,5 +191,52 @@ pub async fn intake(engine: &Arc<EngineInner>, item: &Arc<ItemRuntime>, messages
             let reason = format!("message not stored, resend later: {e}");
             messages.iter().map(|m| refuse(m, &reason)).collect()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Header;
+    use crate::queue::{Entry, Queue, QueueType};
+
+    fn outgoing_to(queue: &Arc<Queue>, id: u64) -> Outgoing {
+        let header = Arc::new(Header {
+            id,
+            session_id: id,
+            correlation_id: 0,
+            causation_id: 0,
+            source: Arc::from("In"),
+            target: Arc::from("Route"),
+            priority: 3,
+            created_us: 0,
+            doc_type: String::new(),
+            control_id: String::new(),
+            body_id: id,
+            attributes: vec![],
+            ordering_key: None,
+        });
+        let entry = Entry { header, body: None, crashes: 0 };
+        Outgoing { pushes: vec![(queue.force_reserve(), entry)], ..Outgoing::default() }
+    }
+
+    #[test]
+    fn an_intake_thread_pushes_acknowledged_messages_when_it_goes_idle_and_other_threads_at_once() {
+        let queue = Queue::new("Route", QueueType::Fifo, 0);
+        push_after_ack(outgoing_to(&queue, 1));
+        assert_eq!(queue.depth(), 1, "a thread that does not defer pushes at once");
+
+        let q = queue.clone();
+        std::thread::spawn(move || {
+            defer_pushes_on_this_thread();
+            push_after_ack(outgoing_to(&q, 2));
+            push_after_ack(outgoing_to(&q, 3));
+            assert_eq!(q.depth(), 1, "held until the thread goes idle");
+            push_deferred();
+            assert_eq!(q.depth(), 3, "both pushed, in order, when it does");
+        })
+        .join()
+        .expect("intake thread");
+        assert_eq!(queue.snapshot_ids(10), vec![1, 2, 3]);
     }
 }
