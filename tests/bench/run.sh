@@ -135,14 +135,80 @@ fsync_rate() {
 }
 fsync_rate fsync-start
 
+# ---- CPU per message ---------------------------------------------------------------------------
+# Where the machine's CPU goes during a run: user + system clock ticks of each process
+# (and of each kind of engine thread) before and after, per message. The load tool reports
+# its own in its JSON. These explain the throughput figures: on a saturated machine the
+# sum over the processes is what bounds the rate.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# thread_ticks PID: "kind ticks" per kind of thread (hie-rt-3 and hie-rt-7 are both hie-rt).
+thread_ticks() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(awk '{ print $14 + $15 }' "$t/stat")"
+    done 2>/dev/null | awk '{ sub(/[-_][0-9]+$/, "", $1); a[$1] += $2 } END { for (k in a) print k, a[k] }' | sort
+}
+TICK_US=$(awk -v hz="$(getconf CLK_TCK)" 'BEGIN { print 1000000 / hz }')
+# cpu_begin PID...: remembers the ticks of these processes (the first is broken down by thread).
+cpu_begin() {
+    CPU_PIDS=("$@")
+    thread_ticks "$1" >"$WORK/cpu.threads0"
+    CPU_T0=()
+    local p
+    for p in "$@"; do CPU_T0+=("$(cpu_ticks "$p")"); done
+}
+# cpu_end NAME MESSAGES LABEL...: writes $WORK/NAME.cpu, one "label µs/msg" line per process
+# given to cpu_begin (LABELs in the same order), then the first one's threads.
+cpu_end() {
+    local name=$1 msgs=$2 i
+    shift 2
+    local labels=("$@")
+    : >"$WORK/$name.cpu"
+    for i in "${!CPU_PIDS[@]}"; do
+        awk -v a="${CPU_T0[$i]}" -v b="$(cpu_ticks "${CPU_PIDS[$i]}")" -v n="$msgs" -v t="$TICK_US" -v l="${labels[$i]}" \
+            'BEGIN { printf "%s %.1f\n", l, (b - a) * t / n }' >>"$WORK/$name.cpu"
+    done
+    thread_ticks "${CPU_PIDS[0]}" | join "$WORK/cpu.threads0" - |
+        awk -v n="$msgs" -v t="$TICK_US" '$3 > $2 { printf "  %s %.1f\n", $1, ($3 - $2) * t / n }' >>"$WORK/$name.cpu"
+}
+# cpu_cell NAME: "load L + server S [+ ...] = T µs/msg" for the summary.
+cpu_cell() {
+    awk -v lt="$(j "$WORK/$1.json" cpu_us_per_msg)" '
+        /^  / { next }
+        { parts = parts sprintf(" + %s %s", $1, $2); total += $2 }
+        END { printf "load tool %s%s = %.0f µs/msg", lt, parts, total + lt }' "$WORK/$1.cpu"
+}
+
 # ---- 2. transport bound: bare MLLP echo ----------------------------------------------------
 ECHO_PORT=$("$BENCH" free-port)
 start_server echo echo "$ECHO_PORT"
 ECHO_SRV=$SERVER_PID
 load echo-warmup "$ECHO_PORT" 4 "$WARMUP"
 load echo-1 "$ECHO_PORT" 1 "$MESSAGES"
+cpu_begin "$ECHO_SRV"
 load echo-n "$ECHO_PORT" "$CONNS" "$MESSAGES"
+cpu_end echo-n "$MESSAGES" echo
 stop_pid "$ECHO_SRV"
+
+# ---- 2b. relay bound: the cheapest in → out path ---------------------------------------------
+# `hie-bench relay` forwards each connection's frames over its own connection to a sink and
+# relays the sink's ACK: no store, no parsing, no queue. No engine can beat it on this path,
+# so it shows what the machine allows once a message crosses a middle process.
+RELAY_SINK_PORT=$("$BENCH" free-port)
+start_server sink relay-sink "$RELAY_SINK_PORT"
+RELAY_SINK=$SERVER_PID
+RELAY_PORT=$("$BENCH" free-port)
+"$BENCH" relay --port "$RELAY_PORT" --to "$RELAY_SINK_PORT" >"$WORK/relay.log" 2>&1 &
+RELAY_PID=$!
+PIDS+=("$RELAY_PID")
+wait_port "$RELAY_PORT"
+load relay-warmup "$RELAY_PORT" 4 "$WARMUP"
+load relay-1 "$RELAY_PORT" 1 "$MESSAGES"
+cpu_begin "$RELAY_PID" "$RELAY_SINK"
+load relay-n "$RELAY_PORT" "$CONNS" "$MESSAGES"
+cpu_end relay-n "$MESSAGES" relay sink
+stop_pid "$RELAY_PID"
+stop_pid "$RELAY_SINK"
 
 # ---- 3. the engine, per durability ----------------------------------------------------------
 # series DURABILITY: a fresh engine and sink; warm-up, 1 connection, N connections, and for
@@ -164,9 +230,12 @@ series() {
     local run name conns msgs rate
     for run in "${runs[@]}"; do
         IFS=: read -r name conns msgs rate <<<"$run"
+        cpu_begin "$HIE_PID" "$sink"
         load "$name" "$in_port" "$conns" "$msgs" "$rate"
         sink_total=$((sink_total + $(j "$WORK/$name.json" acked)))
         t=$(wait_sink "sink-$dur" "$sink_total")
+        # Until the sink has everything: the engine's CPU for the whole path, not just the ACKs.
+        cpu_end "$name" "$msgs" hie sink
         rate "$(j "$WORK/$name.json" acked)" "$(j "$WORK/$name.json" start_unix_ms)" "$t" >"$WORK/$name.delivered"
         log "$name: delivered end to end at $(cat "$WORK/$name.delivered") msg/s"
     done
@@ -229,11 +298,12 @@ stop_pid "$sink"
 tp() { j "$WORK/$1.json" throughput; }
 lat() { j "$WORK/$1.json" "latency_ms.$2"; }
 E1=$(tp echo-1) EN=$(tp echo-n)
+R1=$(tp relay-1) RN=$(tp relay-n)
 P1=$(tp process-1) PN=$(tp process-n)
 F1=$(tp fsync-1) FN=$(tp fsync-n)
 FSYNC_N_TARGET=$(awk -v f1="$F1" -v en="$EN" 'BEGIN { a = 8 * f1; b = 0.4 * en; printf "%.0f", (a < b ? a : b) }')
 ERRORS=0
-for f in echo-1 echo-n process-1 process-n fsync-1 fsync-n fsync-latency queue-fill; do
+for f in echo-1 echo-n relay-1 relay-n process-1 process-n fsync-1 fsync-n fsync-latency queue-fill; do
     ERRORS=$((ERRORS + $(j "$WORK/$f.json" errors)))
 done
 row() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
@@ -258,8 +328,10 @@ fsync_row fsync-start-append "fdatasync, 1 KiB append (start of run)"
 fsync_row fsync-start-overwrite "fdatasync, 1 KiB overwrite (start of run)"
 row "Echo bound, 1 conn" "$(fmt "$E1") msg/s (p50 $(lat echo-1 p50) ms)" "" "" ""
 row "Echo bound, $CONNS conns" "$(fmt "$EN") msg/s (p50 $(lat echo-n p50) ms)" "" "" ""
+row "Relay bound, 1 conn" "$(fmt "$R1") msg/s (p50 $(lat relay-1 p50) ms)" "$(pct "$R1" "$E1") of echo 1" "" ""
+row "Relay bound, $CONNS conns" "$(fmt "$RN") msg/s (p50 $(lat relay-n p50) ms)" "$(pct "$RN" "$EN") of echo $CONNS" "" ""
 row "process, 1 conn" "$(fmt "$P1") msg/s ACKed, $(fmt "$(cat "$WORK/process-1.delivered")") delivered (p50 $(lat process-1 p50) ms)" "$(pct "$P1" "$E1") of echo 1" "" ""
-row "process, $CONNS conns" "$(fmt "$PN") msg/s ACKed, $(fmt "$(cat "$WORK/process-n.delivered")") delivered (p50 $(lat process-n p50) ms)" "$(pct "$PN" "$EN") of echo $CONNS" "≥ 40% of echo bound" "$(yesno ge "$PN" "$(awk -v e="$EN" 'BEGIN{print 0.4*e}')")"
+row "process, $CONNS conns" "$(fmt "$PN") msg/s ACKed, $(fmt "$(cat "$WORK/process-n.delivered")") delivered (p50 $(lat process-n p50) ms)" "$(pct "$PN" "$EN") of echo $CONNS, $(pct "$PN" "$RN") of relay $CONNS" "≥ 40% of echo bound" "$(yesno ge "$PN" "$(awk -v e="$EN" 'BEGIN{print 0.4*e}')")"
 row "fsync, 1 conn" "$(fmt "$F1") msg/s ACKed, $(fmt "$(cat "$WORK/fsync-1.delivered")") delivered (p50 $(lat fsync-1 p50) ms)" "$(pct "$F1" "$FSYNC_RATE") of fdatasync append ($(pct "$F1" "$FSYNC_OVERWRITE") of overwrite); $(pct "$F1" "$E1") of echo 1" "≥ 80% of fdatasync rate" "$(yesno ge "$F1" "$(awk -v e="$FSYNC_RATE" 'BEGIN{print 0.8*e}')")"
 # What an engine costing nothing could reach on 1 connection: the echo round trip plus one sync.
 CEIL_APPEND=$(awk -v e="$E1" -v f="$FSYNC_RATE" 'BEGIN { printf "%.0f", 1 / (1 / e + 1 / f) }')
@@ -272,6 +344,21 @@ row "Recovery after kill -9, $QUEUED queued" "$RECOVERY_S s to Running with all 
 row "Queue fill, $CONNS conns ($QUEUE_DURABILITY)" "$(fmt "$(tp queue-fill)") msg/s ACKed" "" "" ""
 row "Backlog drain through TCPOperation" "$DRAIN_RATE msg/s" "" "" ""
 row "hie RSS after each series" "process $(($(cat "$WORK/process.rss") / 1048576)) MiB, fsync $(($(cat "$WORK/fsync.rss") / 1048576)) MiB" "" "" ""
+echo
+# The CPU table: what each process spent per message in the N-connection runs, and what
+# the 40%-of-echo target would leave the engine once the load tool and the sink are paid.
+echo "CPU per message at $CONNS connections ($(nproc) cores: a rate of R msg/s leaves $(nproc)e6 / R µs of CPU per message for everything):"
+echo
+row "Run" "Throughput" "CPU per message (user + system)" "Engine threads (µs/msg)" ""
+row "---" "---:" "---" "---" ""
+cpu_row() {
+    row "$1" "$(fmt "$(tp "$1")") msg/s" "$(cpu_cell "$1")" "$(awk '/^  / { printf "%s%s %s", sep, $1, $2; sep = ", " }' "$WORK/$1.cpu")" ""
+}
+for f in echo-n relay-n process-n fsync-n; do cpu_row "$f"; done
+BUDGET=$(awk -v c="$(nproc)" -v e="$EN" 'BEGIN { printf "%.0f", c * 1e6 / (0.4 * e) }')
+OTHERS=$(awk -v l="$(j "$WORK/process-n.json" cpu_us_per_msg)" '$1 == "sink" { s = $2 } END { printf "%.0f", l + s }' "$WORK/process-n.cpu")
+echo
+echo "At 40% of echo $CONNS ($(fmt "$(awk -v e="$EN" 'BEGIN { print 0.4 * e }')") msg/s) the machine has $BUDGET µs of CPU per message; the load tool and the sink took $OTHERS of it in the process run, leaving the engine $((BUDGET - OTHERS)) µs (the relay, which stores nothing, used $(awk '$1 == "relay" { printf "%.0f", $2 }' "$WORK/relay-n.cpu"))."
 echo
 if [[ $ERRORS != 0 ]]; then
     log "WARNING: $ERRORS errors (NACKs or socket errors); see $WORK/*.json (set BENCH_KEEP=1)"

@@ -6,6 +6,9 @@
 //! ```text
 //! hie-bench echo  --port P                       bare MLLP ACK server: the transport bound
 //! hie-bench sink  --port P [--count-file F]      the same, counting messages (downstream of engine runs)
+//! hie-bench relay --port P --to SINK_PORT        bare MLLP relay: each connection forwards to its own
+//!                                                connection to the sink and relays the sink's ACK; the
+//!                                                bound of any engine on the in → out path (no store)
 //! hie-bench load  --port P --connections N --messages M [--rate R] [--size BYTES] [--run-id ID]
 //! hie-bench fsync-rate --dir D [--seconds S] [--mode append|overwrite|direct]
 //!                                                fdatasync rate of a 1 KiB append (or overwrite,
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
     let result = match cmd.as_str() {
         "echo" => serve(&opts, false),
         "sink" => serve(&opts, true),
+        "relay" => relay(&opts),
         "load" => load(&opts),
         "fsync-rate" => fsync_rate(&opts),
         "rss" => rss(&opts),
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage:
   hie-bench echo --port P
   hie-bench sink --port P [--count-file F]
+  hie-bench relay --port P --to SINK_PORT
   hie-bench load --port P --connections N --messages M [--rate R] [--size BYTES] [--run-id ID] [--timeout S]
                  [--latency-log FILE]   (per message: send time, latency, connection; TSV)
   hie-bench fsync-rate --dir D [--seconds S] [--mode append|overwrite|direct]
@@ -127,6 +132,20 @@ impl Opts {
     fn flag(&self, key: &str) -> bool {
         self.0.contains_key(key)
     }
+}
+
+/// User plus system CPU time this process has used, in seconds.
+fn process_cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct we pass and keeps no reference to it.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+            return 0.0;
+        }
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 fn unix_ms() -> u128 {
@@ -226,6 +245,69 @@ fn serve_conn(mut stream: TcpStream, count: &AtomicU64) {
         }
         if !out.is_empty() && stream.write_all(&out).is_err() {
             return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// relay
+
+/// The cheapest thing that moves a message from a sender to the sink: a thread per
+/// inbound connection with its own blocking connection to the sink, writing each frame
+/// on and relaying the sink's ACK back. Nothing is stored, parsed or queued, so its
+/// throughput bounds any engine's on the same in → out path (four socket operations per
+/// message in the middle instead of the echo's two).
+fn relay(opts: &Opts) -> Result<(), String> {
+    let port: u16 = opts.num("port", None)?;
+    let to: u16 = opts.num("to", None)?;
+    let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| format!("bind 127.0.0.1:{port}: {e}"))?;
+    eprintln!("hie-bench relay: listening on 127.0.0.1:{port}, relaying to 127.0.0.1:{to}");
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        std::thread::spawn(move || {
+            if let Err(e) = relay_conn(stream, to) {
+                eprintln!("hie-bench relay: connection ended: {e}");
+            }
+        });
+    }
+    Ok(())
+}
+
+fn relay_conn(mut inbound: TcpStream, to: u16) -> std::io::Result<()> {
+    let mut outbound = TcpStream::connect(("127.0.0.1", to))?;
+    inbound.set_nodelay(true)?;
+    outbound.set_nodelay(true)?;
+    let (mut from_client, mut from_sink) = (MllpDecoder::default(), MllpDecoder::default());
+    let (mut client_buf, mut sink_buf) = (Vec::with_capacity(64 * 1024), Vec::with_capacity(4096));
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut frame = Vec::with_capacity(4096);
+    loop {
+        let n = inbound.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        client_buf.extend_from_slice(&chunk[..n]);
+        for item in from_client.decode(&mut client_buf) {
+            let MllpItem::Frame(msg) = item else { continue };
+            frame.clear();
+            mllp::encode_into(&mut frame, &msg);
+            outbound.write_all(&frame)?;
+            // Wait for the sink's ACK, then hand it back as it came.
+            let ack = loop {
+                if let Some(MllpItem::Frame(ack)) =
+                    from_sink.decode(&mut sink_buf).into_iter().find(|i| matches!(i, MllpItem::Frame(_)))
+                {
+                    break ack;
+                }
+                let n = outbound.read(&mut chunk)?;
+                if n == 0 {
+                    return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the sink closed"));
+                }
+                sink_buf.extend_from_slice(&chunk[..n]);
+            };
+            frame.clear();
+            mllp::encode_into(&mut frame, &ack);
+            inbound.write_all(&frame)?;
         }
     }
 }
@@ -466,6 +548,9 @@ fn load(opts: &Opts) -> Result<(), String> {
         "first_error": all.first_error,
         "elapsed_s": round(elapsed),
         "throughput": round(acked as f64 / elapsed),
+        // The load tool's own CPU (all threads, connecting included) per message: its share
+        // of the machine, next to the engine's and the sink's in run.sh's CPU table.
+        "cpu_us_per_msg": round(process_cpu_seconds() * 1e6 / acked.max(1) as f64),
         "start_unix_ms": start_unix_ms as u64,
         "end_unix_ms": start_unix_ms as u64 + (elapsed * 1000.0) as u64,
         "latency_ms": {
