@@ -290,6 +290,12 @@ items:
     class: HIE.Process.Passthrough
   - id: C
     class: Acme.Custom.Thing
+  - id: D
+    class: EnsLib.HL7.Service.TCPService
+    adapter_settings:
+      Port: 7002
+      AllowedIPAddresses: "10.0.0.1, 10.1.2.300"
+      LocalInterface: eth0
 "#,
     )
     .unwrap();
@@ -309,6 +315,9 @@ items:
     assert!(out.contains("port 7001 is already used"), "{out}");
     assert!(out.contains("duplicate item name"), "{out}");
     assert!(out.contains("unknown class Acme.Custom.Thing") && out.contains("searched"), "{out}");
+    // An allow-list entry that cannot be read is an error, never skipped (that could let anyone in).
+    assert!(has(19, "D", "AllowedIPAddresses", "\"10.1.2.300\""), "{out}");
+    assert!(has(20, "D", "LocalInterface", "eth0 (10.1.2.3)"), "{out}");
 
     // `hie run` refuses to start and says why.
     let (code, _, err) = run_hie(&["run", config.to_str().unwrap(), "--data-dir", dir.join("d").to_str().unwrap()]);
@@ -450,6 +459,33 @@ fn allowed_ip_addresses_refuse_other_peers() {
     let mut client = Client::connect_retry(in_port);
     assert!(client.send(&hl7::adt("X", "M")).is_err(), "connection from 127.0.0.1 is closed");
     assert!(engine.log_text().contains("AllowedIPAddresses"));
+}
+
+#[test]
+fn local_interface_limits_the_listener_and_allowed_addresses_take_names_and_ports() {
+    let dir = TempDir::new("interface");
+    let (open_port, named_port, port_bound) = (free_port(), free_port(), free_port());
+    let config = dir.join("production.yaml");
+    let service = |id: &str, port: u16, settings: &str| {
+        format!(
+            "  - id: {id}\n    class: EnsLib.HL7.Service.TCPService\n    adapter_settings: {{Port: {port}{settings}}}\n"
+        )
+    };
+    let yaml = format!(
+        "name: Interfaces\nitems:\n{}{}{}",
+        service("Loopback", open_port, ", LocalInterface: \"lo (127.0.0.1)\""),
+        service("ByName", named_port, ", AllowedIPAddresses: \"localhost\""),
+        // Only peers connecting from source port 1: not us.
+        service("ByPort", port_bound, ", AllowedIPAddresses: \"127.0.0.1:1\""),
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let _engine = Engine::start(&config, &dir.join("data"), &[]);
+    let ack = |port: u16| Client::connect_retry(port).send(&hl7::adt("L", "M")).map(|a| hl7::ack_code(&a));
+    assert_eq!(ack(open_port).expect("127.0.0.1 is served"), "AA");
+    // 127.0.0.2 is loopback too, but not the address the listener is bound to.
+    assert!(std::net::TcpStream::connect(("127.0.0.2", open_port)).is_err(), "bound to 127.0.0.1 only");
+    assert_eq!(ack(named_port).expect("localhost resolves to this peer"), "AA");
+    assert!(ack(port_bound).is_err(), "a peer from another source port is refused");
 }
 
 #[test]

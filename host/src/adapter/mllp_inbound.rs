@@ -1,12 +1,14 @@
 //! MLLP over TCP, inbound: accepts connections, frames messages, hands each to the
 //! engine's intake and writes back the reply (ACK) after the message is committed.
 //!
-//! Settings (IRIS names): `Port`, `AllowedIPAddresses` (comma list of addresses; empty =
-//! any), `ReadTimeout` (seconds to wait for the rest of a started frame, default 5),
+//! Settings (IRIS names): `Port`, `LocalInterface` (the local address to listen on;
+//! empty = every interface), `AllowedIPAddresses` (comma list of addresses or server
+//! names, each with an optional port; empty = any peer; see [`super::address`]),
+//! `ReadTimeout` (seconds to wait for the rest of a started frame, default 5),
 //! `StayConnected` (seconds a connection may sit idle; -1 = for ever), `MaxFrameSize`
 //! (HIE: bytes, default 16 MiB).
 
-use super::AdapterSettings;
+use super::{AdapterSettings, address};
 use crate::engine::{EngineInner, Inbound, ItemRuntime};
 use bytes::Bytes;
 use hie_hl7::mllp::{self, MllpDecoder, MllpItem};
@@ -40,11 +42,16 @@ pub async fn start(
     if !(1..=65535).contains(&port) {
         return Err(format!("adapter setting Port is required (got {:?})", settings.text("Port")));
     }
-    let listener = TcpListener::bind(("0.0.0.0", port as u16))
+    // Validation has read both settings already; reading them again here keeps a bad
+    // value from ever opening a listener wider than configured.
+    let local = address::local_interface(&settings.text("LocalInterface"))?;
+    let peers = address::allowed_peers(&settings.text("AllowedIPAddresses"))?;
+    // Server names resolve through the system resolver, which blocks.
+    let allowed = tokio::task::spawn_blocking(move || address::Allowed::resolve(&peers))
         .await
-        .map_err(|e| format!("cannot listen on TCP port {port}: {e}"))?;
-    let allowed: Vec<IpAddr> =
-        settings.text("AllowedIPAddresses").split(',').filter_map(|a| a.trim().parse().ok()).collect();
+        .map_err(|e| format!("AllowedIPAddresses: {e}"))??;
+    let bind = SocketAddr::new(local.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)), port as u16);
+    let listener = TcpListener::bind(bind).await.map_err(|e| format!("cannot listen on TCP {bind}: {e}"))?;
     let stay = settings.int("StayConnected", -1);
     let cfg = ConnConfig {
         read_timeout: settings
@@ -55,7 +62,7 @@ pub async fn start(
         max_frame: settings.int("MaxFrameSize", mllp::DEFAULT_MAX_FRAME_SIZE as i64).max(1024) as usize,
     };
     let listener = listener.into_std().map_err(|e| format!("cannot hand TCP port {port} to the intake thread: {e}"))?;
-    tracing::info!(item = %item.plan.name, port, "MLLP listener open");
+    tracing::info!(item = %item.plan.name, port, address = %bind.ip(), "MLLP listener open");
     let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
     let runtime = engine.runtime.clone();
     let name = item.plan.name.clone();
@@ -80,7 +87,7 @@ fn intake_thread(
     engine: Arc<EngineInner>,
     item: Arc<ItemRuntime>,
     listener: std::net::TcpListener,
-    allowed: Vec<IpAddr>,
+    allowed: address::Allowed,
     cfg: ConnConfig,
     stop: CancellationToken,
 ) {
@@ -120,7 +127,7 @@ async fn accept_loop(
     engine: Arc<EngineInner>,
     item: Arc<ItemRuntime>,
     listener: TcpListener,
-    allowed: Vec<IpAddr>,
+    allowed: address::Allowed,
     cfg: ConnConfig,
     stop: CancellationToken,
 ) {
@@ -132,7 +139,7 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
-                if !allowed.is_empty() && !allowed.contains(&peer.ip()) {
+                if !allowed.admits(peer) {
                     tracing::warn!(item = %item.plan.name, %peer, "connection refused: address not in AllowedIPAddresses");
                     continue;
                 }

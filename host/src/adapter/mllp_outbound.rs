@@ -2,7 +2,8 @@
 //!
 //! Settings (IRIS names): `IPAddress`, `Port`, `StayConnected` (-1: keep the connection;
 //! 0: close after each message; N: close after N idle seconds), `ConnectTimeout` (5),
-//! `ResponseTimeout` (30), `MaxFrameSize` (HIE). Connections are pooled, one per
+//! `ResponseTimeout` (30), `LocalInterface` (the local address to connect from; empty =
+//! the system's choice), `MaxFrameSize` (HIE). Connections are pooled, one per
 //! concurrent call, and re-established on the next call after any failure.
 
 use super::{AdapterResult, AdapterSettings, OutboundAdapter};
@@ -27,6 +28,9 @@ struct Conn {
 struct Config {
     /// `host:port` to connect to.
     address: String,
+    /// Local address to connect from (`LocalInterface`); `None` lets the system choose.
+    /// `Err` keeps an unreadable setting to report at connect time (validation refuses it first).
+    local: Result<Option<std::net::IpAddr>, String>,
     /// -1 keep, 0 close after each message, N idle seconds.
     stay_connected: i64,
     /// Connect timeout.
@@ -54,6 +58,7 @@ impl MllpClient {
         MllpClient {
             config: Arc::new(Config {
                 address: format!("{host}:{port}"),
+                local: super::address::local_interface(&settings.text("LocalInterface")),
                 stay_connected: settings.int("StayConnected", -1),
                 connect_timeout: settings.seconds("ConnectTimeout", 5.0).unwrap_or(Duration::from_secs(5)),
                 response_timeout: settings.seconds("ResponseTimeout", 30.0),
@@ -68,8 +73,22 @@ fn disconnected(msg: String) -> PluginError {
     PluginError::new(ErrorKind::Disconnected, msg)
 }
 
+/// Connects to `config.address`, from `local` when one is set (resolving the remote
+/// address first, since the socket must be bound before it connects).
+async fn open(config: &Config) -> std::io::Result<TcpStream> {
+    let local = config.local.clone().map_err(std::io::Error::other)?;
+    let Some(local) = local else { return TcpStream::connect(&config.address).await };
+    let remote = tokio::net::lookup_host(&config.address)
+        .await?
+        .find(|a| a.is_ipv4() == local.is_ipv4())
+        .ok_or_else(|| std::io::Error::other(format!("no address of the family of LocalInterface {local}")))?;
+    let socket = if local.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.bind(std::net::SocketAddr::new(local, 0))?;
+    socket.connect(remote).await
+}
+
 async fn connect(config: &Config) -> Result<TcpStream, PluginError> {
-    match tokio::time::timeout(config.connect_timeout, TcpStream::connect(&config.address)).await {
+    match tokio::time::timeout(config.connect_timeout, open(config)).await {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
             Ok(s)
@@ -164,5 +183,35 @@ impl OutboundAdapter for MllpClient {
         Box::pin(async move {
             drop(conns);
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_to(port: u16, local_interface: &str) -> Config {
+        Config {
+            address: format!("127.0.0.1:{port}"),
+            local: super::super::address::local_interface(local_interface),
+            stay_connected: -1,
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: None,
+            max_frame: 1 << 20,
+        }
+    }
+
+    #[tokio::test]
+    async fn connections_leave_from_the_local_interface_when_one_is_set() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+        let port = listener.local_addr().expect("addr").port();
+        let _from_local = open(&config_to(port, "lo (127.0.0.3)")).await.expect("connect from 127.0.0.3");
+        let (_, peer) = listener.accept().expect("accept");
+        assert_eq!(peer.ip().to_string(), "127.0.0.3");
+        let _default = open(&config_to(port, "")).await.expect("connect");
+        let (_, peer) = listener.accept().expect("accept");
+        assert_eq!(peer.ip().to_string(), "127.0.0.1", "the system's choice");
+        let err = open(&config_to(port, "eth0")).await.expect_err("an unreadable LocalInterface");
+        assert!(err.to_string().contains("LocalInterface"), "{err}");
     }
 }

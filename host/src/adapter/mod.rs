@@ -7,7 +7,9 @@
 //! - [`file_inbound`]: directory poller for services.
 //! - [`file_outbound`]: atomic file writer for operations.
 //! - [`http_outbound`]: HTTP client for operations that call web services.
+//! - [`address`]: the TCP adapters' `LocalInterface` and `AllowedIPAddresses`.
 
+pub mod address;
 pub mod file_inbound;
 pub mod file_outbound;
 pub mod http_outbound;

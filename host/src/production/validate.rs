@@ -7,7 +7,7 @@ use super::plan::{EngineSettings, ExecutionMode, ItemPlan, ProductionPlan};
 use crate::journal::Durability;
 use crate::pack::PackRegistry;
 use crate::queue::{Overflow, QueueType};
-use hie_plugin_api::ItemKind;
+use hie_plugin_api::{ItemKind, adapters};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -379,6 +379,17 @@ fn plan_item(
             && s.value.trim().parse::<f64>().is_err()
         {
             diags.push(err(format!("invalid value {:?}: expected a number of seconds", s.value)));
+        }
+        // A typo must not open a listener wider than meant (address.rs says why).
+        let tcp = [adapters::TCP_MLLP_INBOUND, adapters::TCP_MLLP_OUTBOUND].contains(&class.adapter.as_str());
+        let address_error = match s.name.as_str() {
+            _ if !tcp => None,
+            "LocalInterface" => crate::adapter::address::local_interface(&s.value).err(),
+            "AllowedIPAddresses" => crate::adapter::address::allowed_peers(&s.value).err(),
+            _ => None,
+        };
+        if let Some(e) = address_error {
+            diags.push(err(e));
         }
         if s.name == "Port"
             && let Ok(p) = s.value.trim().parse::<i64>()

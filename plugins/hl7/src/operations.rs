@@ -58,7 +58,11 @@ pub fn tcp_operation() -> ClassDef {
         SettingDef::adapter("ResponseTimeout", "30", "seconds to wait for the reply; -1 = for ever"),
         SettingDef::adapter("MaxFrameSize", "16777216", "HIE: largest reply in bytes"),
         SettingDef::adapter("SSLConfig", "", "TLS configuration").unsupported(),
-        SettingDef::adapter("LocalInterface", "", "local interface to connect from").unsupported(),
+        SettingDef::adapter(
+            "LocalInterface",
+            "",
+            "local address to connect from, or \"name (address)\"; empty = the system's choice",
+        ),
     ])
 }
 

@@ -63,7 +63,11 @@ pub fn tcp_service() -> ClassDef {
         SettingDef::adapter("Port", "", "TCP port to listen on (required)"),
         SettingDef::adapter("StayConnected", "-1", "seconds a connection may stay idle; -1 = for ever"),
         SettingDef::adapter("ReadTimeout", "5", "seconds to wait for the rest of a started message"),
-        SettingDef::adapter("AllowedIPAddresses", "", "comma-separated peer addresses allowed to connect; empty = any"),
+        SettingDef::adapter(
+            "AllowedIPAddresses",
+            "",
+            "comma-separated peers allowed to connect: addresses or server names, each with an optional :port (IPv6: |port); empty = any",
+        ),
         SettingDef::adapter("JobPerConnection", "1", "each connection is served independently (always so in HIE)"),
         SettingDef::adapter(
             "MaxFrameSize",
@@ -71,7 +75,7 @@ pub fn tcp_service() -> ClassDef {
             "HIE: largest message in bytes; bigger frames close the connection",
         ),
         SettingDef::adapter("SSLConfig", "", "TLS configuration").unsupported(),
-        SettingDef::adapter("LocalInterface", "", "interface to listen on (HIE listens on all)").unsupported(),
+        SettingDef::adapter("LocalInterface", "", "local address to listen on, or \"name (address)\"; empty = every interface"),
         SettingDef::adapter("QSize", "100", "listen backlog").unsupported(),
         SettingDef::adapter("CallInterval", "5", "polling interval (not used by TCP listeners)").unsupported(),
     ])
