@@ -20,6 +20,7 @@ pub fn run_hie(args: &[&str]) -> (i32, String, String) {
     let mut child = Command::new(hie_bin())
         .args(args)
         .env("HIE_LOG", "warn")
+        .env_remove("HIE_API_TOKEN_FILE")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -59,6 +60,8 @@ pub struct Engine {
     pub log: PathBuf,
     /// Extra pack directories given with --plugins.
     pub plugins: Vec<PathBuf>,
+    /// The API's bearer token, when the engine was started with --api-token-file.
+    pub token: Option<String>,
 }
 
 impl Engine {
@@ -88,6 +91,8 @@ impl Engine {
         }
         cmd.args(extra);
         cmd.env("HIE_LOG", std::env::var("HIE_TEST_LOG").unwrap_or_else(|_| "info".into()));
+        // A token file set in the caller's environment would lock the kit out of the API.
+        cmd.env_remove("HIE_API_TOKEN_FILE");
         cmd.stdout(Stdio::null()).stderr(Stdio::from(log_file));
         let child = cmd.spawn().expect("spawn hie");
         Engine {
@@ -97,6 +102,7 @@ impl Engine {
             config: config.to_path_buf(),
             log,
             plugins: plugins.to_vec(),
+            token: None,
         }
     }
 
@@ -107,7 +113,8 @@ impl Engine {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("hie exited early with {status}; log:\n{}", self.log_text());
             }
-            if let Ok((200, body)) = crate::api::request(&self.api, "GET", "/api/production", None)
+            if let Ok((200, body)) =
+                crate::api::request_as(&self.api, self.token.as_deref(), "GET", "/api/production", None)
                 && body.contains("\"state\":\"Running\"")
             {
                 return;
@@ -131,7 +138,7 @@ impl Engine {
 
     /// `GET /api/production`.
     pub fn production(&self) -> serde_json::Value {
-        crate::api::get_json(&self.api, "/api/production")
+        self.get("/api/production")
     }
 
     /// One item's entry of `GET /api/production`.
@@ -145,12 +152,12 @@ impl Engine {
 
     /// GET JSON from the API.
     pub fn get(&self, path: &str) -> serde_json::Value {
-        crate::api::get_json(&self.api, path)
+        crate::api::get_json_as(&self.api, self.token.as_deref(), path)
     }
 
     /// POST to the API.
     pub fn post(&self, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
-        crate::api::post_json(&self.api, path, body)
+        crate::api::post_json_as(&self.api, self.token.as_deref(), path, body)
     }
 
     /// Waits until `f(production status)` holds.

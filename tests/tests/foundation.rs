@@ -352,6 +352,55 @@ fn a_taken_management_api_port_stops_the_start_with_a_message_naming_it() {
 }
 
 #[test]
+fn the_management_api_needs_its_bearer_token_and_is_never_open_to_the_network_without_one() {
+    let dir = TempDir::new("apitoken");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = probe_production(&dir, in_port, out_port, "");
+    let (probe, data, token_file) = (packs::probe(), dir.join("d"), dir.join("api.token"));
+    let base = |api: &str| -> Vec<String> {
+        let mut a = vec!["run", config.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "--api", api];
+        a.extend(["--plugins", probe.to_str().unwrap()]);
+        a.into_iter().map(String::from).collect()
+    };
+    let run = |args: Vec<String>| run_hie(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // Off loopback without a token: refused before anything starts.
+    let (code, _, err) = run(base(&format!("0.0.0.0:{}", free_port())));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("without authentication") && err.contains("--api-token-file"), "{err}");
+    // A guessable token is refused too.
+    std::fs::write(&token_file, "secret\n").unwrap();
+    let mut short = base(&format!("127.0.0.1:{}", free_port()));
+    short.extend(["--api-token-file".to_string(), token_file.display().to_string()]);
+    let (code, _, err) = run(short);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("at least 16"), "{err}");
+
+    // With a token every path needs it, and the CLI sends it.
+    let token = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let token_arg = token_file.to_str().unwrap();
+    let mut engine = Engine::spawn(&config, &data, std::slice::from_ref(&probe), &["--api-token-file", token_arg]);
+    engine.token = Some(token.to_string());
+    engine.wait_running(T);
+    for path in ["/api/production", "/api/messages", "/metrics"] {
+        let (status, body) = hie_tests::api::request(&engine.api, "GET", path, None).unwrap();
+        assert_eq!(status, 401, "{path} without a token: {body}");
+        let (status, _) =
+            hie_tests::api::request_as(&engine.api, Some("0f1e2d3c4b5a69788796a5b4c3d2e1f1"), "GET", path, None)
+                .unwrap();
+        assert_eq!(status, 401, "{path} with a wrong token");
+    }
+    assert_eq!(engine.production()["state"], "Running", "with the token");
+    let (code, out, _) =
+        run_hie(&["messages", "--api", &engine.api, "--api-token-file", token_arg, "search", "--limit", "1"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = run_hie(&["messages", "--api", &engine.api, "search", "--limit", "1"]);
+    assert_ne!(code, 0, "without the token the CLI is refused: {out}");
+    assert!(engine.log_text().contains("missing or wrong bearer token"));
+}
+
+#[test]
 fn sigterm_drains_in_flight_work_and_exits_zero() {
     let dir = TempDir::new("sigterm");
     let (in_port, out_port) = (free_port(), free_port());

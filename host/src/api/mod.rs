@@ -1,7 +1,9 @@
 //! The management API (HTTP, loopback by default) and Prometheus metrics.
 //!
-//! Ops scripts rely on these paths; they are part of HIE's interface.
+//! Ops scripts rely on these paths; they are part of HIE's interface. With a token
+//! configured every path needs it ([`auth`]).
 
+pub mod auth;
 mod messages;
 mod metrics;
 
@@ -31,8 +33,16 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Builds the router.
-pub fn router(state: ApiState) -> Router {
+/// Builds the router; with `token`, every request must present it.
+pub fn router(state: ApiState, token: Option<auth::ApiToken>) -> Router {
+    let router = routes(state);
+    match token {
+        Some(token) => router.layer(axum::middleware::from_fn_with_state(token, auth::require_token)),
+        None => router,
+    }
+}
+
+fn routes(state: ApiState) -> Router {
     Router::new()
         .route("/api/production", get(production))
         .route("/api/items/{name}/pause", post(pause))
@@ -47,16 +57,17 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `addr` until `shutdown` resolves.
+/// Serves the API on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ApiState,
+    token: Option<auth::ApiToken>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "management API listening");
+        tracing::info!(%addr, token = token.is_some(), "management API listening");
     }
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state, token)).with_graceful_shutdown(shutdown).await
 }
 
 async fn production(State(s): State<ApiState>) -> Json<serde_json::Value> {

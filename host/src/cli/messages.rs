@@ -13,6 +13,59 @@ pub struct ApiArgs {
     /// Management API address of the running engine.
     #[arg(long, default_value = "127.0.0.1:9840")]
     pub api: String,
+    /// File holding the API's bearer token, when the engine was started with one.
+    #[arg(long, env = "HIE_API_TOKEN_FILE", value_name = "FILE")]
+    pub api_token_file: Option<std::path::PathBuf>,
+}
+
+/// A client of one engine's management API.
+pub struct ApiClient {
+    /// `host:port`.
+    addr: String,
+    /// Bearer token sent with every request, when the engine needs one.
+    token: Option<hie_host::api::auth::ApiToken>,
+}
+
+impl ApiClient {
+    /// A client for `addr`, with the token read from `token_file` when given.
+    pub fn new(addr: &str, token_file: Option<&std::path::Path>) -> anyhow::Result<ApiClient> {
+        let token = token_file.map(hie_host::api::auth::ApiToken::load).transpose().map_err(anyhow::Error::msg)?;
+        Ok(ApiClient { addr: addr.to_string(), token })
+    }
+
+    /// A client as the command line says.
+    pub fn from_args(args: &ApiArgs) -> anyhow::Result<ApiClient> {
+        ApiClient::new(&args.api, args.api_token_file.as_deref())
+    }
+
+    /// Makes one HTTP request to the API and returns (status, body).
+    pub fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> anyhow::Result<(u16, String)> {
+        let addr = &self.addr;
+        let mut stream = TcpStream::connect(addr).with_context(|| format!("cannot reach the engine API at {addr}"))?;
+        stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+        let body = body.unwrap_or_default();
+        let auth = self.token.as_ref().map(|t| format!("Authorization: Bearer {}\r\n", t.as_str())).unwrap_or_default();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )?;
+        stream.write_all(body)?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response)?;
+        let text = String::from_utf8_lossy(&response).to_string();
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+        Ok((status, if chunked { dechunk(rest) } else { rest.to_string() }))
+    }
+
+    /// GET and return the body, failing on non-2xx.
+    pub fn get(&self, path: &str) -> anyhow::Result<String> {
+        let (status, body) = self.request("GET", path, None)?;
+        anyhow::ensure!((200..300).contains(&status), "HTTP {status}: {body}");
+        Ok(body)
+    }
 }
 
 /// Arguments of `hie messages`.
@@ -102,26 +155,6 @@ pub enum MessagesCommand {
     },
 }
 
-/// Makes one HTTP request to the API and returns (status, body).
-pub fn http(addr: &str, method: &str, path: &str, body: Option<&[u8]>) -> anyhow::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(addr).with_context(|| format!("cannot reach the engine API at {addr}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-    let body = body.unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )?;
-    stream.write_all(body)?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let text = String::from_utf8_lossy(&response).to_string();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-    Ok((status, if chunked { dechunk(rest) } else { rest.to_string() }))
-}
-
 /// Decodes a chunked HTTP body.
 fn dechunk(mut s: &str) -> String {
     let mut out = String::new();
@@ -136,13 +169,6 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
-/// GET and return the body, failing on non-2xx.
-pub fn http_get(addr: &str, path: &str) -> anyhow::Result<String> {
-    let (status, body) = http(addr, "GET", path, None)?;
-    anyhow::ensure!((200..300).contains(&status), "HTTP {status}: {body}");
-    Ok(body)
-}
-
 fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -154,7 +180,7 @@ fn enc(s: &str) -> String {
 
 /// Runs `hie messages ...`.
 pub fn run(args: MessagesArgs) -> anyhow::Result<ExitCode> {
-    let api = &args.api.api;
+    let api = ApiClient::from_args(&args.api)?;
     let (method, path, body): (&str, String, Option<Vec<u8>>) = match args.command {
         MessagesCommand::Search { control_id, item, source, status, doc_type, since, until, field, value, limit } => {
             let mut q = Vec::new();
@@ -178,7 +204,7 @@ pub fn run(args: MessagesArgs) -> anyhow::Result<ExitCode> {
         }
         MessagesCommand::Show { id } => ("GET", format!("/api/messages/{id}"), None),
         MessagesCommand::Session { id } => {
-            let text = http_get(api, &format!("/api/sessions/{id}"))?;
+            let text = api.get(&format!("/api/sessions/{id}"))?;
             let v: serde_json::Value = serde_json::from_str(&text)?;
             print_tree(&v["tree"], 0);
             return Ok(ExitCode::SUCCESS);
@@ -205,7 +231,7 @@ pub fn run(args: MessagesArgs) -> anyhow::Result<ExitCode> {
             None,
         ),
     };
-    let (status, text) = http(api, method, &path, body.as_deref())?;
+    let (status, text) = api.request(method, &path, body.as_deref())?;
     println!("{text}");
     Ok(if (200..300).contains(&status) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -230,7 +256,7 @@ fn print_tree(node: &serde_json::Value, depth: usize) {
 
 /// Runs `hie reload`.
 pub fn reload(args: ApiArgs) -> anyhow::Result<ExitCode> {
-    let (status, text) = http(&args.api, "POST", "/api/reload", None)?;
+    let (status, text) = ApiClient::from_args(&args)?.request("POST", "/api/reload", None)?;
     println!("{text}");
     Ok(if (200..300).contains(&status) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -18,12 +18,15 @@ pub struct PluginsArgs {
     /// Ask a running engine (its API address) for loaded and staged packs instead.
     #[arg(long, value_name = "ADDR")]
     pub api: Option<String>,
+    /// File holding the API's bearer token, when the engine was started with one.
+    #[arg(long, env = "HIE_API_TOKEN_FILE", value_name = "FILE")]
+    pub api_token_file: Option<PathBuf>,
 }
 
 /// Lists packs, classes and settings.
 pub fn run(args: PluginsArgs) -> anyhow::Result<ExitCode> {
     if let Some(api) = &args.api {
-        let body = super::messages::http_get(api, "/api/plugins")?;
+        let body = super::messages::ApiClient::new(api, args.api_token_file.as_deref())?.get("/api/plugins")?;
         let v: serde_json::Value = serde_json::from_str(&body)?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&v)?);

@@ -1,6 +1,7 @@
 //! `hie run`.
 
 use clap::Args;
+use hie_host::api::auth::{self, ApiToken};
 use hie_host::api::{self, ApiState};
 use hie_host::engine::{Engine, EngineOptions};
 use hie_host::journal::Journal;
@@ -23,9 +24,13 @@ pub struct RunArgs {
     /// Extra pack directories (the hie binary's own directory is always searched).
     #[arg(long = "plugins", value_name = "DIR")]
     pub plugins: Vec<PathBuf>,
-    /// Management API address.
+    /// Management API address. Anything but loopback needs --api-token-file.
     #[arg(long, default_value = "127.0.0.1:9840")]
     pub api: SocketAddr,
+    /// File holding the API's bearer token (at least 16 characters): every API request
+    /// must then send `Authorization: Bearer <token>`.
+    #[arg(long, env = "HIE_API_TOKEN_FILE", value_name = "FILE")]
+    pub api_token_file: Option<PathBuf>,
     /// Run the items whose classes resolve; skip (and report) the others.
     #[arg(long)]
     pub skip_unresolved: bool,
@@ -43,6 +48,33 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    let token = match &args.api_token_file {
+        Some(path) => match ApiToken::load(path) {
+            Ok(t) => {
+                if auth::readable_by_others(path) {
+                    eprintln!(
+                        "warning: the API token file {} can be read by other users (chmod 600 it)",
+                        path.display()
+                    );
+                }
+                Some(t)
+            }
+            Err(e) => {
+                eprintln!("hie: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        None => None,
+    };
+    // The API resends, edits and purges clinical messages: off loopback it needs a token.
+    if token.is_none() && !args.api.ip().is_loopback() {
+        eprintln!(
+            "hie: the management API on {} would be open to the network without authentication: \
+             give --api-token-file, or keep --api on a loopback address",
+            args.api
+        );
+        return Ok(ExitCode::from(2));
+    }
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", args.data_dir.display()))?;
     let dirs = super::plugin_dirs(&args.plugins, Some(&config));
@@ -103,7 +135,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let api_shutdown = shutdown.clone();
         let api_addr = args.api;
         let api_task = tokio::spawn(async move {
-            if let Err(e) = api::serve(api_listener, api_state, async move { api_shutdown.cancelled().await }).await {
+            if let Err(e) = api::serve(api_listener, api_state, token, async move { api_shutdown.cancelled().await }).await {
                 tracing::error!(error = %e, addr = %api_addr, "management API failed");
             }
         });
