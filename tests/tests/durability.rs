@@ -506,6 +506,57 @@ fn operators_find_trace_suspend_resend_and_purge_messages() {
 }
 
 #[test]
+fn a_search_field_added_while_running_covers_messages_stored_before_it_and_a_dropped_one_falls_back_to_scanning() {
+    let dir = TempDir::new("searchfields");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = pipeline(&dir, in_port, out_port, "process", "");
+    let original = std::fs::read_to_string(&config).unwrap();
+    let receiver = Receiver::start(out_port);
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    let mut client = Client::connect_retry(in_port);
+    let send = |client: &mut Client, id: &str| {
+        assert_eq!(hl7::ack_code(&client.send(&hl7::adt(id, &format!("MRN-{id}"))).unwrap()), "AA");
+    };
+    for id in ["F1", "F2", "F3"] {
+        send(&mut client, id);
+    }
+    receiver.wait_for_count(3, T);
+    let found = |id: &str| engine.get(&format!("/api/messages?field=MSH-10&value={id}&item=Out"))["count"].clone();
+    let indexed = || engine.get("/api/journal")["search_fields_indexed"].clone();
+    assert_eq!(found("F2"), 1, "not indexed yet: found by scanning bodies");
+    assert_eq!(indexed(), serde_json::json!(["PID-3.1"]), "the default SearchFields, complete from the start");
+
+    // Add MSH-10 to SearchFields while running: the stored messages get their rows.
+    let with_msh10 = original
+        .replace("durability: process\n", "durability: process\nsettings: {SearchFields: \"PID-3.1, MSH-10\"}\n");
+    std::fs::write(&config, &with_msh10).unwrap();
+    let (code, body) = engine.post("/api/reload", None);
+    assert_eq!(code, 200, "{body}");
+    wait_for(T, "MSH-10 indexed for the stored messages", || {
+        (indexed() == serde_json::json!(["MSH-10", "PID-3.1"])).then_some(())
+    });
+    send(&mut client, "F4");
+    receiver.wait_for_count(4, T);
+    for id in ["F1", "F2", "F4"] {
+        assert_eq!(found(id), 1, "{id} through the index");
+    }
+    let stats = engine.get("/api/journal");
+    assert_eq!(stats["orphan_bodies"], 0, "{stats}");
+
+    // Drop it again: new messages have no rows for it, so searches scan again and still find them.
+    std::fs::write(&config, &original).unwrap();
+    let (code, body) = engine.post("/api/reload", None);
+    assert_eq!(code, 200, "{body}");
+    wait_for(T, "MSH-10 no longer counted as indexed", || (indexed() == serde_json::json!(["PID-3.1"])).then_some(()));
+    send(&mut client, "F5");
+    receiver.wait_for_count(5, T);
+    for id in ["F1", "F5"] {
+        assert_eq!(found(id), 1, "{id} by scanning");
+    }
+    assert!(engine.log_text().contains("search index brought up to date"), "the backfill is logged");
+}
+
+#[test]
 fn a_deep_fifo_queue_spills_to_the_journal_and_drains_in_order_exactly_once_even_across_a_restart() {
     let dir = TempDir::new("spill");
     let (in_port, out_port) = (free_port(), free_port());

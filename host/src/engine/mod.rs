@@ -175,7 +175,7 @@ impl Engine {
         let inner = &self.inner;
         inner.set_state(ProductionState::Starting);
         let plan = Arc::new(plan);
-        *inner.plan.write().unwrap_or_else(|e| e.into_inner()) = Some(plan.clone());
+        inner.set_plan(Some(plan.clone()));
         for item in &plan.items {
             inner.queue_for(&item.name, Some(item));
         }
@@ -301,9 +301,27 @@ impl Engine {
 }
 
 impl EngineInner {
-    /// Replaces the running plan (routing sees the new items at once).
+    /// Replaces the running plan (routing sees the new items at once). When its
+    /// `SearchFields` differ, the search index is brought up to date in the background.
     pub(crate) fn set_plan(&self, plan: Option<Arc<ProductionPlan>>) {
-        *self.plan.write().unwrap_or_else(|e| e.into_inner()) = plan;
+        let fields = plan.as_ref().map(|p| p.search_fields.clone());
+        let old = std::mem::replace(&mut *self.plan.write().unwrap_or_else(|e| e.into_inner()), plan);
+        if let Some(fields) = fields
+            && old.is_none_or(|o| o.search_fields != fields)
+        {
+            self.journal.want_search_fields(&fields);
+            let journal = self.journal.clone();
+            self.runtime.spawn(async move {
+                match journal.sync_search_fields().await {
+                    Ok(r) if !r.added.is_empty() || !r.dropped.is_empty() => tracing::info!(
+                        added = ?r.added, dropped = ?r.dropped, bodies = r.bodies, fields = r.fields,
+                        "search index brought up to date with SearchFields"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "cannot index stored messages for SearchFields; searches on the new paths scan bodies"),
+                }
+            });
+        }
     }
 
     /// Registers a running item.

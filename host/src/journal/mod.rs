@@ -21,6 +21,7 @@
 //! Reads go to the warehouse; [`Journal::read_barrier`] waits until everything committed
 //! before the call is indexed, so an operator never misses their own last change.
 
+mod fields;
 mod gather;
 mod handoff;
 mod indexer;
@@ -29,6 +30,7 @@ mod query;
 mod schema;
 mod writer;
 
+pub use fields::FieldsSync;
 pub use gather::gather_on_this_thread;
 pub use query::{HeaderRow, JournalStats, PurgeReport, Search};
 pub use writer::{Done, Op};
@@ -102,6 +104,13 @@ pub struct Journal {
     written: Arc<AtomicU64>,
     /// How far the warehouse has caught up.
     progress: Arc<indexer::Progress>,
+    /// `SearchFields` paths every stored body has index rows for ([`fields`]): search
+    /// uses the index only for these.
+    complete_paths: std::sync::RwLock<std::collections::HashSet<String>>,
+    /// Held by the one [`Journal::sync_search_fields`] running.
+    fields_sync: tokio::sync::Mutex<()>,
+    /// The production's `SearchFields` as last set ([`Journal::want_search_fields`]).
+    wanted_paths: Mutex<Vec<String>>,
 }
 
 impl Journal {
@@ -141,6 +150,7 @@ impl Journal {
         if replayed > 0 {
             tracing::info!(records = replayed, "replayed the commit log into the warehouse");
         }
+        let complete_paths = fields::load_complete(&conn)?;
         let max_header: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM headers", [], |r| r.get(0))?;
         let max_body: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM bodies", [], |r| r.get(0))?;
         let progress = indexer::Progress::new(last);
@@ -183,6 +193,9 @@ impl Journal {
             healthy,
             written,
             progress,
+            complete_paths: std::sync::RwLock::new(complete_paths),
+            fields_sync: tokio::sync::Mutex::new(()),
+            wanted_paths: Mutex::new(Vec::new()),
         }))
     }
 

@@ -111,6 +111,9 @@ pub struct JournalStats {
     pub bytes: u64,
     /// Commit log size in bytes (preallocated segments).
     pub log_bytes: u64,
+    /// `SearchFields` paths whose index covers every stored body (others are being
+    /// indexed, or no longer named, and searches on them scan bodies).
+    pub search_fields_indexed: Vec<String>,
 }
 
 impl Journal {
@@ -136,6 +139,7 @@ impl Journal {
                 pending: n("SELECT COUNT(*) FROM headers WHERE status IN (1, 2) AND status NOT IN (3, 6, 8)")?,
                 bytes,
                 log_bytes,
+                search_fields_indexed: self.complete_field_paths(),
             })
         })
     }
@@ -194,7 +198,8 @@ impl Journal {
         }
         let limit = search.limit.unwrap_or(100).clamp(1, 10_000);
         let scan_field = match &search.field {
-            Some((path, value)) if indexed_fields.iter().any(|p| p == path) => {
+            // The index answers only for a path every stored body was indexed for.
+            Some((path, value)) if indexed_fields.iter().any(|p| p == path) && self.field_index_complete(path) => {
                 sql.push_str(" AND body_id IN (SELECT body_id FROM fields WHERE path = ? AND value = ?)");
                 args.push(Value::Text(path.clone()));
                 args.push(Value::Text(value.clone()));

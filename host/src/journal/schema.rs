@@ -54,6 +54,9 @@ CREATE TABLE IF NOT EXISTS fields (
 );
 CREATE INDEX IF NOT EXISTS fields_path_value ON fields(path, value);
 CREATE INDEX IF NOT EXISTS fields_body ON fields(body_id);
+CREATE TABLE IF NOT EXISTS indexed_paths (
+    path  TEXT PRIMARY KEY
+);
 CREATE TABLE IF NOT EXISTS meta (
     key    TEXT PRIMARY KEY,
     value  INTEGER NOT NULL

@@ -1,0 +1,167 @@
+//! Keeping the search index of HL7 field values complete for the production's
+//! `SearchFields`.
+//!
+//! Field values are indexed as bodies are stored, for the paths the production names at
+//! that moment. A path added later (a reload, a restart with an edited file) would find
+//! only messages stored after it, and a path dropped would stop being indexed for new
+//! ones. So the warehouse records which paths are *complete* (`indexed_paths`: every
+//! stored body has its rows), search uses the index only for those and scans bodies
+//! for the rest, and [`Journal::sync_search_fields`] brings a new path up to date by
+//! indexing the stored bodies in the background, in short transactions on the
+//! indexer's connection.
+
+use super::{Journal, JournalError};
+use rusqlite::{Connection, params};
+use std::collections::HashSet;
+
+/// Bodies indexed per transaction while bringing a path up to date: short enough that
+/// the indexer, which runs them in order with everything else, is never held up long.
+const BODIES_PER_CHUNK: usize = 500;
+
+/// What [`Journal::sync_search_fields`] did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct FieldsSync {
+    /// Paths whose stored bodies were indexed now.
+    pub added: Vec<String>,
+    /// Paths no longer complete (the production stopped naming them).
+    pub dropped: Vec<String>,
+    /// Bodies read to index the added paths.
+    pub bodies: u64,
+    /// Field rows written for them.
+    pub fields: u64,
+}
+
+/// The values `paths` have in `body`, as stored for search (empty values are left out).
+pub fn values_of(body: &[u8], paths: &[(String, hie_hl7::Path)]) -> Vec<(String, String)> {
+    let Ok(msg) = hie_hl7::parse(body) else { return Vec::new() };
+    paths
+        .iter()
+        .filter_map(|(name, path)| {
+            let v = msg.value(path)?;
+            (!v.is_empty()).then(|| (name.clone(), v.to_string()))
+        })
+        .collect()
+}
+
+/// The complete paths, as the warehouse records them.
+pub(super) fn load_complete(conn: &Connection) -> rusqlite::Result<HashSet<String>> {
+    let mut stmt = conn.prepare("SELECT path FROM indexed_paths")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    rows.collect()
+}
+
+impl Journal {
+    /// Whether every stored body has its index rows for `path`.
+    pub fn field_index_complete(&self, path: &str) -> bool {
+        self.complete_paths.read().unwrap_or_else(|e| e.into_inner()).contains(path)
+    }
+
+    /// The paths whose index is complete, sorted.
+    pub fn complete_field_paths(&self) -> Vec<String> {
+        let mut paths: Vec<String> =
+            self.complete_paths.read().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+        paths.sort();
+        paths
+    }
+
+    /// Records the production's `SearchFields`, for the next [`Journal::sync_search_fields`].
+    /// Call once the plan naming them is in force, so bodies stored from then on carry
+    /// their rows.
+    pub fn want_search_fields(&self, paths: &[String]) {
+        *self.wanted_paths.lock().unwrap_or_else(|e| e.into_inner()) = paths.to_vec();
+    }
+
+    /// Makes the index complete for exactly the paths last wanted: paths no longer named
+    /// stop counting as complete at once, and stored bodies are indexed for the new ones,
+    /// which count as complete when that is done. One sync runs at a time, and each works
+    /// towards the latest wish, so syncs that overlap end where the last one wanted.
+    pub async fn sync_search_fields(&self) -> Result<FieldsSync, JournalError> {
+        let _one_at_a_time = self.fields_sync.lock().await;
+        let wanted: HashSet<String> =
+            self.wanted_paths.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+        let complete = self.exec(|c| load_complete(c)).await??;
+        let mut report = FieldsSync {
+            dropped: complete.difference(&wanted).cloned().collect(),
+            added: wanted.difference(&complete).cloned().collect(),
+            ..FieldsSync::default()
+        };
+        report.dropped.sort();
+        report.added.sort();
+        if !report.dropped.is_empty() {
+            let dropped = report.dropped.clone();
+            self.set_complete(|set| set.retain(|p| !dropped.contains(p)));
+            let dropped = report.dropped.clone();
+            self.exec(move |c| -> rusqlite::Result<()> {
+                let mut stmt = c.prepare_cached("DELETE FROM indexed_paths WHERE path = ?1")?;
+                for p in &dropped {
+                    stmt.execute([p])?;
+                }
+                Ok(())
+            })
+            .await??;
+        }
+        if report.added.is_empty() {
+            return Ok(report);
+        }
+        let parsed: Vec<(String, hie_hl7::Path)> =
+            report.added.iter().filter_map(|p| p.parse().ok().map(|path| (p.clone(), path))).collect();
+        // Bodies handed in before now were stored under the previous paths: let them in first.
+        self.flush().await?;
+        let mut after = 0i64;
+        loop {
+            let chunk = parsed.clone();
+            let (bodies, fields, last) = self.exec(move |c| index_chunk(c, &chunk, after)).await??;
+            if bodies == 0 {
+                break;
+            }
+            report.bodies += bodies;
+            report.fields += fields;
+            after = last;
+        }
+        let added = report.added.clone();
+        self.exec(move |c| -> rusqlite::Result<()> {
+            let mut stmt = c.prepare_cached("INSERT OR IGNORE INTO indexed_paths (path) VALUES (?1)")?;
+            for p in &added {
+                stmt.execute([p])?;
+            }
+            Ok(())
+        })
+        .await??;
+        let added = report.added.clone();
+        self.set_complete(|set| set.extend(added));
+        Ok(report)
+    }
+
+    fn set_complete(&self, f: impl FnOnce(&mut HashSet<String>)) {
+        f(&mut self.complete_paths.write().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+/// Indexes `paths` for up to [`BODIES_PER_CHUNK`] bodies with ids above `after`, in one
+/// transaction, replacing rows a body may already have for them. Returns (bodies,
+/// field rows, last body id).
+fn index_chunk(c: &mut Connection, paths: &[(String, hie_hl7::Path)], after: i64) -> rusqlite::Result<(u64, u64, i64)> {
+    let tx = c.transaction()?;
+    let (mut bodies, mut fields, mut last) = (0u64, 0u64, after);
+    {
+        let mut read = tx.prepare_cached("SELECT id, data FROM bodies WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+        let mut clear = tx.prepare_cached("DELETE FROM fields WHERE body_id = ?1 AND path = ?2")?;
+        let mut insert = tx.prepare_cached("INSERT INTO fields (body_id, path, value) VALUES (?1, ?2, ?3)")?;
+        let mut rows = read.query(params![after, BODIES_PER_CHUNK as i64])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let data: Vec<u8> = row.get(1)?;
+            for (name, _) in paths {
+                clear.execute(params![id, name])?;
+            }
+            for (name, value) in values_of(&data, paths) {
+                insert.execute(params![id, name, value])?;
+                fields += 1;
+            }
+            bodies += 1;
+            last = id;
+        }
+    }
+    tx.commit()?;
+    Ok((bodies, fields, last))
+}
