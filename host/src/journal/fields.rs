@@ -91,14 +91,7 @@ impl Journal {
             let dropped = report.dropped.clone();
             self.set_complete(|set| set.retain(|p| !dropped.contains(p)));
             let dropped = report.dropped.clone();
-            self.exec(move |c| -> rusqlite::Result<()> {
-                let mut stmt = c.prepare_cached("DELETE FROM indexed_paths WHERE path = ?1")?;
-                for p in &dropped {
-                    stmt.execute([p])?;
-                }
-                Ok(())
-            })
-            .await??;
+            self.exec(move |c| execute_each(c, "DELETE FROM indexed_paths WHERE path = ?1", &dropped)).await??;
         }
         if report.added.is_empty() {
             return Ok(report);
@@ -119,14 +112,7 @@ impl Journal {
             after = last;
         }
         let added = report.added.clone();
-        self.exec(move |c| -> rusqlite::Result<()> {
-            let mut stmt = c.prepare_cached("INSERT OR IGNORE INTO indexed_paths (path) VALUES (?1)")?;
-            for p in &added {
-                stmt.execute([p])?;
-            }
-            Ok(())
-        })
-        .await??;
+        self.exec(move |c| execute_each(c, "INSERT OR IGNORE INTO indexed_paths (path) VALUES (?1)", &added)).await??;
         let added = report.added.clone();
         self.set_complete(|set| set.extend(added));
         Ok(report)
@@ -135,6 +121,15 @@ impl Journal {
     fn set_complete(&self, f: impl FnOnce(&mut HashSet<String>)) {
         f(&mut self.complete_paths.write().unwrap_or_else(|e| e.into_inner()));
     }
+}
+
+/// Runs `sql` once for each of `paths` (its one parameter).
+fn execute_each(c: &mut Connection, sql: &str, paths: &[String]) -> rusqlite::Result<()> {
+    let mut stmt = c.prepare_cached(sql)?;
+    for p in paths {
+        stmt.execute([p])?;
+    }
+    Ok(())
 }
 
 /// Indexes `paths` for up to [`BODIES_PER_CHUNK`] bodies with ids above `after`, in one
