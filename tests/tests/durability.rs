@@ -557,6 +557,25 @@ fn a_search_field_added_while_running_covers_messages_stored_before_it_and_a_dro
 }
 
 #[test]
+fn purge_keep_days_set_by_a_reload_purges_at_once_without_a_restart() {
+    let dir = TempDir::new("purgereload");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = pipeline(&dir, in_port, out_port, "process", "");
+    let original = std::fs::read_to_string(&config).unwrap();
+    let _receiver = Receiver::start(out_port);
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    assert!(!engine.log_text().contains("scheduled purge"), "PurgeKeepDays 0: no purge");
+    let with_purge = original.replace("durability: process\n", "durability: process\nsettings: {PurgeKeepDays: 3}\n");
+    std::fs::write(&config, &with_purge).unwrap();
+    let (code, body) = engine.post("/api/reload", None);
+    assert_eq!(code, 200, "{body}");
+    wait_for(T, "the purge the new setting asks for", || {
+        let log = engine.log_text();
+        (log.contains("scheduled purge (PurgeKeepDays)") && log.contains("purge done")).then_some(())
+    });
+}
+
+#[test]
 fn a_deep_fifo_queue_spills_to_the_journal_and_drains_in_order_exactly_once_even_across_a_restart() {
     let dir = TempDir::new("spill");
     let (in_port, out_port) = (free_port(), free_port());

@@ -47,7 +47,7 @@ use crate::queue::{Entry, Queue};
 use hie_plugin_api::ItemKind;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::runtime::Handle;
 
@@ -138,6 +138,11 @@ pub struct EngineInner {
     pub pack_generation: AtomicU64,
     /// A handle to itself, for callbacks that must not keep the engine alive.
     me: std::sync::Weak<EngineInner>,
+    /// `PurgeKeepDays` of the plan in force (0: no scheduled purge); a reload changes it,
+    /// and the purge schedule, watching it, acts on a new value at once.
+    purge_keep_days: tokio::sync::watch::Sender<u32>,
+    /// Whether the purge schedule's task is running.
+    purge_scheduled: AtomicBool,
 }
 
 /// A handle to the engine (cheap to clone).
@@ -164,6 +169,8 @@ impl Engine {
                 transforms: transform::Transforms::default(),
                 state: Mutex::new(ProductionState::Stopped),
                 pack_generation: AtomicU64::new(1),
+                purge_keep_days: tokio::sync::watch::Sender::new(0),
+                purge_scheduled: AtomicBool::new(false),
             }),
         }
     }
@@ -207,26 +214,40 @@ impl Engine {
             }
         }
         inner.set_state(ProductionState::Running);
-        if plan.purge_keep_days > 0 {
-            self.schedule_purge(plan.purge_keep_days);
-        }
+        self.schedule_purge();
         tracing::info!(production = %plan.name, items = plan.items.len(), "production running");
         Ok(())
     }
 
     /// Purges messages older than `keep_days` once an hour (production setting
     /// `PurgeKeepDays`); suspended and unfinished messages are kept.
-    fn schedule_purge(&self, keep_days: u32) {
-        let engine = self.clone();
+    /// Purges finished messages older than `PurgeKeepDays` once an hour, and at once
+    /// when a reload changes the setting (0: none). One schedule per engine; it ends when
+    /// the engine stops.
+    fn schedule_purge(&self) {
+        if self.inner.purge_scheduled.swap(true, Ordering::SeqCst) {
+            return;
+        }
         let weak = Arc::downgrade(&self.inner);
+        let mut setting = self.inner.purge_keep_days.subscribe();
         self.inner.runtime.spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
             loop {
-                tick.tick().await;
-                if weak.upgrade().is_none() || engine.inner.state() == ProductionState::Stopped {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    changed = setting.changed() => if changed.is_err() { return },
+                }
+                let keep_days = *setting.borrow_and_update();
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.state() == ProductionState::Stopped {
+                    inner.purge_scheduled.store(false, Ordering::SeqCst);
                     return;
                 }
-                if let Err(e) = engine.purge(keep_days, false, false).await {
+                if keep_days == 0 {
+                    continue;
+                }
+                tracing::info!(keep_days, "scheduled purge (PurgeKeepDays)");
+                if let Err(e) = (Engine { inner }).purge(keep_days, false, false).await {
                     tracing::error!(error = %e, "scheduled purge failed");
                 }
             }
@@ -305,6 +326,8 @@ impl EngineInner {
     /// `SearchFields` differ, the search index is brought up to date in the background.
     pub(crate) fn set_plan(&self, plan: Option<Arc<ProductionPlan>>) {
         let fields = plan.as_ref().map(|p| p.search_fields.clone());
+        let keep_days = plan.as_ref().map_or(0, |p| p.purge_keep_days);
+        self.purge_keep_days.send_if_modified(|days| std::mem::replace(days, keep_days) != keep_days);
         let old = std::mem::replace(&mut *self.plan.write().unwrap_or_else(|e| e.into_inner()), plan);
         if let Some(fields) = fields
             && old.is_none_or(|o| o.search_fields != fields)
