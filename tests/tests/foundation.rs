@@ -418,6 +418,33 @@ fn sigterm_drains_in_flight_work_and_exits_zero() {
 }
 
 #[test]
+fn shutdown_timeout_leaves_a_stuck_item_and_its_message_is_back_in_flight_after_the_restart() {
+    let dir = TempDir::new("shutdowntimeout");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = probe_production(&dir, in_port, out_port, "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("name: Probe\n", "name: Probe\nsettings: {ShutdownTimeout: 1}\n");
+    std::fs::write(&config, text).unwrap();
+    let _receiver = Receiver::start(out_port);
+    let mut engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
+    let mut client = Client::connect_retry(in_port);
+    // The probe will be inside a 60 s call when the engine is told to stop.
+    let stuck = hl7::with_note(hl7::adt("STUCK", "M"), "SLEEP60000");
+    assert_eq!(hl7::ack_code(&client.send(&stuck).unwrap()), "AA");
+    engine.wait_until(T, "STUCK in flight at Probe", |_| engine.item("Probe")["in_flight"] == 1);
+    // Waits at most 30 s: without ShutdownTimeout the drain would take the full minute.
+    let status = engine.terminate();
+    assert!(status.success(), "exit status {status}");
+    assert!(engine.log_text().contains("ShutdownTimeout reached"), "the abandoned item is logged");
+    // Nothing is lost: after the restart the message is at the probe again.
+    engine.restart();
+    engine.wait_until(T, "STUCK recovered at Probe", |_| {
+        engine.item("Probe")["in_flight"] == 1 || engine.item("Probe")["queue_depth"] == 1
+    });
+}
+
+#[test]
 fn a_paused_operation_keeps_messages_queued_and_delivers_them_on_resume() {
     let dir = TempDir::new("pause");
     let (in_port, out_port) = (free_port(), free_port());

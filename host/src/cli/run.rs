@@ -94,7 +94,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("hie-rt").build()?;
     let exe = std::env::current_exe()?;
-    runtime.block_on(async move {
+    let outcome = runtime.block_on(async move {
         // Bound before anything starts: a taken port is a start-up error, not
         // an engine running without the API that ops reload and inspect it by.
         let api_listener = match tokio::net::TcpListener::bind(args.api).await {
@@ -169,5 +169,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         shutdown.cancel();
         let _ = api_task.await;
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    // Work that ShutdownTimeout left behind (a plugin call still blocking a thread) must
+    // not hold the exit: the journal is flushed, and what it held is redelivered.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    outcome
 }

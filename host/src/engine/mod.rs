@@ -255,16 +255,34 @@ impl Engine {
     }
 
     /// Stops every item in reverse start order (services, processes, operations),
-    /// finishing in-flight work. Queued messages stay in the journal.
+    /// finishing in-flight work, for at most the production's `ShutdownTimeout`. Items
+    /// still busy then are left (named in the log): what they hold was committed as
+    /// queued or in flight and is delivered again after the restart. Queued messages
+    /// stay in the journal.
     pub async fn stop(&self) {
         let inner = &self.inner;
         inner.set_state(ProductionState::Stopping);
         let items: Vec<Arc<ItemRuntime>> =
             inner.items.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
-        for kind in [ItemKind::Service, ItemKind::Process, ItemKind::Operation] {
-            let stopping: Vec<_> = items.iter().filter(|i| i.plan.kind == kind).cloned().collect();
-            let futs = stopping.iter().map(|i| i.stop(inner));
-            futures::future::join_all(futs).await;
+        let timeout = inner.plan().map_or(std::time::Duration::from_secs(120), |p| p.shutdown_timeout);
+        let stopping = async {
+            for kind in [ItemKind::Service, ItemKind::Process, ItemKind::Operation] {
+                let stopping: Vec<_> = items.iter().filter(|i| i.plan.kind == kind).cloned().collect();
+                let futs = stopping.iter().map(|i| i.stop(inner));
+                futures::future::join_all(futs).await;
+            }
+        };
+        if tokio::time::timeout(timeout, stopping).await.is_err() {
+            let busy: Vec<String> = items
+                .iter()
+                .filter(|i| inner.queue_for(&i.plan.name, None).in_flight() > 0)
+                .map(|i| i.plan.name.to_string())
+                .collect();
+            tracing::warn!(
+                timeout_s = timeout.as_secs(),
+                items = ?busy,
+                "ShutdownTimeout reached: leaving items still busy; their messages are delivered again after the restart"
+            );
         }
         inner.items.write().unwrap_or_else(|e| e.into_inner()).clear();
         inner.transforms.clear();

@@ -165,6 +165,10 @@ pub struct ProductionPlan {
     pub search_fields: Vec<String>,
     /// Automatic purge: keep this many days (0 = never purge automatically).
     pub purge_keep_days: u32,
+    /// How long a shutdown waits for items to finish their messages in hand before it
+    /// leaves them (IRIS `ShutdownTimeout`, default 120 s): what they hold stays in the
+    /// journal and is delivered after the restart.
+    pub shutdown_timeout: std::time::Duration,
     /// Items in file order (unresolved items skipped with `--skip-unresolved` are absent).
     pub items: Vec<ItemPlan>,
 }

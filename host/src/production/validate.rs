@@ -182,6 +182,9 @@ const INTEGER_SETTINGS: &[&str] = &[
 /// Settings that must be numbers (seconds; fractions allowed).
 const NUMBER_SETTINGS: &[&str] = &["CallInterval"];
 
+/// IRIS's default `ShutdownTimeout`, in seconds.
+const DEFAULT_SHUTDOWN_TIMEOUT_S: u64 = 120;
+
 /// Production-level settings HIE understands.
 const PRODUCTION_SETTINGS: &[&str] =
     &["Durability", "PluginDirs", "ActorPoolSize", "SearchFields", "PurgeKeepDays", "ShutdownTimeout"];
@@ -237,6 +240,12 @@ pub fn validate(
         .map(|s| s.value.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
         .unwrap_or_else(|| vec!["PID-3.1".to_string()]);
     let purge_keep_days = config.setting("PurgeKeepDays").and_then(|s| s.value.trim().parse().ok()).unwrap_or(0);
+    let shutdown_timeout = Duration::from_secs(
+        config
+            .setting("ShutdownTimeout")
+            .and_then(|s| s.value.trim().parse().ok())
+            .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_S),
+    );
 
     let has_errors = diags.iter().any(Diagnostic::is_error);
     let plan = (!has_errors).then(|| ProductionPlan {
@@ -245,6 +254,7 @@ pub fn validate(
         durability,
         search_fields,
         purge_keep_days,
+        shutdown_timeout,
         items: plans,
     });
     (plan, diags)
@@ -253,7 +263,7 @@ pub fn validate(
 fn production_settings(config: &ProductionConfig, diags: &mut Vec<Diagnostic>) -> Durability {
     let mut durability = Durability::Fsync;
     for s in &config.settings {
-        if matches!(s.name.as_str(), "ActorPoolSize" | "ShutdownTimeout") {
+        if s.name == "ActorPoolSize" {
             diags.push(
                 Diagnostic::warning(
                     &s.location,
