@@ -361,3 +361,44 @@ fn a_config_edit_touches_only_what_it_changes_bad_edits_are_rejected_and_rollbac
     unsafe { libc::kill(engine.pid() as i32, libc::SIGHUP) };
     wait_for(T, "the SIGHUP reload", || engine.log_text().contains("SIGHUP").then_some(()));
 }
+
+#[test]
+fn a_reloaded_production_that_names_a_new_plugin_directory_gets_its_packs_without_a_restart() {
+    let dir = TempDir::new("newdir");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = dir.join("production.yaml");
+    let item = |id: &str, class: &str, settings: &str| format!("  - id: {id}\n    class: {class}\n{settings}");
+    let service = |target: &str| {
+        item(
+            "In",
+            "EnsLib.HL7.Service.TCPService",
+            &format!("    adapter_settings: {{Port: {in_port}}}\n    host_settings: {{TargetConfigNames: {target}}}\n"),
+        )
+    };
+    let out = item(
+        "Out",
+        "EnsLib.HL7.Operation.TCPOperation",
+        &format!("    adapter_settings: {{IPAddress: 127.0.0.1, Port: {out_port}}}\n"),
+    );
+    std::fs::write(&config, format!("name: NewDir\nitems:\n{}{out}", service("Out"))).unwrap();
+    let receiver = Receiver::start(out_port);
+    // Started without the probe pack's directory: HIE.Test.Probe is unknown.
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    let mut client = Client::connect_retry(in_port);
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("BEFORE", "M")).unwrap()), "AA");
+
+    // The edit names the probe's directory and routes through a probe item.
+    let probe_dir = packs::probe();
+    let probe = item("Probe", "HIE.Test.Probe", "    host_settings: {TargetConfigNames: Out}\n");
+    let edited =
+        format!("name: NewDir\nplugin_dirs: [{}]\nitems:\n{}{probe}{out}", probe_dir.display(), service("Probe"));
+    std::fs::write(&config, edited).unwrap();
+    let (code, body) = engine.post("/api/reload", None);
+    assert_eq!(code, 200, "the new directory's class resolves: {body}");
+    // In changed (its target), so it restarted: a new connection.
+    let mut client = Client::connect_retry(in_port);
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("AFTER", "M")).unwrap()), "AA");
+    receiver.wait_for_count(2, T);
+    let after = String::from_utf8(receiver.messages()[1].clone()).unwrap();
+    assert!(after.contains("AFTER") && after.contains("ZPR|"), "went through the probe: {after}");
+}

@@ -123,19 +123,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         let reloader = Reloader::new(engine.clone(), &args.config, &text, options);
         let (change_tx, mut changes) = tokio::sync::mpsc::unbounded_channel();
-        let _watchers = match watch::start(&args.config, &dirs, change_tx) {
-            Ok(w) => Some(w),
+        match watch::start(&args.config, &dirs, change_tx) {
+            Ok(w) => reloader.keep_watchers(w),
             Err(e) => {
-                tracing::warn!(error = %e, "file watching is off: reload with SIGHUP, POST /api/reload or `hie reload`");
-                None
+                tracing::warn!(error = %e, "file watching is off: reload with SIGHUP, POST /api/reload or `hie reload`")
             }
-        };
+        }
         let shutdown = tokio_util::sync::CancellationToken::new();
         let api_state = ApiState { engine: engine.clone(), reloader: reloader.clone() };
         let api_shutdown = shutdown.clone();
         let api_addr = args.api;
         let api_task = tokio::spawn(async move {
-            if let Err(e) = api::serve(api_listener, api_state, token, async move { api_shutdown.cancelled().await }).await {
+            if let Err(e) =
+                api::serve(api_listener, api_state, token, async move { api_shutdown.cancelled().await }).await
+            {
                 tracing::error!(error = %e, addr = %api_addr, "management API failed");
             }
         });

@@ -45,7 +45,7 @@ use crate::pack::PackRegistry;
 use crate::production::plan::{EngineSettings, ItemPlan, ProductionPlan};
 use crate::queue::{Entry, Queue};
 use hie_plugin_api::ItemKind;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -143,6 +143,8 @@ pub struct EngineInner {
     purge_keep_days: tokio::sync::watch::Sender<u32>,
     /// Whether the purge schedule's task is running.
     purge_scheduled: AtomicBool,
+    /// Pack directories a reloaded production added to those of the start-up.
+    added_plugin_dirs: RwLock<Vec<PathBuf>>,
 }
 
 /// A handle to the engine (cheap to clone).
@@ -171,6 +173,7 @@ impl Engine {
                 pack_generation: AtomicU64::new(1),
                 purge_keep_days: tokio::sync::watch::Sender::new(0),
                 purge_scheduled: AtomicBool::new(false),
+                added_plugin_dirs: RwLock::new(Vec::new()),
             }),
         }
     }
@@ -340,6 +343,28 @@ impl Engine {
 }
 
 impl EngineInner {
+    /// Where packs are searched: the start-up's directories, then those reloads added.
+    pub fn plugin_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = self.options.plugin_dirs.clone();
+        dirs.extend(self.added_plugin_dirs.read().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+        dirs
+    }
+
+    /// Adds the directories of `wanted` not searched yet; returns them.
+    pub(crate) fn add_plugin_dirs(&self, wanted: &[PathBuf]) -> Vec<PathBuf> {
+        let key = |d: &PathBuf| d.canonicalize().unwrap_or_else(|_| d.clone());
+        let known: HashSet<PathBuf> = self.plugin_dirs().iter().map(key).collect();
+        let mut added = self.added_plugin_dirs.write().unwrap_or_else(|e| e.into_inner());
+        let mut new = Vec::new();
+        for d in wanted {
+            if d.is_dir() && !known.contains(&key(d)) && !new.iter().any(|n: &PathBuf| key(n) == key(d)) {
+                new.push(d.clone());
+            }
+        }
+        added.extend(new.iter().cloned());
+        new
+    }
+
     /// Replaces the running plan (routing sees the new items at once). When its
     /// `SearchFields` differ, the search index is brought up to date in the background.
     pub(crate) fn set_plan(&self, plan: Option<Arc<ProductionPlan>>) {

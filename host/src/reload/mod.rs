@@ -98,6 +98,9 @@ pub struct Reloader {
     versions: Mutex<Versions>,
     /// Outcomes, for the API and metrics.
     status: Mutex<Status>,
+    /// The file watchers, once started: a production that names a new plugin
+    /// directory gets it watched too.
+    watchers: Mutex<Option<watch::Watchers>>,
 }
 
 impl Reloader {
@@ -114,7 +117,31 @@ impl Reloader {
             lock: tokio::sync::Mutex::new(()),
             versions: Mutex::new(versions),
             status: Mutex::new(Status::default()),
+            watchers: Mutex::new(None),
         })
+    }
+
+    /// Keeps the file watchers, so directories added by a reload are watched as well.
+    pub fn keep_watchers(&self, watchers: watch::Watchers) {
+        *self.watchers.lock().unwrap_or_else(|e| e.into_inner()) = Some(watchers);
+    }
+
+    /// Searches (and watches) the plugin directories `config` names that are new, and
+    /// loads their packs, so the classes they provide resolve when it is validated.
+    async fn adopt_plugin_dirs(&self, config: &production::ProductionConfig, source: &str) {
+        let new = self.engine.inner.add_plugin_dirs(&config.plugin_dirs);
+        if new.is_empty() {
+            return;
+        }
+        if let Some(w) = self.watchers.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            for dir in &new {
+                if let Err(e) = w.watch_pack_dir(dir) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the new plugin directory");
+                }
+            }
+        }
+        tracing::info!(dirs = ?new, "the production names new plugin directories: loading their packs");
+        self.scan_packs(source).await;
     }
 
     fn note(&self, e: &ReloadEvent) {
@@ -205,6 +232,7 @@ impl Reloader {
                 return ev;
             }
         };
+        self.adopt_plugin_dirs(&config, source).await;
         let (plan, diags) = {
             let packs = self.engine.inner.packs.read().unwrap_or_else(|e| e.into_inner());
             production::validate::validate(&config, &packs, self.options)
@@ -265,10 +293,15 @@ impl Reloader {
     /// running items onto changed packs. Returns one event per pack acted on.
     pub async fn reload_packs(&self, source: &str) -> Vec<ReloadEvent> {
         let _guard = self.lock.lock().await;
+        self.scan_packs(source).await
+    }
+
+    /// [`Reloader::reload_packs`] for a caller already holding the reload lock.
+    async fn scan_packs(&self, source: &str) -> Vec<ReloadEvent> {
         let inner = &self.engine.inner;
         let stage = inner.options.data_dir.join("packs");
         let mut events = Vec::new();
-        let candidates = pack::pack_candidates(&inner.options.plugin_dirs);
+        let candidates = pack::pack_candidates(&inner.plugin_dirs());
         for path in &candidates {
             let Ok(sha) = pack::sha256_file(path) else { continue };
             let current: Option<Arc<LoadedPack>> = {

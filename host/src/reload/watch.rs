@@ -20,9 +20,21 @@ pub enum Change {
     Packs,
 }
 
+type Watcher = Debouncer<notify_debouncer_full::notify::RecommendedWatcher, RecommendedCache>;
+
 /// Keeps the watchers alive; dropping it stops watching.
 pub struct Watchers {
-    _debouncers: Vec<Debouncer<notify_debouncer_full::notify::RecommendedWatcher, RecommendedCache>>,
+    /// Watches the production file's directory.
+    _config: Watcher,
+    /// Watches the plugin directories; a reload that names a new one adds it.
+    packs: Watcher,
+}
+
+impl Watchers {
+    /// Watches one more plugin directory (one a changed production names).
+    pub fn watch_pack_dir(&mut self, dir: &Path) -> Result<(), String> {
+        self.packs.watch(dir, RecursiveMode::NonRecursive).map_err(|e| format!("cannot watch {}: {e}", dir.display()))
+    }
 }
 
 fn relevant(kind: &EventKind) -> bool {
@@ -36,7 +48,6 @@ fn relevant(kind: &EventKind) -> bool {
 
 /// Watches the production file (through its directory) and the plugin directories.
 pub fn start(config: &Path, plugin_dirs: &[PathBuf], tx: UnboundedSender<Change>) -> Result<Watchers, String> {
-    let mut debouncers = Vec::new();
     let config_name = config.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     let config_dir = match config.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -56,7 +67,7 @@ pub fn start(config: &Path, plugin_dirs: &[PathBuf], tx: UnboundedSender<Change>
     .map_err(|e| format!("cannot start the config watcher: {e}"))?;
     d.watch(&config_dir, RecursiveMode::NonRecursive)
         .map_err(|e| format!("cannot watch {}: {e}", config_dir.display()))?;
-    debouncers.push(d);
+    let config_watcher = d;
 
     let ptx = tx;
     let mut d = new_debouncer(Duration::from_millis(300), None, move |res: DebounceEventResult| {
@@ -79,6 +90,5 @@ pub fn start(config: &Path, plugin_dirs: &[PathBuf], tx: UnboundedSender<Change>
             tracing::warn!(dir = %dir.display(), error = %e, "cannot watch plugin directory");
         }
     }
-    debouncers.push(d);
-    Ok(Watchers { _debouncers: debouncers })
+    Ok(Watchers { _config: config_watcher, packs: d })
 }
