@@ -565,6 +565,67 @@ fn local_interface_limits_the_listener_and_allowed_addresses_take_names_and_port
 }
 
 #[test]
+fn mllp_over_tls_flows_from_an_operation_to_a_service_and_a_plain_peer_is_refused() {
+    let dir = TempDir::new("tls");
+    let (in_port, hub_port, out_port) = (free_port(), free_port(), free_port());
+    // tls/ beside the production file is the default TLSDir.
+    let pki = hie_tests::tls::TestPki::new();
+    pki.write_server_config(&dir.join("tls"), "hub");
+    pki.write_client_config(&dir.join("tls"), "to-hub");
+    let config = dir.join("production.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"name: Tls
+items:
+  - id: In
+    class: EnsLib.HL7.Service.TCPService
+    adapter_settings: {{Port: {in_port}}}
+    host_settings: {{TargetConfigNames: ToHub}}
+  - id: ToHub
+    class: EnsLib.HL7.Operation.TCPOperation
+    adapter_settings: {{IPAddress: 127.0.0.1, Port: {hub_port}, SSLConfig: to-hub}}
+  - id: Hub
+    class: EnsLib.HL7.Service.TCPService
+    adapter_settings: {{Port: {hub_port}, SSLConfig: hub}}
+    host_settings: {{TargetConfigNames: Out}}
+  - id: Out
+    class: EnsLib.HL7.Operation.TCPOperation
+    adapter_settings: {{IPAddress: 127.0.0.1, Port: {out_port}}}
+"#
+        ),
+    )
+    .unwrap();
+    let receiver = Receiver::start(out_port);
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    let mut client = Client::connect_retry(in_port);
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("TLS-1", "M")).unwrap()), "AA");
+    receiver.wait_for_count(1, T);
+    assert_eq!(receiver.control_ids(), vec!["TLS-1"], "through ToHub and Hub over TLS");
+    let hub = engine.item("ToHub");
+    assert_eq!(hub["errors"], 0, "{hub}");
+    // Plain MLLP to the TLS listener gets no ACK: the handshake fails and the connection closes.
+    let mut plain = Client::connect_retry(hub_port);
+    assert!(plain.send(&hl7::adt("PLAIN", "M")).is_err(), "a plain peer is not answered");
+    wait_for(T, "the failed handshake in the log", || engine.log_text().contains("TLS handshake failed").then_some(()));
+    assert_eq!(receiver.control_ids(), vec!["TLS-1"]);
+
+    // A configuration that is not there is a validation error naming the file, item and setting.
+    let broken = std::fs::read_to_string(&config).unwrap().replace("SSLConfig: hub}", "SSLConfig: nowhere}");
+    let broken_file = dir.join("broken.yaml");
+    std::fs::write(&broken_file, broken).unwrap();
+    let (code, out, _) = run_hie(&["validate", broken_file.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.lines().any(|l| l.contains("error")
+            && l.contains("item 'Hub'")
+            && l.contains("setting 'SSLConfig'")
+            && l.contains("nowhere.crt")),
+        "{out}"
+    );
+}
+
+#[test]
 fn operations_retry_while_the_receiver_is_down_and_deliver_when_it_returns() {
     let dir = TempDir::new("retry");
     let (in_port, out_port) = (free_port(), free_port());

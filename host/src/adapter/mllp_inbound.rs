@@ -20,9 +20,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Per-connection limits.
-#[derive(Clone, Debug)]
+/// Per-connection limits and TLS.
+#[derive(Clone)]
 struct ConnConfig {
+    /// TLS (`SSLConfig`): every connection starts with a handshake; `None` = plain TCP.
+    tls: Option<tokio_rustls::TlsAcceptor>,
     /// Time allowed for the rest of a frame once it started.
     read_timeout: Duration,
     /// Idle time before the connection is closed; `None` = never.
@@ -53,7 +55,15 @@ pub async fn start(
     let bind = SocketAddr::new(local.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)), port as u16);
     let listener = TcpListener::bind(bind).await.map_err(|e| format!("cannot listen on TCP {bind}: {e}"))?;
     let stay = settings.int("StayConnected", -1);
+    let tls = match settings.text("SSLConfig") {
+        name if name.is_empty() => None,
+        name => {
+            let dir = std::path::PathBuf::from(settings.text("TLSDir"));
+            Some(tokio_rustls::TlsAcceptor::from(super::tls::server_config(&dir, &name)?))
+        }
+    };
     let cfg = ConnConfig {
+        tls,
         read_timeout: settings
             .seconds("ReadTimeout", 5.0)
             .unwrap_or(Duration::from_secs(5))
@@ -62,7 +72,7 @@ pub async fn start(
         max_frame: settings.int("MaxFrameSize", mllp::DEFAULT_MAX_FRAME_SIZE as i64).max(1024) as usize,
     };
     let listener = listener.into_std().map_err(|e| format!("cannot hand TCP port {port} to the intake thread: {e}"))?;
-    tracing::info!(item = %item.plan.name, port, address = %bind.ip(), "MLLP listener open");
+    tracing::info!(item = %item.plan.name, port, address = %bind.ip(), tls = cfg.tls.is_some(), "MLLP listener open");
     let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
     let runtime = engine.runtime.clone();
     let name = item.plan.name.clone();
@@ -145,7 +155,14 @@ async fn accept_loop(
                 }
                 let _ = stream.set_nodelay(true);
                 conns.retain(|c| !c.is_finished());
-                conns.push(tokio::spawn(serve(engine.clone(), item.clone(), stream, peer, cfg.clone(), stop.clone())));
+                conns.push(tokio::spawn(connection(
+                    engine.clone(),
+                    item.clone(),
+                    stream,
+                    peer,
+                    cfg.clone(),
+                    stop.clone(),
+                )));
             }
             Err(e) => {
                 tracing::warn!(item = %item.plan.name, error = %e, "accept failed");
@@ -160,11 +177,35 @@ async fn accept_loop(
     }
 }
 
-/// Serves one connection until the peer closes it, it idles out or the item stops.
-async fn serve(
+/// Serves one accepted connection, after a TLS handshake when the service has one.
+async fn connection(
     engine: Arc<EngineInner>,
     item: Arc<ItemRuntime>,
-    mut stream: TcpStream,
+    stream: TcpStream,
+    peer: SocketAddr,
+    cfg: ConnConfig,
+    stop: CancellationToken,
+) {
+    let Some(acceptor) = cfg.tls.clone() else {
+        return serve(engine, item, stream, peer, cfg, stop).await;
+    };
+    // A peer that never finishes its handshake must not hold the connection for ever.
+    match tokio::time::timeout(cfg.read_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => serve(engine, item, tls, peer, cfg, stop).await,
+        Ok(Err(e)) => {
+            tracing::warn!(item = %item.plan.name, %peer, error = %e, "TLS handshake failed; connection closed")
+        }
+        Err(_) => {
+            tracing::warn!(item = %item.plan.name, %peer, "no TLS handshake within ReadTimeout; connection closed")
+        }
+    }
+}
+
+/// Serves one connection until the peer closes it, it idles out or the item stops.
+async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    engine: Arc<EngineInner>,
+    item: Arc<ItemRuntime>,
+    mut stream: S,
     peer: SocketAddr,
     cfg: ConnConfig,
     stop: CancellationToken,
@@ -191,8 +232,13 @@ async fn serve(
                         attributes: vec![("RemoteAddress".into(), peer.to_string())],
                     };
                     let reply = crate::engine::intake::intake(&engine, &item, vec![inbound]).await;
+                    // Flushed: a TLS stream holds written bytes until then (plain TCP: no-op).
                     if let Some(bytes) = reply.into_iter().next().and_then(|r| r.reply)
-                        && let Err(e) = stream.write_all(&mllp::encode(&bytes)).await
+                        && let Err(e) = async {
+                            stream.write_all(&mllp::encode(&bytes)).await?;
+                            stream.flush().await
+                        }
+                        .await
                     {
                         tracing::debug!(item = %item.plan.name, %peer, error = %e, "cannot write reply; closing");
                         return;

@@ -12,22 +12,30 @@ use hie_hl7::mllp::{self, MllpDecoder, MllpItem};
 use hie_plugin_api::abi::{ErrorKind, PluginError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// A connection to the receiver: plain TCP, or TLS over it (`SSLConfig`).
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
 
 /// An open connection and when it was last used.
 struct Conn {
     /// The socket.
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     /// Last use, for the StayConnected idle limit.
     last_used: Instant,
 }
 
 /// Connection settings.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct Config {
     /// `host:port` to connect to.
     address: String,
+    /// TLS (`SSLConfig`): the client configuration and the name the receiver's
+    /// certificate must carry (its `IPAddress`). `None` = plain TCP; `Err` keeps a setting
+    /// that could not be loaded to report at connect time (validation refuses it first).
+    tls: Option<Result<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>), String>>,
     /// Local address to connect from (`LocalInterface`); `None` lets the system choose.
     /// `Err` keeps an unreadable setting to report at connect time (validation refuses it first).
     local: Result<Option<std::net::IpAddr>, String>,
@@ -58,6 +66,17 @@ impl MllpClient {
         MllpClient {
             config: Arc::new(Config {
                 address: format!("{host}:{port}"),
+                tls: match settings.text("SSLConfig") {
+                    name if name.is_empty() => None,
+                    name => {
+                        let dir = std::path::PathBuf::from(settings.text("TLSDir"));
+                        Some(
+                            super::tls::client_config(&dir, &name).and_then(|c| {
+                                Ok((tokio_rustls::TlsConnector::from(c), super::tls::server_name(&host)?))
+                            }),
+                        )
+                    }
+                },
                 local: super::address::local_interface(&settings.text("LocalInterface")),
                 stay_connected: settings.int("StayConnected", -1),
                 connect_timeout: settings.seconds("ConnectTimeout", 5.0).unwrap_or(Duration::from_secs(5)),
@@ -87,12 +106,20 @@ async fn open(config: &Config) -> std::io::Result<TcpStream> {
     socket.connect(remote).await
 }
 
-async fn connect(config: &Config) -> Result<TcpStream, PluginError> {
-    match tokio::time::timeout(config.connect_timeout, open(config)).await {
-        Ok(Ok(s)) => {
-            let _ = s.set_nodelay(true);
-            Ok(s)
-        }
+/// Connects and, with `SSLConfig`, completes the TLS handshake.
+async fn connect_stream(config: &Config) -> std::io::Result<Box<dyn Stream>> {
+    let tcp = open(config).await?;
+    let _ = tcp.set_nodelay(true);
+    match &config.tls {
+        None => Ok(Box::new(tcp)),
+        Some(Err(e)) => Err(std::io::Error::other(e.clone())),
+        Some(Ok((connector, name))) => Ok(Box::new(connector.connect(name.clone(), tcp).await?)),
+    }
+}
+
+async fn connect(config: &Config) -> Result<Box<dyn Stream>, PluginError> {
+    match tokio::time::timeout(config.connect_timeout, connect_stream(config)).await {
+        Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(disconnected(format!("cannot connect to {}: {e}", config.address))),
         Err(_) => Err(disconnected(format!(
             "cannot connect to {}: no answer within ConnectTimeout {}s",
@@ -102,8 +129,14 @@ async fn connect(config: &Config) -> Result<TcpStream, PluginError> {
     }
 }
 
+/// Writes a frame out (a TLS stream holds written bytes until flushed).
+async fn send(stream: &mut Box<dyn Stream>, frame: &[u8]) -> std::io::Result<()> {
+    stream.write_all(frame).await?;
+    stream.flush().await
+}
+
 /// Reads one reply frame, skipping MLLP release 2 commit acknowledgements.
-async fn read_reply(stream: &mut TcpStream, config: &Config) -> Result<Vec<u8>, PluginError> {
+async fn read_reply(stream: &mut Box<dyn Stream>, config: &Config) -> Result<Vec<u8>, PluginError> {
     let mut decoder = MllpDecoder::new(config.max_frame);
     let mut buf = Vec::with_capacity(4096);
     loop {
@@ -150,12 +183,11 @@ impl OutboundAdapter for MllpClient {
                 None => connect(&config).await?,
             };
             let framed = mllp::encode(&body);
-            if let Err(e) = stream.write_all(&framed).await {
+            if let Err(e) = send(&mut stream, &framed).await {
                 // A pooled connection may have been closed by the peer: one fresh attempt.
                 tracing::debug!(address = %config.address, error = %e, "write on pooled connection failed; reconnecting");
                 stream = connect(&config).await?;
-                stream
-                    .write_all(&framed)
+                send(&mut stream, &framed)
                     .await
                     .map_err(|e| disconnected(format!("writing to {}: {e}", config.address)))?;
             }
@@ -193,6 +225,7 @@ mod tests {
     fn config_to(port: u16, local_interface: &str) -> Config {
         Config {
             address: format!("127.0.0.1:{port}"),
+            tls: None,
             local: super::super::address::local_interface(local_interface),
             stay_connected: -1,
             connect_timeout: Duration::from_secs(5),

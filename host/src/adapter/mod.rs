@@ -8,6 +8,7 @@
 //! - [`file_outbound`]: atomic file writer for operations.
 //! - [`http_outbound`]: HTTP client for operations that call web services.
 //! - [`address`]: the TCP adapters' `LocalInterface` and `AllowedIPAddresses`.
+//! - [`tls`]: the TCP adapters' `SSLConfig`.
 
 pub mod address;
 pub mod file_inbound;
@@ -16,6 +17,7 @@ pub mod http_outbound;
 pub mod mllp_inbound;
 pub mod mllp_outbound;
 mod settings;
+pub mod tls;
 
 pub use settings::AdapterSettings;
 

@@ -187,7 +187,7 @@ const DEFAULT_SHUTDOWN_TIMEOUT_S: u64 = 120;
 
 /// Production-level settings HIE understands.
 const PRODUCTION_SETTINGS: &[&str] =
-    &["Durability", "PluginDirs", "ActorPoolSize", "SearchFields", "PurgeKeepDays", "ShutdownTimeout"];
+    &["Durability", "PluginDirs", "ActorPoolSize", "SearchFields", "PurgeKeepDays", "ShutdownTimeout", "TLSDir"];
 
 /// Options for validation.
 #[derive(Clone, Copy, Debug, Default)]
@@ -234,6 +234,7 @@ pub fn validate(
 
     check_targets(config, &plans, &skipped, &mut diags);
     check_ports(&plans, &mut diags);
+    check_tls(config, &mut plans, &mut diags);
 
     let search_fields = config
         .setting("SearchFields")
@@ -637,6 +638,42 @@ fn check_one_target(
                 .setting(&s.name),
         ),
         Some(true) => {}
+    }
+}
+
+/// Loads each MLLP item's `SSLConfig` the way its adapter will, and gives the item the
+/// production's TLS directory as its adapter setting `TLSDir`, so the adapter finds the
+/// files wherever it runs (worker processes get the item's settings, not the plan).
+fn check_tls(config: &ProductionConfig, plans: &mut [ItemPlan], diags: &mut Vec<Diagnostic>) {
+    let tls_dir = match config.setting("TLSDir") {
+        Some(s) if !s.value.trim().is_empty() => {
+            let base = config.file.parent().unwrap_or_else(|| std::path::Path::new("."));
+            base.join(s.value.trim())
+        }
+        _ => crate::adapter::tls::default_dir(&config.file),
+    };
+    for plan in plans.iter_mut() {
+        let inbound = plan.adapter == adapters::TCP_MLLP_INBOUND;
+        if !inbound && plan.adapter != adapters::TCP_MLLP_OUTBOUND {
+            continue;
+        }
+        let name = plan.setting("SSLConfig").unwrap_or_default().trim().to_string();
+        if name.is_empty() {
+            continue;
+        }
+        match crate::adapter::tls::check(&tls_dir, &name, inbound) {
+            Ok(()) => {
+                plan.settings.insert("TLSDir".into(), tls_dir.display().to_string());
+            }
+            Err(e) => {
+                let item = config.item(&plan.name);
+                let location = item
+                    .and_then(|i| i.adapter_setting("SSLConfig").or_else(|| i.host_setting("SSLConfig")))
+                    .map(|s| s.location.clone())
+                    .unwrap_or_else(|| plan.location.clone());
+                diags.push(Diagnostic::error(&location, e).item(&plan.name).setting("SSLConfig"));
+            }
+        }
     }
 }
 

@@ -57,7 +57,11 @@ pub fn tcp_operation() -> ClassDef {
         SettingDef::adapter("ReconnectRetry", "5", "reconnect attempts per message (HIE reconnects on every retry)"),
         SettingDef::adapter("ResponseTimeout", "30", "seconds to wait for the reply; -1 = for ever"),
         SettingDef::adapter("MaxFrameSize", "16777216", "HIE: largest reply in bytes"),
-        SettingDef::adapter("SSLConfig", "", "TLS configuration").unsupported(),
+        SettingDef::adapter(
+            "SSLConfig",
+            "",
+            "TLS configuration: <TLSDir>/<name>.ca to verify the receiver (and .crt, .key for a client certificate)",
+        ),
         SettingDef::adapter(
             "LocalInterface",
             "",

@@ -74,7 +74,7 @@ pub fn tcp_service() -> ClassDef {
             "16777216",
             "HIE: largest message in bytes; bigger frames close the connection",
         ),
-        SettingDef::adapter("SSLConfig", "", "TLS configuration").unsupported(),
+        SettingDef::adapter("SSLConfig", "", "TLS configuration: <TLSDir>/<name>.crt and .key (and .ca to require client certificates)"),
         SettingDef::adapter("LocalInterface", "", "local address to listen on, or \"name (address)\"; empty = every interface"),
         SettingDef::adapter("QSize", "100", "listen backlog").unsupported(),
         SettingDef::adapter("CallInterval", "5", "polling interval (not used by TCP listeners)").unsupported(),
