@@ -70,8 +70,9 @@ pub async fn require_token(State(token): State<ApiToken>, request: Request, next
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().as_bytes());
+        // The scheme is case-insensitive (RFC 9110).
+        .and_then(|v| v.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")))
+        .map(|(_, t)| t.trim().as_bytes());
     match presented {
         Some(t) if token.matches(t) => next.run(request).await,
         _ => {
