@@ -379,7 +379,8 @@ impl EngineInner {
             let journal = self.journal.clone();
             self.runtime.spawn(async move {
                 match journal.sync_search_fields().await {
-                    Ok(r) if !r.added.is_empty() || !r.dropped.is_empty() => tracing::info!(
+                    // Quiet on a fresh journal, where a new path has nothing to catch up on.
+                    Ok(r) if r.bodies > 0 || !r.dropped.is_empty() => tracing::info!(
                         added = ?r.added, dropped = ?r.dropped, bodies = r.bodies, fields = r.fields,
                         "search index brought up to date with SearchFields"
                     ),
