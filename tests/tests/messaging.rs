@@ -402,3 +402,73 @@ items:
     assert_eq!(hl7::value(&out[1], "PID-5.1"), "keep", "unknown patients pass unchanged");
     assert_eq!(pds.requests.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+#[test]
+fn alerts_on_error_queue_count_and_inactivity_reach_ens_alert_the_api_and_the_metrics() {
+    let dir = TempDir::new("alerts");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = dir.join("production.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"name: Alerts
+items:
+  - id: In
+    class: EnsLib.HL7.Service.TCPService
+    adapter_settings: {{Port: {in_port}}}
+    host_settings: {{TargetConfigNames: Probe, InactivityTimeout: 1}}
+  - id: Probe
+    class: HIE.Test.Probe
+    host_settings: {{TargetConfigNames: Out, AlertOnError: 1}}
+  - id: Out
+    class: EnsLib.HL7.Operation.TCPOperation
+    adapter_settings: {{IPAddress: 127.0.0.1, Port: {out_port}}}
+    host_settings: {{QueueCountAlert: 3}}
+  - id: Ens.Alert
+    class: HIE.Process.Passthrough
+"#
+        ),
+    )
+    .unwrap();
+    let receiver = Receiver::start(out_port);
+    let engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
+    engine.post("/api/items/Out/pause", None);
+    let mut client = Client::connect_retry(in_port);
+    client.send(&hl7::with_note(hl7::adt("BAD", "M"), "FAIL")).unwrap();
+    for i in 0..4 {
+        assert_eq!(hl7::ack_code(&client.send(&hl7::adt(&format!("Q{i}"), "M")).unwrap()), "AA");
+    }
+    let alerts_of = |kind: &str, item: &str| {
+        let a = engine.get("/api/alerts");
+        a["alerts"].as_array().unwrap().iter().filter(|x| x["kind"] == kind && x["item"] == item).count()
+    };
+    wait_for(T, "an error alert from Probe", || (alerts_of("error", "Probe") == 1).then_some(()));
+    wait_for(T, "a queue alert from Out", || (alerts_of("queue_count", "Out") == 1).then_some(()));
+    // Nothing arrives at In for a second: it reports itself silent.
+    wait_for(T, "an inactivity alert from In", || (alerts_of("inactivity", "In") >= 1).then_some(()));
+
+    // A lasting condition alerts once: the queue stays long, no second alert.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(alerts_of("queue_count", "Out"), 1, "one alert while the queue stays long");
+    engine.post("/api/items/Out/resume", None);
+    receiver.wait_for_count(4, T);
+
+    // Each alert went to Ens.Alert as a message, with IRIS's Ens.AlertRequest fields.
+    let sent = wait_for(T, "the alerts stored for Ens.Alert", || {
+        let m = engine.get("/api/messages?item=Ens.Alert&limit=100");
+        (m["count"].as_u64().unwrap_or(0) >= 3).then_some(m)
+    });
+    let id = sent["messages"].as_array().unwrap().iter().find(|m| m["source"] == "Probe").expect("Probe's alert")["id"]
+        .clone();
+    let shown = engine.get(&format!("/api/messages/{id}"));
+    let body: serde_json::Value = serde_json::from_str(shown["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["SourceConfigName"], "Probe");
+    assert!(body["AlertText"].as_str().unwrap().contains("ended in Error"), "{body}");
+    let (_, metrics) = hie_tests::api::request(&engine.api, "GET", "/metrics", None).unwrap();
+    let raised: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("hie_alerts_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("hie_alerts_total");
+    assert!(raised >= 3, "{raised}");
+}

@@ -51,5 +51,11 @@ pub(super) async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
         "# HELP hie_journal_writable 1 when the journal accepts commits.\n# TYPE hie_journal_writable gauge"
     );
     let _ = writeln!(out, "hie_journal_writable {}", u8::from(status.journal_writable));
+    let _ = writeln!(
+        out,
+        "# HELP hie_alerts_total Alerts raised (AlertOnError, QueueCountAlert, InactivityTimeout).\n# TYPE hie_alerts_total counter"
+    );
+    let _ =
+        writeln!(out, "hie_alerts_total {}", s.engine.inner.alerts.raised.load(std::sync::atomic::Ordering::Relaxed));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -53,6 +53,7 @@ fn routes(state: ApiState) -> Router {
         .route("/api/config/versions", get(versions))
         .route("/api/config/rollback/{version}", post(rollback))
         .route("/api/plugins", get(plugins))
+        .route("/api/alerts", get(alerts))
         .merge(messages::routes())
         .with_state(state)
 }
@@ -68,6 +69,15 @@ pub async fn serve(
         tracing::info!(%addr, token = token.is_some(), "management API listening");
     }
     axum::serve(listener, router(state, token)).with_graceful_shutdown(shutdown).await
+}
+
+/// Recent alerts, newest first, and how many were raised since start.
+async fn alerts(State(s): State<ApiState>) -> Json<serde_json::Value> {
+    let alerts = &s.engine.inner.alerts;
+    Json(json!({
+        "raised": alerts.raised.load(std::sync::atomic::Ordering::Relaxed),
+        "alerts": alerts.recent(),
+    }))
 }
 
 async fn production(State(s): State<ApiState>) -> Json<serde_json::Value> {

@@ -675,6 +675,10 @@ async fn commit_finish(
             item2.stats.processed.fetch_add(1, Ordering::Relaxed);
             if fin.error {
                 item2.stats.errors.fetch_add(1, Ordering::Relaxed);
+                if item2.plan.engine.alert_on_error {
+                    let text = format!("message {id} ended in Error: {}", fin.note.clone().unwrap_or_default());
+                    engine2.raise_alert(&item2.plan.name, super::alerts::AlertKind::Error, text);
+                }
             }
             if fin.status == Status::Discarded {
                 item2.stats.discarded.fetch_add(1, Ordering::Relaxed);

@@ -6,6 +6,7 @@
 //! the sender gets a NACK built by the host instead.
 
 use super::EngineInner;
+use super::alerts::AlertKind;
 use super::call::{Disposition, SendData};
 use super::dispatch::{Outgoing, StoredBody, kind_text, route_sends, store_body};
 use super::item::ItemRuntime;
@@ -106,6 +107,8 @@ pub async fn intake(engine: &Arc<EngineInner>, item: &Arc<ItemRuntime>, messages
     let mut out = Outgoing::default();
     let mut replies: Vec<IntakeReply> = Vec::with_capacity(messages.len());
     let mut errors = 0u64;
+    // The first error's note, for AlertOnError.
+    let mut first_error: Option<String> = None;
     for msg in &messages {
         let id = engine.journal.next_header_id();
         let mut msg_out = Outgoing::default();
@@ -173,6 +176,9 @@ pub async fn intake(engine: &Arc<EngineInner>, item: &Arc<ItemRuntime>, messages
             }
         };
         let accepted = matches!(status, Status::Completed);
+        if status == Status::Error && first_error.is_none() {
+            first_error = Some(note.clone().unwrap_or_default());
+        }
         msg_out.ops.insert(header_at, Op::Header { header, status, note, reply: reply.clone().map(Bytes::from) });
         out.ops.append(&mut msg_out.ops);
         out.pushes.append(&mut msg_out.pushes);
@@ -184,11 +190,21 @@ pub async fn intake(engine: &Arc<EngineInner>, item: &Arc<ItemRuntime>, messages
             push_after_ack(out);
             item.stats.processed.fetch_add(messages.len() as u64, Ordering::Relaxed);
             item.stats.errors.fetch_add(errors, Ordering::Relaxed);
+            if let Some(note) = first_error.filter(|_| item.plan.engine.alert_on_error) {
+                engine.raise_alert(
+                    &item.plan.name,
+                    AlertKind::Error,
+                    format!("{errors} message(s) ended in Error: {note}"),
+                );
+            }
             replies
         }
         Err(e) => {
             item.stats.errors.fetch_add(messages.len() as u64, Ordering::Relaxed);
             let reason = format!("message not stored, resend later: {e}");
+            if item.plan.engine.alert_on_error {
+                engine.raise_alert(&item.plan.name, AlertKind::Error, reason.clone());
+            }
             messages.iter().map(|m| refuse(m, &reason)).collect()
         }
     }

@@ -18,6 +18,7 @@
 //! - Start order operations → processes → services; stop is the reverse, and every
 //!   in-flight message is finished or put back before an item is considered stopped.
 
+pub mod alerts;
 pub mod call;
 mod calls;
 pub(crate) mod dispatch;
@@ -145,6 +146,10 @@ pub struct EngineInner {
     purge_scheduled: AtomicBool,
     /// Pack directories a reloaded production added to those of the start-up.
     added_plugin_dirs: RwLock<Vec<PathBuf>>,
+    /// Alerts raised (AlertOnError, QueueCountAlert, InactivityTimeout).
+    pub alerts: alerts::Alerts,
+    /// Whether the alert watch (queue counts, inactivity) runs.
+    watching: AtomicBool,
 }
 
 /// A handle to the engine (cheap to clone).
@@ -174,6 +179,8 @@ impl Engine {
                 purge_keep_days: tokio::sync::watch::Sender::new(0),
                 purge_scheduled: AtomicBool::new(false),
                 added_plugin_dirs: RwLock::new(Vec::new()),
+                alerts: alerts::Alerts::default(),
+                watching: AtomicBool::new(false),
             }),
         }
     }
@@ -218,6 +225,9 @@ impl Engine {
         }
         inner.set_state(ProductionState::Running);
         self.schedule_purge();
+        if !inner.watching.swap(true, Ordering::SeqCst) {
+            alerts::watch(Arc::downgrade(inner), &inner.runtime);
+        }
         tracing::info!(production = %plan.name, items = plan.items.len(), "production running");
         Ok(())
     }

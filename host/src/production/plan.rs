@@ -86,6 +86,12 @@ pub struct EngineSettings {
     pub breaker_threshold: u32,
     /// How long an open breaker waits before a half-open probe.
     pub breaker_cooldown: Duration,
+    /// Raise an alert when a message ends in Error here (IRIS AlertOnError).
+    pub alert_on_error: bool,
+    /// Raise an alert when this many messages wait in the queue; 0 = never (IRIS QueueCountAlert).
+    pub queue_count_alert: usize,
+    /// Raise an alert after this long without a message; `None` = never (IRIS InactivityTimeout).
+    pub inactivity_timeout: Option<Duration>,
 }
 
 impl Default for EngineSettings {
@@ -109,6 +115,9 @@ impl Default for EngineSettings {
             rate_limit: None,
             breaker_threshold: 0,
             breaker_cooldown: Duration::from_secs(30),
+            alert_on_error: false,
+            queue_count_alert: 0,
+            inactivity_timeout: None,
         }
     }
 }

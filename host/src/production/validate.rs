@@ -135,15 +135,30 @@ pub const ENGINE_SETTINGS: &[EngineSettingDoc] = &[
         default: "30",
         doc: "seconds an open circuit waits before a half-open probe",
     },
+    EngineSettingDoc {
+        name: "AlertOnError",
+        yaml_key: "",
+        default: "0",
+        doc: "1 = raise an alert when a message ends in Error here (to the item Ens.Alert when there is one)",
+    },
+    EngineSettingDoc {
+        name: "QueueCountAlert",
+        yaml_key: "",
+        default: "0",
+        doc: "raise an alert when this many messages wait in the queue; 0 = never",
+    },
+    EngineSettingDoc {
+        name: "InactivityTimeout",
+        yaml_key: "",
+        default: "0",
+        doc: "raise an alert after this many seconds without a message; 0 = never",
+    },
 ];
 
 /// IRIS settings common to all business hosts that HIE accepts but does not implement.
 const IRIS_COMMON_UNSUPPORTED: &[&str] = &[
-    "AlertOnError",
     "AlertGroups",
     "AlertRetryGracePeriod",
-    "InactivityTimeout",
-    "QueueCountAlert",
     "QueueWaitAlert",
     "ArchiveIO",
     "ThrottleDelay",
@@ -558,6 +573,15 @@ fn engine_settings(
     }
     if let Some(n) = int("CircuitBreakerCooldown", diags) {
         e.breaker_cooldown = Duration::from_secs(n.max(1) as u64);
+    }
+    if let Some(n) = int("AlertOnError", diags) {
+        e.alert_on_error = n != 0;
+    }
+    if let Some(n) = int("QueueCountAlert", diags) {
+        e.queue_count_alert = n.max(0) as usize;
+    }
+    if let Some(n) = int("InactivityTimeout", diags) {
+        e.inactivity_timeout = (n > 0).then(|| Duration::from_secs(n as u64));
     }
     if kind == ItemKind::Service && e.execution_mode == ExecutionMode::MultiProcess && e.ordering_key.is_some() {
         // Services are invoked per connection; per-key order is a queue property.

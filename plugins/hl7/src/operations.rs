@@ -22,13 +22,10 @@ fn common_operation_settings(failure_timeout: &'static str) -> Vec<SettingDef> {
             "time spent disconnected does not count towards FailureTimeout",
         ),
         SettingDef::host("AlertRetryGracePeriod", "0", "seconds of retrying before an alert").unsupported(),
-        SettingDef::host("AlertOnError", "0", "send an alert on error").unsupported(),
         SettingDef::host("ArchiveIO", "0", "archive adapter I/O").unsupported(),
         SettingDef::host("SearchTableClass", "", "IRIS search table class").unsupported(),
         SettingDef::host("DefCharEncoding", "Latin1", "default character encoding").unsupported(),
-        SettingDef::host("QueueCountAlert", "0", "alert when the queue is longer").unsupported(),
         SettingDef::host("QueueWaitAlert", "0", "alert when a message waits longer").unsupported(),
-        SettingDef::host("InactivityTimeout", "0", "alert after this many idle seconds").unsupported(),
     ]
 }
 

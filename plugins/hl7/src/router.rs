@@ -31,7 +31,6 @@ pub fn routing_engine() -> ClassDef {
         SettingDef::host("ActOnValidationError", "0", "route messages that fail validation").unsupported(),
         SettingDef::host("RuleLogging", "e", "rule logging flags").unsupported(),
         SettingDef::host("AlertOnBadMessage", "0", "alert on bad messages").unsupported(),
-        SettingDef::host("AlertOnError", "0", "send an alert on error").unsupported(),
     ])
 }
 

@@ -22,9 +22,7 @@ fn common_host_settings() -> Vec<SettingDef> {
         SettingDef::host("DefCharEncoding", "Latin1", "default character encoding when MSH-18 is empty").unsupported(),
         SettingDef::host("BatchHandling", "Whole", "how batches are forwarded (HIE forwards each message)")
             .unsupported(),
-        SettingDef::host("AlertOnError", "0", "send an alert on error").unsupported(),
         SettingDef::host("ArchiveIO", "0", "archive adapter I/O").unsupported(),
-        SettingDef::host("InactivityTimeout", "0", "alert after this many idle seconds").unsupported(),
         SettingDef::host("ThrottleDelay", "0", "milliseconds between messages").unsupported(),
     ]
 }
