@@ -10,7 +10,7 @@
 use super::EngineInner;
 use super::dispatch::{Outgoing, store_body};
 use crate::journal::Op;
-use crate::message::{Header, Status, now_us};
+use crate::message::{Header, Status, now_us, priority};
 use crate::queue::Entry;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -114,7 +114,8 @@ async fn send_to_alert_item(engine: &Arc<EngineInner>, alert: &Alert) -> Result<
         causation_id: 0,
         source: Arc::from(alert.item.as_str()),
         target: Arc::from(ALERT_ITEM),
-        priority: 3,
+        // Ahead of ordinary traffic in a priority queue (IRIS HighSync).
+        priority: priority::HIGH_SYNC,
         created_us: now_us(),
         doc_type: stored.doc_type,
         control_id: stored.control_id,
