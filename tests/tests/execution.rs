@@ -47,10 +47,13 @@ fn a_multi_process_item_runs_four_workers_and_survives_kill_9_of_one_under_load(
     let config = production(&dir, in_port, out_port, probe);
     let receiver = Receiver::start(out_port);
     let engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
+    // Workers come up on their own after the item starts: wait for all four pids.
+    engine.wait_until(T, "four workers with pids", |_| {
+        let pids = worker_pids(&engine, "Probe");
+        pids.len() == 4 && pids.iter().all(|p| *p != 0)
+    });
     let pids = worker_pids(&engine, "Probe");
-    assert_eq!(pids.len(), 4, "{}", engine.item("Probe"));
     for pid in &pids {
-        assert_ne!(*pid, 0);
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         assert!(
