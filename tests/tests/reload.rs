@@ -112,8 +112,12 @@ fn swap_under_load(mode: &str) {
     let receiver = Receiver::start(out_port);
     let engine = Engine::start(&config, &dir.join("data"), std::slice::from_ref(&deploy_dir));
     let pid = engine.pid();
-    let pids_before: Vec<u64> =
-        engine.item("Probe")["workers"].as_array().unwrap().iter().map(|w| w["pid"].as_u64().unwrap()).collect();
+    let worker_pids = || -> Vec<u64> {
+        engine.item("Probe")["workers"].as_array().unwrap().iter().map(|w| w["pid"].as_u64().unwrap()).collect()
+    };
+    // Workers come up on their own after the item starts.
+    wait_for(T, "every worker up", || worker_pids().iter().all(|p| *p != 0).then_some(()));
+    let pids_before = worker_pids();
     assert_eq!(engine.item("Probe")["pack_version"], "v1");
     let generation_before = engine.item("Probe")["pack_generation"].as_u64().unwrap();
 
@@ -156,8 +160,7 @@ fn swap_under_load(mode: &str) {
         let first_v2 = order.iter().position(|v| v == "v2").unwrap();
         assert!(order[first_v2..].iter().all(|v| v == "v2"), "a single instance switches once, in order");
     } else {
-        let pids_after: Vec<u64> =
-            engine.item("Probe")["workers"].as_array().unwrap().iter().map(|w| w["pid"].as_u64().unwrap()).collect();
+        let pids_after = worker_pids();
         assert!(
             pids_before.iter().all(|p| !pids_after.contains(p)),
             "rolling restart replaced every worker: {pids_before:?} → {pids_after:?}"
