@@ -608,6 +608,15 @@ impl Queue {
         self.ready.notify_one();
     }
 
+    /// When the longest-waiting entry in memory was queued (µs since the epoch): the
+    /// queue's age for `QueueWaitAlert`. Entries kept only in the journal are newer
+    /// in a FIFO queue, which keeps its oldest in memory.
+    pub fn oldest_waiting_us(&self) -> Option<i64> {
+        let s = self.lock();
+        let parked = s.parked.values().flat_map(|l| l.iter().map(|(_, e)| e));
+        s.main.values().chain(parked).map(|e| e.header.created_us).min()
+    }
+
     /// Ids of waiting entries in the order they would be taken (for tests and the API).
     pub fn snapshot_ids(&self, limit: usize) -> Vec<u64> {
         let s = self.lock();

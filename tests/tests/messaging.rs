@@ -404,7 +404,7 @@ items:
 }
 
 #[test]
-fn alerts_on_error_queue_count_and_inactivity_reach_ens_alert_the_api_and_the_metrics() {
+fn alerts_on_error_queue_count_queue_wait_and_inactivity_reach_ens_alert_the_api_and_the_metrics() {
     let dir = TempDir::new("alerts");
     let (in_port, out_port) = (free_port(), free_port());
     let config = dir.join("production.yaml");
@@ -423,7 +423,7 @@ items:
   - id: Out
     class: EnsLib.HL7.Operation.TCPOperation
     adapter_settings: {{IPAddress: 127.0.0.1, Port: {out_port}}}
-    host_settings: {{QueueCountAlert: 3}}
+    host_settings: {{QueueCountAlert: 3, QueueWaitAlert: 1}}
   - id: Ens.Alert
     class: HIE.Process.Passthrough
 "#
@@ -444,12 +444,14 @@ items:
     };
     wait_for(T, "an error alert from Probe", || (alerts_of("error", "Probe") == 1).then_some(()));
     wait_for(T, "a queue alert from Out", || (alerts_of("queue_count", "Out") == 1).then_some(()));
+    wait_for(T, "a wait alert from Out", || (alerts_of("queue_wait", "Out") == 1).then_some(()));
     // Nothing arrives at In for a second: it reports itself silent.
     wait_for(T, "an inactivity alert from In", || (alerts_of("inactivity", "In") >= 1).then_some(()));
 
     // A lasting condition alerts once: the queue stays long, no second alert.
     std::thread::sleep(Duration::from_millis(1200));
     assert_eq!(alerts_of("queue_count", "Out"), 1, "one alert while the queue stays long");
+    assert_eq!(alerts_of("queue_wait", "Out"), 1, "one alert while messages keep waiting");
     engine.post("/api/items/Out/resume", None);
     receiver.wait_for_count(4, T);
 

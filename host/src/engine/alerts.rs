@@ -1,5 +1,5 @@
 //! Alerts, the IRIS way: an item set to alert (`AlertOnError`, `QueueCountAlert`,
-//! `InactivityTimeout`) raises one when its condition starts, and the alert goes to the
+//! `QueueWaitAlert`, `InactivityTimeout`) raises one when its condition starts, and the alert goes to the
 //! production's item called `Ens.Alert` when there is one (as in IRIS, where that item
 //! routes alerts to e-mail, a pager or a ticket system), to the log, to
 //! `GET /api/alerts` and to the `hie_alerts_total` metric.
@@ -34,6 +34,8 @@ pub enum AlertKind {
     QueueCount,
     /// No message for `InactivityTimeout`.
     Inactivity,
+    /// A message waited `QueueWaitAlert` in the queue.
+    QueueWait,
 }
 
 /// One alert.
@@ -139,13 +141,15 @@ struct Watched {
     last_change: Instant,
     /// It has been silent for `InactivityTimeout` (alerted).
     idle_alerted: bool,
+    /// A message in its queue had waited `QueueWaitAlert` at the last look (alerted).
+    wait_alerted: bool,
 }
 
 /// How often the watch looks at queues and counters.
 const WATCH_EVERY: Duration = Duration::from_millis(500);
 
-/// Watches every running item for `QueueCountAlert` and `InactivityTimeout` until the
-/// engine is gone.
+/// Watches every running item for `QueueCountAlert`, `QueueWaitAlert` and
+/// `InactivityTimeout` until the engine is gone.
 pub(crate) fn watch(engine: Weak<EngineInner>, runtime: &tokio::runtime::Handle) {
     runtime.spawn(async move {
         let mut seen: HashMap<String, Watched> = HashMap::new();
@@ -157,7 +161,10 @@ pub(crate) fn watch(engine: Weak<EngineInner>, runtime: &tokio::runtime::Handle)
             seen.retain(|name, _| items.iter().any(|i| &*i.plan.name == name));
             for item in items {
                 let settings = &item.plan.engine;
-                if settings.queue_count_alert == 0 && settings.inactivity_timeout.is_none() {
+                if settings.queue_count_alert == 0
+                    && settings.inactivity_timeout.is_none()
+                    && settings.queue_wait_alert.is_none()
+                {
                     continue;
                 }
                 let count = item.stats.processed.load(Ordering::Relaxed);
@@ -166,6 +173,7 @@ pub(crate) fn watch(engine: Weak<EngineInner>, runtime: &tokio::runtime::Handle)
                     last_count: count,
                     last_change: Instant::now(),
                     idle_alerted: false,
+                    wait_alerted: false,
                 });
                 if settings.queue_count_alert > 0 {
                     let depth = item.queue.depth() + item.queue.spilled();
@@ -178,6 +186,22 @@ pub(crate) fn watch(engine: Weak<EngineInner>, runtime: &tokio::runtime::Handle)
                         );
                     }
                     w.queue_alerted = over;
+                }
+                if let Some(limit) = settings.queue_wait_alert {
+                    let waited = item
+                        .queue
+                        .oldest_waiting_us()
+                        .map(|at| Duration::from_micros((now_us() - at).max(0) as u64))
+                        .unwrap_or_default();
+                    let over = waited >= limit;
+                    if over && !w.wait_alerted {
+                        engine.raise_alert(
+                            &item.plan.name,
+                            AlertKind::QueueWait,
+                            format!("a message has waited {} s (QueueWaitAlert {})", waited.as_secs(), limit.as_secs()),
+                        );
+                    }
+                    w.wait_alerted = over;
                 }
                 if count != w.last_count {
                     w.last_count = count;

@@ -92,6 +92,9 @@ pub struct EngineSettings {
     pub queue_count_alert: usize,
     /// Raise an alert after this long without a message; `None` = never (IRIS InactivityTimeout).
     pub inactivity_timeout: Option<Duration>,
+    /// Raise an alert when a message has waited this long in the queue; `None` = never
+    /// (IRIS QueueWaitAlert).
+    pub queue_wait_alert: Option<Duration>,
 }
 
 impl Default for EngineSettings {
@@ -118,6 +121,7 @@ impl Default for EngineSettings {
             alert_on_error: false,
             queue_count_alert: 0,
             inactivity_timeout: None,
+            queue_wait_alert: None,
         }
     }
 }

@@ -148,6 +148,12 @@ pub const ENGINE_SETTINGS: &[EngineSettingDoc] = &[
         doc: "raise an alert when this many messages wait in the queue; 0 = never",
     },
     EngineSettingDoc {
+        name: "QueueWaitAlert",
+        yaml_key: "",
+        default: "0",
+        doc: "raise an alert when a message has waited this many seconds in the queue; 0 = never",
+    },
+    EngineSettingDoc {
         name: "InactivityTimeout",
         yaml_key: "",
         default: "0",
@@ -156,15 +162,8 @@ pub const ENGINE_SETTINGS: &[EngineSettingDoc] = &[
 ];
 
 /// IRIS settings common to all business hosts that HIE accepts but does not implement.
-const IRIS_COMMON_UNSUPPORTED: &[&str] = &[
-    "AlertGroups",
-    "AlertRetryGracePeriod",
-    "QueueWaitAlert",
-    "ArchiveIO",
-    "ThrottleDelay",
-    "BusinessPartner",
-    "Schedule",
-];
+const IRIS_COMMON_UNSUPPORTED: &[&str] =
+    &["AlertGroups", "AlertRetryGracePeriod", "ArchiveIO", "ThrottleDelay", "BusinessPartner", "Schedule"];
 
 /// Whether a setting's value names other items: `TargetConfigNames`, `BadMessageHandler`
 /// and every setting whose name ends in `Target` (OverflowTarget, ErrorTarget, and pack
@@ -579,6 +578,9 @@ fn engine_settings(
     }
     if let Some(n) = int("QueueCountAlert", diags) {
         e.queue_count_alert = n.max(0) as usize;
+    }
+    if let Some(n) = int("QueueWaitAlert", diags) {
+        e.queue_wait_alert = (n > 0).then(|| Duration::from_secs(n as u64));
     }
     if let Some(n) = int("InactivityTimeout", diags) {
         e.inactivity_timeout = (n > 0).then(|| Duration::from_secs(n as u64));

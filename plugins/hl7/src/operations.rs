@@ -25,7 +25,6 @@ fn common_operation_settings(failure_timeout: &'static str) -> Vec<SettingDef> {
         SettingDef::host("ArchiveIO", "0", "archive adapter I/O").unsupported(),
         SettingDef::host("SearchTableClass", "", "IRIS search table class").unsupported(),
         SettingDef::host("DefCharEncoding", "Latin1", "default character encoding").unsupported(),
-        SettingDef::host("QueueWaitAlert", "0", "alert when a message waits longer").unsupported(),
     ]
 }
 
