@@ -25,6 +25,23 @@ impl FakeHttp {
         port: u16,
         handler: impl Fn(&str, &str) -> (u16, String, Duration) + Send + Sync + 'static,
     ) -> FakeHttp {
+        FakeHttp::serve(port, None, handler)
+    }
+
+    /// Like [`FakeHttp::start`], over TLS with `tls` (HTTPS).
+    pub fn start_tls(
+        port: u16,
+        tls: Arc<rustls::ServerConfig>,
+        handler: impl Fn(&str, &str) -> (u16, String, Duration) + Send + Sync + 'static,
+    ) -> FakeHttp {
+        FakeHttp::serve(port, Some(tls), handler)
+    }
+
+    fn serve(
+        port: u16,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        handler: impl Fn(&str, &str) -> (u16, String, Duration) + Send + Sync + 'static,
+    ) -> FakeHttp {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind fake http");
         listener.set_nonblocking(true).expect("nonblocking");
         let handler: Arc<Handler> = Arc::new(handler);
@@ -33,39 +50,53 @@ impl FakeHttp {
         let (r, s) = (requests.clone(), stop.clone());
         std::thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
-                let Ok((mut stream, _)) = listener.accept() else {
+                let Ok((stream, _)) = listener.accept() else {
                     std::thread::sleep(Duration::from_millis(5));
                     continue;
                 };
-                let (h, r) = (handler.clone(), r.clone());
+                let (h, r, tls) = (handler.clone(), r.clone(), tls.clone());
                 std::thread::spawn(move || {
                     let _ = stream.set_nonblocking(false);
                     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut chunk) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    match tls {
+                        None => answer(stream, &*h, &r),
+                        Some(cfg) => {
+                            let Ok(conn) = rustls::ServerConnection::new(cfg) else { return };
+                            let mut tls = rustls::StreamOwned::new(conn, stream);
+                            answer(&mut tls, &*h, &r);
+                            tls.conn.send_close_notify();
+                            let _ = tls.flush();
                         }
                     }
-                    let head = String::from_utf8_lossy(&buf).to_string();
-                    let mut first = head.lines().next().unwrap_or("").split_whitespace();
-                    let (method, path) =
-                        (first.next().unwrap_or("").to_string(), first.next().unwrap_or("").to_string());
-                    r.fetch_add(1, Ordering::SeqCst);
-                    let (status, body, delay) = h(&method, &path);
-                    std::thread::sleep(delay);
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
                 });
             }
         });
         FakeHttp { port, requests, stop }
     }
+}
+
+/// Reads one request from `stream` and writes the handler's answer.
+fn answer(mut stream: impl Read + Write, handler: &Handler, requests: &AtomicUsize) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).to_string();
+    let mut first = head.lines().next().unwrap_or("").split_whitespace();
+    let (method, path) = (first.next().unwrap_or("").to_string(), first.next().unwrap_or("").to_string());
+    requests.fetch_add(1, Ordering::SeqCst);
+    let (status, body, delay) = handler(&method, &path);
+    std::thread::sleep(delay);
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.flush();
 }
 
 impl Drop for FakeHttp {

@@ -42,6 +42,24 @@ impl TestPki {
     }
 }
 
+impl TestPki {
+    /// A rustls server configuration presenting the server certificate (for fake peers).
+    pub fn rustls_server(&self) -> std::sync::Arc<rustls::ServerConfig> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = vec![CertificateDer::from_pem_slice(self.server_pem.as_bytes()).expect("certificate")];
+        let key = PrivateKeyDer::from_pem_slice(self.server_key_pem.as_bytes()).expect("key");
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server config");
+        std::sync::Arc::new(config)
+    }
+}
+
 impl Default for TestPki {
     fn default() -> Self {
         TestPki::new()

@@ -345,9 +345,22 @@ fn a_rate_limit_holds_within_ten_percent_over_ten_seconds() {
 
 #[test]
 fn the_demographics_pattern_enriches_adt_through_a_synchronous_lookup() {
+    demographics_pattern(false);
+}
+
+#[test]
+fn the_demographics_lookup_works_over_https_with_ssl_config() {
+    demographics_pattern(true);
+}
+
+/// ADT in → an enricher that looks the patient up synchronously through an HTTP(S)
+/// operation (in worker processes) → out, against a fake PDS.
+fn demographics_pattern(https: bool) {
     let dir = TempDir::new("pds");
     let (in_port, out_port, http_port) = (free_port(), free_port(), free_port());
-    let pds = FakeHttp::start(http_port, |_method, path| {
+    let pki = hie_tests::tls::TestPki::new();
+    pki.write_client_config(&dir.join("tls"), "pds");
+    let answer = |_method: &str, path: &str| {
         if path.ends_with("/Patient/9434765919") {
             (
                 200,
@@ -357,7 +370,13 @@ fn the_demographics_pattern_enriches_adt_through_a_synchronous_lookup() {
         } else {
             (404, "{}".into(), Duration::ZERO)
         }
-    });
+    };
+    let pds = if https {
+        FakeHttp::start_tls(http_port, pki.rustls_server(), answer)
+    } else {
+        FakeHttp::start(http_port, answer)
+    };
+    let ssl = if https { ", SSLConfig: pds" } else { "" };
     let config = dir.join("production.yaml");
     std::fs::write(
         &config,
@@ -374,7 +393,7 @@ items:
   - id: PDS
     class: HIE.Example.DemographicsLookup
     execution_mode: multi_process
-    adapter_settings: {{HTTPServer: 127.0.0.1, HTTPPort: {http_port}, URL: /pds}}
+    adapter_settings: {{HTTPServer: 127.0.0.1, HTTPPort: {http_port}, URL: /pds{ssl}}}
   - id: Out
     class: EnsLib.HL7.Operation.TCPOperation
     adapter_settings: {{IPAddress: 127.0.0.1, Port: {out_port}}}

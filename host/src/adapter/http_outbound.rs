@@ -2,7 +2,8 @@
 //! (demographics lookups, FHIR endpoints).
 //!
 //! Settings (IRIS EnsLib.HTTP.OutboundAdapter names): `HTTPServer`, `HTTPPort` (80),
-//! `URL` (path prefix), `ConnectTimeout` (5), `ResponseTimeout` (30). Call parameters:
+//! `URL` (path prefix), `ConnectTimeout` (5), `ResponseTimeout` (30), `SSLConfig` (HTTPS:
+//! a TLS configuration, see [`super::tls`]). Call parameters:
 //! `Method` (GET when the body is empty, else POST), `Path` (appended to URL),
 //! `ContentType`. The reply body comes back with parameter `Status`. One connection per
 //! call (`Connection: close`): simple, and lookups are not the hot path.
@@ -15,9 +16,10 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Connection settings.
-#[derive(Debug)]
 struct Config {
     host: String,
+    /// HTTPS (`SSLConfig`); `None` = plain HTTP.
+    tls: Option<super::tls::Connector>,
     port: u16,
     url: String,
     connect_timeout: Duration,
@@ -32,9 +34,11 @@ pub struct HttpClient {
 impl HttpClient {
     /// A client for the settings.
     pub fn new(settings: &AdapterSettings) -> Self {
+        let host = Some(settings.text("HTTPServer")).filter(|h| !h.is_empty()).unwrap_or_else(|| "127.0.0.1".into());
         HttpClient {
             config: Arc::new(Config {
-                host: Some(settings.text("HTTPServer")).filter(|h| !h.is_empty()).unwrap_or_else(|| "127.0.0.1".into()),
+                tls: super::tls::connector(settings, &host),
+                host,
                 port: settings.int("HTTPPort", 80).clamp(1, 65535) as u16,
                 url: settings.text("URL"),
                 connect_timeout: settings.seconds("ConnectTimeout", 5.0).unwrap_or(Duration::from_secs(5)),
@@ -68,6 +72,13 @@ fn parse_response(raw: &[u8]) -> Result<Response, String> {
             rest = &rest[(eol + 4 + size).min(rest.len())..];
         }
         body = out;
+    } else if let Some(len) = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.trim().eq_ignore_ascii_case("content-length").then(|| value.trim().parse::<usize>().ok())?
+    }) && body.len() < len
+    {
+        // A connection cut short: never take half a body for the whole answer.
+        return Err(format!("response body cut short: {} of {len} bytes", body.len()));
     }
     Ok(Response { status, body })
 }
@@ -81,22 +92,22 @@ impl OutboundAdapter for HttpClient {
             let path = format!("{}{}", config.url, get("Path").unwrap_or_default());
             let path = if path.starts_with('/') { path } else { format!("/{path}") };
             let address = format!("{}:{}", config.host, config.port);
-            let mut stream =
-                match tokio::time::timeout(config.connect_timeout, tokio::net::TcpStream::connect(&address)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        return Err(PluginError::new(
-                            ErrorKind::Disconnected,
-                            format!("cannot connect to {address}: {e}"),
-                        ));
-                    }
-                    Err(_) => {
-                        return Err(PluginError::new(
-                            ErrorKind::Disconnected,
-                            format!("cannot connect to {address}: timed out"),
-                        ));
-                    }
-                };
+            let connect = async {
+                let tcp = tokio::net::TcpStream::connect(&address).await?;
+                super::tls::over(tcp, config.tls.as_ref()).await
+            };
+            let mut stream = match tokio::time::timeout(config.connect_timeout, connect).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    return Err(PluginError::new(ErrorKind::Disconnected, format!("cannot connect to {address}: {e}")));
+                }
+                Err(_) => {
+                    return Err(PluginError::new(
+                        ErrorKind::Disconnected,
+                        format!("cannot connect to {address}: timed out"),
+                    ));
+                }
+            };
             let mut request = format!(
                 "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
                 config.host,
@@ -109,8 +120,15 @@ impl OutboundAdapter for HttpClient {
             let exchange = async {
                 stream.write_all(request.as_bytes()).await?;
                 stream.write_all(&body).await?;
+                stream.flush().await?;
                 let mut raw = Vec::new();
-                stream.read_to_end(&mut raw).await?;
+                match stream.read_to_end(&mut raw).await {
+                    Ok(_) => {}
+                    // Many HTTPS servers close without TLS's close_notify; what arrived
+                    // is kept, and a body shorter than its Content-Length is refused below.
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && config.tls.is_some() => {}
+                    Err(e) => return Err(e),
+                }
                 Ok::<_, std::io::Error>(raw)
             };
             let raw = match config.response_timeout {

@@ -6,18 +6,15 @@
 //! the system's choice), `MaxFrameSize` (HIE). Connections are pooled, one per
 //! concurrent call, and re-established on the next call after any failure.
 
+use super::tls::{ByteStream as Stream, Connector};
 use super::{AdapterResult, AdapterSettings, OutboundAdapter};
 use futures::future::BoxFuture;
 use hie_hl7::mllp::{self, MllpDecoder, MllpItem};
 use hie_plugin_api::abi::{ErrorKind, PluginError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// A connection to the receiver: plain TCP, or TLS over it (`SSLConfig`).
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
 
 /// An open connection and when it was last used.
 struct Conn {
@@ -35,7 +32,7 @@ struct Config {
     /// TLS (`SSLConfig`): the client configuration and the name the receiver's
     /// certificate must carry (its `IPAddress`). `None` = plain TCP; `Err` keeps a setting
     /// that could not be loaded to report at connect time (validation refuses it first).
-    tls: Option<Result<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>), String>>,
+    tls: Option<Connector>,
     /// Local address to connect from (`LocalInterface`); `None` lets the system choose.
     /// `Err` keeps an unreadable setting to report at connect time (validation refuses it first).
     local: Result<Option<std::net::IpAddr>, String>,
@@ -66,17 +63,7 @@ impl MllpClient {
         MllpClient {
             config: Arc::new(Config {
                 address: format!("{host}:{port}"),
-                tls: match settings.text("SSLConfig") {
-                    name if name.is_empty() => None,
-                    name => {
-                        let dir = std::path::PathBuf::from(settings.text("TLSDir"));
-                        Some(
-                            super::tls::client_config(&dir, &name).and_then(|c| {
-                                Ok((tokio_rustls::TlsConnector::from(c), super::tls::server_name(&host)?))
-                            }),
-                        )
-                    }
-                },
+                tls: super::tls::connector(settings, &host),
                 local: super::address::local_interface(&settings.text("LocalInterface")),
                 stay_connected: settings.int("StayConnected", -1),
                 connect_timeout: settings.seconds("ConnectTimeout", 5.0).unwrap_or(Duration::from_secs(5)),
@@ -110,11 +97,7 @@ async fn open(config: &Config) -> std::io::Result<TcpStream> {
 async fn connect_stream(config: &Config) -> std::io::Result<Box<dyn Stream>> {
     let tcp = open(config).await?;
     let _ = tcp.set_nodelay(true);
-    match &config.tls {
-        None => Ok(Box::new(tcp)),
-        Some(Err(e)) => Err(std::io::Error::other(e.clone())),
-        Some(Ok((connector, name))) => Ok(Box::new(connector.connect(name.clone(), tcp).await?)),
-    }
+    super::tls::over(tcp, config.tls.as_ref()).await
 }
 
 async fn connect(config: &Config) -> Result<Box<dyn Stream>, PluginError> {

@@ -120,6 +120,34 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
         .map_err(|e| format!("IPAddress {host:?} cannot be checked against a certificate: {e}"))
 }
 
+/// A byte stream to a peer: plain TCP, or TLS over it.
+pub trait ByteStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> ByteStream for S {}
+
+/// How an operation's adapter opens TLS to `host`: the client configuration and the name
+/// the peer's certificate must carry, or why it cannot (validation refuses that first,
+/// so this only reports it at connect time).
+pub type Connector = Result<(tokio_rustls::TlsConnector, ServerName<'static>), String>;
+
+/// The operation's TLS, from its `SSLConfig` and `TLSDir` settings; `None` for plain TCP.
+pub fn connector(settings: &super::AdapterSettings, host: &str) -> Option<Connector> {
+    let name = settings.text("SSLConfig");
+    if name.is_empty() {
+        return None;
+    }
+    let dir = PathBuf::from(settings.text("TLSDir"));
+    Some(client_config(&dir, &name).and_then(|c| Ok((tokio_rustls::TlsConnector::from(c), server_name(host)?))))
+}
+
+/// `tcp` as is, or after a TLS handshake when `connector` says so.
+pub async fn over(tcp: tokio::net::TcpStream, connector: Option<&Connector>) -> std::io::Result<Box<dyn ByteStream>> {
+    match connector {
+        None => Ok(Box::new(tcp)),
+        Some(Err(e)) => Err(std::io::Error::other(e.clone())),
+        Some(Ok((connector, name))) => Ok(Box::new(connector.connect(name.clone(), tcp).await?)),
+    }
+}
+
 /// Checks `SSLConfig` for validation: loads what the adapter will load (`inbound`: a
 /// service's listener; otherwise an operation's client).
 pub fn check(dir: &Path, name: &str, inbound: bool) -> Result<(), String> {

@@ -667,7 +667,7 @@ fn check_one_target(
     }
 }
 
-/// Loads each MLLP item's `SSLConfig` the way its adapter will, and gives the item the
+/// Loads each MLLP or HTTP item's `SSLConfig` the way its adapter will, and gives the item the
 /// production's TLS directory as its adapter setting `TLSDir`, so the adapter finds the
 /// files wherever it runs (worker processes get the item's settings, not the plan).
 fn check_tls(config: &ProductionConfig, plans: &mut [ItemPlan], diags: &mut Vec<Diagnostic>) {
@@ -680,7 +680,7 @@ fn check_tls(config: &ProductionConfig, plans: &mut [ItemPlan], diags: &mut Vec<
     };
     for plan in plans.iter_mut() {
         let inbound = plan.adapter == adapters::TCP_MLLP_INBOUND;
-        if !inbound && plan.adapter != adapters::TCP_MLLP_OUTBOUND {
+        if !inbound && plan.adapter != adapters::TCP_MLLP_OUTBOUND && plan.adapter != adapters::HTTP_OUTBOUND {
             continue;
         }
         let name = plan.setting("SSLConfig").unwrap_or_default().trim().to_string();

@@ -37,6 +37,11 @@ pub fn lookup_class() -> ClassDef {
             SettingDef::adapter("URL", "", "path prefix, e.g. /pds"),
             SettingDef::adapter("ConnectTimeout", "5", "seconds to wait for a connection"),
             SettingDef::adapter("ResponseTimeout", "30", "seconds to wait for the answer"),
+            SettingDef::adapter(
+                "SSLConfig",
+                "",
+                "HTTPS: a TLS configuration (<TLSDir>/<name>.ca to verify the service)",
+            ),
         ])
 }
 
