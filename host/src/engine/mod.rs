@@ -146,9 +146,9 @@ pub struct EngineInner {
     purge_scheduled: AtomicBool,
     /// Pack directories a reloaded production added to those of the start-up.
     added_plugin_dirs: RwLock<Vec<PathBuf>>,
-    /// Alerts raised (AlertOnError, QueueCountAlert, InactivityTimeout).
+    /// Alerts raised (AlertOnError, QueueCountAlert, QueueWaitAlert, InactivityTimeout).
     pub alerts: alerts::Alerts,
-    /// Whether the alert watch (queue counts, inactivity) runs.
+    /// Whether the alert watch (queue counts and waits, inactivity) runs.
     watching: AtomicBool,
 }
 
@@ -232,11 +232,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Purges messages older than `keep_days` once an hour (production setting
-    /// `PurgeKeepDays`); suspended and unfinished messages are kept.
     /// Purges finished messages older than `PurgeKeepDays` once an hour, and at once
-    /// when a reload changes the setting (0: none). One schedule per engine; it ends when
-    /// the engine stops.
+    /// when a reload changes the setting (0: none); suspended and unfinished messages
+    /// are kept. One schedule per engine; it ends when the engine stops.
     fn schedule_purge(&self) {
         if self.inner.purge_scheduled.swap(true, Ordering::SeqCst) {
             return;
@@ -277,7 +275,7 @@ impl Engine {
         inner.set_state(ProductionState::Stopping);
         let items: Vec<Arc<ItemRuntime>> =
             inner.items.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
-        let timeout = inner.plan().map_or(std::time::Duration::from_secs(120), |p| p.shutdown_timeout);
+        let timeout = inner.plan().map_or(crate::production::plan::DEFAULT_SHUTDOWN_TIMEOUT, |p| p.shutdown_timeout);
         let stopping = async {
             for kind in [ItemKind::Service, ItemKind::Process, ItemKind::Operation] {
                 let stopping: Vec<_> = items.iter().filter(|i| i.plan.kind == kind).cloned().collect();
@@ -286,11 +284,8 @@ impl Engine {
             }
         };
         if tokio::time::timeout(timeout, stopping).await.is_err() {
-            let busy: Vec<String> = items
-                .iter()
-                .filter(|i| inner.queue_for(&i.plan.name, None).in_flight() > 0)
-                .map(|i| i.plan.name.to_string())
-                .collect();
+            let busy: Vec<String> =
+                items.iter().filter(|i| i.queue.in_flight() > 0).map(|i| i.plan.name.to_string()).collect();
             tracing::warn!(
                 timeout_s = timeout.as_secs(),
                 items = ?busy,

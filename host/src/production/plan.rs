@@ -165,6 +165,9 @@ impl ItemPlan {
     }
 }
 
+/// IRIS's default `ShutdownTimeout`: how long a shutdown waits for items to finish.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// A whole production, validated.
 #[derive(Clone, Debug)]
 pub struct ProductionPlan {

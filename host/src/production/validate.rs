@@ -196,9 +196,6 @@ const INTEGER_SETTINGS: &[&str] = &[
 /// Settings that must be numbers (seconds; fractions allowed).
 const NUMBER_SETTINGS: &[&str] = &["CallInterval"];
 
-/// IRIS's default `ShutdownTimeout`, in seconds.
-const DEFAULT_SHUTDOWN_TIMEOUT_S: u64 = 120;
-
 /// Production-level settings HIE understands.
 const PRODUCTION_SETTINGS: &[&str] =
     &["Durability", "PluginDirs", "ActorPoolSize", "SearchFields", "PurgeKeepDays", "ShutdownTimeout", "TLSDir"];
@@ -255,12 +252,11 @@ pub fn validate(
         .map(|s| s.value.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
         .unwrap_or_else(|| vec!["PID-3.1".to_string()]);
     let purge_keep_days = config.setting("PurgeKeepDays").and_then(|s| s.value.trim().parse().ok()).unwrap_or(0);
-    let shutdown_timeout = Duration::from_secs(
-        config
-            .setting("ShutdownTimeout")
-            .and_then(|s| s.value.trim().parse().ok())
-            .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_S),
-    );
+    let shutdown_timeout = config
+        .setting("ShutdownTimeout")
+        .and_then(|s| s.value.trim().parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(super::plan::DEFAULT_SHUTDOWN_TIMEOUT);
 
     let has_errors = diags.iter().any(Diagnostic::is_error);
     let plan = (!has_errors).then(|| ProductionPlan {
