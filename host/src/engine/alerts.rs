@@ -8,9 +8,9 @@
 //! not every second while they hold; they alert again after they have cleared.
 
 use super::EngineInner;
-use super::dispatch::{Outgoing, store_body};
+use super::dispatch::{Outgoing, session_header, store_body};
 use crate::journal::Op;
-use crate::message::{Header, Status, now_us, priority};
+use crate::message::{Status, now_us, priority};
 use crate::queue::Entry;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -108,23 +108,15 @@ async fn send_to_alert_item(engine: &Arc<EngineInner>, alert: &Alert) -> Result<
     let body = Bytes::from(body.to_string());
     let mut out = Outgoing::default();
     let stored = store_body(engine, &body, &mut out);
-    let id = engine.journal.next_header_id();
-    let header = Arc::new(Header {
-        id,
-        session_id: id,
-        correlation_id: 0,
-        causation_id: 0,
-        source: Arc::from(alert.item.as_str()),
-        target: Arc::from(ALERT_ITEM),
+    let header = Arc::new(session_header(
+        engine.journal.next_header_id(),
+        Arc::from(alert.item.as_str()),
+        Arc::from(ALERT_ITEM),
         // Ahead of ordinary traffic in a priority queue (IRIS HighSync).
-        priority: priority::HIGH_SYNC,
-        created_us: now_us(),
-        doc_type: stored.doc_type,
-        control_id: stored.control_id,
-        body_id: stored.id,
-        attributes: vec![("AlertKind".into(), format!("{:?}", alert.kind))],
-        ordering_key: None,
-    });
+        priority::HIGH_SYNC,
+        stored,
+        vec![("AlertKind".into(), format!("{:?}", alert.kind))],
+    ));
     out.ops.push(Op::Header { header: header.clone(), status: Status::Queued, note: None, reply: None });
     let reservation = dest.queue.force_reserve();
     engine.journal.commit(out.ops, false).await.map_err(|e| e.to_string())?;

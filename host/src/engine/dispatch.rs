@@ -72,6 +72,33 @@ pub(super) fn store_body(engine: &EngineInner, body: &Bytes, out: &mut Outgoing)
     StoredBody { id, doc_type, control_id }
 }
 
+/// The header of a new session's first hop: a message from outside (or an alert) for
+/// `target`, carrying the body [`store_body`] stored.
+pub(super) fn session_header(
+    id: MessageId,
+    source: Arc<str>,
+    target: Arc<str>,
+    priority: u8,
+    body: StoredBody,
+    attributes: Vec<(String, String)>,
+) -> Header {
+    Header {
+        id,
+        session_id: id,
+        correlation_id: 0,
+        causation_id: 0,
+        source,
+        target,
+        priority,
+        created_us: now_us(),
+        doc_type: body.doc_type,
+        control_id: body.control_id,
+        body_id: body.id,
+        attributes,
+        ordering_key: None,
+    }
+}
+
 /// Turns sends into new queued headers in `out`: checks targets, applies transforms and
 /// the targets' overflow policies, reserves queue capacity. Returns the new header ids.
 /// `sync` marks requests whose caller waits for a reply.

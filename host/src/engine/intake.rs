@@ -8,10 +8,10 @@
 use super::EngineInner;
 use super::alerts::AlertKind;
 use super::call::{Disposition, SendData};
-use super::dispatch::{Outgoing, StoredBody, kind_text, route_sends, store_body};
+use super::dispatch::{Outgoing, kind_text, route_sends, session_header, store_body};
 use super::item::ItemRuntime;
 use crate::journal::Op;
-use crate::message::{Envelope, Header, Status, now_us, priority};
+use crate::message::{Envelope, Status, priority};
 use bytes::Bytes;
 use hie_hl7::ack::{AckCode, AckError, AckMode, err_code};
 use std::cell::RefCell;
@@ -112,23 +112,16 @@ pub async fn intake(engine: &Arc<EngineInner>, item: &Arc<ItemRuntime>, messages
     for msg in &messages {
         let id = engine.journal.next_header_id();
         let mut msg_out = Outgoing::default();
-        let StoredBody { id: body_id, doc_type, control_id } = store_body(engine, &msg.body, &mut msg_out);
+        let stored = store_body(engine, &msg.body, &mut msg_out);
         let header_at = msg_out.ops.len();
-        let header = Arc::new(Header {
+        let header = Arc::new(session_header(
             id,
-            session_id: id,
-            correlation_id: 0,
-            causation_id: 0,
-            source: Arc::from(msg.origin.as_str()),
-            target: item.plan.name.clone(),
-            priority: priority::ASYNC,
-            created_us: now_us(),
-            doc_type,
-            control_id,
-            body_id,
-            attributes: msg.attributes.clone(),
-            ordering_key: None,
-        });
+            Arc::from(msg.origin.as_str()),
+            item.plan.name.clone(),
+            priority::ASYNC,
+            stored,
+            msg.attributes.clone(),
+        ));
         let env = Envelope { header: header.clone(), body: msg.body.clone() };
         if let Some(limit) = &item.rate_limit {
             limit.acquire().await;
