@@ -36,14 +36,9 @@ impl Outgoing {
 /// Values of the production's indexed search fields in a parsed body.
 fn field_values(engine: &EngineInner, msg: &hie_hl7::Message<'_>) -> Vec<(String, String)> {
     let Some(plan) = engine.plan() else { return Vec::new() };
-    plan.search_fields
-        .iter()
-        .filter_map(|p| {
-            let path: hie_hl7::Path = p.parse().ok()?;
-            let v = msg.value(&path)?;
-            (!v.is_empty()).then(|| (p.clone(), v.to_string()))
-        })
-        .collect()
+    let paths: Vec<(&str, hie_hl7::Path)> =
+        plan.search_fields.iter().filter_map(|p| Some((p.as_str(), p.parse().ok()?))).collect();
+    crate::journal::field_values_in(msg, paths.iter().map(|(n, p)| (*n, p)))
 }
 
 /// A body added to a commit.

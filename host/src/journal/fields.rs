@@ -31,14 +31,18 @@ pub struct FieldsSync {
     pub fields: u64,
 }
 
-/// The values `paths` have in `body`, as stored for search (empty values are left out).
-pub fn values_of(body: &[u8], paths: &[(String, hie_hl7::Path)]) -> Vec<(String, String)> {
-    let Ok(msg) = hie_hl7::parse(body) else { return Vec::new() };
+/// The values `paths` (name, parsed path) have in `msg`, as stored for search: what a
+/// body is indexed with when it is stored, and when a path is added later. Empty values
+/// are left out.
+pub fn values_in<'p>(
+    msg: &hie_hl7::Message<'_>,
+    paths: impl IntoIterator<Item = (&'p str, &'p hie_hl7::Path)>,
+) -> Vec<(String, String)> {
     paths
-        .iter()
+        .into_iter()
         .filter_map(|(name, path)| {
             let v = msg.value(path)?;
-            (!v.is_empty()).then(|| (name.clone(), v.to_string()))
+            (!v.is_empty()).then(|| (name.to_string(), v.to_string()))
         })
         .collect()
 }
@@ -146,15 +150,17 @@ fn index_chunk(c: &mut Connection, paths: &[(String, hie_hl7::Path)], after: i64
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
             let data: Vec<u8> = row.get(1)?;
+            bodies += 1;
+            last = id;
             for (name, _) in paths {
                 clear.execute(params![id, name])?;
             }
-            for (name, value) in values_of(&data, paths) {
+            // A body that is not HL7 has no field values.
+            let Ok(msg) = hie_hl7::parse(&data) else { continue };
+            for (name, value) in values_in(&msg, paths.iter().map(|(n, p)| (n.as_str(), p))) {
                 insert.execute(params![id, name, value])?;
                 fields += 1;
             }
-            bodies += 1;
-            last = id;
         }
     }
     tx.commit()?;

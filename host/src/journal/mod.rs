@@ -30,7 +30,7 @@ mod query;
 mod schema;
 mod writer;
 
-pub use fields::FieldsSync;
+pub use fields::{FieldsSync, values_in as field_values_in};
 pub use gather::gather_on_this_thread;
 pub use query::{HeaderRow, JournalStats, PurgeReport, Search};
 pub use writer::{Done, Op};
