@@ -14,6 +14,8 @@ pub struct Client {
     pub stream: TcpStream,
     decoder: MllpDecoder,
     buf: Vec<u8>,
+    /// Frames decoded but not read yet (several replies can arrive in one read).
+    ready: std::collections::VecDeque<Vec<u8>>,
 }
 
 impl Client {
@@ -22,7 +24,7 @@ impl Client {
         let stream = TcpStream::connect(("127.0.0.1", port))?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        Ok(Client { stream, decoder: MllpDecoder::default(), buf: Vec::new() })
+        Ok(Client { stream, decoder: MllpDecoder::default(), buf: Vec::new(), ready: Default::default() })
     }
 
     /// Connects, retrying until the listener is up (10 s).
@@ -47,8 +49,11 @@ impl Client {
         loop {
             for item in self.decoder.decode(&mut self.buf) {
                 if let MllpItem::Frame(f) = item {
-                    return Ok(f);
+                    self.ready.push_back(f);
                 }
+            }
+            if let Some(f) = self.ready.pop_front() {
+                return Ok(f);
             }
             let n = self.stream.read(&mut chunk)?;
             if n == 0 {

@@ -10,6 +10,7 @@
 //!                                                connection to the sink and relays the sink's ACK; the
 //!                                                bound of any engine on the in → out path (no store)
 //! hie-bench load  --port P --connections N --messages M [--rate R] [--size BYTES] [--run-id ID]
+//!                 [--pipeline K]                  K frames in one write per connection, then their K ACKs
 //! hie-bench fsync-rate --dir D [--seconds S] [--mode append|overwrite|direct]
 //!                                                fdatasync rate of a 1 KiB append (or overwrite,
 //!                                                or 4 KiB O_DIRECT overwrite) per sync
@@ -87,6 +88,7 @@ const USAGE: &str = "usage:
   hie-bench sink --port P [--count-file F]
   hie-bench relay --port P --to SINK_PORT
   hie-bench load --port P --connections N --messages M [--rate R] [--size BYTES] [--run-id ID] [--timeout S]
+                 [--pipeline K]         (K frames per write on each connection, closed loop)
                  [--latency-log FILE]   (per message: send time, latency, connection; TSV)
   hie-bench fsync-rate --dir D [--seconds S] [--mode append|overwrite|direct]
   hie-bench rss --pid PID
@@ -379,6 +381,8 @@ fn load(opts: &Opts) -> Result<(), String> {
     let rate: Option<f64> =
         opts.str("rate").map(|r| r.parse().map_err(|_| format!("--rate: not a number: {r}"))).transpose()?;
     let size: usize = opts.num("size", Some(1024))?;
+    // Frames written at once on a connection before its replies are read (closed loop only).
+    let pipeline: usize = opts.num("pipeline", Some(1))?;
     let timeout = Duration::from_secs_f64(opts.num("timeout", Some(30.0))?);
     let run_id = opts.str("run-id").map(str::to_string).unwrap_or_else(|| format!("B{:x}", unix_ms() % 0xFFFF_FFFF));
     if conns == 0 || total == 0 {
@@ -386,6 +390,9 @@ fn load(opts: &Opts) -> Result<(), String> {
     }
     if rate.is_some_and(|r| r <= 0.0) {
         return Err("--rate must be positive".into());
+    }
+    if pipeline == 0 || (pipeline > 1 && rate.is_some()) {
+        return Err("--pipeline must be positive, and 1 with --rate".into());
     }
     let sent_bytes = adt_a01(&format!("{run_id}-0-0"), 0, size).len();
     let latency_log = opts.str("latency-log").map(std::path::PathBuf::from);
@@ -422,17 +429,22 @@ fn load(opts: &Opts) -> Result<(), String> {
             barrier.wait();
             let start = *start_cell.get().expect("start time");
             let mut local = 0u64;
+            let mut batch: Vec<(u64, String)> = Vec::with_capacity(pipeline);
             loop {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let (seq, scheduled) = match rate {
+                batch.clear();
+                let scheduled = match rate {
                     None => {
-                        let seq = next.fetch_add(1, Ordering::Relaxed);
-                        if seq >= total {
+                        let first = next.fetch_add(pipeline as u64, Ordering::Relaxed);
+                        for seq in first..(first + pipeline as u64).min(total) {
+                            batch.push((seq, format!("{run_id}-{ci}-{seq}")));
+                        }
+                        if batch.is_empty() {
                             break;
                         }
-                        (seq, None)
+                        None
                     }
                     Some(rate) => {
                         if local >= my_count {
@@ -445,48 +457,58 @@ fn load(opts: &Opts) -> Result<(), String> {
                         if at > now {
                             std::thread::sleep(at - now);
                         }
-                        (seq, Some(at))
+                        batch.push((seq, format!("{run_id}-{ci}-{seq}")));
+                        Some(at)
                     }
                 };
-                let control_id = format!("{run_id}-{ci}-{seq}");
                 frame.clear();
-                mllp::encode_into(&mut frame, &adt_a01(&control_id, seq, size));
+                for (seq, control_id) in &batch {
+                    mllp::encode_into(&mut frame, &adt_a01(control_id, *seq, size));
+                }
                 let sent_at = scheduled.unwrap_or_else(Instant::now);
-                match conn.write_raw(&frame).and_then(|_| conn.read_reply()) {
-                    Ok(reply) => {
-                        let done = Instant::now();
-                        let us = done.saturating_duration_since(sent_at).as_micros() as u64;
-                        r.latencies.push(us);
-                        if keep_samples {
-                            r.samples.push((sent_at.saturating_duration_since(start).as_micros() as u64, us, ci));
-                        }
-                        r.last_done = Some(done);
-                        match msa(&reply) {
-                            // Original mode (MSH-15/16 empty): AA. CA would be a commit ACK.
-                            Some((code, id)) if (code == "AA" || code == "CA") && id == control_id => {}
-                            other => {
-                                r.nacks += 1;
-                                r.errors += 1;
-                                if r.first_error.is_none() {
-                                    r.first_error = Some(format!(
-                                        "reply {:?} for {control_id}: {}",
-                                        other,
-                                        String::from_utf8_lossy(&reply).replace('\r', "\\r")
-                                    ));
+                // One write for the whole batch (pipelining), then its replies in order.
+                let mut failed = conn.write_raw(&frame).err();
+                for (_, control_id) in &batch {
+                    if failed.is_some() {
+                        break;
+                    }
+                    match conn.read_reply() {
+                        Ok(reply) => {
+                            let done = Instant::now();
+                            let us = done.saturating_duration_since(sent_at).as_micros() as u64;
+                            r.latencies.push(us);
+                            if keep_samples {
+                                r.samples.push((sent_at.saturating_duration_since(start).as_micros() as u64, us, ci));
+                            }
+                            r.last_done = Some(done);
+                            match msa(&reply) {
+                                // Original mode (MSH-15/16 empty): AA. CA would be a commit ACK.
+                                Some((code, id)) if (code == "AA" || code == "CA") && id == *control_id => {}
+                                other => {
+                                    r.nacks += 1;
+                                    r.errors += 1;
+                                    if r.first_error.is_none() {
+                                        r.first_error = Some(format!(
+                                            "reply {:?} for {control_id}: {}",
+                                            other,
+                                            String::from_utf8_lossy(&reply).replace('\r', "\\r")
+                                        ));
+                                    }
                                 }
                             }
                         }
+                        Err(e) => failed = Some(e),
                     }
-                    Err(e) => {
-                        r.errors += 1;
-                        if r.first_error.is_none() {
-                            r.first_error = Some(format!("connection {ci}: {e}"));
-                        }
-                        // Reconnect once; give up on this connection if that fails.
-                        match connect(port, timeout) {
-                            Ok(c) => conn = c,
-                            Err(_) => break,
-                        }
+                }
+                if let Some(e) = failed {
+                    r.errors += 1;
+                    if r.first_error.is_none() {
+                        r.first_error = Some(format!("connection {ci}: {e}"));
+                    }
+                    // Reconnect once; give up on this connection if that fails.
+                    match connect(port, timeout) {
+                        Ok(c) => conn = c,
+                        Err(_) => break,
                     }
                 }
             }
@@ -538,6 +560,7 @@ fn load(opts: &Opts) -> Result<(), String> {
         "mode": if rate.is_some() { "open-loop" } else { "closed-loop" },
         "port": port,
         "connections": conns,
+        "pipeline": pipeline,
         "messages": total,
         "message_bytes": sent_bytes,
         "rate_target": rate,
