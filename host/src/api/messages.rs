@@ -121,9 +121,14 @@ async fn search(State(s): State<ApiState>, Query(p): Query<SearchParams>) -> Res
         .await
         .map_err(internal)?
         .map_err(|e| bad_request(e.to_string()))?;
+    // The search answers from what the warehouse holds (it waits briefly for the newest
+    // commits); how far that trails the log is part of the answer.
+    let lag = s.engine.inner.journal.index_lag();
     Ok(Json(json!({
         "count": rows.len(),
         "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
+        "index_lag": lag,
+        "complete": lag.records == 0,
         "messages": rows.iter().map(row_json).collect::<Vec<_>>(),
     })))
 }
@@ -276,5 +281,9 @@ async fn journal_stats(State(s): State<ApiState>) -> Result<Json<Value>, ApiErro
     v["durability"] = json!(s.engine.inner.journal.durability());
     v["writable"] = json!(s.engine.inner.journal.is_healthy());
     v["dir"] = json!(s.engine.inner.journal.dir().display().to_string());
+    let lag = s.engine.inner.journal.index_lag();
+    v["index_lag_records"] = json!(lag.records);
+    v["index_lag_ms"] = json!(lag.ms);
+    v["index_lag"] = json!(lag);
     Ok(Json(v))
 }

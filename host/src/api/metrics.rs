@@ -51,6 +51,17 @@ pub(super) async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
         "# HELP hie_journal_writable 1 when the journal accepts commits.\n# TYPE hie_journal_writable gauge"
     );
     let _ = writeln!(out, "hie_journal_writable {}", u8::from(status.journal_writable));
+    let lag = status.index_lag;
+    let _ = writeln!(
+        out,
+        "# HELP hie_journal_index_lag_records Commits in the commit log not yet in the warehouse (search, sessions).\n# TYPE hie_journal_index_lag_records gauge\nhie_journal_index_lag_records {}",
+        lag.records
+    );
+    let _ = writeln!(
+        out,
+        "# HELP hie_journal_index_lag_seconds How long ago the oldest commit not yet in the warehouse was written.\n# TYPE hie_journal_index_lag_seconds gauge\nhie_journal_index_lag_seconds {:.3}",
+        lag.ms as f64 / 1000.0
+    );
     let _ = writeln!(
         out,
         "# HELP hie_alerts_total Alerts raised (AlertOnError, QueueCountAlert, InactivityTimeout).\n# TYPE hie_alerts_total counter"

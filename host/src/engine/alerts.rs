@@ -36,7 +36,14 @@ pub enum AlertKind {
     Inactivity,
     /// A message waited `QueueWaitAlert` in the queue.
     QueueWait,
+    /// The journal refuses commits (disk full, unwritable): services NACK.
+    JournalUnwritable,
+    /// The warehouse (search, sessions) trails the commit log by `IndexLagAlert`.
+    IndexLag,
 }
+
+/// The name engine-wide alerts carry as their source (IRIS `SourceConfigName`).
+pub const ENGINE_SOURCE: &str = "HIE.Journal";
 
 /// One alert.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -137,6 +144,53 @@ struct Watched {
     wait_alerted: bool,
 }
 
+/// What the watch remembers of the journal between looks.
+#[derive(Default)]
+struct JournalWatch {
+    /// It refused commits at the last look (alerted).
+    unwritable: bool,
+    /// The warehouse trailed by `IndexLagAlert` at the last look (alerted).
+    lagging: bool,
+}
+
+impl JournalWatch {
+    /// Alerts when the journal stops taking commits, and when the warehouse starts
+    /// trailing the log by the production's `IndexLagAlert`.
+    fn look(&mut self, engine: &EngineInner) {
+        let unwritable = !engine.journal.is_healthy();
+        if unwritable && !self.unwritable {
+            engine.raise_alert(
+                ENGINE_SOURCE,
+                AlertKind::JournalUnwritable,
+                format!(
+                    "the journal in {} cannot be written: messages are refused (NACK) until it can",
+                    engine.journal.dir().display()
+                ),
+            );
+        }
+        self.unwritable = unwritable;
+        let Some(limit) = engine.plan().and_then(|p| p.index_lag_alert) else {
+            self.lagging = false;
+            return;
+        };
+        let lag = engine.journal.index_lag();
+        let over = Duration::from_millis(lag.ms.max(0) as u64) >= limit;
+        if over && !self.lagging {
+            engine.raise_alert(
+                ENGINE_SOURCE,
+                AlertKind::IndexLag,
+                format!(
+                    "message search trails the journal by {} s ({} commits; IndexLagAlert {}): ACKs are unaffected, searches may miss the newest messages",
+                    lag.ms / 1000,
+                    lag.records,
+                    limit.as_secs()
+                ),
+            );
+        }
+        self.lagging = over;
+    }
+}
+
 /// How often the watch looks at queues and counters.
 const WATCH_EVERY: Duration = Duration::from_millis(500);
 
@@ -145,10 +199,12 @@ const WATCH_EVERY: Duration = Duration::from_millis(500);
 pub(crate) fn watch(engine: Weak<EngineInner>, runtime: &tokio::runtime::Handle) {
     runtime.spawn(async move {
         let mut seen: HashMap<String, Watched> = HashMap::new();
+        let mut journal = JournalWatch::default();
         let mut tick = tokio::time::interval(WATCH_EVERY);
         loop {
             tick.tick().await;
             let Some(engine) = engine.upgrade() else { return };
+            journal.look(&engine);
             let items = engine.items();
             seen.retain(|name, _| items.iter().any(|i| &*i.plan.name == name));
             for item in items {

@@ -67,6 +67,8 @@ pub struct ProductionStatus {
     pub durability: crate::journal::Durability,
     /// Whether the journal accepts writes.
     pub journal_writable: bool,
+    /// How far the warehouse (search, sessions) trails the commit log.
+    pub index_lag: crate::journal::IndexLag,
     /// Items in file order.
     pub items: Vec<ItemStatus>,
 }
@@ -131,6 +133,7 @@ pub fn snapshot(engine: &EngineInner) -> ProductionStatus {
         // What the journal does, not what a reloaded file asks for (that needs a restart).
         durability: engine.journal.durability(),
         journal_writable: engine.journal.is_healthy(),
+        index_lag: engine.journal.index_lag(),
         items,
     }
 }

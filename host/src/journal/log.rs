@@ -1,19 +1,29 @@
 //! The commit log: segment files holding every journal commit, in order.
 //!
 //! This is what makes a message durable. An ACK waits for its commit's record to be
-//! written here (and, in fsync mode, `fdatasync`ed); the SQLite warehouse is built from
-//! these records behind it and can always be rebuilt from them.
+//! written here (and, in fsync mode, `fdatasync`ed), and for nothing else: the SQLite
+//! warehouse is built from these records behind it, by a reader that follows the log
+//! ([`super::tail`]), and can always be rebuilt from them.
 //!
-//! Segments are created ahead of need, full size and zero-filled, by a background thread:
-//! writing into blocks that already exist means `fdatasync` has no file-size metadata to
-//! commit, which is markedly cheaper than syncing an append on ext4 (measured: see
-//! docs/benchmarks.md).
+//! # Invariants
+//! - Records of a segment have strictly increasing LSNs, each at least the LSN its file
+//!   is named after. The log ends at the first record that breaks that, at the first
+//!   all-zero header, or at the first record cut short or failing its CRC: a crash can only
+//!   tear the last write, and that commit was never acknowledged. Because the end is found
+//!   that way, a segment may be a recycled file whose old records follow the new ones.
+//! - A write that fails, or whose sync fails, leaves the log ending where it did: the next
+//!   write goes to the same place ([`Log::rewind`]).
+//! - Nothing on the writing side ever waits for another thread. A rotation takes a
+//!   recycled segment, or the spare the background thread made, or (when neither is
+//!   ready) sizes a new file on the spot.
+//!
+//! Segments are preallocated: recycled ones (fully indexed segments renamed for reuse,
+//! as PostgreSQL recycles its WAL) or zero-filled ahead of need. Writing into blocks that
+//! already exist means `fdatasync` has no file-size or extent metadata to commit, which is
+//! markedly cheaper than syncing an append on ext4 (docs/benchmarks.md).
 //!
 //! Record layout: `len: u32 | crc32(payload): u32 | lsn: u64 | payload` (little endian),
-//! payload = postcard-encoded `Vec<Op>`. The log ends at the first all-zero header or the
-//! first record that is cut short or fails its CRC: a crash can only tear the last write,
-//! and that commit was never acknowledged. On open, anything after the end is zeroed so a
-//! torn write can never be mistaken for a record later.
+//! payload = postcard-encoded `Vec<Op>`.
 
 use super::writer::Op;
 use std::fs::{File, OpenOptions};
@@ -24,15 +34,28 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// Size of a segment.
-const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
+pub(super) const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
 /// Record header size.
-const HEADER: usize = 16;
+pub(super) const HEADER: usize = 16;
 /// Refuse records claiming to be larger than this (corruption guard).
-const MAX_RECORD: usize = 512 * 1024 * 1024;
+pub(super) const MAX_RECORD: usize = 512 * 1024 * 1024;
+/// Fully indexed segments kept for reuse at most.
+const RECYCLED_KEPT: usize = 2;
 
-/// The segments on disk: first LSN and path, oldest first (shared with the indexer, which
-/// deletes segments once their records are durable in SQLite).
-pub type Segments = Arc<Mutex<Vec<(u64, PathBuf)>>>;
+/// The segment files, shared by the writer (which adds them), the reader that follows
+/// the log and the indexer (which retires them once their records are durable in SQLite).
+#[derive(Default)]
+pub struct SegmentSet {
+    /// First LSN (the file name) and path of every live segment, oldest first.
+    pub live: Vec<(u64, PathBuf)>,
+    /// Retired segments waiting to be reused by a rotation (full size, old contents).
+    recycled: Vec<PathBuf>,
+    /// Counter for recycled file names.
+    retired: u64,
+}
+
+/// The segments, behind one lock.
+pub type Segments = Arc<Mutex<SegmentSet>>;
 
 /// The log, as its single writer holds it.
 pub struct Log {
@@ -42,9 +65,12 @@ pub struct Log {
     len: u64,
     /// Size of the current segment file.
     capacity: u64,
+    /// First LSN of the current segment (its name).
+    first_lsn: u64,
     next_lsn: u64,
     segments: Segments,
-    /// The next segment, being zero-filled in the background.
+    /// The next segment, being zero-filled in the background (at normal priority: it is
+    /// disk work, and a rotation never waits for it).
     spare: Option<JoinHandle<std::io::Result<PathBuf>>>,
     /// Counter for spare file names.
     spares_made: u64,
@@ -57,20 +83,28 @@ fn segment_path(dir: &Path, first_lsn: u64) -> PathBuf {
 /// Creates a zero-filled file of `size` bytes at `path`, synced.
 fn create_zeroed(path: &Path, size: u64) -> std::io::Result<PathBuf> {
     let f = OpenOptions::new().create(true).truncate(true).write(true).open(path)?;
-    let zeros = vec![0u8; 1 << 20];
-    let mut written = 0;
-    while written < size {
-        let n = zeros.len().min((size - written) as usize);
-        f.write_all_at(&zeros[..n], written)?;
-        written += n as u64;
-    }
+    zero_range(&f, 0, size)?;
     f.sync_all()?;
     Ok(path.to_path_buf())
+}
+
+fn zero_range(f: &File, from: u64, to: u64) -> std::io::Result<()> {
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < to {
+        let n = zeros.len().min((to - at) as usize);
+        f.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
 }
 
 /// Encodes one record into `out`.
 pub fn encode_record(out: &mut Vec<u8>, lsn: u64, ops: &[Op]) -> Result<(), String> {
     let payload = postcard::to_allocvec(ops).map_err(|e| format!("cannot encode a commit: {e}"))?;
+    if payload.len() > MAX_RECORD {
+        return Err(format!("a commit of {} bytes is larger than the log takes", payload.len()));
+    }
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
     out.extend_from_slice(&lsn.to_le_bytes());
@@ -78,35 +112,63 @@ pub fn encode_record(out: &mut Vec<u8>, lsn: u64, ops: &[Op]) -> Result<(), Stri
     Ok(())
 }
 
-/// What reading a segment gives: its intact records, where they end, and whether
-/// anything but zeros follows.
-type SegmentContents = (Vec<(u64, Vec<Op>)>, u64, bool);
+/// What one position of a segment holds.
+#[derive(Debug)]
+pub enum Parsed {
+    /// A whole record: its LSN, its ops and the position after it.
+    Record(u64, Vec<Op>, usize),
+    /// The header says the record is longer than `bytes` holds from here (read more).
+    Short(usize),
+    /// Not a record: the log ends here (zeros, a torn or corrupt record, or one that does
+    /// not follow `after`).
+    End,
+}
 
-/// Reads every intact record of one segment.
-fn read_segment(path: &Path) -> std::io::Result<SegmentContents> {
+/// Reads the record at `pos` of `bytes`, which must have an LSN above `after`.
+pub fn parse_record(bytes: &[u8], pos: usize, after: u64) -> Parsed {
+    let Some(head) = bytes.get(pos..pos + HEADER) else {
+        return if bytes.len() - pos.min(bytes.len()) == 0 { Parsed::End } else { Parsed::Short(HEADER) };
+    };
+    let word = |at: usize, n: usize| head[at..at + n].iter().rev().fold(0u64, |v, b| (v << 8) | u64::from(*b));
+    let (len, crc, lsn) = (word(0, 4) as usize, word(4, 4) as u32, word(8, 8));
+    if lsn == 0 || lsn <= after || len > MAX_RECORD {
+        return Parsed::End;
+    }
+    let Some(payload) = bytes.get(pos + HEADER..pos + HEADER + len) else {
+        return Parsed::Short(HEADER + len);
+    };
+    if crc32fast::hash(payload) != crc {
+        return Parsed::End;
+    }
+    match postcard::from_bytes::<Vec<Op>>(payload) {
+        Ok(ops) => Parsed::Record(lsn, ops, pos + HEADER + len),
+        Err(_) => Parsed::End,
+    }
+}
+
+/// What reading a whole segment gives: its intact records, where they end, and whether
+/// anything but zeros follows.
+pub type SegmentContents = (Vec<(u64, Vec<Op>)>, u64, bool);
+
+/// Reads every intact record of one segment whose records must have LSNs above `after`.
+pub fn read_segment(path: &Path, after: u64) -> std::io::Result<SegmentContents> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
+    Ok(parse_segment(&bytes, after))
+}
+
+/// Every intact record of a segment's bytes (see [`read_segment`]).
+pub fn parse_segment(bytes: &[u8], after: u64) -> SegmentContents {
     let mut records = Vec::new();
     let mut pos = 0usize;
-    while pos + HEADER <= bytes.len() {
-        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap_or_default()) as usize;
-        let crc = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap_or_default());
-        let lsn = u64::from_le_bytes(bytes[pos + 8..pos + 16].try_into().unwrap_or_default());
-        if lsn == 0 || len > MAX_RECORD || pos + HEADER + len > bytes.len() {
-            break;
-        }
-        let payload = &bytes[pos + HEADER..pos + HEADER + len];
-        if crc32fast::hash(payload) != crc {
-            break;
-        }
-        match postcard::from_bytes::<Vec<Op>>(payload) {
-            Ok(ops) => records.push((lsn, ops)),
-            Err(_) => break,
-        }
-        pos += HEADER + len;
+    let mut last = after;
+    while let Parsed::Record(lsn, ops, next) = parse_record(bytes, pos, last) {
+        records.push((lsn, ops));
+        last = lsn;
+        pos = next;
     }
     let dirty = bytes[pos..].iter().any(|b| *b != 0);
-    Ok((records, pos as u64, dirty))
+    (records, pos as u64, dirty)
 }
 
 impl Log {
@@ -114,7 +176,7 @@ impl Log {
     /// `after` (oldest first). Whatever follows the last intact record is zeroed.
     pub fn open(dir: &Path, after: u64, mut replay: impl FnMut(u64, Vec<Op>)) -> std::io::Result<Log> {
         std::fs::create_dir_all(dir)?;
-        // Spares left by a previous run are incomplete or unused: start afresh.
+        // Spares and recycled segments left by a previous run: start afresh.
         for e in std::fs::read_dir(dir)?.filter_map(|e| e.ok()) {
             if e.file_name().to_string_lossy().starts_with(".spare") {
                 let _ = std::fs::remove_file(e.path());
@@ -131,9 +193,13 @@ impl Log {
         found.sort();
         let mut next_lsn = after + 1;
         let mut tail = 0;
-        for (i, (_, path)) in found.iter().enumerate() {
-            let (records, intact, dirty) = read_segment(path)?;
+        // The last LSN read so far: a segment's records follow everything before them,
+        // and start at its name.
+        let mut last_read = 0u64;
+        for (i, (first, path)) in found.iter().enumerate() {
+            let (records, intact, dirty) = read_segment(path, last_read.max(first.saturating_sub(1)))?;
             for (lsn, ops) in records {
+                last_read = lsn;
                 next_lsn = next_lsn.max(lsn + 1);
                 if lsn > after {
                     replay(lsn, ops);
@@ -142,25 +208,19 @@ impl Log {
             if i + 1 == found.len() {
                 tail = intact;
                 if dirty {
-                    tracing::warn!(segment = %path.display(), at = intact, "zeroing a torn log tail (an unacknowledged commit)");
+                    tracing::warn!(segment = %path.display(), at = intact, "the commit log ends in a torn or stale record (an unacknowledged commit, or an old one of a recycled segment): zeroing from there");
                     let f = OpenOptions::new().write(true).open(path)?;
                     let size = f.metadata()?.len();
-                    let zeros = vec![0u8; 1 << 20];
-                    let mut at = intact;
-                    while at < size {
-                        let n = zeros.len().min((size - at) as usize);
-                        f.write_all_at(&zeros[..n], at)?;
-                        at += n as u64;
-                    }
+                    zero_range(&f, intact, size)?;
                     f.sync_all()?;
                 }
             }
         }
-        let (file, len, capacity) = match found.last() {
-            Some((_, path)) => {
+        let (file, len, capacity, first_lsn) = match found.last() {
+            Some((first, path)) => {
                 let f = OpenOptions::new().read(true).write(true).open(path)?;
                 let cap = f.metadata()?.len().max(tail);
-                (f, tail, cap)
+                (f, tail, cap, *first)
             }
             None => {
                 let path = segment_path(dir, next_lsn);
@@ -168,7 +228,7 @@ impl Log {
                 let f = OpenOptions::new().read(true).write(true).open(&path)?;
                 found.push((next_lsn, path));
                 sync_dir(dir);
-                (f, 0, SEGMENT_BYTES)
+                (f, 0, SEGMENT_BYTES, next_lsn)
             }
         };
         let mut log = Log {
@@ -176,8 +236,9 @@ impl Log {
             file,
             len,
             capacity,
+            first_lsn,
             next_lsn,
-            segments: Arc::new(Mutex::new(found)),
+            segments: Arc::new(Mutex::new(SegmentSet { live: found, ..SegmentSet::default() })),
             spare: None,
             spares_made: 0,
         };
@@ -186,14 +247,14 @@ impl Log {
     }
 
     fn prepare_spare(&mut self) {
+        if self.spare.is_some() {
+            return;
+        }
         self.spares_made += 1;
         let path = self.dir.join(format!(".spare-{}-{}.log", std::process::id(), self.spares_made));
         self.spare = std::thread::Builder::new()
             .name("hie-log-spare".into())
-            .spawn(move || {
-                super::run_in_background();
-                create_zeroed(&path, SEGMENT_BYTES)
-            })
+            .spawn(move || create_zeroed(&path, SEGMENT_BYTES))
             .ok();
     }
 
@@ -204,24 +265,46 @@ impl Log {
         l
     }
 
-    /// The segment list (shared with the indexer).
+    /// The last LSN handed out (written or not).
+    pub fn last_lsn(&self) -> u64 {
+        self.next_lsn - 1
+    }
+
+    /// The segment set (shared with the reader and the indexer).
     pub fn segments(&self) -> Segments {
         self.segments.clone()
     }
 
-    /// Writes prebuilt records (one `pwrite`). A failed write leaves the log ending where
+    /// The current segment's first LSN (its name).
+    pub fn first_lsn(&self) -> u64 {
+        self.first_lsn
+    }
+
+    /// Where the next record goes: the current segment's first LSN and path, and the offset.
+    pub fn end(&self) -> (u64, PathBuf, u64) {
+        (self.first_lsn, segment_path(&self.dir, self.first_lsn), self.len)
+    }
+
+    /// Writes prebuilt records (one `pwrite`) and returns the offset they start at in the
+    /// current segment (for [`Log::rewind`]). A failed write leaves the log ending where
     /// it did (the next write goes to the same place).
-    pub fn append(&mut self, records: &[u8], first_lsn: u64) -> std::io::Result<()> {
+    pub fn append(&mut self, records: &[u8], first_lsn: u64) -> std::io::Result<u64> {
         if self.len + records.len() as u64 > self.capacity {
             self.rotate(first_lsn, records.len() as u64)?;
         }
-        self.file.write_all_at(records, self.len)?;
+        let at = self.len;
+        self.file.write_all_at(records, at)?;
         self.len += records.len() as u64;
-        Ok(())
+        Ok(at)
     }
 
-    /// Bytes left in the current segment before a rotation (which syncs and may wait for
-    /// the spare segment to be zero-filled).
+    /// Forgets what was written from `offset` of the current segment on (its sync failed,
+    /// so its commits were refused): the next write overwrites it.
+    pub fn rewind(&mut self, offset: u64) {
+        self.len = self.len.min(offset);
+    }
+
+    /// Bytes left in the current segment before a rotation (which syncs).
     pub fn room(&self) -> u64 {
         self.capacity.saturating_sub(self.len)
     }
@@ -234,20 +317,32 @@ impl Log {
     fn rotate(&mut self, first_lsn: u64, need: u64) -> std::io::Result<()> {
         self.file.sync_data()?;
         let path = segment_path(&self.dir, first_lsn);
-        let spare = self.spare.take().and_then(|h| h.join().ok()).and_then(|r| r.ok());
         let capacity = if need <= SEGMENT_BYTES {
-            match spare {
-                Some(p) => std::fs::rename(&p, &path)?,
-                None => {
-                    create_zeroed(&path, SEGMENT_BYTES)?;
+            let recycled = self.segments.lock().unwrap_or_else(|e| e.into_inner()).recycled.pop();
+            let spare = match &self.spare {
+                Some(h) if h.is_finished() => self.spare.take().and_then(|h| h.join().ok()).and_then(|r| r.ok()),
+                _ => None,
+            };
+            match (recycled, spare) {
+                (Some(old), spare) => {
+                    std::fs::rename(&old, &path)?;
+                    // A finished spare not needed now goes to the pool.
+                    if let Some(s) = spare {
+                        self.segments.lock().unwrap_or_else(|e| e.into_inner()).recycled.push(s);
+                    }
+                }
+                (None, Some(s)) => std::fs::rename(&s, &path)?,
+                (None, None) => {
+                    // Nothing ready: size the file here rather than wait. Its first syncs
+                    // commit block allocations, which costs a little until it is full.
+                    tracing::debug!(segment = %path.display(), "no preallocated log segment ready; creating one");
+                    let f = OpenOptions::new().create(true).truncate(true).write(true).open(&path)?;
+                    f.set_len(SEGMENT_BYTES)?;
                 }
             }
             SEGMENT_BYTES
         } else {
             // A commit bigger than a segment gets a segment of its own size.
-            if let Some(p) = spare {
-                let _ = std::fs::remove_file(p);
-            }
             create_zeroed(&path, need)?;
             need
         };
@@ -255,17 +350,58 @@ impl Log {
         self.file = OpenOptions::new().read(true).write(true).open(&path)?;
         self.len = 0;
         self.capacity = capacity;
-        self.segments.lock().unwrap_or_else(|e| e.into_inner()).push((first_lsn, path));
-        self.prepare_spare();
+        self.first_lsn = first_lsn;
+        self.segments.lock().unwrap_or_else(|e| e.into_inner()).live.push((first_lsn, path));
+        if self.segments.lock().unwrap_or_else(|e| e.into_inner()).recycled.is_empty() {
+            self.prepare_spare();
+        }
         Ok(())
     }
 }
 
-/// Deletes segments all of whose records have LSN ≤ `durable` (never the newest segment).
-pub fn delete_through(segments: &Segments, durable: u64) {
-    let mut list = segments.lock().unwrap_or_else(|e| e.into_inner());
-    while list.len() > 1 && list[1].0 <= durable + 1 {
-        let (_, path) = list.remove(0);
+/// Reads the one record at `offset` of the live segment `segment`, which must have LSN
+/// `lsn`. `None` when the segment is gone (retired: the record is in the warehouse) or
+/// does not hold that record there.
+pub fn read_record_at(segments: &Segments, segment: u64, offset: u64, lsn: u64) -> Option<Vec<Op>> {
+    let path = {
+        let set = segments.lock().unwrap_or_else(|e| e.into_inner());
+        set.live.iter().find(|(first, _)| *first == segment).map(|(_, p)| p.clone())?
+    };
+    let file = File::open(path).ok()?;
+    let mut head = [0u8; HEADER];
+    file.read_exact_at(&mut head, offset).ok()?;
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    if len > MAX_RECORD {
+        return None;
+    }
+    let mut bytes = vec![0u8; HEADER + len];
+    file.read_exact_at(&mut bytes, offset).ok()?;
+    match parse_record(&bytes, 0, lsn.saturating_sub(1)) {
+        Parsed::Record(l, ops, _) if l == lsn => Some(ops),
+        _ => None,
+    }
+}
+
+/// Retires segments all of whose records have LSN ≤ `durable` (never the newest one):
+/// up to [`RECYCLED_KEPT`] are kept for reuse, the rest deleted.
+pub fn retire_through(segments: &Segments, durable: u64) {
+    let mut set = segments.lock().unwrap_or_else(|e| e.into_inner());
+    while set.live.len() > 1 && set.live[1].0 <= durable + 1 {
+        let (_, path) = set.live.remove(0);
+        let full_size = std::fs::metadata(&path).map(|m| m.len() == SEGMENT_BYTES).unwrap_or(false);
+        if set.recycled.len() < RECYCLED_KEPT && full_size {
+            set.retired += 1;
+            let to = path.with_file_name(format!(".spare-recycled-{}-{}.log", std::process::id(), set.retired));
+            match std::fs::rename(&path, &to) {
+                Ok(()) => {
+                    set.recycled.push(to);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(segment = %path.display(), error = %e, "cannot recycle an indexed log segment")
+                }
+            }
+        }
         if let Err(e) = std::fs::remove_file(&path) {
             tracing::warn!(segment = %path.display(), error = %e, "cannot delete an indexed log segment");
         }

@@ -27,7 +27,9 @@ mod handoff;
 mod indexer;
 mod log;
 mod query;
+mod recent;
 mod schema;
+mod tail;
 mod writer;
 
 pub use fields::{FieldsSync, values_in as field_values_in};
@@ -78,9 +80,6 @@ impl From<rusqlite::Error> for JournalError {
     }
 }
 
-/// Most bytes of committed records waiting for the indexer.
-const INDEX_QUEUE_BYTES: usize = 16 * 1024 * 1024;
-
 /// The journal handle, shared by the whole engine.
 pub struct Journal {
     /// The data directory (holds `journal.db` and its WAL).
@@ -100,10 +99,10 @@ pub struct Journal {
     durability: Durability,
     /// False while commits fail, for the API and the log.
     healthy: Arc<AtomicBool>,
-    /// Highest LSN written to the commit log.
-    written: Arc<AtomicU64>,
-    /// How far the warehouse has caught up.
+    /// How far the commit log is written and the warehouse has caught up.
     progress: Arc<indexer::Progress>,
+    /// The log's segments, for reading records back ([`Journal::load_body`]).
+    segments: log::Segments,
     /// `SearchFields` paths every stored body has index rows for ([`fields`]): search
     /// uses the index only for these.
     complete_paths: std::sync::RwLock<std::collections::HashSet<String>>,
@@ -154,33 +153,26 @@ impl Journal {
         let max_header: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM headers", [], |r| r.get(0))?;
         let max_body: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM bodies", [], |r| r.get(0))?;
         let progress = indexer::Progress::new(last);
-        let written = Arc::new(AtomicU64::new(last));
         let segments = log.segments();
-        let tx = Arc::new(handoff::Handoff::new(0));
+        let (first_lsn, path, offset) = log.end();
+        // The indexer reads on from where the log ends now: everything before is replayed.
+        let reader = tail::LogReader::at(segments.clone(), first_lsn, path, offset, last.max(log.last_lsn()));
+        let journal_segments = segments.clone();
+        let tx = Arc::new(handoff::Handoff::new());
         let rx = tx.clone();
-        // Bounded by size: when the warehouse falls behind, commits slow down instead of
-        // memory growing. 32 MiB is several warehouse transactions' worth at full speed (a
-        // bound of 64 batches stalled the writer at 16 connections, where its batches are
-        // small; a count bound let large batches pile up to hundreds of MiB).
-        let index_tx = Arc::new(handoff::Handoff::weighed(INDEX_QUEUE_BYTES, writer::IndexJob::approx_bytes));
-        let index_rx = index_tx.clone();
         let healthy = Arc::new(AtomicBool::new(true));
-        let log_writer = Arc::new(Mutex::new(writer::LogWriter::new(
-            log,
-            index_tx.clone(),
-            durability,
-            healthy.clone(),
-            written.clone(),
-        )));
+        let log_writer =
+            Arc::new(Mutex::new(writer::LogWriter::new(log, progress.clone(), durability, healthy.clone())));
         let thread_writer = log_writer.clone();
+        let writer_progress = progress.clone();
         std::thread::Builder::new()
             .name("hie-journal".into())
-            .spawn(move || writer::run(thread_writer, rx, index_tx))
+            .spawn(move || writer::run(thread_writer, rx, writer_progress))
             .map_err(|e| JournalError::Store(format!("cannot start journal writer: {e}")))?;
         let indexer_progress = progress.clone();
         std::thread::Builder::new()
             .name("hie-indexer".into())
-            .spawn(move || indexer::run(conn, index_rx, indexer_progress, segments))
+            .spawn(move || indexer::run(conn, indexer_progress, reader, segments))
             .map_err(|e| JournalError::Store(format!("cannot start journal indexer: {e}")))?;
         Ok(Arc::new(Journal {
             dir: dir.to_path_buf(),
@@ -191,8 +183,8 @@ impl Journal {
             next_body: AtomicU64::new(max_body as u64 + 1),
             durability,
             healthy,
-            written,
             progress,
+            segments: journal_segments,
             complete_paths: std::sync::RwLock::new(complete_paths),
             fields_sync: tokio::sync::Mutex::new(()),
             wanted_paths: Mutex::new(Vec::new()),
@@ -207,8 +199,25 @@ impl Journal {
     /// Waits (up to 10 s) until everything committed before this call is in the warehouse,
     /// so a read sees it. `false` if the warehouse is that far behind.
     pub fn read_barrier(&self) -> bool {
-        let target = self.written.load(Ordering::SeqCst);
-        self.progress.wait_for(target, std::time::Duration::from_secs(10))
+        self.read_barrier_for(std::time::Duration::from_secs(10))
+    }
+
+    /// Like [`Journal::read_barrier`], waiting at most `wait`.
+    pub fn read_barrier_for(&self, wait: std::time::Duration) -> bool {
+        let target = self.progress.written.load(Ordering::SeqCst);
+        self.progress.wait_for(target, wait)
+    }
+
+    /// How far the warehouse trails the commit log.
+    pub fn index_lag(&self) -> IndexLag {
+        let (records, us) = self.progress.lag();
+        IndexLag {
+            records,
+            ms: us / 1000,
+            written_lsn: self.progress.written.load(Ordering::SeqCst),
+            indexed_lsn: self.progress.indexed.load(Ordering::SeqCst),
+            boosted: self.progress.boosted.load(Ordering::Relaxed),
+        }
     }
 
     /// The data directory.
@@ -272,12 +281,30 @@ impl Journal {
     /// Writes the commits this thread gathered, as one batch (one write, at most one
     /// sync), and reports to their waiters. Called by an intake thread's runtime just
     /// before it would park: every connection it serves is then waiting for its commit.
+    ///
+    /// When another thread holds the log (another intake thread's sync), the commits go
+    /// to the writer thread's queue instead, and whoever writes next takes them along:
+    /// this thread goes on serving its connections rather than waiting for the lock, and
+    /// the commits share that next write and sync.
     pub fn write_gathered(&self) {
         let mut gathered = gather::take();
         if gathered.is_empty() {
             return;
         }
-        let mut w = self.log_writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut w = match self.log_writer.try_lock() {
+            Ok(w) => w,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                for (ops, sync, done) in gathered {
+                    if let Err(writer::Job::Commit { done: Some(done), .. }) =
+                        self.writer.push(writer::Job::Commit { ops, sync, done })
+                    {
+                        done(Err(JournalError::Closed));
+                    }
+                }
+                return;
+            }
+        };
         // What the writer thread has not taken yet was handed in first, and shares the write.
         let mut batch = Vec::new();
         w.take_queued(&self.writer, &mut batch);
@@ -338,8 +365,18 @@ impl Journal {
         result.map_err(JournalError::from)
     }
 
-    /// Loads a body (waiting for the warehouse if it was committed moments ago).
+    /// Loads a body: from its log record while the warehouse does not have it yet (so a
+    /// consumer never waits for the indexer), else from the warehouse.
     pub fn load_body(&self, id: MessageId) -> Result<bytes::Bytes, JournalError> {
+        if let Some(pos) = self.progress.recent.find(id)
+            && let Some(ops) = log::read_record_at(&self.segments, pos.segment, pos.offset, pos.lsn)
+            && let Some(data) = ops.into_iter().find_map(|op| match op {
+                Op::Body { id: b, data, .. } if b == id => Some(data),
+                _ => None,
+            })
+        {
+            return Ok(data);
+        }
         let load = || {
             self.read(|c| {
                 c.prepare_cached("SELECT data FROM bodies WHERE id = ?1")?
@@ -357,6 +394,22 @@ impl Journal {
     }
 }
 
+/// How far the warehouse (search, sessions, body reads of deep queues) trails the commit
+/// log (what ACKs wait for).
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct IndexLag {
+    /// Commits written but not indexed yet.
+    pub records: u64,
+    /// Milliseconds since the oldest of them was written (0 when caught up).
+    pub ms: i64,
+    /// Highest LSN written.
+    pub written_lsn: u64,
+    /// Highest LSN indexed.
+    pub indexed_lsn: u64,
+    /// Whether the indexer runs at normal priority to catch up.
+    pub boosted: bool,
+}
+
 /// A commit's completion and the receiver its waiter awaits.
 fn completion() -> (Done, tokio::sync::oneshot::Receiver<Result<(), JournalError>>) {
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -364,19 +417,6 @@ fn completion() -> (Done, tokio::sync::oneshot::Receiver<Result<(), JournalError
         let _ = tx.send(r);
     });
     (done, rx)
-}
-
-/// Drops the calling thread to the lowest CPU priority (nice 19). The warehouse and the
-/// spare log segments are background work: on two cores, an indexer at equal priority
-/// took the CPU that a sender's ACK was waiting for, which showed as 1–2 ms p99 spikes and
-/// about 20% fewer ACKs per second on one connection (docs/benchmarks.md). The indexer
-/// cannot fall behind for ever: its queue is bounded, so a starved indexer slows commits.
-fn run_in_background() {
-    // SAFETY: plain syscalls on the calling thread; on Linux the nice value is per thread.
-    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
-    if rc != 0 {
-        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower a background thread's priority");
-    }
 }
 
 #[cfg(test)]
@@ -409,12 +449,16 @@ mod tests {
                 .build()
                 .expect("runtime");
             runtime.block_on(async {
-                let before = j.written.load(Ordering::SeqCst);
+                let before = j.progress.written.load(Ordering::SeqCst);
                 let mut commit = Box::pin(j.commit(vec![body(gathered_id, "gathered")], true));
                 assert!(futures::poll!(commit.as_mut()).is_pending(), "nothing is written before the thread idles");
                 // The writer thread would have written it by now had it been handed over.
                 std::thread::sleep(Duration::from_millis(50));
-                assert_eq!(j.written.load(Ordering::SeqCst), before, "the gathered commit waits for its thread");
+                assert_eq!(
+                    j.progress.written.load(Ordering::SeqCst),
+                    before,
+                    "the gathered commit waits for its thread"
+                );
                 // A commit handed to the writer thread meanwhile is written first, or with it.
                 j.commit_detached(vec![body(early_id, "handed over")]);
                 commit.await.expect("written when the runtime would park");
@@ -513,6 +557,55 @@ mod tests {
         for (id, text) in [(1, "internal hop"), (2, "acknowledged"), (3, "queued"), (4, "after")] {
             assert_eq!(journal.load_body(id).expect("body").as_ref(), text.as_bytes());
         }
+        journal.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn synced_commits_complete_while_the_warehouse_is_held_up_and_it_catches_up_from_the_log_after() {
+        let dir = temp_dir("held-up");
+        let journal = Journal::open(&dir, Durability::Fsync).expect("journal");
+        // Hold the indexer in a maintenance job, as a starved or slow warehouse would be.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (entered_tx, entered) = std::sync::mpsc::channel::<()>();
+        let j = journal.clone();
+        let hold = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(j.exec(move |_| {
+                let _ = entered_tx.send(());
+                let _ = held.recv();
+            }))
+        });
+        entered.recv_timeout(Duration::from_secs(10)).expect("the indexer runs the job");
+        // 64 MiB of synced commits: four times what the old in-memory bound let through
+        // before the ACK path waited for the warehouse.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let body = bytes::Bytes::from(vec![b'm'; 16 * 1024]);
+        let ids: Vec<MessageId> = (0..4096).map(|_| journal.next_body_id()).collect();
+        for id in &ids {
+            let tx = tx.clone();
+            let op = Op::Body { id: *id, data: body.clone(), created_us: 0 };
+            journal.commit_then(
+                vec![op],
+                true,
+                Box::new(move |r| {
+                    let _ = tx.send(r.is_ok());
+                }),
+            );
+        }
+        for _ in &ids {
+            assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(true), "a synced commit waited for the warehouse");
+        }
+        let lag = journal.index_lag();
+        assert!(lag.records >= ids.len() as u64, "the warehouse trails the log by every commit: {lag:?}");
+        assert!(!journal.read_barrier_for(Duration::from_millis(50)), "a bounded read barrier gives up");
+        // A consumer reading a body the warehouse lacks gets it from the log (the
+        // warehouse would not have it within the read's 10 s barrier).
+        assert_eq!(journal.load_body(ids[10]).expect("body from the log").len(), body.len());
+        release.send(()).expect("release");
+        hold.join().expect("hold").expect("job");
+        assert!(journal.read_barrier(), "the warehouse catches up by reading the log back");
+        assert_eq!(journal.index_lag().records, 0);
+        assert_eq!(journal.load_body(ids[4095]).expect("last body").len(), body.len());
         journal.close();
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -116,10 +116,17 @@ pub struct JournalStats {
     pub search_fields_indexed: Vec<String>,
 }
 
+/// How long a listing (search, session, dead letters, stats) waits for the newest
+/// commits to reach the warehouse before it answers from what is there. It then says how
+/// far the warehouse trails (`Journal::index_lag`), so a busy indexer never makes a
+/// search slow; reads of one message (an operator's resend, suspend) still wait until it
+/// is there.
+pub const LISTING_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Journal {
     /// Counts rows and bytes (a full scan of the body ids: for operators, not hot paths).
     pub fn stats(&self) -> Result<JournalStats, JournalError> {
-        self.read_barrier();
+        self.read_barrier_for(LISTING_WAIT);
         let bytes = ["journal.db", "journal.db-wal"]
             .iter()
             .filter_map(|f| std::fs::metadata(self.dir().join(f)).ok())
@@ -146,7 +153,7 @@ impl Journal {
 
     /// Finds headers matching `search`, newest first.
     pub fn search(&self, search: &Search, indexed_fields: &[String]) -> Result<Vec<HeaderRow>, JournalError> {
-        self.read_barrier();
+        self.read_barrier_for(LISTING_WAIT);
         let mut sql = format!("SELECT {HEADER_COLUMNS} FROM headers h WHERE 1=1");
         let mut args: Vec<Value> = Vec::new();
         if let Some(c) = &search.control_id {
@@ -297,7 +304,7 @@ impl Journal {
 
     /// Every header of a session, in id order.
     pub fn session(&self, session_id: MessageId) -> Result<Vec<HeaderRow>, JournalError> {
-        self.read_barrier();
+        self.read_barrier_for(LISTING_WAIT);
         self.read(|c| {
             let mut stmt =
                 c.prepare_cached(&format!("SELECT {HEADER_COLUMNS} FROM headers WHERE session_id = ?1 ORDER BY id"))?;
@@ -379,7 +386,7 @@ impl Journal {
 
     /// Headers in `statuses` (the dead-letter view), newest first.
     pub fn by_statuses(&self, statuses: &[Status], limit: usize) -> Result<Vec<HeaderRow>, JournalError> {
-        self.read_barrier();
+        self.read_barrier_for(LISTING_WAIT);
         let list = statuses.iter().map(|s| s.code().to_string()).collect::<Vec<_>>().join(",");
         self.read(move |c| {
             let mut stmt = c.prepare(&format!(

@@ -1,18 +1,28 @@
 //! The journal's single writer thread and its group commit.
 //!
-//! Every change goes through one thread that owns the commit log. It takes everything
-//! waiting in its channel, appends it as one write (one record per commit) and, when
+//! Every change goes through the commit log, held by one writer at a time: the writer
+//! thread, an intake thread writing what it gathered ([`super::gather`]), or a committing
+//! thread writing an unsynced commit itself. The holder takes everything waiting in the
+//! writer thread's queue, appends it as one write (one record per commit) and, when
 //! someone waits for durability in fsync mode, syncs once. While a sync runs, new commits
-//! pile up and share the next one: the group commit. Then it hands the records to the
-//! indexer, which builds the SQLite warehouse behind it.
+//! pile up and share the next one: the group commit. Then it publishes the written
+//! position, which the indexer follows by reading the log back ([`super::tail`]).
+//!
+//! # Invariants
+//! - Whoever holds the log does only the log's own I/O (write, sync, rotate) and runs the
+//!   completions: it never waits for another thread, and in particular never for the
+//!   warehouse. An ACK depends on the commit log alone.
+//! - Completions run in log order (under the log), so what a consumer sends keeps its order.
 
 use super::handoff::Handoff;
+use super::indexer::Progress;
 use super::log::{self, Log};
+use super::recent::RecordPos;
 use super::{Durability, JournalError};
 use crate::message::{Header, MessageId, Status};
 use bytes::Bytes;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One change to the journal.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -94,24 +104,6 @@ pub enum Job {
     Exec(Box<dyn FnOnce(&mut rusqlite::Connection) + Send>),
 }
 
-/// What the writer hands the indexer.
-pub enum IndexJob {
-    /// Committed records, in LSN order.
-    Records(Vec<(u64, Vec<Op>)>),
-    /// Maintenance to run in order with the records.
-    Exec(Box<dyn FnOnce(&mut rusqlite::Connection) + Send>),
-}
-
-impl IndexJob {
-    /// Roughly how much memory the job holds (bodies and replies dominate).
-    pub fn approx_bytes(&self) -> usize {
-        match self {
-            IndexJob::Exec(_) => OP_BYTES,
-            IndexJob::Records(records) => records.iter().map(|(_, ops)| ops_bytes(ops)).sum(),
-        }
-    }
-}
-
 /// What an op costs beyond its variable parts (ids, times, header fields), roughly.
 const OP_BYTES: usize = 256;
 
@@ -147,26 +139,19 @@ pub struct LogWriter {
     pub log: Log,
     /// Encoding buffer, reused across batches.
     buf: Vec<u8>,
-    /// Where written records go next.
-    index: Arc<Handoff<IndexJob>>,
+    /// Where the written position is published, for the indexer and read barriers; it
+    /// also takes the maintenance jobs the indexer runs in order with the records.
+    progress: Arc<Progress>,
     /// Whether a batch that someone waits on is synced.
     durability: Durability,
     /// False while writes fail (intake NACKs, consumers pause).
     healthy: Arc<AtomicBool>,
-    /// Highest LSN written, for read barriers.
-    written: Arc<AtomicU64>,
 }
 
 impl LogWriter {
-    /// A writer of `log` that hands its records to `index`.
-    pub fn new(
-        log: Log,
-        index: Arc<Handoff<IndexJob>>,
-        durability: Durability,
-        healthy: Arc<AtomicBool>,
-        written: Arc<AtomicU64>,
-    ) -> LogWriter {
-        LogWriter { log, buf: Vec::with_capacity(1 << 20), index, durability, healthy, written }
+    /// A writer of `log` that publishes what it wrote to `progress`.
+    pub fn new(log: Log, progress: Arc<Progress>, durability: Durability, healthy: Arc<AtomicBool>) -> LogWriter {
+        LogWriter { log, buf: Vec::with_capacity(1 << 20), progress, durability, healthy }
     }
 
     /// Moves everything waiting in the writer thread's queue into `batch`, in order:
@@ -185,7 +170,7 @@ impl LogWriter {
                 }
                 Job::Exec(f) => {
                     self.flush(batch);
-                    let _ = self.index.push(IndexJob::Exec(f));
+                    self.progress.push_exec(f);
                 }
             }
         }
@@ -195,17 +180,13 @@ impl LogWriter {
 impl LogWriter {
     /// Writes one commit that needs no sync right here, if that cannot make the caller
     /// wait: the caller holds the writer (not waiting behind someone's sync), nothing is
-    /// queued ahead of it (order kept), it fits the current segment (no rotation, which
-    /// syncs) and the indexer has room (no backpressure wait). Returns the commit when it
-    /// must go the usual way. Saves the writer thread's two wake-ups for an internal hop.
+    /// queued ahead of it (order kept) and it fits the current segment (no rotation, which
+    /// syncs). Returns the commit when it must go the usual way. Saves the writer thread's
+    /// two wake-ups for an internal hop.
     pub fn try_write_now(&mut self, queue: &Handoff<Job>, pending: Pending) -> Option<Pending> {
         let (ops, sync, _) = &pending;
         let needs_sync = *sync && self.durability == Durability::Fsync;
-        if needs_sync
-            || !queue.is_empty()
-            || self.log.room() < ops_bytes(ops) as u64 + INLINE_MARGIN
-            || !self.index.has_room()
-        {
+        if needs_sync || !queue.is_empty() || self.log.room() < ops_bytes(ops) as u64 + INLINE_MARGIN {
             return Some(pending);
         }
         self.flush(&mut vec![pending]);
@@ -218,28 +199,31 @@ impl LogWriter {
 const INLINE_MARGIN: u64 = 64 * 1024;
 
 /// The writer loop: writes whatever is queued whenever an intake thread has not already
-/// taken it along with its own commits. Returns when the queue is closed and drained.
-pub fn run(writer: Arc<std::sync::Mutex<LogWriter>>, queue: Arc<Handoff<Job>>, index: Arc<Handoff<IndexJob>>) {
+/// taken it along with its own commits. Returns when the queue is closed and drained,
+/// and then tells the indexer no more records will come.
+pub fn run(writer: Arc<std::sync::Mutex<LogWriter>>, queue: Arc<Handoff<Job>>, progress: Arc<Progress>) {
     let mut batch: Vec<Pending> = Vec::new();
     while queue.wait_for_items() {
         let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
         w.take_queued(&queue, &mut batch);
         w.flush(&mut batch);
     }
-    index.close();
+    progress.close();
 }
 
 impl LogWriter {
-    /// Appends the batch, syncs if needed, reports to each waiter and passes the records
-    /// on to the indexer.
+    /// Appends the batch, syncs if needed, publishes the written position and reports to
+    /// each waiter.
     pub fn flush(&mut self, batch: &mut Vec<Pending>) {
         if batch.is_empty() {
             return;
         }
-        let LogWriter { log, buf, index, durability, healthy, written } = self;
+        let LogWriter { log, buf, progress, durability, healthy } = self;
         buf.clear();
         let mut encoded: Vec<Result<u64, JournalError>> = Vec::with_capacity(batch.len());
         let mut first_lsn = None;
+        // Each written record's offset in `buf` and the bodies it holds.
+        let mut bodies: Vec<(u64, RecordPos, Vec<MessageId>)> = Vec::new();
         for (ops, _, _) in batch.iter() {
             let lsn = log.next_lsn();
             let before = buf.len();
@@ -247,6 +231,11 @@ impl LogWriter {
                 Ok(()) => {
                     first_lsn.get_or_insert(lsn);
                     encoded.push(Ok(lsn));
+                    let ids: Vec<MessageId> = ops
+                        .iter()
+                        .filter_map(|op| if let Op::Body { id, .. } = op { Some(*id) } else { None })
+                        .collect();
+                    bodies.push((before as u64, RecordPos { lsn, segment: 0, offset: 0 }, ids));
                 }
                 Err(e) => {
                     buf.truncate(before);
@@ -259,7 +248,18 @@ impl LogWriter {
         let want_sync = *durability == Durability::Fsync && batch.iter().any(|(_, sync, _)| *sync);
         let written_ok = match first_lsn {
             None => Ok(()),
-            Some(first) => log.append(buf, first).and_then(|_| if want_sync { log.sync() } else { Ok(()) }),
+            Some(first) => log.append(buf, first).and_then(|at| {
+                let segment = log.first_lsn();
+                for (offset, pos, _) in &mut bodies {
+                    (pos.segment, pos.offset) = (segment, at + *offset);
+                }
+                if !want_sync {
+                    return Ok(());
+                }
+                // A failed sync refuses these commits: the next write goes where they were,
+                // so they never count as written (and are never indexed or replayed).
+                log.sync().inspect_err(|_| log.rewind(at))
+            }),
         };
         match &written_ok {
             Ok(()) => {
@@ -273,12 +273,12 @@ impl LogWriter {
                 }
             }
         }
-        let mut records = Vec::with_capacity(batch.len());
+        let mut last_written = None;
         let mut dones = Vec::with_capacity(batch.len());
-        for ((ops, _, done), lsn) in batch.drain(..).zip(encoded) {
+        for ((_, _, done), lsn) in batch.drain(..).zip(encoded) {
             let result = match (&written_ok, lsn) {
                 (Ok(()), Ok(lsn)) => {
-                    records.push((lsn, ops));
+                    last_written = Some(lsn);
                     Ok(())
                 }
                 (Err(e), _) => Err(JournalError::Store(format!("cannot write the commit log: {e}"))),
@@ -287,18 +287,17 @@ impl LogWriter {
             dones.push((done, result));
         }
         // Publish the written position before anyone hears of these commits: a reader that
-        // learns of one (a queue refill, an API call) then waits for it to be indexed.
-        if let Some((last, _)) = records.last() {
-            written.store(*last, Ordering::SeqCst);
+        // learns of one (a queue refill, an API call) then waits for it to be indexed. The
+        // indexer reads the records back from the log; it is woken only if it sleeps.
+        if let Some(last) = last_written {
+            let noted: Vec<(RecordPos, Vec<MessageId>)> = bodies.into_iter().map(|(_, pos, ids)| (pos, ids)).collect();
+            progress.recent.note(&noted);
+            progress.publish(last);
         }
         for (done, result) in dones {
             if let Some(done) = done {
                 done(result);
             }
-        }
-        if !records.is_empty() {
-            // Bounded: a warehouse that falls behind slows commits down instead of growing memory.
-            let _ = index.push(IndexJob::Records(records));
         }
     }
 }

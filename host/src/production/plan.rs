@@ -168,6 +168,9 @@ impl ItemPlan {
 /// IRIS's default `ShutdownTimeout`: how long a shutdown waits for items to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// How far the warehouse may trail the commit log before an alert, by default.
+pub const DEFAULT_INDEX_LAG_ALERT: Duration = Duration::from_secs(60);
+
 /// A whole production, validated.
 #[derive(Clone, Debug)]
 pub struct ProductionPlan {
@@ -185,6 +188,9 @@ pub struct ProductionPlan {
     /// leaves them (IRIS `ShutdownTimeout`, default 120 s): what they hold stays in the
     /// journal and is delivered after the restart.
     pub shutdown_timeout: std::time::Duration,
+    /// Alert when the warehouse (search, sessions) trails the commit log by this long
+    /// (`IndexLagAlert`, seconds; default 60, 0 = never).
+    pub index_lag_alert: Option<Duration>,
     /// Items in file order (unresolved items skipped with `--skip-unresolved` are absent).
     pub items: Vec<ItemPlan>,
 }

@@ -197,8 +197,16 @@ const INTEGER_SETTINGS: &[&str] = &[
 const NUMBER_SETTINGS: &[&str] = &["CallInterval"];
 
 /// Production-level settings HIE understands.
-const PRODUCTION_SETTINGS: &[&str] =
-    &["Durability", "PluginDirs", "ActorPoolSize", "SearchFields", "PurgeKeepDays", "ShutdownTimeout", "TLSDir"];
+const PRODUCTION_SETTINGS: &[&str] = &[
+    "Durability",
+    "PluginDirs",
+    "ActorPoolSize",
+    "SearchFields",
+    "PurgeKeepDays",
+    "ShutdownTimeout",
+    "TLSDir",
+    "IndexLagAlert",
+];
 
 /// Options for validation.
 #[derive(Clone, Copy, Debug, Default)]
@@ -257,6 +265,11 @@ pub fn validate(
         .and_then(|s| s.value.trim().parse().ok())
         .map(Duration::from_secs)
         .unwrap_or(super::plan::DEFAULT_SHUTDOWN_TIMEOUT);
+    let index_lag_alert = match config.setting("IndexLagAlert").and_then(|s| s.value.trim().parse::<u64>().ok()) {
+        Some(0) => None,
+        Some(s) => Some(Duration::from_secs(s)),
+        None => Some(super::plan::DEFAULT_INDEX_LAG_ALERT),
+    };
 
     let has_errors = diags.iter().any(Diagnostic::is_error);
     let plan = (!has_errors).then(|| ProductionPlan {
@@ -266,6 +279,7 @@ pub fn validate(
         search_fields,
         purge_keep_days,
         shutdown_timeout,
+        index_lag_alert,
         items: plans,
     });
     (plan, diags)
@@ -296,7 +310,7 @@ fn production_settings(config: &ProductionConfig, diags: &mut Vec<Diagnostic>) -
             ),
         }
     }
-    for name in ["PurgeKeepDays", "ShutdownTimeout"] {
+    for name in ["PurgeKeepDays", "ShutdownTimeout", "IndexLagAlert"] {
         if let Some(s) = config.setting(name)
             && s.value.trim().parse::<u32>().is_err()
         {
