@@ -73,34 +73,63 @@ pub async fn start(
     };
     let listener = listener.into_std().map_err(|e| format!("cannot hand TCP port {port} to the intake thread: {e}"))?;
     tracing::info!(item = %item.plan.name, port, address = %bind.ip(), tls = cfg.tls.is_some(), "MLLP listener open");
-    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
     let runtime = engine.runtime.clone();
     let name = item.plan.name.clone();
+    // Helper intake threads take connections from the accepting one, round robin.
+    let mut helpers = Vec::new();
+    let mut ended = Vec::new();
+    for _ in 1..intake_threads() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(std::net::TcpStream, SocketAddr)>();
+        let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
+        let (engine, item, cfg, stop) = (engine.clone(), item.clone(), cfg.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("hie-intake".into())
+            .spawn(move || {
+                let label = item.plan.name.clone();
+                let e = engine.clone();
+                intake_thread(&e, &label, serve_handed(engine, item, rx, cfg, stop));
+                let _ = ended_tx.send(());
+            })
+            .map_err(|e| format!("cannot start an intake thread of {name}: {e}"))?;
+        helpers.push(tx);
+        ended.push(ended_rx);
+    }
+    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
+    ended.push(ended_rx);
     std::thread::Builder::new()
         .name("hie-intake".into())
         .spawn(move || {
-            intake_thread(engine, item, listener, allowed, cfg, stop);
+            let label = item.plan.name.clone();
+            let e = engine.clone();
+            intake_thread(&e, &label, async move {
+                match TcpListener::from_std(listener) {
+                    Ok(listener) => accept_loop(engine, item, listener, allowed, cfg, stop, helpers).await,
+                    Err(e) => tracing::error!(item = %item.plan.name, error = %e, "cannot listen on the intake thread"),
+                }
+            });
             let _ = ended_tx.send(());
         })
         .map_err(|e| format!("cannot start the intake thread of {name}: {e}"))?;
     let task = runtime.spawn(async move {
-        let _ = ended_rx.await;
+        for e in ended {
+            let _ = e.await;
+        }
     });
     Ok(vec![task])
 }
 
-/// The service's intake thread: its connections run on a current-thread runtime of their
-/// own, and the commits they make are gathered and written by this thread whenever the
-/// runtime has nothing else to do (every connection waits for its ACK). The ACK path
-/// wakes no other thread, and messages arriving together share one write and one sync.
-fn intake_thread(
-    engine: Arc<EngineInner>,
-    item: Arc<ItemRuntime>,
-    listener: std::net::TcpListener,
-    allowed: address::Allowed,
-    cfg: ConnConfig,
-    stop: CancellationToken,
-) {
+/// Intake threads per MLLP service: one per core, at most four. Each serves its share of
+/// the service's connections, so on a busy machine the service is not confined to one
+/// thread's share of the CPU, and one thread's sync does not hold up the others' parsing.
+fn intake_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4)
+}
+
+/// Runs `work` on this thread as an intake thread: a current-thread runtime of its own,
+/// whose commits are gathered and written by this thread whenever the runtime has
+/// nothing else to do (every connection waits for its ACK). The ACK path wakes no other
+/// thread, and messages arriving together share one write and one sync.
+fn intake_thread(engine: &Arc<EngineInner>, item: &str, work: impl std::future::Future<Output = ()>) {
     crate::journal::gather_on_this_thread();
     crate::engine::intake::defer_pushes_on_this_thread();
     let journal = engine.journal.clone();
@@ -117,20 +146,46 @@ fn intake_thread(
     let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!(item = %item.plan.name, error = %e, "cannot start the intake runtime; the listener is closed");
+            tracing::error!(item, error = %e, "cannot start the intake runtime; the listener is closed");
             return;
         }
     };
-    runtime.block_on(async move {
-        match TcpListener::from_std(listener) {
-            Ok(listener) => accept_loop(engine, item, listener, allowed, cfg, stop).await,
-            Err(e) => tracing::error!(item = %item.plan.name, error = %e, "cannot listen on the intake thread"),
-        }
-    });
+    runtime.block_on(work);
     // Anything still gathered (its connection is gone) is written, not dropped, and
     // what was committed reaches its queues.
     journal.write_gathered();
     crate::engine::intake::push_deferred();
+}
+
+/// A helper intake thread's work: serves the connections the accepting thread hands it
+/// until that thread stops, then lets them finish.
+async fn serve_handed(
+    engine: Arc<EngineInner>,
+    item: Arc<ItemRuntime>,
+    mut handed: tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    cfg: ConnConfig,
+    stop: CancellationToken,
+) {
+    let mut conns: Vec<JoinHandle<()>> = Vec::new();
+    while let Some((stream, peer)) = handed.recv().await {
+        match TcpStream::from_std(stream) {
+            Ok(stream) => {
+                conns.retain(|c| !c.is_finished());
+                conns.push(tokio::spawn(connection(
+                    engine.clone(),
+                    item.clone(),
+                    stream,
+                    peer,
+                    cfg.clone(),
+                    stop.clone(),
+                )));
+            }
+            Err(e) => tracing::warn!(item = %item.plan.name, %peer, error = %e, "cannot take over a connection"),
+        }
+    }
+    for c in conns {
+        let _ = c.await;
+    }
 }
 
 async fn accept_loop(
@@ -140,8 +195,10 @@ async fn accept_loop(
     allowed: address::Allowed,
     cfg: ConnConfig,
     stop: CancellationToken,
+    helpers: Vec<tokio::sync::mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>>,
 ) {
     let mut conns: Vec<JoinHandle<()>> = Vec::new();
+    let mut next = 0usize;
     loop {
         let accepted = tokio::select! {
             _ = stop.cancelled() => break,
@@ -154,6 +211,21 @@ async fn accept_loop(
                     continue;
                 }
                 let _ = stream.set_nodelay(true);
+                next = next.wrapping_add(1);
+                let share = next % (helpers.len() + 1);
+                if share > 0 {
+                    match stream.into_std() {
+                        Ok(std_stream) => {
+                            if helpers[share - 1].send((std_stream, peer)).is_err() {
+                                tracing::warn!(item = %item.plan.name, %peer, "an intake thread is gone; connection closed");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(item = %item.plan.name, %peer, error = %e, "cannot hand a connection over")
+                        }
+                    }
+                    continue;
+                }
                 conns.retain(|c| !c.is_finished());
                 conns.push(tokio::spawn(connection(
                     engine.clone(),
@@ -171,6 +243,7 @@ async fn accept_loop(
         }
     }
     drop(listener);
+    drop(helpers);
     // Connections finish the message in hand (commit + ACK), then close.
     for c in conns {
         let _ = c.await;
@@ -201,6 +274,37 @@ async fn connection(
     }
 }
 
+/// Hands `frames` to the intake as one batch (one commit) and writes their replies, in
+/// order, in one write. A paused service holds them (backpressure) instead of refusing.
+async fn take_in<S: tokio::io::AsyncWrite + Unpin>(
+    engine: &Arc<EngineInner>,
+    item: &Arc<ItemRuntime>,
+    stream: &mut S,
+    frames: Vec<Inbound>,
+    stop: &CancellationToken,
+) -> std::io::Result<()> {
+    if frames.is_empty() {
+        return Ok(());
+    }
+    while !item.accepting() {
+        if stop.is_cancelled() {
+            return Err(std::io::Error::other("the service stopped while paused"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let replies = crate::engine::intake::intake(engine, item, frames).await;
+    let mut out = Vec::new();
+    for reply in replies.into_iter().filter_map(|r| r.reply) {
+        mllp::encode_into(&mut out, &reply);
+    }
+    if out.is_empty() {
+        return Ok(());
+    }
+    // Flushed: a TLS stream holds written bytes until then (plain TCP: no-op).
+    stream.write_all(&out).await?;
+    stream.flush().await
+}
+
 /// Serves one connection until the peer closes it, it idles out or the item stops.
 async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     engine: Arc<EngineInner>,
@@ -216,36 +320,20 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
+        // Frames that arrived together (a pipelining sender) are taken in together: one
+        // commit for all of them, then their ACKs in one write, in order.
+        let mut frames: Vec<Inbound> = Vec::new();
         for event in decoder.decode(&mut buf) {
             match event {
-                MllpItem::Frame(payload) => {
-                    // A paused service holds the next message (backpressure) instead of refusing it.
-                    while !item.accepting() {
-                        if stop.is_cancelled() {
-                            return;
-                        }
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    let inbound = Inbound {
-                        body: Bytes::from(payload),
-                        origin: origin.clone(),
-                        attributes: vec![("RemoteAddress".into(), peer.to_string())],
-                    };
-                    let reply = crate::engine::intake::intake(&engine, &item, vec![inbound]).await;
-                    // Flushed: a TLS stream holds written bytes until then (plain TCP: no-op).
-                    if let Some(bytes) = reply.into_iter().next().and_then(|r| r.reply)
-                        && let Err(e) = async {
-                            stream.write_all(&mllp::encode(&bytes)).await?;
-                            stream.flush().await
-                        }
-                        .await
-                    {
-                        tracing::debug!(item = %item.plan.name, %peer, error = %e, "cannot write reply; closing");
-                        return;
-                    }
-                }
+                MllpItem::Frame(payload) => frames.push(Inbound {
+                    body: Bytes::from(payload),
+                    origin: origin.clone(),
+                    attributes: vec![("RemoteAddress".into(), peer.to_string())],
+                }),
                 MllpItem::Oversize { discarded } => {
                     tracing::warn!(item = %item.plan.name, %peer, bytes = discarded, max = cfg.max_frame, "frame larger than MaxFrameSize: closing the connection");
+                    // The frames before it still get their answers.
+                    let _ = take_in(&engine, &item, &mut stream, std::mem::take(&mut frames), &stop).await;
                     let _ = stream.shutdown().await;
                     return;
                 }
@@ -253,6 +341,10 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                     tracing::debug!(item = %item.plan.name, %peer, bytes = n, "skipped bytes outside an MLLP frame");
                 }
             }
+        }
+        if let Err(e) = take_in(&engine, &item, &mut stream, frames, &stop).await {
+            tracing::debug!(item = %item.plan.name, %peer, error = %e, "cannot write reply; closing");
+            return;
         }
         if stop.is_cancelled() {
             return;
