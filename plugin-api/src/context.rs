@@ -3,6 +3,7 @@
 use crate::abi::{AdapterRequest, HostCtx, SendRequest};
 use crate::error::Error;
 use crate::outcome::Send;
+use crate::settings::SettingsSource;
 use abi_stable::std_types::{RSlice, RStr, Tuple2};
 
 pub use crate::abi::LogLevel;
@@ -78,18 +79,17 @@ impl<'a> Context<'a> {
     }
 
     /// A setting parsed as an integer; `default` when absent, empty or not a number.
+    /// Prefer [`crate::settings::SettingsSource::int_or`], which reports a malformed value.
     pub fn setting_i64(&self, name: &str, default: i64) -> i64 {
         self.setting(name).and_then(|v| v.trim().parse().ok()).unwrap_or(default)
     }
 
-    /// A setting read as an IRIS boolean (`1`, `true`, `yes` are true).
+    /// A setting read as a boolean (`1/0/true/false/yes/no/on/off`, see
+    /// [`crate::settings::parse_bool`]); `default` when absent, empty or not a boolean.
+    /// Prefer the typed reads of [`crate::settings::SettingsSource`] (implemented by
+    /// `Context`), which report a malformed value instead.
     pub fn setting_bool(&self, name: &str, default: bool) -> bool {
-        match self.setting(name) {
-            Some(v) if !v.trim().is_empty() => {
-                matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
-            }
-            _ => default,
-        }
+        self.bool_or(name, default).unwrap_or(default)
     }
 
     /// A comma-separated list setting (IRIS `TargetConfigNames` style), trimmed, empties removed.
@@ -162,4 +162,10 @@ impl<'a> Context<'a> {
 /// Answers a deferred reply through a host context kept from an earlier call.
 pub fn send_deferred_reply(raw: &HostCtx, token: &str, body: Vec<u8>) -> Result<(), Error> {
     raw.send_deferred_reply(RStr::from_str(token), body.into()).into_result().map_err(Error::from)
+}
+
+impl crate::settings::SettingsSource for Context<'_> {
+    fn raw(&self, name: &str) -> Option<String> {
+        self.setting(name)
+    }
 }

@@ -29,6 +29,7 @@ mod export;
 mod item;
 mod message;
 mod outcome;
+pub mod settings;
 
 pub use class::{ClassDef, SettingDef};
 pub use context::{AdapterResponse, Context, LogLevel, send_deferred_reply};

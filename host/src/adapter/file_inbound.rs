@@ -6,15 +6,13 @@
 //! A file is archived or deleted only after every message in it is committed; a file
 //! whose commit failed stays and is read again at the next poll.
 
-use super::AdapterSettings;
-use crate::engine::{EngineInner, Inbound, ItemRuntime};
+use super::SettingsSource;
+use super::port::{Inbound, InboundContext};
 use bytes::Bytes;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 /// What the poller needs.
 #[derive(Clone, Debug)]
@@ -32,12 +30,8 @@ struct Config {
 }
 
 /// Starts the poller.
-pub fn start(
-    engine: Arc<EngineInner>,
-    item: Arc<ItemRuntime>,
-    settings: &AdapterSettings,
-    stop: CancellationToken,
-) -> Result<Vec<JoinHandle<()>>, String> {
+pub fn start(ctx: InboundContext) -> Result<Vec<JoinHandle<()>>, String> {
+    let settings = &ctx.settings;
     let dir = settings.text("FilePath");
     if dir.is_empty() {
         return Err("adapter setting FilePath is required".into());
@@ -53,30 +47,34 @@ pub fn start(
         dir,
         specs: if spec.is_empty() { vec!["*".into()] } else { spec.split(';').map(|s| s.trim().to_string()).collect() },
         archive,
-        delete: settings.bool("DeleteFromServer", true),
+        delete: settings.bool_or("DeleteFromServer", true).map_err(|e| e.to_string())?,
         interval: settings
-            .seconds("CallInterval", 5.0)
+            .seconds_or("CallInterval", Some(Duration::from_secs(5)))
+            .map_err(|e| e.to_string())?
             .unwrap_or(Duration::from_secs(5))
             .max(Duration::from_millis(50)),
     };
-    tracing::info!(item = %item.plan.name, dir = %config.dir.display(), "file poller started");
-    Ok(vec![engine.runtime.clone().spawn(poll_loop(engine, item, config, stop))])
+    tracing::info!(item = %ctx.item, dir = %config.dir.display(), "file poller started");
+    Ok(vec![ctx.runtime.clone().spawn(poll_loop(ctx, config))])
 }
 
-async fn poll_loop(engine: Arc<EngineInner>, item: Arc<ItemRuntime>, config: Config, stop: CancellationToken) {
+async fn poll_loop(ctx: InboundContext, config: Config) {
     // Files kept in place (no archive, no delete) are remembered so they are taken once.
     let mut seen: HashSet<(PathBuf, SystemTime)> = HashSet::new();
+    let mut gate = ctx.gate.clone();
     loop {
-        if item.accepting() {
-            for file in list(&config) {
-                if stop.is_cancelled() {
-                    return;
-                }
-                take_file(&engine, &item, &config, &file, &mut seen).await;
+        // A paused service reads no files until it is resumed.
+        if !gate.wait_open(&ctx.stop).await {
+            return;
+        }
+        for file in list(&config) {
+            if ctx.stop.is_cancelled() || !gate.is_open() {
+                break;
             }
+            take_file(&ctx, &config, &file, &mut seen).await;
         }
         tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = ctx.stop.cancelled() => return,
             _ = tokio::time::sleep(config.interval) => {}
         }
     }
@@ -106,13 +104,7 @@ fn list(config: &Config) -> Vec<PathBuf> {
     files
 }
 
-async fn take_file(
-    engine: &Arc<EngineInner>,
-    item: &Arc<ItemRuntime>,
-    config: &Config,
-    file: &Path,
-    seen: &mut HashSet<(PathBuf, SystemTime)>,
-) {
+async fn take_file(ctx: &InboundContext, config: &Config, file: &Path, seen: &mut HashSet<(PathBuf, SystemTime)>) {
     let modified = std::fs::metadata(file).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
     if seen.contains(&(file.to_path_buf(), modified)) {
         return;
@@ -120,7 +112,7 @@ async fn take_file(
     let bytes = match tokio::fs::read(file).await {
         Ok(b) => b,
         Err(e) => {
-            tracing::warn!(item = %item.plan.name, file = %file.display(), error = %e, "cannot read file");
+            tracing::warn!(item = %ctx.item, file = %file.display(), error = %e, "cannot read file");
             return;
         }
     };
@@ -138,13 +130,13 @@ async fn take_file(
         .into_iter()
         .map(|body| Inbound { body, origin: origin.clone(), attributes: attributes.clone() })
         .collect();
-    let replies = crate::engine::intake::intake(engine, item, inbound).await;
+    let replies = ctx.sink.submit(inbound).await;
     let committed = replies.iter().all(|r| r.id != 0);
     if !committed {
-        tracing::warn!(item = %item.plan.name, file = %file.display(), "messages not committed; the file stays for the next poll");
+        tracing::warn!(item = %ctx.item, file = %file.display(), "messages not committed; the file stays for the next poll");
         return;
     }
-    tracing::info!(item = %item.plan.name, file = %file.display(), messages = count, "file taken in");
+    tracing::info!(item = %ctx.item, file = %file.display(), messages = count, "file taken in");
     match &config.archive {
         Some(dir) => {
             let mut target = dir.join(file.file_name().unwrap_or_default());
@@ -153,13 +145,13 @@ async fn take_file(
                 target = dir.join(format!("{}.{stamp}", file.file_name().unwrap_or_default().to_string_lossy()));
             }
             if let Err(e) = move_file(file, &target) {
-                tracing::error!(item = %item.plan.name, file = %file.display(), error = %e, "cannot archive file");
+                tracing::error!(item = %ctx.item, file = %file.display(), error = %e, "cannot archive file");
                 seen.insert((file.to_path_buf(), modified));
             }
         }
         None if config.delete => {
             if let Err(e) = std::fs::remove_file(file) {
-                tracing::error!(item = %item.plan.name, file = %file.display(), error = %e, "cannot delete file");
+                tracing::error!(item = %ctx.item, file = %file.display(), error = %e, "cannot delete file");
                 seen.insert((file.to_path_buf(), modified));
             }
         }

@@ -6,7 +6,7 @@
 //! [`expand_filename`]). A file is written under a temporary name, synced and renamed,
 //! so no half-written file ever appears under its final name.
 
-use super::{AdapterResult, AdapterSettings, OutboundAdapter};
+use super::{AdapterResult, AdapterSettings, OutboundAdapter, SettingsSource};
 use chrono::{DateTime, Local};
 use futures::future::BoxFuture;
 use hie_plugin_api::abi::{ErrorKind, PluginError};
@@ -27,13 +27,16 @@ pub struct FileWriter {
 
 impl FileWriter {
     /// A writer for the operation's settings.
-    pub fn new(settings: &AdapterSettings) -> Self {
+    pub fn new(settings: &AdapterSettings) -> Result<Self, String> {
         let dir = settings.text("FilePath");
-        FileWriter {
-            dir: PathBuf::from(if dir.is_empty() { ".".to_string() } else { dir }),
-            overwrite: settings.bool("Overwrite", false),
-            seq: Arc::new(AtomicU64::new(0)),
+        if dir.is_empty() {
+            return Err("adapter setting FilePath is required".into());
         }
+        Ok(FileWriter {
+            dir: PathBuf::from(dir),
+            overwrite: settings.bool_or("Overwrite", false).map_err(|e| e.to_string())?,
+            seq: Arc::new(AtomicU64::new(0)),
+        })
     }
 }
 

@@ -8,7 +8,7 @@
 //! `ContentType`. The reply body comes back with parameter `Status`. One connection per
 //! call (`Connection: close`): simple, and lookups are not the hot path.
 
-use super::{AdapterResult, AdapterSettings, OutboundAdapter};
+use super::{AdapterResult, AdapterSettings, OutboundAdapter, SettingsSource};
 use futures::future::BoxFuture;
 use hie_plugin_api::abi::{ErrorKind, PluginError};
 use std::sync::Arc;
@@ -33,18 +33,29 @@ pub struct HttpClient {
 
 impl HttpClient {
     /// A client for the settings.
-    pub fn new(settings: &AdapterSettings) -> Self {
-        let host = Some(settings.text("HTTPServer")).filter(|h| !h.is_empty()).unwrap_or_else(|| "127.0.0.1".into());
-        HttpClient {
+    pub fn new(settings: &AdapterSettings) -> Result<Self, String> {
+        let host = settings.text("HTTPServer");
+        if host.is_empty() {
+            return Err("adapter setting HTTPServer is required".into());
+        }
+        let port = match settings.present("HTTPPort") {
+            Some(p) => hie_plugin_api::settings::parse_port(&p).map_err(|e| e.named("HTTPPort").to_string())?,
+            None => 80,
+        };
+        let e = |e: hie_plugin_api::settings::NamedSettingError| e.to_string();
+        Ok(HttpClient {
             config: Arc::new(Config {
                 tls: super::tls::connector(settings, &host),
                 host,
-                port: settings.int("HTTPPort", 80).clamp(1, 65535) as u16,
+                port,
                 url: settings.text("URL"),
-                connect_timeout: settings.seconds("ConnectTimeout", 5.0).unwrap_or(Duration::from_secs(5)),
-                response_timeout: settings.seconds("ResponseTimeout", 30.0),
+                connect_timeout: settings
+                    .seconds_or("ConnectTimeout", Some(Duration::from_secs(5)))
+                    .map_err(e)?
+                    .unwrap_or(Duration::from_secs(5)),
+                response_timeout: settings.seconds_or("ResponseTimeout", Some(Duration::from_secs(30))).map_err(e)?,
             }),
-        }
+        })
     }
 }
 

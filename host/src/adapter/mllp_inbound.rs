@@ -1,31 +1,41 @@
-//! MLLP over TCP, inbound: accepts connections, frames messages, hands each to the
-//! engine's intake and writes back the reply (ACK) after the message is committed.
+//! MLLP over TCP, inbound: accepts connections, frames messages, hands them to the
+//! item's intake sink and writes back each reply (ACK) after its message is committed.
 //!
 //! Settings (IRIS names): `Port`, `LocalInterface` (the local address to listen on;
 //! empty = every interface), `AllowedIPAddresses` (comma list of addresses or server
 //! names, each with an optional port; empty = any peer; see [`super::address`]),
-//! `ReadTimeout` (seconds to wait for the rest of a started frame, default 5),
-//! `StayConnected` (seconds a connection may sit idle; -1 = for ever), `MaxFrameSize`
-//! (HIE: bytes, default 16 MiB).
+//! `ReadTimeout` (seconds a started frame may take to arrive in full, default 5),
+//! `StayConnected` (seconds a connection may sit idle; -1 = for ever), `MaxConnections`
+//! (HIE: connections served at once, default 1024; more are refused and logged),
+//! `MaxFrameSize` (HIE: bytes, default 16 MiB).
+//!
+//! # Invariants
+//! - A reply is written only after the sink returned it, which is after the commit.
+//! - A frame must arrive in full within `ReadTimeout` of its first byte, however slowly
+//!   its bytes trickle in, so a slow sender cannot hold a connection (or memory) for long.
+//! - An idle connection holds no read buffer beyond what its last frame needed.
 
-use super::{AdapterSettings, address};
-use crate::engine::{EngineInner, Inbound, ItemRuntime};
+use super::port::{Inbound, InboundContext};
+use super::{SettingsSource, address};
 use bytes::Bytes;
 use hie_hl7::mllp::{self, MllpDecoder, MllpItem};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+
+/// Connections a service serves at once unless `MaxConnections` says otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: i64 = 1024;
 
 /// Per-connection limits and TLS.
 #[derive(Clone)]
 struct ConnConfig {
     /// TLS (`SSLConfig`): every connection starts with a handshake; `None` = plain TCP.
     tls: Option<tokio_rustls::TlsAcceptor>,
-    /// Time allowed for the rest of a frame once it started.
+    /// Time allowed for a frame to arrive in full once it started.
     read_timeout: Duration,
     /// Idle time before the connection is closed; `None` = never.
     idle_timeout: Option<Duration>,
@@ -33,17 +43,14 @@ struct ConnConfig {
     max_frame: usize,
 }
 
+/// A connection handed from the accepting thread to another intake thread.
+type Handed = (std::net::TcpStream, SocketAddr, tokio::sync::OwnedSemaphorePermit);
+
 /// Binds the listener and starts accepting.
-pub async fn start(
-    engine: Arc<EngineInner>,
-    item: Arc<ItemRuntime>,
-    settings: &AdapterSettings,
-    stop: CancellationToken,
-) -> Result<Vec<JoinHandle<()>>, String> {
-    let port = settings.int("Port", 0);
-    if !(1..=65535).contains(&port) {
-        return Err(format!("adapter setting Port is required (got {:?})", settings.text("Port")));
-    }
+pub async fn start(ctx: InboundContext) -> Result<Vec<JoinHandle<()>>, String> {
+    let settings = &ctx.settings;
+    let port = hie_plugin_api::settings::parse_port(&settings.text("Port"))
+        .map_err(|e| format!("adapter setting Port is required: {e}"))?;
     // Validation has read both settings already; reading them again here keeps a bad
     // value from ever opening a listener wider than configured.
     let local = address::local_interface(&settings.text("LocalInterface"))?;
@@ -52,9 +59,10 @@ pub async fn start(
     let allowed = tokio::task::spawn_blocking(move || address::Allowed::resolve(&peers))
         .await
         .map_err(|e| format!("AllowedIPAddresses: {e}"))??;
-    let bind = SocketAddr::new(local.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)), port as u16);
+    let bind = SocketAddr::new(local.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)), port);
     let listener = TcpListener::bind(bind).await.map_err(|e| format!("cannot listen on TCP {bind}: {e}"))?;
-    let stay = settings.int("StayConnected", -1);
+    let stay = settings.int_or("StayConnected", -1).map_err(|e| e.to_string())?;
+    let max_connections = settings.int_or("MaxConnections", DEFAULT_MAX_CONNECTIONS).map_err(|e| e.to_string())?;
     let tls = match settings.text("SSLConfig") {
         name if name.is_empty() => None,
         name => {
@@ -62,55 +70,42 @@ pub async fn start(
             Some(tokio_rustls::TlsAcceptor::from(super::tls::server_config(&dir, &name)?))
         }
     };
+    let read_timeout = settings
+        .seconds_or("ReadTimeout", Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?
+        .unwrap_or(Duration::from_secs(5));
     let cfg = ConnConfig {
         tls,
-        read_timeout: settings
-            .seconds("ReadTimeout", 5.0)
-            .unwrap_or(Duration::from_secs(5))
-            .max(Duration::from_millis(100)),
+        read_timeout: read_timeout.max(Duration::from_millis(100)),
         idle_timeout: (stay > 0).then(|| Duration::from_secs(stay as u64)),
-        max_frame: settings.int("MaxFrameSize", mllp::DEFAULT_MAX_FRAME_SIZE as i64).max(1024) as usize,
+        max_frame: settings
+            .int_or("MaxFrameSize", mllp::DEFAULT_MAX_FRAME_SIZE as i64)
+            .map_err(|e| e.to_string())?
+            .max(1024) as usize,
     };
     let listener = listener.into_std().map_err(|e| format!("cannot hand TCP port {port} to the intake thread: {e}"))?;
-    tracing::info!(item = %item.plan.name, port, address = %bind.ip(), tls = cfg.tls.is_some(), "MLLP listener open");
-    let runtime = engine.runtime.clone();
-    let name = item.plan.name.clone();
+    tracing::info!(item = %ctx.item, port, address = %bind.ip(), tls = cfg.tls.is_some(), max_connections, "MLLP listener open");
+    let limit = Arc::new(Semaphore::new(max_connections.clamp(1, Semaphore::MAX_PERMITS as i64) as usize));
     // Helper intake threads take connections from the accepting one, round robin.
     let mut helpers = Vec::new();
     let mut ended = Vec::new();
     for _ in 1..intake_threads() {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(std::net::TcpStream, SocketAddr)>();
-        let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
-        let (engine, item, cfg, stop) = (engine.clone(), item.clone(), cfg.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name("hie-intake".into())
-            .spawn(move || {
-                let label = item.plan.name.clone();
-                let e = engine.clone();
-                intake_thread(&e, &label, serve_handed(engine, item, rx, cfg, stop));
-                let _ = ended_tx.send(());
-            })
-            .map_err(|e| format!("cannot start an intake thread of {name}: {e}"))?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Handed>();
+        let work = serve_handed(ctx.clone(), rx, cfg.clone());
+        ended.push(ctx.sink.spawn_intake_thread(Box::pin(work))?);
         helpers.push(tx);
-        ended.push(ended_rx);
     }
-    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
-    ended.push(ended_rx);
-    std::thread::Builder::new()
-        .name("hie-intake".into())
-        .spawn(move || {
-            let label = item.plan.name.clone();
-            let e = engine.clone();
-            intake_thread(&e, &label, async move {
-                match TcpListener::from_std(listener) {
-                    Ok(listener) => accept_loop(engine, item, listener, allowed, cfg, stop, helpers).await,
-                    Err(e) => tracing::error!(item = %item.plan.name, error = %e, "cannot listen on the intake thread"),
-                }
-            });
-            let _ = ended_tx.send(());
-        })
-        .map_err(|e| format!("cannot start the intake thread of {name}: {e}"))?;
-    let task = runtime.spawn(async move {
+    let accept = {
+        let ctx = ctx.clone();
+        async move {
+            match TcpListener::from_std(listener) {
+                Ok(listener) => accept_loop(ctx, listener, allowed, cfg, limit, helpers).await,
+                Err(e) => tracing::error!(item = %ctx.item, error = %e, "cannot listen on the intake thread"),
+            }
+        }
+    };
+    ended.push(ctx.sink.spawn_intake_thread(Box::pin(accept))?);
+    let task = ctx.runtime.spawn(async move {
         for e in ended {
             let _ = e.await;
         }
@@ -125,62 +120,17 @@ fn intake_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4)
 }
 
-/// Runs `work` on this thread as an intake thread: a current-thread runtime of its own,
-/// whose commits are gathered and written by this thread whenever the runtime has
-/// nothing else to do (every connection waits for its ACK). The ACK path wakes no other
-/// thread, and messages arriving together share one write and one sync.
-fn intake_thread(engine: &Arc<EngineInner>, item: &str, work: impl std::future::Future<Output = ()>) {
-    crate::journal::gather_on_this_thread();
-    crate::engine::intake::defer_pushes_on_this_thread();
-    let journal = engine.journal.clone();
-    let hook = journal.clone();
-    // Idle: every connection has written its ACK or waits for its commit. Wake the next
-    // items for what was acknowledged, then write (and sync) what waits.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .on_thread_park(move || {
-            crate::engine::intake::push_deferred();
-            hook.write_gathered();
-        })
-        .build();
-    let runtime = match runtime {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(item, error = %e, "cannot start the intake runtime; the listener is closed");
-            return;
-        }
-    };
-    runtime.block_on(work);
-    // Anything still gathered (its connection is gone) is written, not dropped, and
-    // what was committed reaches its queues.
-    journal.write_gathered();
-    crate::engine::intake::push_deferred();
-}
-
 /// A helper intake thread's work: serves the connections the accepting thread hands it
 /// until that thread stops, then lets them finish.
-async fn serve_handed(
-    engine: Arc<EngineInner>,
-    item: Arc<ItemRuntime>,
-    mut handed: tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
-    cfg: ConnConfig,
-    stop: CancellationToken,
-) {
+async fn serve_handed(ctx: InboundContext, mut handed: tokio::sync::mpsc::UnboundedReceiver<Handed>, cfg: ConnConfig) {
     let mut conns: Vec<JoinHandle<()>> = Vec::new();
-    while let Some((stream, peer)) = handed.recv().await {
+    while let Some((stream, peer, permit)) = handed.recv().await {
         match TcpStream::from_std(stream) {
             Ok(stream) => {
                 conns.retain(|c| !c.is_finished());
-                conns.push(tokio::spawn(connection(
-                    engine.clone(),
-                    item.clone(),
-                    stream,
-                    peer,
-                    cfg.clone(),
-                    stop.clone(),
-                )));
+                conns.push(tokio::spawn(connection(ctx.clone(), stream, peer, cfg.clone(), permit)));
             }
-            Err(e) => tracing::warn!(item = %item.plan.name, %peer, error = %e, "cannot take over a connection"),
+            Err(e) => tracing::warn!(item = %ctx.item, %peer, error = %e, "cannot take over a connection"),
         }
     }
     for c in conns {
@@ -189,58 +139,59 @@ async fn serve_handed(
 }
 
 async fn accept_loop(
-    engine: Arc<EngineInner>,
-    item: Arc<ItemRuntime>,
+    ctx: InboundContext,
     listener: TcpListener,
     allowed: address::Allowed,
     cfg: ConnConfig,
-    stop: CancellationToken,
-    helpers: Vec<tokio::sync::mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>>,
+    limit: Arc<Semaphore>,
+    helpers: Vec<tokio::sync::mpsc::UnboundedSender<Handed>>,
 ) {
     let mut conns: Vec<JoinHandle<()>> = Vec::new();
     let mut next = 0usize;
+    let mut refused_logged = Instant::now() - Duration::from_secs(60);
     loop {
         let accepted = tokio::select! {
-            _ = stop.cancelled() => break,
+            _ = ctx.stop.cancelled() => break,
             a = listener.accept() => a,
         };
-        match accepted {
-            Ok((stream, peer)) => {
-                if !allowed.admits(peer) {
-                    tracing::warn!(item = %item.plan.name, %peer, "connection refused: address not in AllowedIPAddresses");
-                    continue;
-                }
-                let _ = stream.set_nodelay(true);
-                next = next.wrapping_add(1);
-                let share = next % (helpers.len() + 1);
-                if share > 0 {
-                    match stream.into_std() {
-                        Ok(std_stream) => {
-                            if helpers[share - 1].send((std_stream, peer)).is_err() {
-                                tracing::warn!(item = %item.plan.name, %peer, "an intake thread is gone; connection closed");
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(item = %item.plan.name, %peer, error = %e, "cannot hand a connection over")
-                        }
-                    }
-                    continue;
-                }
-                conns.retain(|c| !c.is_finished());
-                conns.push(tokio::spawn(connection(
-                    engine.clone(),
-                    item.clone(),
-                    stream,
-                    peer,
-                    cfg.clone(),
-                    stop.clone(),
-                )));
-            }
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
             Err(e) => {
-                tracing::warn!(item = %item.plan.name, error = %e, "accept failed");
+                tracing::warn!(item = %ctx.item, error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
             }
+        };
+        if !allowed.admits(peer) {
+            tracing::warn!(item = %ctx.item, %peer, "connection refused: address not in AllowedIPAddresses");
+            continue;
         }
+        // At MaxConnections a new connection is closed at once (the sender sees it and
+        // retries later) rather than queued behind the others.
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            if refused_logged.elapsed() >= Duration::from_secs(1) {
+                refused_logged = Instant::now();
+                tracing::warn!(item = %ctx.item, %peer, "connection refused: MaxConnections reached");
+            }
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        next = next.wrapping_add(1);
+        let share = next % (helpers.len() + 1);
+        if share > 0 {
+            match stream.into_std() {
+                Ok(std_stream) => {
+                    if helpers[share - 1].send((std_stream, peer, permit)).is_err() {
+                        tracing::warn!(item = %ctx.item, %peer, "an intake thread is gone; connection closed");
+                    }
+                }
+                Err(e) => tracing::warn!(item = %ctx.item, %peer, error = %e, "cannot hand a connection over"),
+            }
+            continue;
+        }
+        conns.retain(|c| !c.is_finished());
+        conns.push(tokio::spawn(connection(ctx.clone(), stream, peer, cfg.clone(), permit)));
     }
     drop(listener);
     drop(helpers);
@@ -250,49 +201,41 @@ async fn accept_loop(
     }
 }
 
-/// Serves one accepted connection, after a TLS handshake when the service has one.
+/// Serves one accepted connection, after a TLS handshake when the service has one. The
+/// permit (a place under `MaxConnections`) is held until the connection ends.
 async fn connection(
-    engine: Arc<EngineInner>,
-    item: Arc<ItemRuntime>,
+    ctx: InboundContext,
     stream: TcpStream,
     peer: SocketAddr,
     cfg: ConnConfig,
-    stop: CancellationToken,
+    _permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     let Some(acceptor) = cfg.tls.clone() else {
-        return serve(engine, item, stream, peer, cfg, stop).await;
+        return serve(ctx, stream, peer, cfg).await;
     };
     // A peer that never finishes its handshake must not hold the connection for ever.
     match tokio::time::timeout(cfg.read_timeout, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => serve(engine, item, tls, peer, cfg, stop).await,
-        Ok(Err(e)) => {
-            tracing::warn!(item = %item.plan.name, %peer, error = %e, "TLS handshake failed; connection closed")
-        }
-        Err(_) => {
-            tracing::warn!(item = %item.plan.name, %peer, "no TLS handshake within ReadTimeout; connection closed")
-        }
+        Ok(Ok(tls)) => serve(ctx, tls, peer, cfg).await,
+        Ok(Err(e)) => tracing::warn!(item = %ctx.item, %peer, error = %e, "TLS handshake failed; connection closed"),
+        Err(_) => tracing::warn!(item = %ctx.item, %peer, "no TLS handshake within ReadTimeout; connection closed"),
     }
 }
 
-/// Hands `frames` to the intake as one batch (one commit) and writes their replies, in
-/// order, in one write. A paused service holds them (backpressure) instead of refusing.
+/// Hands `frames` to the sink as one batch (one commit) and writes their replies, in
+/// order, in one write. While the service is paused it holds them (backpressure).
 async fn take_in<S: tokio::io::AsyncWrite + Unpin>(
-    engine: &Arc<EngineInner>,
-    item: &Arc<ItemRuntime>,
+    ctx: &InboundContext,
     stream: &mut S,
     frames: Vec<Inbound>,
-    stop: &CancellationToken,
 ) -> std::io::Result<()> {
     if frames.is_empty() {
         return Ok(());
     }
-    while !item.accepting() {
-        if stop.is_cancelled() {
-            return Err(std::io::Error::other("the service stopped while paused"));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut gate = ctx.gate.clone();
+    if !gate.wait_open(&ctx.stop).await {
+        return Err(std::io::Error::other("the service stopped while paused"));
     }
-    let replies = crate::engine::intake::intake(engine, item, frames).await;
+    let replies = ctx.sink.submit(frames).await;
     let mut out = Vec::new();
     for reply in replies.into_iter().filter_map(|r| r.reply) {
         mllp::encode_into(&mut out, &reply);
@@ -305,20 +248,22 @@ async fn take_in<S: tokio::io::AsyncWrite + Unpin>(
     stream.flush().await
 }
 
+/// Bytes read at a time.
+const READ_CHUNK: usize = 16 * 1024;
+
 /// Serves one connection until the peer closes it, it idles out or the item stops.
 async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
-    engine: Arc<EngineInner>,
-    item: Arc<ItemRuntime>,
+    ctx: InboundContext,
     mut stream: S,
     peer: SocketAddr,
     cfg: ConnConfig,
-    stop: CancellationToken,
 ) {
     let origin = format!("mllp://{peer}");
-    tracing::debug!(item = %item.plan.name, %peer, "connection open");
+    tracing::debug!(item = %ctx.item, %peer, "connection open");
     let mut decoder = MllpDecoder::new(cfg.max_frame);
-    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
-    let mut chunk = vec![0u8; 64 * 1024];
+    let mut buf: Vec<u8> = Vec::new();
+    // When the frame being read started: it must be complete within ReadTimeout.
+    let mut frame_started: Option<Instant> = None;
     loop {
         // Frames that arrived together (a pipelining sender) are taken in together: one
         // commit for all of them, then their ACKs in one write, in order.
@@ -331,53 +276,89 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                     attributes: vec![("RemoteAddress".into(), peer.to_string())],
                 }),
                 MllpItem::Oversize { discarded } => {
-                    tracing::warn!(item = %item.plan.name, %peer, bytes = discarded, max = cfg.max_frame, "frame larger than MaxFrameSize: closing the connection");
+                    tracing::warn!(item = %ctx.item, %peer, bytes = discarded, max = cfg.max_frame, "frame larger than MaxFrameSize: closing the connection");
                     // The frames before it still get their answers.
-                    let _ = take_in(&engine, &item, &mut stream, std::mem::take(&mut frames), &stop).await;
+                    let _ = take_in(&ctx, &mut stream, std::mem::take(&mut frames)).await;
                     let _ = stream.shutdown().await;
                     return;
                 }
                 MllpItem::JunkSkipped(n) => {
-                    tracing::debug!(item = %item.plan.name, %peer, bytes = n, "skipped bytes outside an MLLP frame");
+                    tracing::debug!(item = %ctx.item, %peer, bytes = n, "skipped bytes outside an MLLP frame");
                 }
             }
         }
-        if let Err(e) = take_in(&engine, &item, &mut stream, frames, &stop).await {
-            tracing::debug!(item = %item.plan.name, %peer, error = %e, "cannot write reply; closing");
+        if let Err(e) = take_in(&ctx, &mut stream, frames).await {
+            tracing::debug!(item = %ctx.item, %peer, error = %e, "cannot write reply; closing");
             return;
         }
-        if stop.is_cancelled() {
+        if ctx.stop.is_cancelled() {
             return;
         }
-        let wait = if decoder.in_frame() { Some(cfg.read_timeout) } else { cfg.idle_timeout };
-        let read = async {
-            match wait {
-                Some(t) => tokio::time::timeout(t, stream.read(&mut chunk)).await.ok(),
-                None => Some(stream.read(&mut chunk).await),
+        if !decoder.in_frame() {
+            frame_started = None;
+            // An idle connection keeps no buffer.
+            if buf.is_empty() && buf.capacity() > READ_CHUNK {
+                buf = Vec::new();
             }
+        }
+        let wait = match (decoder.in_frame(), frame_started) {
+            (true, Some(at)) => Some(cfg.read_timeout.saturating_sub(at.elapsed())),
+            (true, None) => Some(cfg.read_timeout),
+            (false, _) => cfg.idle_timeout,
         };
+        if decoder.in_frame() && frame_started.is_none() {
+            frame_started = Some(Instant::now());
+        }
         let got = tokio::select! {
-            _ = stop.cancelled() => return,
-            r = read => r,
+            _ = ctx.stop.cancelled() => return,
+            r = read_some(&mut stream, &mut buf, wait) => r,
         };
         match got {
             None => {
                 if decoder.in_frame() {
-                    tracing::warn!(item = %item.plan.name, %peer, "ReadTimeout waiting for the rest of a frame: closing");
+                    tracing::warn!(item = %ctx.item, %peer, timeout_s = cfg.read_timeout.as_secs_f64(), "a frame did not arrive in full within ReadTimeout: closing");
                 } else {
-                    tracing::debug!(item = %item.plan.name, %peer, "idle (StayConnected) timeout: closing");
+                    tracing::debug!(item = %ctx.item, %peer, "idle (StayConnected) timeout: closing");
                 }
                 return;
             }
             Some(Ok(0)) => {
-                tracing::debug!(item = %item.plan.name, %peer, "connection closed by peer");
+                tracing::debug!(item = %ctx.item, %peer, "connection closed by peer");
                 return;
             }
-            Some(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Some(Ok(_)) => {
+                // The first byte of a frame starts its clock (set above once the decoder
+                // sees it in a frame).
+            }
             Some(Err(e)) => {
-                tracing::debug!(item = %item.plan.name, %peer, error = %e, "read failed; closing");
+                tracing::debug!(item = %ctx.item, %peer, error = %e, "read failed; closing");
                 return;
             }
         }
+    }
+}
+
+/// Reads what is available into `buf`, waiting at most `wait`; `None` on timeout. An
+/// empty buffer (an idle connection) waits with a small buffer on the stack, so idle
+/// connections cost no heap buffer; within a frame it grows `buf` by [`READ_CHUNK`].
+async fn read_some<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    wait: Option<Duration>,
+) -> Option<std::io::Result<usize>> {
+    let read = async {
+        if buf.is_empty() {
+            let mut first = [0u8; 1024];
+            let n = stream.read(&mut first).await?;
+            buf.extend_from_slice(&first[..n]);
+            return Ok(n);
+        }
+        buf.reserve(READ_CHUNK);
+        let mut limited = (&mut *stream).take(READ_CHUNK as u64);
+        limited.read_buf(buf).await
+    };
+    match wait {
+        Some(t) => tokio::time::timeout(t, read).await.ok(),
+        None => Some(read.await),
     }
 }

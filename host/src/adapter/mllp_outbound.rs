@@ -7,7 +7,7 @@
 //! concurrent call, and re-established on the next call after any failure.
 
 use super::tls::{ByteStream as Stream, Connector};
-use super::{AdapterResult, AdapterSettings, OutboundAdapter};
+use super::{AdapterResult, AdapterSettings, OutboundAdapter, SettingsSource};
 use futures::future::BoxFuture;
 use hie_hl7::mllp::{self, MllpDecoder, MllpItem};
 use hie_plugin_api::abi::{ErrorKind, PluginError};
@@ -56,22 +56,30 @@ pub struct MllpClient {
 
 impl MllpClient {
     /// A client for the operation's settings (connects lazily).
-    pub fn new(settings: &AdapterSettings, _runtime: tokio::runtime::Handle) -> Self {
+    pub fn new(settings: &AdapterSettings, _runtime: tokio::runtime::Handle) -> Result<Self, String> {
         let host = settings.text("IPAddress");
-        let host = if host.is_empty() { "127.0.0.1".to_string() } else { host };
-        let port = settings.int("Port", 0);
-        MllpClient {
+        if host.is_empty() {
+            return Err("adapter setting IPAddress is required".into());
+        }
+        let port = hie_plugin_api::settings::parse_port(&settings.text("Port"))
+            .map_err(|e| format!("adapter setting Port is required: {e}"))?;
+        let e = |e: hie_plugin_api::settings::NamedSettingError| e.to_string();
+        Ok(MllpClient {
             config: Arc::new(Config {
                 address: format!("{host}:{port}"),
                 tls: super::tls::connector(settings, &host),
                 local: super::address::local_interface(&settings.text("LocalInterface")),
-                stay_connected: settings.int("StayConnected", -1),
-                connect_timeout: settings.seconds("ConnectTimeout", 5.0).unwrap_or(Duration::from_secs(5)),
-                response_timeout: settings.seconds("ResponseTimeout", 30.0),
-                max_frame: settings.int("MaxFrameSize", mllp::DEFAULT_MAX_FRAME_SIZE as i64).max(1024) as usize,
+                stay_connected: settings.int_or("StayConnected", -1).map_err(e)?,
+                connect_timeout: settings
+                    .seconds_or("ConnectTimeout", Some(Duration::from_secs(5)))
+                    .map_err(e)?
+                    .unwrap_or(Duration::from_secs(5)),
+                response_timeout: settings.seconds_or("ResponseTimeout", Some(Duration::from_secs(30))).map_err(e)?,
+                max_frame: settings.int_or("MaxFrameSize", mllp::DEFAULT_MAX_FRAME_SIZE as i64).map_err(e)?.max(1024)
+                    as usize,
             }),
             idle: Arc::new(Mutex::new(Vec::new())),
-        }
+        })
     }
 }
 

@@ -1,7 +1,9 @@
-//! Host adapters: the I/O half of item classes (IRIS pairs each host class with an
-//! adapter; HIE keeps adapters in the host so sockets and files outlive pack swaps and
-//! plugin code needs no runtime of its own).
+//! Adapters: the I/O half of item classes (IRIS pairs each host class with an adapter).
+//! The host's own adapters live here; packs provide more through ABI 1.1. Sockets and
+//! files are the host's, so they outlive pack swaps and plugin code needs no runtime.
 //!
+//! - [`port`]: the narrow port every adapter sees (and the only engine-facing types).
+//! - [`registry`]: every adapter with its typed settings and claimed resources.
 //! - [`mllp_inbound`]: MLLP/TCP listener for services.
 //! - [`mllp_outbound`]: MLLP/TCP client for operations.
 //! - [`file_inbound`]: directory poller for services.
@@ -9,6 +11,11 @@
 //! - [`http_outbound`]: HTTP client for operations that call web services.
 //! - [`address`]: the TCP adapters' `LocalInterface` and `AllowedIPAddresses`.
 //! - [`tls`]: the TCP adapters' `SSLConfig`.
+//!
+//! # Dependency rule
+//! The engine depends on adapters, never the reverse: nothing here names an engine type.
+//! An inbound adapter talks to the engine only through [`port::IntakeSink`]; an outbound
+//! adapter is called through [`port::OutboundAdapter`].
 
 pub mod address;
 pub mod file_inbound;
@@ -16,30 +23,19 @@ pub mod file_outbound;
 pub mod http_outbound;
 pub mod mllp_inbound;
 pub mod mllp_outbound;
+pub mod port;
+pub mod registry;
 mod settings;
 pub mod tls;
 
+pub use hie_plugin_api::settings::SettingsSource;
+pub use port::{AdapterResult, InboundContext, OutboundAdapter};
 pub use settings::AdapterSettings;
 
-use crate::engine::{EngineInner, ItemRuntime};
-use crate::production::plan::ItemPlan;
-use futures::future::BoxFuture;
-use hie_plugin_api::abi::PluginError;
 use hie_plugin_api::adapters;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-/// Reply from an outbound adapter: body and named results.
-pub type AdapterResult = Result<(Vec<u8>, Vec<(String, String)>), PluginError>;
-
-/// An operation's adapter: delivers bytes somewhere and returns the reply.
-pub trait OutboundAdapter: Send + Sync {
-    /// Delivers `body` with `params`.
-    fn call(&self, body: Vec<u8>, params: Vec<(String, String)>) -> BoxFuture<'static, AdapterResult>;
-    /// Closes connections (item stop).
-    fn close(&self) -> BoxFuture<'static, ()>;
-}
 
 /// A running inbound adapter.
 pub struct InboundHandle {
@@ -50,6 +46,11 @@ pub struct InboundHandle {
 }
 
 impl InboundHandle {
+    /// A handle over `tasks`, stopped through `stop`.
+    pub fn new(stop: CancellationToken, tasks: Vec<JoinHandle<()>>) -> InboundHandle {
+        InboundHandle { stop, tasks }
+    }
+
     /// Stops taking input and waits for in-flight messages to be committed and answered.
     pub async fn stop(self) {
         self.stop.cancel();
@@ -59,37 +60,30 @@ impl InboundHandle {
     }
 }
 
-/// The outbound adapter for an operation's plan, if its class has one.
-pub fn outbound_for(plan: &ItemPlan, runtime: tokio::runtime::Handle) -> Option<Arc<dyn OutboundAdapter>> {
-    outbound_from(&plan.adapter, &AdapterSettings::new(plan), runtime)
-}
-
-/// The outbound adapter named `adapter` with `settings`, if it is an outbound adapter.
-pub fn outbound_from(
+/// The host's outbound adapter named `adapter` with `settings`: `Ok(None)` when the host
+/// has no outbound adapter of that name (a pack may), an error when its settings do not
+/// read (validation reports the same problem first).
+pub fn host_outbound(
     adapter: &str,
     settings: &AdapterSettings,
     runtime: tokio::runtime::Handle,
-) -> Option<Arc<dyn OutboundAdapter>> {
-    let settings = settings.clone();
-    match adapter {
-        adapters::TCP_MLLP_OUTBOUND => Some(Arc::new(mllp_outbound::MllpClient::new(&settings, runtime))),
-        adapters::FILE_OUTBOUND => Some(Arc::new(file_outbound::FileWriter::new(&settings))),
-        adapters::HTTP_OUTBOUND => Some(Arc::new(http_outbound::HttpClient::new(&settings))),
+) -> Result<Option<Arc<dyn OutboundAdapter>>, String> {
+    Ok(match adapter {
+        adapters::TCP_MLLP_OUTBOUND => Some(Arc::new(mllp_outbound::MllpClient::new(settings, runtime)?)),
+        adapters::FILE_OUTBOUND => Some(Arc::new(file_outbound::FileWriter::new(settings)?)),
+        adapters::HTTP_OUTBOUND => Some(Arc::new(http_outbound::HttpClient::new(settings)?)),
         _ => None,
-    }
+    })
 }
 
-/// Starts the inbound adapter of a service, if its class has one.
-pub async fn start_inbound(engine: Arc<EngineInner>, item: Arc<ItemRuntime>) -> Result<Option<InboundHandle>, String> {
-    let stop = CancellationToken::new();
-    let settings = AdapterSettings::new(&item.plan);
-    let tasks = match item.plan.adapter.as_str() {
-        adapters::TCP_MLLP_INBOUND => mllp_inbound::start(engine, item.clone(), &settings, stop.clone()).await?,
-        adapters::FILE_INBOUND => file_inbound::start(engine, item.clone(), &settings, stop.clone())?,
-        "" => return Ok(None),
-        other => {
-            return Err(format!("class {} needs adapter {other:?}, which this host does not have", item.plan.class));
-        }
+/// Starts the host's inbound adapter named `adapter`; `Ok(None)` when the host has none
+/// of that name (a pack may).
+pub async fn start_host_inbound(adapter: &str, ctx: InboundContext) -> Result<Option<InboundHandle>, String> {
+    let stop = ctx.stop.clone();
+    let tasks = match adapter {
+        adapters::TCP_MLLP_INBOUND => mllp_inbound::start(ctx).await?,
+        adapters::FILE_INBOUND => file_inbound::start(ctx)?,
+        _ => return Ok(None),
     };
-    Ok(Some(InboundHandle { stop, tasks }))
+    Ok(Some(InboundHandle::new(stop, tasks)))
 }

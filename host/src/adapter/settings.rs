@@ -1,8 +1,9 @@
-//! Reading adapter settings with IRIS's defaults and units.
+//! An item's settings as an adapter reads them: typed reads through
+//! [`hie_plugin_api::settings::SettingsSource`], the same reader validation uses.
 
 use crate::production::plan::ItemPlan;
+use hie_plugin_api::settings::SettingsSource;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// An item's settings as an adapter reads them.
 #[derive(Clone, Debug)]
@@ -24,28 +25,14 @@ impl AdapterSettings {
         AdapterSettings { item: item.to_string(), values }
     }
 
-    /// A text setting, trimmed; empty when absent.
-    pub fn text(&self, name: &str) -> String {
-        self.values.get(name).map(|v| v.trim().to_string()).unwrap_or_default()
+    /// Every setting, defaults applied.
+    pub fn values(&self) -> &BTreeMap<String, String> {
+        &self.values
     }
+}
 
-    /// An integer setting, `default` when absent, empty or not a number.
-    pub fn int(&self, name: &str, default: i64) -> i64 {
-        self.values.get(name).and_then(|v| v.trim().parse().ok()).unwrap_or(default)
-    }
-
-    /// A boolean setting (IRIS `1`/`0`, also `true`/`false`).
-    pub fn bool(&self, name: &str, default: bool) -> bool {
-        match self.values.get(name).map(|v| v.trim().to_ascii_lowercase()) {
-            Some(v) if v == "1" || v == "true" || v == "yes" => true,
-            Some(v) if v == "0" || v == "false" || v == "no" => false,
-            _ => default,
-        }
-    }
-
-    /// A duration in seconds (fractions allowed); `None` when negative (IRIS: "for ever").
-    pub fn seconds(&self, name: &str, default: f64) -> Option<Duration> {
-        let v = self.values.get(name).and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or(default);
-        (v >= 0.0).then(|| Duration::from_secs_f64(v))
+impl SettingsSource for AdapterSettings {
+    fn raw(&self, name: &str) -> Option<String> {
+        self.values.get(name).cloned()
     }
 }

@@ -16,6 +16,7 @@
 //! A service needs `.crt` and `.key`; an operation needs `.ca`. Validation loads the files,
 //! so a missing or unreadable one is an error naming the file, line, item and setting.
 
+use super::SettingsSource;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::path::{Path, PathBuf};

@@ -10,6 +10,7 @@ use super::alerts::AlertKind;
 use super::call::{Disposition, SendData};
 use super::dispatch::{Outgoing, kind_text, route_sends, session_header, store_body};
 use super::item::ItemRuntime;
+pub use crate::adapter::port::{Inbound, IntakeReply};
 use crate::journal::Op;
 use crate::message::{Envelope, Status, priority};
 use bytes::Bytes;
@@ -54,28 +55,6 @@ fn push_after_ack(out: Outgoing) {
     }
 }
 
-/// One message as an inbound adapter received it.
-#[derive(Clone, Debug)]
-pub struct Inbound {
-    /// The bytes.
-    pub body: Bytes,
-    /// Where it came from, e.g. `mllp://10.1.2.3:50122` or `file:///in/adt.hl7`.
-    pub origin: String,
-    /// Adapter metadata (e.g. `OriginalFilename`).
-    pub attributes: Vec<(String, String)>,
-}
-
-/// What the adapter should do for one inbound message.
-#[derive(Clone, Debug)]
-pub struct IntakeReply {
-    /// Bytes to send back (ACK or NACK); `None` sends nothing.
-    pub reply: Option<Vec<u8>>,
-    /// Whether the message was committed (the file may be archived, the ACK is positive).
-    pub accepted: bool,
-    /// The intake header id (0 when nothing was recorded).
-    pub id: u64,
-}
-
 /// A NACK for a message the engine could not take at all.
 pub fn refuse(msg: &Inbound, reason: &str) -> IntakeReply {
     IntakeReply { reply: Some(host_nack(&msg.body, reason)), accepted: false, id: 0 }
@@ -101,6 +80,17 @@ pub fn host_nack(body: &[u8], reason: &str) -> Vec<u8> {
 /// Runs `messages` through the service and commits them together (a file's messages
 /// share one commit); returns one reply per message, in order.
 pub async fn intake(engine: &Arc<EngineInner>, item: &Arc<ItemRuntime>, messages: Vec<Inbound>) -> Vec<IntakeReply> {
+    intake_with_state(engine, item, messages, Vec::new()).await
+}
+
+/// Like [`intake`], also committing the adapter's durable `state` (key, value) for the
+/// item in the same commit, so it advances exactly when the messages are stored.
+pub async fn intake_with_state(
+    engine: &Arc<EngineInner>,
+    item: &Arc<ItemRuntime>,
+    messages: Vec<Inbound>,
+    state: Vec<(String, String)>,
+) -> Vec<IntakeReply> {
     let Some(executor) = item.executor() else {
         return messages.iter().map(|m| refuse(m, &format!("service {} is not running", item.plan.name))).collect();
     };
@@ -176,6 +166,9 @@ pub async fn intake(engine: &Arc<EngineInner>, item: &Arc<ItemRuntime>, messages
         out.ops.append(&mut msg_out.ops);
         out.pushes.append(&mut msg_out.pushes);
         replies.push(IntakeReply { reply, accepted, id });
+    }
+    for (key, value) in state {
+        out.ops.push(Op::State { item: item.plan.name.to_string(), key, value });
     }
     // One commit for everything; the ACKs wait for it (synced to disk in fsync mode).
     match engine.journal.commit(std::mem::take(&mut out.ops), true).await {

@@ -83,6 +83,8 @@ pub struct ItemRuntime {
     pub outbound: Option<Arc<dyn OutboundAdapter>>,
     /// Inbound adapter (services).
     inbound: Mutex<Option<InboundHandle>>,
+    /// Whether the item takes input now (Running), for its inbound adapter's gate.
+    accepting: tokio::sync::watch::Sender<bool>,
     /// Parsed OrderingKey path.
     pub ordering_path: Option<hie_hl7::Path>,
     /// Circuit breaker (CircuitBreakerThreshold; disabled at 0).
@@ -101,7 +103,12 @@ impl ItemRuntime {
     /// Builds the item's executor and adapters and starts it (unless disabled).
     pub async fn start(engine: &Arc<EngineInner>, plan: ItemPlan) -> Result<Arc<ItemRuntime>, super::EngineError> {
         let queue = engine.queue_for(&plan.name, Some(&plan));
-        let outbound = crate::adapter::outbound_for(&plan, engine.runtime.clone());
+        let outbound = crate::adapter::host_outbound(
+            &plan.adapter,
+            &crate::adapter::AdapterSettings::new(&plan),
+            engine.runtime.clone(),
+        )
+        .map_err(|reason| super::EngineError::ItemStart { item: plan.name.to_string(), reason })?;
         let stats = Arc::new(ItemStats::default());
         let ordering_path = plan.engine.ordering_key.as_deref().and_then(|p| p.parse().ok());
         let rt = Arc::new(ItemRuntime {
@@ -114,6 +121,7 @@ impl ItemRuntime {
             tasks: Mutex::new(Vec::new()),
             outbound,
             inbound: Mutex::new(None),
+            accepting: tokio::sync::watch::Sender::new(false),
             ordering_path,
             breaker: super::guard::Breaker::new(plan.engine.breaker_threshold, plan.engine.breaker_cooldown),
             rate_limit: plan.engine.rate_limit.map(super::guard::RateLimit::new),
@@ -130,7 +138,7 @@ impl ItemRuntime {
         *rt.executor.write().unwrap_or_else(|e| e.into_inner()) = Some(executor);
         match rt.plan.kind {
             ItemKind::Service => {
-                let handle = crate::adapter::start_inbound(engine.clone(), rt.clone())
+                let handle = start_inbound(engine, &rt)
                     .await
                     .map_err(|e| super::EngineError::ItemStart { item: rt.plan.name.to_string(), reason: e });
                 match handle {
@@ -231,8 +239,9 @@ impl ItemRuntime {
         self.state_note.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Sets the state with a reason.
+    /// Sets the state with a reason (and opens or closes the inbound adapter's gate).
     pub fn set_state(&self, s: ItemState, note: &str) {
+        self.accepting.send_replace(s == ItemState::Running);
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = s;
         *self.state_note.lock().unwrap_or_else(|e| e.into_inner()) = note.to_string();
     }
@@ -268,6 +277,26 @@ impl ItemRuntime {
         let path = self.ordering_path.as_ref()?;
         let msg = hie_hl7::parse(body).ok()?;
         Some(msg.value(path).map(|v| v.to_string()).unwrap_or_default())
+    }
+}
+
+/// Starts a service's inbound adapter behind the adapter port: the adapter sees the
+/// item's settings, its intake sink, its gate and a stop signal, nothing else.
+async fn start_inbound(engine: &Arc<EngineInner>, rt: &Arc<ItemRuntime>) -> Result<Option<InboundHandle>, String> {
+    if rt.plan.adapter.is_empty() {
+        return Ok(None);
+    }
+    let ctx = crate::adapter::InboundContext {
+        item: rt.plan.name.clone(),
+        settings: crate::adapter::AdapterSettings::new(&rt.plan),
+        sink: Arc::new(super::sink::ItemSink { engine: engine.clone(), item: rt.clone() }),
+        gate: crate::adapter::port::AcceptGate(rt.accepting.subscribe()),
+        stop: CancellationToken::new(),
+        runtime: engine.runtime.clone(),
+    };
+    match crate::adapter::start_host_inbound(&rt.plan.adapter, ctx).await? {
+        Some(handle) => Ok(Some(handle)),
+        None => Err(format!("class {} needs adapter {:?}, which nothing provides", rt.plan.class, rt.plan.adapter)),
     }
 }
 

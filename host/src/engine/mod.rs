@@ -30,6 +30,7 @@ pub mod item;
 mod operator;
 pub mod reconfigure;
 mod services;
+mod sink;
 mod status;
 mod transform;
 

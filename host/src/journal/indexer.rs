@@ -345,6 +345,12 @@ pub fn apply(conn: &mut Connection, records: &[(u64, Vec<Op>)]) -> rusqlite::Res
                         Some(&i) => headers[i].note = Some(note.clone()),
                         None => notes.push((*id, note.clone())),
                     },
+                    Op::State { item, key, value } => {
+                        tx.prepare_cached(
+                            "INSERT OR REPLACE INTO adapter_state (item, key, value) VALUES (?1, ?2, ?3)",
+                        )?
+                        .execute(params![item, key, value])?;
+                    }
                 }
             }
         }

@@ -282,6 +282,19 @@ impl Journal {
         })
     }
 
+    /// An inbound adapter's durable state for `item` (see `Op::State`), as last committed.
+    pub fn adapter_state(&self, item: &str, key: &str) -> Option<String> {
+        self.read_barrier();
+        self.read(|c| {
+            c.prepare_cached("SELECT value FROM adapter_state WHERE item = ?1 AND key = ?2")?
+                .query_row(rusqlite::params![item, key], |r| r.get::<_, String>(0))
+                .map(Some)
+                .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
+        })
+        .ok()
+        .flatten()
+    }
+
     /// One header by id.
     pub fn header(&self, id: MessageId) -> Result<Option<HeaderRow>, JournalError> {
         self.read_barrier();

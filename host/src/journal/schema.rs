@@ -47,6 +47,12 @@ CREATE INDEX IF NOT EXISTS headers_unfinished ON headers(status, id) WHERE statu
 CREATE INDEX IF NOT EXISTS headers_body ON headers(body_id);
 CREATE INDEX IF NOT EXISTS headers_waiting ON headers(target, id) WHERE status IN (1, 2);
 CREATE INDEX IF NOT EXISTS headers_waiting_priority ON headers(target, priority, id) WHERE status IN (1, 2);
+CREATE TABLE IF NOT EXISTS adapter_state (
+    item   TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (item, key)
+);
 CREATE TABLE IF NOT EXISTS fields (
     body_id  INTEGER NOT NULL,
     path     TEXT NOT NULL,

@@ -84,6 +84,17 @@ pub enum Op {
         /// `(path, value)` pairs.
         fields: Vec<(String, String)>,
     },
+    /// Record an inbound adapter's durable state for an item (e.g. the last row key an SQL
+    /// poller processed), committed with the messages it took in. (New variants go last:
+    /// the log encodes variants by position.)
+    State {
+        /// The item.
+        item: String,
+        /// The state's name.
+        key: String,
+        /// Its value.
+        value: String,
+    },
 }
 
 /// What to do when a commit is durable (or failed). Runs on the writer thread: keep it short.
@@ -119,6 +130,7 @@ fn ops_bytes(ops: &[Op]) -> usize {
                     }
                     Op::Fields { fields, .. } => fields.iter().map(|(p, v)| p.len() + v.len()).sum(),
                     Op::Note { note, .. } | Op::SuspendQueued { note, .. } => note.len(),
+                    Op::State { item, key, value } => item.len() + key.len() + value.len(),
                 }
         })
         .sum()

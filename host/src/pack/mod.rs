@@ -114,8 +114,9 @@ impl std::fmt::Debug for LoadedPack {
     }
 }
 
-/// Every pack loaded for a production, indexed by class.
-#[derive(Clone, Debug, Default)]
+/// Every pack loaded for a production, indexed by class, and every adapter (the host's
+/// and the packs').
+#[derive(Clone, Debug)]
 pub struct PackRegistry {
     /// Loaded packs, in load order.
     pub packs: Vec<Arc<LoadedPack>>,
@@ -125,6 +126,20 @@ pub struct PackRegistry {
     pub searched: Vec<PathBuf>,
     /// Class name → the pack that provides it (first loaded wins).
     classes: BTreeMap<String, Arc<LoadedPack>>,
+    /// Every adapter classes can pair with.
+    pub adapters: crate::adapter::registry::AdapterRegistry,
+}
+
+impl Default for PackRegistry {
+    fn default() -> Self {
+        PackRegistry {
+            packs: Vec::new(),
+            failures: Vec::new(),
+            searched: Vec::new(),
+            classes: BTreeMap::new(),
+            adapters: crate::adapter::registry::AdapterRegistry::with_host_adapters(),
+        }
+    }
 }
 
 impl PackRegistry {

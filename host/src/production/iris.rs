@@ -562,15 +562,15 @@ impl<'a> Xml<'a> {
         };
         // IRIS names an item after its class when Name is absent.
         let name = element.nonempty_attr("Name").unwrap_or(&class).to_string();
-        let enabled = match element.attr("Enabled") {
+        let enabled = match element.attr("Enabled").map(hie_plugin_api::settings::parse_bool) {
             None => true,
-            Some("true" | "1") => true,
-            Some("false" | "0") => false,
-            Some(other) => {
+            Some(Ok(b)) => b,
+            Some(Err(e)) => {
+                let other = e.value;
                 return Err(syntax(
                     &file,
                     element.line,
-                    format!("item {name}: Enabled=\"{other}\" is not a boolean (expected true, false, 1 or 0)"),
+                    format!("item {name}: Enabled=\"{other}\" is not a boolean (expected {})", e.expected),
                 ));
             }
         };
@@ -979,12 +979,14 @@ mod tests {
 
     #[test]
     fn enabled_must_be_a_boolean() {
-        let text = "<Production Name=\"A\">\n<Item ClassName=\"X\" Enabled=\"yes\"/>\n</Production>";
+        let text = "<Production Name=\"A\">\n<Item ClassName=\"X\" Enabled=\"maybe\"/>\n</Production>";
         let (line, message) = syntax_error(load("a.xml", text));
         assert_eq!(line, 2);
-        assert!(message.contains("Enabled=\"yes\""), "{message}");
-        let ok = load("a.xml", &text.replace("yes", "0")).expect("0 is a boolean");
-        assert!(!ok.items[0].enabled);
+        assert!(message.contains("Enabled=\"maybe\""), "{message}");
+        for (spelling, enabled) in [("0", false), ("no", false), ("true", true), ("on", true)] {
+            let ok = load("a.xml", &text.replace("maybe", spelling)).expect("a boolean");
+            assert_eq!(ok.items[0].enabled, enabled, "{spelling}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! file and line. Loading only fails on files that cannot be read or are not shaped like a
 //! production; problems with values are left to validation, which reports them all at once.
 
+mod adapters;
 pub mod diagnostics;
 pub mod model;
 pub mod plan;

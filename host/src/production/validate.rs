@@ -2,7 +2,7 @@
 //! packs, collecting every problem at once, each naming file, line, item and setting.
 
 use super::diagnostics::Diagnostic;
-use super::model::{ItemConfig, Location, ProductionConfig, Setting, SettingTarget};
+use super::model::{ItemConfig, ProductionConfig, Setting, SettingTarget};
 use super::plan::{EngineSettings, ExecutionMode, ItemPlan, ProductionPlan};
 use crate::journal::Durability;
 use crate::pack::PackRegistry;
@@ -246,13 +246,17 @@ pub fn validate(
     let mut skipped: Vec<&str> = Vec::new();
     for item in &config.items {
         match plan_item(item, packs, &mut diags, options) {
-            Some(plan) => plans.push(plan),
+            Some(mut plan) => {
+                super::adapters::check_adapter(&mut plan, item, &packs.adapters, &mut diags);
+                plans.push(plan);
+            }
             None => skipped.push(&item.name),
         }
     }
 
     check_targets(config, &plans, &skipped, &mut diags);
-    check_ports(&plans, &mut diags);
+    let configs: BTreeMap<&str, &ItemConfig> = config.items.iter().map(|i| (i.name.as_str(), i)).collect();
+    super::adapters::check_claims(&plans, &configs, &packs.adapters, &mut diags);
     check_tls(config, &mut plans, &mut diags);
 
     let search_fields = config
@@ -373,7 +377,11 @@ fn plan_item(
             }
             continue;
         }
+        let adapter_setting = packs.adapters.get(&class.adapter).and_then(|a| a.setting(&s.name));
         match class.setting(&s.name) {
+            None if adapter_setting.is_some() => {
+                settings.insert(s.name.clone(), s.value.clone());
+            }
             Some(spec) => {
                 let declared = match spec.target {
                     hie_plugin_api::abi::SettingTarget::Host => SettingTarget::Host,
@@ -403,13 +411,16 @@ fn plan_item(
                 )));
             }
         }
+        // Adapter settings are checked against their declared kinds (adapters.rs).
         if INTEGER_SETTINGS.contains(&s.name.as_str())
+            && adapter_setting.is_none()
             && !s.value.trim().is_empty()
             && s.value.trim().parse::<i64>().is_err()
         {
             diags.push(err(format!("invalid value {:?}: expected a whole number", s.value)));
         }
         if NUMBER_SETTINGS.contains(&s.name.as_str())
+            && adapter_setting.is_none()
             && !s.value.trim().is_empty()
             && s.value.trim().parse::<f64>().is_err()
         {
@@ -425,12 +436,6 @@ fn plan_item(
         };
         if let Some(e) = address_error {
             diags.push(err(e));
-        }
-        if s.name == "Port"
-            && let Ok(p) = s.value.trim().parse::<i64>()
-            && !(1..=65535).contains(&p)
-        {
-            diags.push(err(format!("port {p} is out of range 1-65535")));
         }
     }
 
@@ -554,8 +559,17 @@ fn engine_settings(
     if let Some(n) = int("FailureTimeout", diags) {
         e.failure_timeout = if n < 0 { None } else { Some(Duration::from_secs(n as u64)) };
     }
-    if let Some((v, _)) = text("NoFailWhileDisconnected") {
-        e.no_fail_while_disconnected = matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes");
+    if let Some((v, s)) = text("NoFailWhileDisconnected")
+        && !v.is_empty()
+    {
+        match hie_plugin_api::settings::parse_bool(&v) {
+            Ok(b) => e.no_fail_while_disconnected = b,
+            Err(err) => {
+                if let Some(s) = s {
+                    diags.push(bad(s, &err.expected));
+                }
+            }
+        }
     }
     if let Some((v, _)) = text("ErrorTarget")
         && !v.is_empty()
@@ -709,24 +723,6 @@ fn check_tls(config: &ProductionConfig, plans: &mut [ItemPlan], diags: &mut Vec<
                     .unwrap_or_else(|| plan.location.clone());
                 diags.push(Diagnostic::error(&location, e).item(&plan.name).setting("SSLConfig"));
             }
-        }
-    }
-}
-
-fn check_ports(plans: &[ItemPlan], diags: &mut Vec<Diagnostic>) {
-    let mut ports: HashMap<u16, &ItemPlan> = HashMap::new();
-    for p in plans.iter().filter(|p| p.enabled && p.kind == ItemKind::Service) {
-        let Some(port) = p.setting("Port").and_then(|v| v.trim().parse::<u16>().ok()) else { continue };
-        if let Some(first) = ports.insert(port, p) {
-            let loc: Location = p.location.clone();
-            diags.push(
-                Diagnostic::error(
-                    &loc,
-                    format!("port {port} is already used by item '{}' (line {})", first.name, first.location.line),
-                )
-                .item(&p.name)
-                .setting("Port"),
-            );
         }
     }
 }

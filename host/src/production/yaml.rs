@@ -498,10 +498,9 @@ impl TreeReader<'_> {
                 "class" => class = Some(self.text(&value, &key_name)?),
                 "enabled" => {
                     let text = self.text(&value, &key_name)?;
-                    item.enabled = match text.as_str() {
-                        "true" | "True" | "TRUE" | "1" => true,
-                        "false" | "False" | "FALSE" | "0" => false,
-                        _ => {
+                    item.enabled = match hie_plugin_api::settings::parse_bool(&text) {
+                        Ok(b) => b,
+                        Err(_) => {
                             return Err(self.error(
                                 value.line,
                                 format!("`enabled: {text}` is not a boolean (expected true or false)"),

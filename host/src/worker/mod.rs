@@ -172,7 +172,10 @@ async fn serve(runtime: tokio::runtime::Handle) -> Result<(), String> {
         Err(e) => return fail(&out_tx, e.reason),
     };
     let settings = AdapterSettings::from_map(&init.item, init.settings.clone());
-    let outbound = crate::adapter::outbound_from(&init.adapter, &settings, runtime.clone());
+    let outbound = match crate::adapter::host_outbound(&init.adapter, &settings, runtime.clone()) {
+        Ok(o) => o,
+        Err(e) => return fail(&out_tx, e),
+    };
     let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
     let services = Arc::new(WorkerServices {
         item: init.item.clone(),
