@@ -19,22 +19,31 @@ pub struct SettingDef {
     pub doc: &'static str,
     /// `false`: accepted for IRIS compatibility but not implemented (reported by validate).
     pub supported: bool,
+    /// What kind of value it holds, when declared (ABI 1.1: validation checks it).
+    pub kind: Option<crate::settings::SettingKind>,
 }
 
 impl SettingDef {
     /// A supported Host setting.
     pub const fn host(name: &'static str, default: &'static str, doc: &'static str) -> Self {
-        SettingDef { name, target: SettingTarget::Host, default, doc, supported: true }
+        SettingDef { name, target: SettingTarget::Host, default, doc, supported: true, kind: None }
     }
 
     /// A supported Adapter setting.
     pub const fn adapter(name: &'static str, default: &'static str, doc: &'static str) -> Self {
-        SettingDef { name, target: SettingTarget::Adapter, default, doc, supported: true }
+        SettingDef { name, target: SettingTarget::Adapter, default, doc, supported: true, kind: None }
     }
 
     /// Marks the setting as accepted but not implemented.
     pub const fn unsupported(mut self) -> Self {
         self.supported = false;
+        self
+    }
+
+    /// Declares the kind of value the setting holds, so `hie validate` refuses a
+    /// malformed value (ABI 1.1; a 1.0 host ignores it).
+    pub fn kind(mut self, kind: crate::settings::SettingKind) -> Self {
+        self.kind = Some(kind);
         self
     }
 }

@@ -4,16 +4,22 @@
 //! unwinding panic would abort the host: each one catches panics and returns them as
 //! [`ErrorKind::Panicked`] errors.
 
-use crate::abi::{
-    ErrorKind, HostCtx, ItemBox, ItemFfi, ItemFfi_TO, MessageView, PackManifest, PluginError, ProcessOutcome,
+use crate::abi::adapter::{
+    AdapterFailure, ClassSettingKind, InboundAdapterBox, InboundAdapterFfi, InboundAdapterFfi_TO, InboundHostCtx,
+    OutboundAdapterBox, OutboundAdapterFfi, OutboundAdapterFfi_TO, PackManifestExt,
 };
+use crate::abi::{
+    AdapterReply, ErrorKind, HostCtx, ItemBox, ItemFfi, ItemFfi_TO, MessageView, PackManifest, PluginError,
+    ProcessOutcome,
+};
+use crate::adapter::{AdapterDef, Constructor, InboundAdapter, InboundContext, OutboundAdapter, TypedSetting};
 use crate::class::ClassDef;
 use crate::context::Context;
 use crate::item::Item;
 use crate::message::Message;
 use crate::outcome::Outcome;
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RBox, RErr, RNone, ROk, ROption, RResult, RSlice, RStr, RString, RVec};
+use abi_stable::std_types::{RBox, RErr, RNone, ROk, ROption, RResult, RSlice, RStr, RString, RVec, Tuple2};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Runs `f`, turning a panic into a `Panicked` error with the panic text.
@@ -137,7 +143,150 @@ pub fn create_item(
     })
 }
 
-/// Exports a pack: its name, version and item classes.
+/// What a pack exports besides its classes (ABI 1.1), for the code [`export_pack!`]
+/// generates.
+pub struct PackExtras {
+    /// Who made the pack.
+    pub vendor: &'static str,
+    /// The oldest host version it runs on; `""` for any.
+    pub min_host: &'static str,
+    /// Its adapters.
+    pub adapters: fn() -> Vec<AdapterDef>,
+    /// The ABI minor the pack needs at least, beyond what it uses (it relies on host
+    /// behaviour that minor brought); 0 for none.
+    pub requires_minor: u32,
+}
+
+/// Builds the 1.1 manifest (called by the code [`export_pack!`] generates).
+pub fn manifest_ext(classes: fn() -> Vec<ClassDef>, extras: &PackExtras) -> PackManifestExt {
+    let adapters = catch_unwind(extras.adapters).unwrap_or_default();
+    let classes = catch_unwind(classes).unwrap_or_default();
+    let class_settings: RVec<ClassSettingKind> = classes
+        .iter()
+        .flat_map(|c| {
+            c.settings.iter().filter_map(move |s| {
+                let kind = s.kind.clone()?;
+                let typed = TypedSetting { name: s.name, kind, default: s.default, required: false, doc: s.doc };
+                Some(ClassSettingKind { class: RString::from(c.name), setting: typed.spec() })
+            })
+        })
+        .collect();
+    // A pack needs 1.1 only when it uses what 1.1 added.
+    let abi_minor = u32::from(!adapters.is_empty() || !class_settings.is_empty()).max(extras.requires_minor);
+    PackManifestExt {
+        abi_minor,
+        vendor: RString::from(extras.vendor),
+        min_host_version: RString::from(extras.min_host),
+        adapters: adapters.iter().map(AdapterDef::spec).collect(),
+        class_settings,
+        extension: RString::from("{}"),
+    }
+}
+
+/// Finds adapter `name` for `item`.
+fn adapter_def(adapters: fn() -> Vec<AdapterDef>, name: RStr<'_>, item: RStr<'_>) -> Result<AdapterDef, PluginError> {
+    adapters().into_iter().find(|a| a.name == name.as_str()).ok_or_else(|| {
+        PluginError::new(
+            ErrorKind::Unsupported,
+            format!("this pack has no adapter {} (item {})", name.as_str(), item.as_str()),
+        )
+    })
+}
+
+/// Constructs outbound adapter `name` (called by the code [`export_pack!`] generates).
+pub fn create_outbound_adapter(
+    adapters: fn() -> Vec<AdapterDef>,
+    name: RStr<'_>,
+    item: RStr<'_>,
+    ctx: &HostCtx,
+) -> RResult<OutboundAdapterBox, PluginError> {
+    guard("adapter constructor", || {
+        let def = adapter_def(adapters, name, item)?;
+        let Constructor::Outbound(make) = def.constructor else {
+            return Err(PluginError::new(ErrorKind::Unsupported, format!("adapter {} is inbound", def.name)));
+        };
+        let inner = make(&Context::new(ctx)).map_err(PluginError::from)?;
+        Ok(OutboundAdapterFfi_TO::from_ptr(RBox::new(SdkOutbound { inner }), TD_Opaque))
+    })
+}
+
+/// Constructs inbound adapter `name` (called by the code [`export_pack!`] generates).
+pub fn create_inbound_adapter(
+    adapters: fn() -> Vec<AdapterDef>,
+    name: RStr<'_>,
+    item: RStr<'_>,
+    ctx: &HostCtx,
+) -> RResult<InboundAdapterBox, PluginError> {
+    guard("adapter constructor", || {
+        let def = adapter_def(adapters, name, item)?;
+        let Constructor::Inbound(make) = def.constructor else {
+            return Err(PluginError::new(ErrorKind::Unsupported, format!("adapter {} is outbound", def.name)));
+        };
+        let inner = make(&Context::new(ctx)).map_err(PluginError::from)?;
+        Ok(InboundAdapterFfi_TO::from_ptr(RBox::new(SdkInbound { inner }), TD_Opaque))
+    })
+}
+
+/// Adapts a plain-Rust [`OutboundAdapter`] to [`OutboundAdapterFfi`].
+struct SdkOutbound {
+    inner: Box<dyn OutboundAdapter>,
+}
+
+impl OutboundAdapterFfi for SdkOutbound {
+    fn call(
+        &self,
+        body: RSlice<'_, u8>,
+        params: RSlice<'_, Tuple2<RStr<'_>, RStr<'_>>>,
+    ) -> RResult<AdapterReply, AdapterFailure> {
+        let params: Vec<(&str, &str)> = params.iter().map(|t| (t.0.as_str(), t.1.as_str())).collect();
+        match catch_unwind(AssertUnwindSafe(|| self.inner.call(body.as_slice(), &params))) {
+            Ok(Ok(r)) => ROk(AdapterReply {
+                body: RVec::from(r.body),
+                params: r.params.into_iter().map(|(k, v)| Tuple2(RString::from(k), RString::from(v))).collect(),
+            }),
+            Ok(Err(e)) => RErr(AdapterFailure { retryable: e.retryable, message: RString::from(e.message) }),
+            Err(payload) => RErr(AdapterFailure {
+                retryable: false,
+                message: RString::from(format!("panic in the adapter's call: {}", panic_text(&payload))),
+            }),
+        }
+    }
+
+    fn close(&self) {
+        let _ = catch_unwind(AssertUnwindSafe(|| self.inner.close()));
+    }
+
+    fn extension(&self, _name: RStr<'_>, _input: RSlice<'_, u8>) -> ROption<RResult<RVec<u8>, PluginError>> {
+        RNone
+    }
+}
+
+/// Adapts a plain-Rust [`InboundAdapter`] to [`InboundAdapterFfi`].
+struct SdkInbound {
+    inner: Box<dyn InboundAdapter>,
+}
+
+impl InboundAdapterFfi for SdkInbound {
+    fn run(&mut self, ctx: &InboundHostCtx) -> RResult<(), PluginError> {
+        guard("the adapter's run", || self.inner.run(&InboundContext::new(ctx)).map_err(Into::into))
+    }
+
+    fn extension(&mut self, _name: RStr<'_>, _input: RSlice<'_, u8>) -> ROption<RResult<RVec<u8>, PluginError>> {
+        RNone
+    }
+}
+
+/// The text of a panic payload.
+fn panic_text(payload: &Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_string())
+}
+
+/// Exports a pack: its name, version, item classes and (ABI 1.1) vendor, minimum host
+/// version and adapters.
 ///
 /// Invoke it once, at the root of a `cdylib` crate:
 ///
@@ -146,6 +295,11 @@ pub fn create_item(
 ///     name: env!("CARGO_PKG_NAME"),
 ///     version: env!("CARGO_PKG_VERSION"),
 ///     classes: || vec![my_class()],
+///     // optional (ABI 1.1):
+///     vendor: "Acme Health Ltd",
+///     min_host: "0.2.0",
+///     adapters: || vec![my_adapter()],
+///     requires_abi_minor: 1, // optional: the least ABI minor the pack needs
 /// }
 /// ```
 ///
@@ -154,13 +308,40 @@ pub fn create_item(
 #[macro_export]
 macro_rules! export_pack {
     (name: $name:expr, version: $version:expr, classes: $classes:expr $(,)?) => {
+        $crate::export_pack! {
+            name: $name, version: $version, classes: $classes,
+            vendor: "", min_host: "", adapters: || ::std::vec::Vec::new(),
+        }
+    };
+    (
+        name: $name:expr, version: $version:expr, classes: $classes:expr,
+        vendor: $vendor:expr, min_host: $min_host:expr, adapters: $adapters:expr
+        $(, requires_abi_minor: $minor:expr)? $(,)?
+    ) => {
         fn __hie_pack_classes() -> ::std::vec::Vec<$crate::ClassDef> {
             let build: fn() -> ::std::vec::Vec<$crate::ClassDef> = $classes;
             build()
         }
 
+        fn __hie_pack_adapters() -> ::std::vec::Vec<$crate::adapter::AdapterDef> {
+            let build: fn() -> ::std::vec::Vec<$crate::adapter::AdapterDef> = $adapters;
+            build()
+        }
+
         extern "C" fn __hie_pack_manifest() -> $crate::abi::PackManifest {
             $crate::__private::manifest($name, $version, __hie_pack_classes)
+        }
+
+        extern "C" fn __hie_pack_manifest_ext() -> $crate::abi::adapter::PackManifestExt {
+            $crate::__private::manifest_ext(
+                __hie_pack_classes,
+                &$crate::__private::PackExtras {
+                    vendor: $vendor,
+                    min_host: $min_host,
+                    adapters: __hie_pack_adapters,
+                    requires_minor: 0 $(+ $minor)?,
+                },
+            )
         }
 
         extern "C" fn __hie_pack_create_item(
@@ -171,10 +352,38 @@ macro_rules! export_pack {
             $crate::__private::create_item(__hie_pack_classes, class, item_name, ctx)
         }
 
-        fn __hie_pack_root() -> $crate::abi::PackRootRef {
+        extern "C" fn __hie_pack_create_outbound(
+            adapter: $crate::__private::abi_stable::std_types::RStr<'_>,
+            item_name: $crate::__private::abi_stable::std_types::RStr<'_>,
+            ctx: &$crate::abi::HostCtx,
+        ) -> $crate::__private::abi_stable::std_types::RResult<
+            $crate::abi::adapter::OutboundAdapterBox,
+            $crate::abi::PluginError,
+        > {
+            $crate::__private::create_outbound_adapter(__hie_pack_adapters, adapter, item_name, ctx)
+        }
+
+        extern "C" fn __hie_pack_create_inbound(
+            adapter: $crate::__private::abi_stable::std_types::RStr<'_>,
+            item_name: $crate::__private::abi_stable::std_types::RStr<'_>,
+            ctx: &$crate::abi::HostCtx,
+        ) -> $crate::__private::abi_stable::std_types::RResult<
+            $crate::abi::adapter::InboundAdapterBox,
+            $crate::abi::PluginError,
+        > {
+            $crate::__private::create_inbound_adapter(__hie_pack_adapters, adapter, item_name, ctx)
+        }
+
+        fn __hie_pack_root() -> $crate::abi::adapter::PackRootRef {
             use $crate::__private::abi_stable::prefix_type::PrefixTypeTrait;
-            $crate::abi::PackRoot { manifest: __hie_pack_manifest, create_item: __hie_pack_create_item }
-                .leak_into_prefix()
+            $crate::abi::adapter::PackRoot {
+                manifest: __hie_pack_manifest,
+                create_item: __hie_pack_create_item,
+                manifest_ext: __hie_pack_manifest_ext,
+                create_outbound_adapter: __hie_pack_create_outbound,
+                create_inbound_adapter: __hie_pack_create_inbound,
+            }
+            .leak_into_prefix()
         }
 
         /// The abi_stable library header (symbol name fixed by abi_stable 0.11's mangling).
@@ -185,7 +394,7 @@ macro_rules! export_pack {
                 $crate::__private::abi_stable::library::__call_root_module_loader(__hie_pack_root)
             }
             unsafe {
-                $crate::__private::abi_stable::library::LibHeader::from_constructor::<$crate::abi::PackRootRef>(
+                $crate::__private::abi_stable::library::LibHeader::from_constructor::<$crate::abi::adapter::PackRootRef>(
                     __hie_erased_module,
                     $crate::__private::abi_stable::library::CheckTypeLayout::Yes,
                 )

@@ -22,6 +22,7 @@
 //! See `plugins/example` for a complete pack and its README for a walkthrough.
 
 pub mod abi;
+pub mod adapter;
 mod class;
 mod context;
 mod error;
@@ -45,6 +46,10 @@ pub use hie_hl7 as hl7;
 /// The ABI generation this crate implements. Hosts refuse packs built for a different one.
 pub const ABI_VERSION: u32 = 1;
 
+/// The ABI minor this crate implements within [`ABI_VERSION`]: 1 (adapters in packs). A
+/// host refuses a pack that needs a higher minor than its own; every lower minor loads.
+pub const ABI_MINOR: u32 = 1;
+
 /// Names of the host adapters a class can be paired with ([`ClassDef::adapter`]).
 pub mod adapters {
     /// MLLP over TCP, inbound: a listener that frames HL7 messages and returns ACKs.
@@ -61,6 +66,8 @@ pub mod adapters {
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::export::{create_item, manifest};
+    pub use crate::export::{
+        PackExtras, create_inbound_adapter, create_item, create_outbound_adapter, manifest, manifest_ext,
+    };
     pub use abi_stable;
 }

@@ -20,7 +20,7 @@ pub fn build(name: &str, tag: &str, env: &[(&str, &str)]) -> PathBuf {
     }
     let status = cmd.status().expect("run cargo build for a test pack");
     assert!(status.success(), "building test pack {name} ({tag}) failed");
-    let lib = format!("libhie_pack_{}.so", name.replace('-', "_"));
+    let lib = format!("libhie_pack_{}.so", name.trim_end_matches("-pack").replace('-', "_"));
     let out = target.join("packs").join(tag);
     std::fs::create_dir_all(&out).expect("pack dir");
     copy_atomically(&target.join("debug").join(&lib), &out.join(&lib));
@@ -44,6 +44,26 @@ pub fn probe() -> PathBuf {
 pub fn mismatched() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| build("mismatched", "mismatched", &[])).clone()
+}
+
+/// The adapter probe pack (ABI 1.1) in `variant` (`plain`, `duplicate`, `future`), once
+/// per test process and variant.
+pub fn adapter_probe(variant: &str) -> PathBuf {
+    static DIRS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut dirs = DIRS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, d)) = dirs.iter().find(|(v, _)| v == variant) {
+        return d.clone();
+    }
+    let env: Vec<(&str, &str)> = if variant == "plain" { vec![] } else { vec![("HIE_ADAPTER_PROBE_VARIANT", variant)] };
+    let dir = build("adapter-probe", &format!("adapter-probe-{variant}"), &env);
+    dirs.push((variant.to_string(), dir.clone()));
+    dir
+}
+
+/// A pack built against the 1.0 SDK (`tests/packs/sdk-1.0`), once per test process.
+pub fn v1_pack() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| build("v1-pack", "v1-pack", &[])).clone()
 }
 
 /// An exclusive lock on `target/test-packs/.build-lock` (flock), held while building.

@@ -58,6 +58,10 @@ pub trait IntakeSink: Send + Sync {
     /// The adapter's durable state as last committed.
     fn state(&self, key: &str) -> BoxFuture<'static, Option<String>>;
 
+    /// Reports a problem the adapter has with its source (`None`: it is gone), for the
+    /// item's status: e.g. "cannot connect to the database".
+    fn report(&self, problem: Option<String>);
+
     /// Runs `work` on an intake thread of its own: a current-thread runtime whose commits
     /// the thread writes itself when it goes idle (no other thread on the ACK path).
     /// The receiver completes when the thread has ended.

@@ -23,11 +23,12 @@ pub enum Direction {
 }
 
 /// One setting an adapter reads.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct AdapterSetting {
     /// Name as IRIS spells it.
     pub name: String,
     /// What kind of value it holds.
+    #[serde(serialize_with = "describe_kind")]
     pub kind: SettingKind,
     /// Default when neither the item nor its class sets it; empty for none.
     pub default: String,
@@ -37,8 +38,13 @@ pub struct AdapterSetting {
     pub doc: String,
 }
 
+fn describe_kind<S: serde::Serializer>(k: &SettingKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&k.describe())
+}
+
 /// A resource an adapter takes for itself: two enabled items may not claim the same one.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Claim {
     /// A listening TCP port: the setting holding the port, and the one holding the local
     /// address (empty = every interface, which overlaps any address).
@@ -56,7 +62,8 @@ pub enum Claim {
 }
 
 /// Who provides an adapter.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Provider {
     /// Built into the host.
     Host,
@@ -79,7 +86,7 @@ impl std::fmt::Display for Provider {
 }
 
 /// An adapter as the registry knows it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct AdapterSpec {
     /// The name classes pair with (e.g. `tcp-mllp-inbound`).
     pub name: String,

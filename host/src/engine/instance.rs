@@ -188,6 +188,13 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// A host context over `services` for plugin code outside any message (an adapter's
+    /// constructor and its calls): `send_async` is refused there.
+    pub fn host_ctx(services: Arc<dyn HostServices>) -> HostCtx {
+        let ctx_impl = InstanceCtx { services, current: Arc::new(Mutex::new(CurrentCall::default())) };
+        HostApi_TO::from_ptr(RArc::new(ctx_impl), TD_Opaque)
+    }
+
     /// Constructs an instance of `class` from `pack` and runs `on_init`.
     pub fn create(
         pack: &Arc<LoadedPack>,

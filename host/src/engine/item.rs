@@ -85,6 +85,8 @@ pub struct ItemRuntime {
     inbound: Mutex<Option<InboundHandle>>,
     /// Whether the item takes input now (Running), for its inbound adapter's gate.
     accepting: tokio::sync::watch::Sender<bool>,
+    /// A problem the inbound adapter reports with its source (cannot connect, ...).
+    adapter_problem: Mutex<Option<String>>,
     /// Parsed OrderingKey path.
     pub ordering_path: Option<hie_hl7::Path>,
     /// Circuit breaker (CircuitBreakerThreshold; disabled at 0).
@@ -103,12 +105,8 @@ impl ItemRuntime {
     /// Builds the item's executor and adapters and starts it (unless disabled).
     pub async fn start(engine: &Arc<EngineInner>, plan: ItemPlan) -> Result<Arc<ItemRuntime>, super::EngineError> {
         let queue = engine.queue_for(&plan.name, Some(&plan));
-        let outbound = crate::adapter::host_outbound(
-            &plan.adapter,
-            &crate::adapter::AdapterSettings::new(&plan),
-            engine.runtime.clone(),
-        )
-        .map_err(|reason| super::EngineError::ItemStart { item: plan.name.to_string(), reason })?;
+        let outbound = outbound_for(engine, &plan)
+            .map_err(|reason| super::EngineError::ItemStart { item: plan.name.to_string(), reason })?;
         let stats = Arc::new(ItemStats::default());
         let ordering_path = plan.engine.ordering_key.as_deref().and_then(|p| p.parse().ok());
         let rt = Arc::new(ItemRuntime {
@@ -122,6 +120,7 @@ impl ItemRuntime {
             outbound,
             inbound: Mutex::new(None),
             accepting: tokio::sync::watch::Sender::new(false),
+            adapter_problem: Mutex::new(None),
             ordering_path,
             breaker: super::guard::Breaker::new(plan.engine.breaker_threshold, plan.engine.breaker_cooldown),
             rate_limit: plan.engine.rate_limit.map(super::guard::RateLimit::new),
@@ -234,9 +233,24 @@ impl ItemRuntime {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// The note explaining the state.
+    /// The note explaining the state (an adapter's problem with its source, if any).
     pub fn state_note(&self) -> String {
-        self.state_note.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        let note = self.state_note.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match self.adapter_problem.lock().unwrap_or_else(|e| e.into_inner()).as_deref() {
+            Some(problem) if note.is_empty() => format!("adapter: {problem}"),
+            Some(problem) => format!("{note}; adapter: {problem}"),
+            None => note,
+        }
+    }
+
+    /// The gate an inbound adapter waits on: open while the item takes input.
+    pub fn accept_gate(&self) -> crate::adapter::port::AcceptGate {
+        crate::adapter::port::AcceptGate(self.accepting.subscribe())
+    }
+
+    /// Records (or clears) the inbound adapter's problem with its source.
+    pub fn set_adapter_problem(&self, problem: Option<String>) {
+        *self.adapter_problem.lock().unwrap_or_else(|e| e.into_inner()) = problem;
     }
 
     /// Sets the state with a reason (and opens or closes the inbound adapter's gate).
@@ -294,10 +308,36 @@ async fn start_inbound(engine: &Arc<EngineInner>, rt: &Arc<ItemRuntime>) -> Resu
         stop: CancellationToken::new(),
         runtime: engine.runtime.clone(),
     };
+    if let Some(pack) = &rt.plan.adapter_pack {
+        // In multi_process mode the loop runs in a worker process (worker/inbound.rs).
+        if rt.plan.engine.execution_mode == ExecutionMode::MultiProcess {
+            return Ok(Some(InboundHandle::new(ctx.stop, Vec::new())));
+        }
+        return super::pack_adapters::start_inbound(pack, &rt.plan.adapter, ctx).map(Some);
+    }
     match crate::adapter::start_host_inbound(&rt.plan.adapter, ctx).await? {
         Some(handle) => Ok(Some(handle)),
         None => Err(format!("class {} needs adapter {:?}, which nothing provides", rt.plan.class, rt.plan.adapter)),
     }
+}
+
+/// The outbound adapter of an operation: the host's, or its adapter pack's. In
+/// `multi_process` mode a pack's is made in the worker processes instead, where the
+/// calls run.
+fn outbound_for(
+    engine: &Arc<EngineInner>,
+    plan: &ItemPlan,
+) -> Result<Option<Arc<dyn crate::adapter::OutboundAdapter>>, String> {
+    if plan.adapter.is_empty() {
+        return Ok(None);
+    }
+    if let Some(pack) = &plan.adapter_pack {
+        if plan.kind != ItemKind::Operation || plan.engine.execution_mode == ExecutionMode::MultiProcess {
+            return Ok(None);
+        }
+        return super::pack_adapters::outbound(pack, &plan.adapter, &plan.name, &plan.settings).map(Some);
+    }
+    crate::adapter::host_outbound(&plan.adapter, &crate::adapter::AdapterSettings::new(plan), engine.runtime.clone())
 }
 
 /// The host services and instance factory for an item running in this process, on `pack`.

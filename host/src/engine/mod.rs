@@ -28,6 +28,7 @@ pub mod instance;
 pub mod intake;
 pub mod item;
 mod operator;
+pub mod pack_adapters;
 pub mod reconfigure;
 mod services;
 mod sink;

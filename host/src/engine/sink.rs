@@ -44,6 +44,10 @@ impl IntakeSink for ItemSink {
         )
     }
 
+    fn report(&self, problem: Option<String>) {
+        self.item.set_adapter_problem(problem);
+    }
+
     fn spawn_intake_thread(&self, work: BoxFuture<'static, ()>) -> Result<tokio::sync::oneshot::Receiver<()>, String> {
         let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
         let engine = self.engine.clone();

@@ -109,6 +109,8 @@ pub fn load_staged(
         Err(e) => return Err(fail(summarise(&e), e.to_string())),
     };
     let root: PackRootRef = header.init_root_module::<PackRootRef>().map_err(|e| fail(summarise(&e), e.to_string()))?;
+    // A 1.1 pack's root is wider: the layout check says whether this one is.
+    let root11 = header.check_layout::<hie_plugin_api::abi::adapter::PackRootRef>().ok();
     let manifest = (root.manifest())();
     if manifest.abi_version != ABI_VERSION {
         return Err(fail(
@@ -119,6 +121,8 @@ pub fn load_staged(
             String::new(),
         ));
     }
+    let ext =
+        read_manifest_ext(root11.as_ref(), &manifest.name, &manifest.version).map_err(|r| fail(r, String::new()))?;
     let classes = manifest
         .classes
         .iter()
@@ -150,8 +154,87 @@ pub fn load_staged(
         sha256,
         generation,
         classes,
+        abi_minor: ext.abi_minor,
+        vendor: ext.vendor,
+        min_host_version: ext.min_host_version,
+        adapters: ext.adapters,
+        setting_kinds: ext.setting_kinds,
         root,
+        root11,
     }))
+}
+
+/// The version of this host, which a pack's `min_host_version` is compared with.
+pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What a 1.1 manifest adds, read into host types (1.0 packs: all empty, minor 0).
+#[derive(Default)]
+struct ManifestExt {
+    abi_minor: u32,
+    vendor: String,
+    min_host_version: String,
+    adapters: Vec<crate::adapter::registry::AdapterSpec>,
+    setting_kinds: super::SettingKinds,
+}
+
+/// Reads the pack's 1.1 manifest, if it has one, and refuses a pack that needs a newer
+/// ABI minor or a newer host than this one, saying which.
+fn read_manifest_ext(
+    root: Option<&hie_plugin_api::abi::adapter::PackRootRef>,
+    name: &str,
+    version: &str,
+) -> Result<ManifestExt, String> {
+    let Some(f) = root.and_then(|r| r.manifest_ext()) else { return Ok(ManifestExt::default()) };
+    let ext = f();
+    if ext.abi_minor > hie_plugin_api::ABI_MINOR {
+        return Err(format!(
+            "pack {name} {version} needs plugin ABI {ABI_VERSION}.{} but this host provides {ABI_VERSION}.{}: upgrade HIE{}",
+            ext.abi_minor,
+            hie_plugin_api::ABI_MINOR,
+            if ext.min_host_version.is_empty() {
+                String::new()
+            } else {
+                format!(" to {} or later", ext.min_host_version)
+            }
+        ));
+    }
+    let min_host = ext.min_host_version.to_string();
+    if !min_host.is_empty() && version_less(HOST_VERSION, &min_host) {
+        return Err(format!(
+            "pack {name} {version} needs HIE {min_host} or later; this host is {HOST_VERSION}: upgrade HIE"
+        ));
+    }
+    let provider = crate::adapter::registry::Provider::Pack { name: name.to_string(), version: version.to_string() };
+    let adapters = ext.adapters.iter().map(|a| super::adapter_spec_from_ffi(a, provider.clone())).collect();
+    let mut setting_kinds = super::SettingKinds::new();
+    for k in ext.class_settings.iter() {
+        setting_kinds
+            .entry(k.class.to_string())
+            .or_default()
+            .insert(k.setting.name.to_string(), super::kind_from_ffi(&k.setting));
+    }
+    Ok(ManifestExt {
+        abi_minor: ext.abi_minor,
+        vendor: ext.vendor.to_string(),
+        min_host_version: min_host,
+        adapters,
+        setting_kinds,
+    })
+}
+
+/// Whether dotted version `a` is lower than `b` (numeric parts; missing parts are 0).
+fn version_less(a: &str, b: &str) -> bool {
+    let parts = |v: &str| -> Vec<u64> {
+        v.split(|c: char| c == '.' || c == '-').map(|p| p.parse().unwrap_or(0)).take(3).collect()
+    };
+    let (a, b) = (parts(a), parts(b));
+    for i in 0..3 {
+        let (x, y) = (a.get(i).copied().unwrap_or(0), b.get(i).copied().unwrap_or(0));
+        if x != y {
+            return x < y;
+        }
+    }
+    false
 }
 
 /// Turns abi_stable's error (a layout dump of several KB for ABI mismatches) into one line.
@@ -187,6 +270,17 @@ fn summarise(e: &LibraryError) -> String {
             truncate_chars(&mut s, 300);
             s
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn versions_compare_by_number_not_text() {
+        assert!(super::version_less("0.1.0", "0.2.0"));
+        assert!(super::version_less("0.9.9", "0.10.0"));
+        assert!(!super::version_less("1.0.0", "1.0"));
+        assert!(!super::version_less("2.0.0", "1.9.9"));
     }
 }
 

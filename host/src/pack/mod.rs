@@ -77,6 +77,66 @@ impl ClassInfo {
     }
 }
 
+/// Kinds of class settings: class → setting → kind.
+pub type SettingKinds = BTreeMap<String, BTreeMap<String, hie_plugin_api::settings::SettingKind>>;
+
+/// A setting kind as the ABI carries it, read back.
+pub fn kind_from_ffi(s: &hie_plugin_api::abi::adapter::TypedSettingSpec) -> hie_plugin_api::settings::SettingKind {
+    use hie_plugin_api::abi::adapter::SettingKindFfi as K;
+    use hie_plugin_api::settings::SettingKind;
+    match s.kind {
+        K::Text => SettingKind::Text,
+        K::Bool => SettingKind::Bool,
+        K::Int => SettingKind::Int { min: s.min, max: s.max },
+        K::Port => SettingKind::Port,
+        K::Seconds => SettingKind::Seconds { forever: false },
+        K::SecondsOrForever => SettingKind::Seconds { forever: true },
+        K::Number => SettingKind::Number,
+        K::Choice => SettingKind::Choice(s.choices.iter().map(|c| c.to_string()).collect()),
+        K::List => SettingKind::List,
+    }
+}
+
+/// A pack's adapter as the registry knows it.
+pub fn adapter_spec_from_ffi(
+    a: &hie_plugin_api::abi::adapter::AdapterSpecFfi,
+    provider: crate::adapter::registry::Provider,
+) -> crate::adapter::registry::AdapterSpec {
+    use crate::adapter::registry::{AdapterSetting, AdapterSpec, Claim, Direction};
+    use hie_plugin_api::abi::adapter::{AdapterDirection, ClaimKind};
+    AdapterSpec {
+        name: a.name.to_string(),
+        direction: match a.direction {
+            AdapterDirection::Inbound => Direction::Inbound,
+            AdapterDirection::Outbound => Direction::Outbound,
+        },
+        doc: a.doc.to_string(),
+        settings: a
+            .settings
+            .iter()
+            .map(|s| AdapterSetting {
+                name: s.name.to_string(),
+                kind: kind_from_ffi(s),
+                default: s.default.to_string(),
+                required: s.required,
+                doc: s.doc.to_string(),
+            })
+            .collect(),
+        claims: a
+            .claims
+            .iter()
+            .map(|c| match c.kind {
+                ClaimKind::ListenPort => Claim::ListenPort {
+                    port: c.setting.to_string(),
+                    interface: Some(c.interface_setting.to_string()).filter(|s| !s.is_empty()),
+                },
+                ClaimKind::Directory => Claim::Directory { setting: c.setting.to_string() },
+            })
+            .collect(),
+        provider,
+    }
+}
+
 /// A pack loaded into this process.
 #[derive(Clone, serde::Serialize)]
 pub struct LoadedPack {
@@ -98,9 +158,23 @@ pub struct LoadedPack {
     pub generation: u64,
     /// Classes the pack provides.
     pub classes: Vec<ClassInfo>,
+    /// The ABI minor the pack needs (0 for a 1.0 pack).
+    pub abi_minor: u32,
+    /// Who made it (ABI 1.1; empty before).
+    pub vendor: String,
+    /// The oldest host version it runs on (ABI 1.1; empty for any).
+    pub min_host_version: String,
+    /// The adapters it provides (ABI 1.1).
+    pub adapters: Vec<crate::adapter::registry::AdapterSpec>,
+    /// Kinds of its classes' settings (ABI 1.1): class → setting → kind.
+    #[serde(skip)]
+    pub setting_kinds: SettingKinds,
     /// The root module (function table) of the loaded library.
     #[serde(skip)]
     pub root: PackRootRef,
+    /// Its 1.1 view, when the pack is a 1.1 pack (adapters).
+    #[serde(skip)]
+    pub root11: Option<hie_plugin_api::abi::adapter::PackRootRef>,
 }
 
 impl std::fmt::Debug for LoadedPack {
@@ -166,7 +240,25 @@ impl PackRegistry {
                 }
             }
         }
+        for adapter in &pack.adapters {
+            let same_pack = self.adapters.get(&adapter.name).is_some_and(|a| a.provider == adapter.provider);
+            if same_pack {
+                continue;
+            }
+            if let Err(reason) = self.adapters.register(adapter.clone()) {
+                self.failures.push(PackFailure { path: pack.source_path.clone(), reason, detail: String::new() });
+            }
+        }
         self.packs.push(pack);
+    }
+
+    /// The pack that provides adapter `name`, if a pack (rather than the host) does.
+    pub fn adapter_pack(&self, name: &str) -> Option<&Arc<LoadedPack>> {
+        let crate::adapter::registry::Provider::Pack { name: pack, version } = &self.adapters.get(name)?.provider
+        else {
+            return None;
+        };
+        self.packs.iter().rev().find(|p| &p.name == pack && &p.version == version)
     }
 
     /// The pack and class info for `class`.

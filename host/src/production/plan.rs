@@ -141,6 +141,8 @@ pub struct ItemPlan {
     pub enabled: bool,
     /// The pack providing the class.
     pub pack: Arc<LoadedPack>,
+    /// The pack providing the class's adapter, when a pack (not the host) provides it.
+    pub adapter_pack: Option<Arc<LoadedPack>>,
     /// Every class setting (Host and Adapter) with defaults applied, by name.
     pub settings: BTreeMap<String, String>,
     /// What the engine applies itself.
@@ -159,8 +161,14 @@ impl ItemPlan {
     /// plans with the same fingerprint need no restart.
     pub fn fingerprint(&self) -> String {
         format!(
-            "{}|{}|{}|{:?}|{:?}|{}",
-            self.class, self.enabled, self.pack.sha256, self.settings, self.engine, self.adapter
+            "{}|{}|{}|{:?}|{:?}|{}|{}",
+            self.class,
+            self.enabled,
+            self.pack.sha256,
+            self.settings,
+            self.engine,
+            self.adapter,
+            self.adapter_pack.as_ref().map(|p| p.sha256.as_str()).unwrap_or("")
         )
     }
 }

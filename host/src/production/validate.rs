@@ -399,6 +399,11 @@ fn plan_item(
                         class.name
                     )));
                 }
+                if let Some(kind) = pack.setting_kinds.get(&class.name).and_then(|k| k.get(&s.name))
+                    && let Err(e) = kind.check(&s.value)
+                {
+                    diags.push(err(e.to_string()));
+                }
                 settings.insert(s.name.clone(), s.value.clone());
             }
             None if IRIS_COMMON_UNSUPPORTED.contains(&s.name.as_str()) => {
@@ -447,6 +452,7 @@ fn plan_item(
         adapter: class.adapter.clone(),
         enabled: item.enabled,
         pack: pack.clone(),
+        adapter_pack: packs.adapter_pack(&class.adapter).cloned(),
         settings,
         engine,
         location: item.location.clone(),

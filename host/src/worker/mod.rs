@@ -12,6 +12,7 @@
 //! - A call's result is in the socket before its thread starts another call, so the
 //!   engine blames a crash only on calls that were running or waiting.
 
+mod inbound;
 pub mod protocol;
 
 use crate::adapter::{AdapterSettings, OutboundAdapter};
@@ -172,9 +173,32 @@ async fn serve(runtime: tokio::runtime::Handle) -> Result<(), String> {
         Err(e) => return fail(&out_tx, e.reason),
     };
     let settings = AdapterSettings::from_map(&init.item, init.settings.clone());
-    let outbound = match crate::adapter::host_outbound(&init.adapter, &settings, runtime.clone()) {
-        Ok(o) => o,
-        Err(e) => return fail(&out_tx, e),
+    // A pack's adapter runs here, in this process: a crash in it ends this worker only.
+    let adapter_pack = match &init.adapter_pack {
+        None => None,
+        Some(p) => match crate::pack::load_staged(
+            std::path::Path::new(&p.source),
+            std::path::Path::new(&p.path),
+            p.sha256.clone(),
+            p.generation,
+        ) {
+            Ok(Some(p)) => Some(Arc::new(p)),
+            Ok(None) => return fail(&out_tx, "the staged adapter pack is not a HIE pack".into()),
+            Err(e) => return fail(&out_tx, e.reason),
+        },
+    };
+    let outbound = match (&adapter_pack, init.run_inbound) {
+        (Some(p), false) if !init.adapter.is_empty() && !is_inbound(p, &init.adapter) => {
+            match crate::engine::pack_adapters::outbound(p, &init.adapter, &init.item, &init.settings) {
+                Ok(o) => Some(o),
+                Err(e) => return fail(&out_tx, e),
+            }
+        }
+        (Some(_), _) => None,
+        (None, _) => match crate::adapter::host_outbound(&init.adapter, &settings, runtime.clone()) {
+            Ok(o) => o,
+            Err(e) => return fail(&out_tx, e),
+        },
     };
     let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
     let services = Arc::new(WorkerServices {
@@ -236,6 +260,17 @@ async fn serve(runtime: tokio::runtime::Handle) -> Result<(), String> {
         }
     }
     let _ = out_tx.send(&ToEngine::Ready { pid });
+    let inbound = match (&adapter_pack, init.run_inbound) {
+        (Some(p), true) => match inbound::start(p, &init, out_tx.clone(), pending.clone()) {
+            Ok(i) => Some(i),
+            Err(e) => {
+                tracing::error!(item = %init.item, error = %e, "the inbound adapter cannot start");
+                let _ = out_tx.send(&ToEngine::AdapterProblem { problem: Some(e) });
+                None
+            }
+        },
+        _ => None,
+    };
 
     while let Some(frame) = reader.next().await {
         let Ok(frame) = frame else { break };
@@ -252,12 +287,20 @@ async fn serve(runtime: tokio::runtime::Handle) -> Result<(), String> {
                     let _ = w.send(result.map_err(|(k, m)| PluginError::new(error_kind(k), m)));
                 }
             }
+            Ok(ToWorker::Gate { accepting }) => {
+                if let Some(i) = &inbound {
+                    i.set_accepting(accepting);
+                }
+            }
             Ok(ToWorker::Shutdown) => break,
             Ok(ToWorker::Init(_)) => tracing::warn!("ignoring a second Init"),
             Err(e) => tracing::error!(error = %e, "bad frame from the engine"),
         }
     }
     drop(job_tx);
+    if let Some(i) = inbound {
+        let _ = tokio::task::spawn_blocking(move || i.stop()).await;
+    }
     let _ = tokio::task::spawn_blocking(move || {
         for t in threads {
             let _ = t.join();
@@ -265,6 +308,11 @@ async fn serve(runtime: tokio::runtime::Handle) -> Result<(), String> {
     })
     .await;
     Ok(())
+}
+
+/// Whether `pack`'s adapter `name` is an inbound one.
+fn is_inbound(pack: &crate::pack::LoadedPack, name: &str) -> bool {
+    pack.adapters.iter().any(|a| a.name == name && a.direction == crate::adapter::registry::Direction::Inbound)
 }
 
 /// Tells the engine why the worker could not start, and returns the reason.

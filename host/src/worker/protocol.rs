@@ -11,6 +11,19 @@ use crate::message::Header;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// A pack staged by the engine, for a worker to load.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StagedPack {
+    /// The staged (content-hashed) file.
+    pub path: String,
+    /// The deployed path (for messages).
+    pub source: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Load generation in the engine.
+    pub generation: u64,
+}
+
 /// Everything a worker needs to run an item.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Init {
@@ -36,6 +49,11 @@ pub struct Init {
     pub host_values: BTreeMap<String, String>,
     /// Names of the production's items (the `hie.items` extension).
     pub items: Vec<String>,
+    /// The pack providing the class's adapter, when a pack (not the host) does: the
+    /// worker loads it and runs the adapter here, so a crash in it takes this process only.
+    pub adapter_pack: Option<StagedPack>,
+    /// Whether this worker runs the service's inbound adapter loop (one worker does).
+    pub run_inbound: bool,
 }
 
 /// Engine → worker.
@@ -61,6 +79,12 @@ pub enum ToWorker {
     },
     /// Stop: run `on_stop`/`on_teardown` and exit.
     Shutdown,
+    /// Whether the item takes input now (for the inbound adapter loop); sent at start and
+    /// whenever it changes.
+    Gate {
+        /// Taking input.
+        accepting: bool,
+    },
 }
 
 /// Worker → engine. (`CallDone` is boxed; the rest are small.)
@@ -108,6 +132,29 @@ pub enum ToEngine {
         send: SendData,
         /// Timeout; negative waits for ever.
         timeout_ms: i64,
+    },
+    /// The inbound adapter hands in messages (and its durable state) to commit; answered
+    /// with the postcard-encoded `Vec<(reply, accepted, id)>`.
+    Submit {
+        /// Worker-side request id.
+        id: u64,
+        /// `(body, origin, attributes)` per message.
+        batch: Vec<(Vec<u8>, String, Vec<(String, String)>)>,
+        /// Adapter state committed with them.
+        state: Vec<(String, String)>,
+    },
+    /// The inbound adapter asks for its durable state `key`; answered with the value's
+    /// bytes, or an error when there is none.
+    State {
+        /// Worker-side request id.
+        id: u64,
+        /// The key.
+        key: String,
+    },
+    /// The inbound adapter reports a problem with its source (`None`: it is gone).
+    AdapterProblem {
+        /// What is wrong.
+        problem: Option<String>,
     },
     /// Plugin code answers a deferred reply.
     DeferredReply {

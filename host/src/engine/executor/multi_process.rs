@@ -98,6 +98,10 @@ struct Shared {
     hang_timeout: Option<Duration>,
     memory_limit: Option<u64>,
     exe: std::path::PathBuf,
+    /// The service whose inbound adapter loop runs in slot 0's worker (a pack's inbound
+    /// adapter in `multi_process` mode), for its submits and its gate. Weak: the item
+    /// owns this executor.
+    inbound: Option<Weak<ItemRuntime>>,
 }
 
 /// The executor.
@@ -157,7 +161,15 @@ pub async fn start(
         threads,
         host_values,
         items,
+        adapter_pack: plan.adapter_pack.as_ref().map(|p| protocol::StagedPack {
+            path: p.staged_path.display().to_string(),
+            source: p.source_path.display().to_string(),
+            sha256: p.sha256.clone(),
+            generation: p.generation,
+        }),
+        run_inbound: false,
     };
+    let inbound_in_worker = plan.kind == hie_plugin_api::ItemKind::Service && plan.adapter_pack.is_some();
     let shared = Arc::new(Shared {
         item: plan.name.clone(),
         slots: (0..plan.engine.concurrency.max(1))
@@ -190,6 +202,7 @@ pub async fn start(
         hang_timeout: plan.engine.hang_timeout,
         memory_limit: plan.engine.memory_limit,
         exe: engine.options.exe.clone(),
+        inbound: inbound_in_worker.then(|| Arc::downgrade(rt)),
     });
     let mut supervisors = Vec::new();
     let mut first_starts = Vec::new();
@@ -224,6 +237,8 @@ struct Connection {
     reader: FramedRead<tokio::net::unix::OwnedReadHalf, tokio_util::codec::LengthDelimitedCodec>,
     writer: FramedWrite<tokio::net::unix::OwnedWriteHalf, tokio_util::codec::LengthDelimitedCodec>,
     pid: u32,
+    /// Whether this worker runs the inbound adapter loop.
+    runs_inbound: bool,
 }
 
 /// Spawns a worker and waits for its `Ready`.
@@ -270,7 +285,10 @@ async fn launch(shared: &Arc<Shared>, slot: &Arc<Slot>) -> Result<Connection, St
     let (rd, wr) = stream.into_split();
     let mut reader = FramedRead::new(rd, protocol::codec());
     let mut writer = FramedWrite::new(wr, protocol::codec());
-    let init = shared.init.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut init = shared.init.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    // One worker runs the inbound adapter's loop: a poller must not run twice.
+    init.run_inbound = shared.inbound.is_some() && slot.index == 0;
+    let runs_inbound = init.run_inbound;
     let init = protocol::encode(&ToWorker::Init(Box::new(init)))?;
     writer.send(init).await.map_err(|e| format!("cannot send Init to worker {pid}: {e}"))?;
     // Until Ready, the worker may only log and count (its on_init runs now).
@@ -288,7 +306,7 @@ async fn launch(shared: &Arc<Shared>, slot: &Arc<Slot>) -> Result<Connection, St
             }
         };
         match protocol::decode::<ToEngine>(&frame)? {
-            ToEngine::Ready { pid } => return Ok(Connection { child, reader, writer, pid }),
+            ToEngine::Ready { pid } => return Ok(Connection { child, reader, writer, pid, runs_inbound }),
             ToEngine::InitFailed { reason } => {
                 let _ = child.wait().await;
                 return Err(reason);
@@ -359,7 +377,7 @@ async fn supervise(shared: Arc<Shared>, slot: Arc<Slot>, first: oneshot::Sender<
 
 /// Serves a connected worker until it exits, is killed or the item stops. Returns why it ended.
 async fn serve(shared: &Arc<Shared>, slot: &Arc<Slot>, conn: Connection) -> String {
-    let Connection { mut child, mut reader, mut writer, pid } = conn;
+    let Connection { mut child, mut reader, mut writer, pid, runs_inbound } = conn;
     let (tx, mut rx) = mpsc::unbounded_channel::<ToWorker>();
     let write_task = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
@@ -382,6 +400,22 @@ async fn serve(shared: &Arc<Shared>, slot: &Arc<Slot>, conn: Connection) -> Stri
     }
     shared.available.notify_waiters();
     tracing::info!(item = %shared.item, slot = slot.index, pid, "worker running");
+    // The inbound loop holds input while the item does not take it.
+    let gate_task = match shared.inbound.as_ref().and_then(Weak::upgrade).filter(|_| runs_inbound) {
+        Some(item) => {
+            let mut gate = item.accept_gate();
+            let tx = tx.clone();
+            Some(tokio::spawn(async move {
+                loop {
+                    let accepting = *gate.0.borrow_and_update();
+                    if tx.send(ToWorker::Gate { accepting }).is_err() || gate.0.changed().await.is_err() {
+                        break;
+                    }
+                }
+            }))
+        }
+        None => None,
+    };
     let mut watchdog = tokio::time::interval(Duration::from_millis(250));
     let why = loop {
         tokio::select! {
@@ -416,6 +450,9 @@ async fn serve(shared: &Arc<Shared>, slot: &Arc<Slot>, conn: Connection) -> Stri
     let _ = child.start_kill();
     let status = child.wait().await.map(|s| s.to_string()).unwrap_or_default();
     write_task.abort();
+    if let Some(t) = gate_task {
+        t.abort();
+    }
     let (failed, reason) = {
         let mut st = slot.lock();
         st.tx = None;
@@ -540,6 +577,49 @@ fn handle_frame(shared: &Arc<Shared>, slot: &Arc<Slot>, tx: &mpsc::UnboundedSend
                     result: result.map_err(|e| (kind_code(e.kind), e.message.to_string())),
                 });
             });
+        }
+        ToEngine::Submit { id, batch, state } => {
+            let (shared, tx) = (shared.clone(), tx.clone());
+            tokio::spawn(async move {
+                let result = match (shared.engine.upgrade(), shared.inbound.as_ref().and_then(Weak::upgrade)) {
+                    (Some(engine), Some(item)) => {
+                        let batch = batch
+                            .into_iter()
+                            .map(|(body, origin, attributes)| crate::adapter::port::Inbound {
+                                body: Bytes::from(body),
+                                origin,
+                                attributes,
+                            })
+                            .collect();
+                        let replies = crate::engine::intake::intake_with_state(&engine, &item, batch, state).await;
+                        let answer: Vec<(Option<Vec<u8>>, bool, u64)> =
+                            replies.into_iter().map(|r| (r.reply, r.accepted, r.id)).collect();
+                        protocol::encode(&answer).map(|b| b.to_vec()).map_err(|e| (kind_code(ErrorKind::Failed), e))
+                    }
+                    _ => Err((kind_code(ErrorKind::Failed), "the item is stopping".to_string())),
+                };
+                let _ = tx.send(ToWorker::Answer { id, result });
+            });
+        }
+        ToEngine::State { id, key } => {
+            let (shared, tx) = (shared.clone(), tx.clone());
+            tokio::spawn(async move {
+                let value = match shared.engine.upgrade() {
+                    Some(engine) => {
+                        let (journal, item) = (engine.journal.clone(), shared.item.to_string());
+                        tokio::task::spawn_blocking(move || journal.adapter_state(&item, &key)).await.ok().flatten()
+                    }
+                    None => None,
+                };
+                let result =
+                    value.map(String::into_bytes).ok_or((kind_code(ErrorKind::Failed), "no state".to_string()));
+                let _ = tx.send(ToWorker::Answer { id, result });
+            });
+        }
+        ToEngine::AdapterProblem { problem } => {
+            if let Some(item) = shared.inbound.as_ref().and_then(Weak::upgrade) {
+                item.set_adapter_problem(problem);
+            }
         }
         ToEngine::Ready { .. } | ToEngine::InitFailed { .. } => {}
     }

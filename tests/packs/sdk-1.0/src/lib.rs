@@ -1,0 +1,65 @@
+//! # hie-plugin-api: the HIE plugin ABI and SDK
+//!
+//! HIE item classes live in shared-library *packs* (`.so`) that the `hie` host loads at run
+//! time. This crate is both sides of that boundary:
+//!
+//! - [`abi`]: the FFI-safe types the host and packs exchange (abi_stable checks their
+//!   layout at load time). This is a compatibility promise: see the rules in [`abi`].
+//! - the SDK: the plain-Rust [`Item`] trait a plugin author implements, the [`Context`]
+//!   it receives, [`Message`], [`Outcome`], [`ClassDef`] and the [`export_pack!`] macro.
+//!   The SDK converts between plain Rust and the ABI and catches every panic at the
+//!   boundary, turning it into an error the host handles (a panic crossing an
+//!   `extern "C"` function would abort the whole engine).
+//! - [`hl7`]: HIE's HL7 v2 codec, re-exported so packs parse messages the way the host does.
+//!
+//! ## Invariants
+//! - Plugin code never needs its own async runtime or logger: the host provides logging,
+//!   metrics, messaging and adapter I/O through [`Context`].
+//! - One item instance is called from one thread at a time (`&mut self`); concurrency
+//!   comes from the host running several instances.
+//! - Message bodies cross the boundary as borrowed byte slices in and owned `RVec<u8>` out.
+//!
+//! See `plugins/example` for a complete pack and its README for a walkthrough.
+
+pub mod abi;
+mod class;
+mod context;
+mod error;
+mod export;
+mod item;
+mod message;
+mod outcome;
+
+pub use class::{ClassDef, SettingDef};
+pub use context::{AdapterResponse, Context, LogLevel, send_deferred_reply};
+pub use error::{Error, ErrorKind};
+pub use item::Item;
+pub use message::Message;
+pub use outcome::{ErrorAction, Outcome, Send};
+
+pub use abi::ItemKind;
+/// HIE's HL7 v2 codec.
+pub use hie_hl7 as hl7;
+
+/// The ABI generation this crate implements. Hosts refuse packs built for a different one.
+pub const ABI_VERSION: u32 = 1;
+
+/// Names of the host adapters a class can be paired with ([`ClassDef::adapter`]).
+pub mod adapters {
+    /// MLLP over TCP, inbound: a listener that frames HL7 messages and returns ACKs.
+    pub const TCP_MLLP_INBOUND: &str = "tcp-mllp-inbound";
+    /// MLLP over TCP, outbound: a client that sends a frame and reads the reply.
+    pub const TCP_MLLP_OUTBOUND: &str = "tcp-mllp-outbound";
+    /// Polls a directory for files and takes in the messages they hold.
+    pub const FILE_INBOUND: &str = "file-inbound";
+    /// Writes files atomically (temporary name, then rename).
+    pub const FILE_OUTBOUND: &str = "file-outbound";
+    /// Calls an HTTP service (IRIS EnsLib.HTTP.OutboundAdapter settings).
+    pub const HTTP_OUTBOUND: &str = "http-outbound";
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::export::{create_item, manifest};
+    pub use abi_stable;
+}
