@@ -27,6 +27,8 @@ enum Command {
     Messages(cli::messages::MessagesArgs),
     /// Ask a running engine to reload its production file.
     Reload(cli::messages::ApiArgs),
+    /// Sign packs and make signing keys (for engines run with --trusted-keys).
+    Pack(cli::packs::PackArgs),
     /// Internal: run as a worker process of a multi_process item.
     #[command(hide = true)]
     Worker(cli::worker::WorkerArgs),
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Plugins(a) => cli::plugins::run(a),
         Command::Messages(a) => cli::messages::run(a),
         Command::Reload(a) => cli::messages::reload(a),
+        Command::Pack(a) => cli::packs::run(a),
         Command::Worker(a) => cli::worker::run(a),
     };
     match result {

@@ -8,10 +8,19 @@ use std::sync::OnceLock;
 /// Builds the crate at `tests/packs/<name>` with `env` into `target/test-packs/<tag>` and
 /// returns the directory holding its `.so` (a directory with only that pack).
 pub fn build(name: &str, tag: &str, env: &[(&str, &str)]) -> PathBuf {
+    let crate_dir = crate::workspace_root().join("tests/packs").join(name);
+    let lib = format!("libhie_pack_{}.so", name.trim_end_matches("-pack").replace('-', "_"));
+    build_crate(&crate_dir, &lib, tag, env)
+}
+
+/// Builds the pack crate in `crate_dir` (its library file `lib`) into
+/// `target/test-packs/packs/<tag>` and returns that directory.
+pub fn build_crate(crate_dir: &Path, lib: &str, tag: &str, env: &[(&str, &str)]) -> PathBuf {
     // Test binaries run in parallel; builds of one pack with different env share an
     // output file, so build-and-copy must not interleave.
     let _lock = BuildLock::acquire();
-    let manifest = crate::workspace_root().join("tests/packs").join(name).join("Cargo.toml");
+    let manifest = crate_dir.join("Cargo.toml");
+    let name = crate_dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let target = crate::target_dir().join("test-packs");
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.arg("build").arg("--quiet").arg("--manifest-path").arg(&manifest).arg("--target-dir").arg(&target);
@@ -20,11 +29,21 @@ pub fn build(name: &str, tag: &str, env: &[(&str, &str)]) -> PathBuf {
     }
     let status = cmd.status().expect("run cargo build for a test pack");
     assert!(status.success(), "building test pack {name} ({tag}) failed");
-    let lib = format!("libhie_pack_{}.so", name.trim_end_matches("-pack").replace('-', "_"));
     let out = target.join("packs").join(tag);
     std::fs::create_dir_all(&out).expect("pack dir");
-    copy_atomically(&target.join("debug").join(&lib), &out.join(&lib));
+    copy_atomically(&target.join("debug").join(lib), &out.join(lib));
     out
+}
+
+/// The adapter pack template (`plugins/example/adapter-template`), built as a vendor
+/// would, once per test process.
+pub fn adapter_template() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = crate::workspace_root().join("plugins/example/adapter-template");
+        build_crate(&dir, "libhie_pack_template.so", "adapter-template", &[])
+    })
+    .clone()
 }
 
 /// Copies via a temporary name and rename, as pack deployments should.

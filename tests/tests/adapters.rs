@@ -530,3 +530,124 @@ fn a_pack_class_setting_with_a_declared_kind_is_checked_by_validation() {
         "{out}"
     );
 }
+
+/// `hie pack keygen PREFIX` in `dir`; returns (secret, public).
+fn keygen(dir: &TempDir, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let prefix = dir.join(name);
+    let (code, out, err) = run_hie(&["pack", "keygen", prefix.to_str().expect("path")]);
+    assert_eq!(code, 0, "{out}{err}");
+    (prefix.with_extension("secret"), prefix.with_extension("public"))
+}
+
+/// A copy of the 1.0 test pack in a directory of its own.
+fn deployed_pack(dir: &TempDir, name: &str) -> std::path::PathBuf {
+    let d = dir.join(name);
+    std::fs::create_dir_all(&d).expect("dir");
+    std::fs::copy(packs::v1_pack().join("libhie_pack_v1.so"), d.join("libhie_pack_v1.so")).expect("copy");
+    d
+}
+
+fn pack_failures(pack_dir: &std::path::Path, keys: &std::path::Path) -> Vec<String> {
+    let (code, out, err) = run_hie(&[
+        "plugins",
+        "--json",
+        "--plugins",
+        pack_dir.to_str().expect("dir"),
+        "--trusted-keys",
+        keys.to_str().expect("keys"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    v["failures"].as_array().expect("failures").iter().filter_map(|f| f["reason"].as_str().map(String::from)).collect()
+}
+
+#[test]
+fn with_trusted_keys_only_packs_signed_by_them_load_and_a_rejected_swap_leaves_the_running_version() {
+    let dir = TempDir::new("signed-packs");
+    let (secret, public) = keygen(&dir, "vendor");
+    let (other_secret, _) = keygen(&dir, "stranger");
+    // Signed by the trusted key: loads.
+    let good = deployed_pack(&dir, "good");
+    let so = good.join("libhie_pack_v1.so");
+    assert_eq!(run_hie(&["pack", "sign", "--key", secret.to_str().expect("k"), so.to_str().expect("p")]).0, 0);
+    assert!(pack_failures(&good, &public).is_empty(), "{:?}", pack_failures(&good, &public));
+    let (code, out, _) =
+        run_hie(&["pack", "verify", "--trusted-keys", public.to_str().expect("k"), so.to_str().expect("p")]);
+    assert_eq!(code, 0, "{out}");
+    // Not signed: refused, saying so.
+    let unsigned = deployed_pack(&dir, "unsigned");
+    let failures = pack_failures(&unsigned, &public);
+    assert!(failures.iter().any(|f| f.contains("pack is not signed")), "{failures:?}");
+    // Signed by another key: refused, saying so.
+    let foreign = deployed_pack(&dir, "foreign");
+    let so_foreign = foreign.join("libhie_pack_v1.so");
+    run_hie(&["pack", "sign", "--key", other_secret.to_str().expect("k"), so_foreign.to_str().expect("p")]);
+    let failures = pack_failures(&foreign, &public);
+    assert!(failures.iter().any(|f| f.contains("does not verify against any key")), "{failures:?}");
+
+    // A running engine with trusted keys: an unsigned new version is refused and the
+    // signed one keeps serving.
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = dir.join("production.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "name: Signed\nitems:\n  - id: In\n    class: EnsLib.HL7.Service.TCPService\n    adapter_settings: {{Port: {in_port}}}\n    host_settings: {{TargetConfigNames: Stamp}}\n  - id: Stamp\n    class: HIE.Test.V1Stamp\n    host_settings: {{TargetConfigNames: Out}}\n  - id: Out\n    class: EnsLib.HL7.Operation.TCPOperation\n    adapter_settings: {{IPAddress: 127.0.0.1, Port: {out_port}}}\n"
+        ),
+    )
+    .expect("production");
+    let receiver = Receiver::start(out_port);
+    let engine = Engine::start_with(
+        &config,
+        &dir.join("data"),
+        &[good.clone()],
+        &["--trusted-keys", public.to_str().expect("k")],
+    );
+    let before = engine.item("Stamp")["pack_sha256"].clone();
+    // Deploy a different build under the same name, without a signature.
+    let tmp = good.join(".libhie_pack_v1.so.tmp");
+    std::fs::copy(packs::adapter_probe("plain").join("libhie_pack_adapter_probe.so"), &tmp).expect("copy");
+    std::fs::remove_file(good.join("libhie_pack_v1.so.sig")).expect("drop signature");
+    std::fs::rename(&tmp, &so).expect("deploy");
+    let (_, reload) = engine.post("/api/packs/reload", None);
+    let events = reload["events"].as_array().cloned().unwrap_or_default();
+    assert!(
+        events.iter().any(|e| e["outcome"] == "rejected" && e["detail"].as_str().unwrap_or("").contains("not signed")),
+        "{reload}"
+    );
+    assert_eq!(engine.item("Stamp")["pack_sha256"], before, "the signed version keeps serving");
+    let mut client = Client::connect_retry(in_port);
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("SIGNED1", "M")).expect("ack")), "AA");
+    receiver.wait_for_count(1, Duration::from_secs(30));
+}
+
+#[test]
+fn the_adapter_template_builds_loads_and_runs_as_a_vendors_pack() {
+    let pack = packs::adapter_template();
+    let (code, out, _) = run_hie(&["plugins", "--plugins", pack.to_str().expect("dir")]);
+    assert_eq!(code, 0);
+    assert!(out.contains("pack hie-pack-template 0.1.0 (ABI 1.1") && out.contains("vendor Your Company Ltd"), "{out}");
+    assert!(out.contains("adapter Vendor.Template.UdpOutbound [Outbound]"), "{out}");
+    assert!(out.contains("adapter Vendor.Template.HeartbeatInbound [Inbound]"), "{out}");
+    // Heartbeats → UDP datagrams to a socket of ours.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    socket.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let port = socket.local_addr().expect("addr").port();
+    let dir = TempDir::new("template");
+    let config = dir.join("production.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "name: Template\nitems:\n  - id: Beat\n    class: Vendor.Template.HeartbeatService\n    adapter_settings: {{CallInterval: 0.1}}\n    host_settings: {{TargetConfigNames: Udp}}\n  - id: Udp\n    class: Vendor.Template.UdpOperation\n    adapter_settings: {{Host: 127.0.0.1, Port: {port}}}\n"
+        ),
+    )
+    .expect("production");
+    let _engine = Engine::start(&config, &dir.join("data"), &[pack]);
+    let mut buf = [0u8; 2048];
+    let mut beats = Vec::new();
+    while beats.len() < 3 {
+        let n = socket.recv(&mut buf).expect("a heartbeat datagram");
+        beats.push(hl7::control_id(&buf[..n]));
+    }
+    assert_eq!(beats, vec!["HB1", "HB2", "HB3"]);
+}

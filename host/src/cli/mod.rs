@@ -1,6 +1,7 @@
 //! The subcommands. `anyhow` lives here, at the binary's edge.
 
 pub mod messages;
+pub mod packs;
 pub mod plugins;
 pub mod run;
 pub mod validate;
@@ -42,7 +43,18 @@ pub fn plugin_dirs(extra: &[PathBuf], config: Option<&ProductionConfig>) -> Vec<
     dirs
 }
 
-/// Loads packs, staging them in `<data_dir>/packs`.
-pub fn load_packs(dirs: &[PathBuf], data_dir: &Path, generation: &AtomicU64) -> PackRegistry {
-    pack::scan(dirs, &data_dir.join("packs"), generation)
+/// Loads packs, staging them in `<data_dir>/packs` (only signed ones outside the binary's
+/// directory when `trust` is given).
+pub fn load_packs(
+    dirs: &[PathBuf],
+    data_dir: &Path,
+    generation: &AtomicU64,
+    trust: Option<&pack::Trust>,
+) -> PackRegistry {
+    pack::scan(dirs, &data_dir.join("packs"), generation, trust)
+}
+
+/// Reads `--trusted-keys`, if given.
+pub fn trust(file: Option<&Path>) -> anyhow::Result<Option<pack::Trust>> {
+    file.map(|f| pack::Trust::load(f).map_err(|e| anyhow::anyhow!(e))).transpose()
 }

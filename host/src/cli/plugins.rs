@@ -21,6 +21,10 @@ pub struct PluginsArgs {
     /// File holding the API's bearer token, when the engine was started with one.
     #[arg(long, env = "HIE_API_TOKEN_FILE", value_name = "FILE")]
     pub api_token_file: Option<PathBuf>,
+    /// File of trusted ed25519 public keys (`hie pack keygen`): packs outside the hie
+    /// binary's directory then load only when signed by one of them (`hie pack sign`).
+    #[arg(long, env = "HIE_TRUSTED_KEYS", value_name = "FILE")]
+    pub trusted_keys: Option<PathBuf>,
 }
 
 /// Lists packs, classes and settings.
@@ -65,7 +69,8 @@ pub fn run(args: PluginsArgs) -> anyhow::Result<ExitCode> {
     super::init_tracing_with("warn");
     let dirs = super::plugin_dirs(&args.plugins, None);
     let stage = std::env::temp_dir().join(format!("hie-plugins-{}", std::process::id()));
-    let packs = super::load_packs(&dirs, &stage, &AtomicU64::new(1));
+    let trust = super::trust(args.trusted_keys.as_deref())?;
+    let packs = super::load_packs(&dirs, &stage, &AtomicU64::new(1), trust.as_ref());
     let _ = std::fs::remove_dir_all(&stage);
     if args.json {
         let v = serde_json::json!({
@@ -79,13 +84,29 @@ pub fn run(args: PluginsArgs) -> anyhow::Result<ExitCode> {
     println!("searched: {}", packs.searched.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
     for p in &packs.packs {
         println!(
-            "\npack {} {} (ABI {}, sha256 {})\n  {}",
+            "\npack {} {} (ABI {}.{}, sha256 {}){}{}\n  {}",
             p.name,
             p.version,
             p.abi_version,
+            p.abi_minor,
             &p.sha256[..16],
+            if p.vendor.is_empty() { String::new() } else { format!(", vendor {}", p.vendor) },
+            if p.min_host_version.is_empty() { String::new() } else { format!(", needs HIE {}+", p.min_host_version) },
             p.source_path.display()
         );
+        for a in &p.adapters {
+            println!("  adapter {} [{:?}]  {}", a.name, a.direction, a.doc);
+            for s in &a.settings {
+                println!(
+                    "      {:<28} {:<9} default {:<12} {}{}",
+                    s.name,
+                    s.kind.describe(),
+                    format!("{:?}", s.default),
+                    s.doc,
+                    if s.required { " (required)" } else { "" }
+                );
+            }
+        }
         for c in &p.classes {
             println!(
                 "  {} [{}{}]  {}",
@@ -108,6 +129,10 @@ pub fn run(args: PluginsArgs) -> anyhow::Result<ExitCode> {
     }
     for f in &packs.failures {
         println!("\nREJECTED {f}");
+    }
+    println!("\nhost adapters:");
+    for a in packs.adapters.all().filter(|a| a.provider == hie_host::adapter::registry::Provider::Host) {
+        println!("  {} [{:?}]  {}", a.name, a.direction, a.doc);
     }
     println!("\nengine settings (any item):");
     for s in ENGINE_SETTINGS {

@@ -34,6 +34,10 @@ pub struct RunArgs {
     /// Run the items whose classes resolve; skip (and report) the others.
     #[arg(long)]
     pub skip_unresolved: bool,
+    /// File of trusted ed25519 public keys (`hie pack keygen`): packs outside the hie
+    /// binary's directory then load only when signed by one of them (`hie pack sign`).
+    #[arg(long, env = "HIE_TRUSTED_KEYS", value_name = "FILE")]
+    pub trusted_keys: Option<PathBuf>,
 }
 
 /// Runs the production until SIGTERM/SIGINT, then drains and exits 0.
@@ -79,7 +83,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", args.data_dir.display()))?;
     let dirs = super::plugin_dirs(&args.plugins, Some(&config));
     let generation = AtomicU64::new(1);
-    let packs = super::load_packs(&dirs, &args.data_dir, &generation);
+    let trust = match super::trust(args.trusted_keys.as_deref()) {
+        Ok(t) => t.map(std::sync::Arc::new),
+        Err(e) => {
+            eprintln!("hie: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let packs = super::load_packs(&dirs, &args.data_dir, &generation, trust.as_deref());
     for f in &packs.failures {
         eprintln!("warning: pack {f}");
     }
@@ -111,6 +122,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             plugin_dirs: dirs.clone(),
             skip_unresolved: args.skip_unresolved,
             exe,
+            trust,
         };
         let engine = Engine::new(journal, tokio::runtime::Handle::current(), engine_options, packs);
         engine

@@ -20,6 +20,10 @@ pub struct ValidateArgs {
     /// Print the diagnostics as JSON.
     #[arg(long)]
     pub json: bool,
+    /// File of trusted ed25519 public keys (`hie pack keygen`): packs outside the hie
+    /// binary's directory then load only when signed by one of them (`hie pack sign`).
+    #[arg(long, env = "HIE_TRUSTED_KEYS", value_name = "FILE")]
+    pub trusted_keys: Option<PathBuf>,
 }
 
 /// Validates and prints every problem; exit 0 when it would run, 2 when not.
@@ -34,7 +38,8 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     };
     let dirs = super::plugin_dirs(&args.plugins, Some(&config));
     let stage = std::env::temp_dir().join(format!("hie-validate-{}", std::process::id()));
-    let packs = super::load_packs(&dirs, &stage, &AtomicU64::new(1));
+    let trust = super::trust(args.trusted_keys.as_deref())?;
+    let packs = super::load_packs(&dirs, &stage, &AtomicU64::new(1), trust.as_ref());
     for f in &packs.failures {
         eprintln!("warning: pack {f}");
     }

@@ -82,6 +82,9 @@ pub struct EngineOptions {
     pub skip_unresolved: bool,
     /// The `hie` executable, re-executed for worker processes.
     pub exe: PathBuf,
+    /// Trusted pack signing keys (`--trusted-keys`): with them, packs outside the binary's
+    /// directory load (at start and on reload) only when signed.
+    pub trust: Option<Arc<crate::pack::Trust>>,
 }
 
 /// Production-level state, as IRIS names it.

@@ -88,11 +88,33 @@ pub fn stage_pack(path: &Path, stage_dir: &Path) -> std::io::Result<(PathBuf, St
 
 /// Loads the pack at `path`: stages it, opens it, checks its layout and ABI version and
 /// reads its manifest. `Ok(None)` when the file is not a HIE pack at all (no root module).
-pub fn load_pack(path: &Path, stage_dir: &Path, generation: u64) -> Result<Option<LoadedPack>, PackFailure> {
+///
+/// With `trust`, a pack outside the `hie` binary's own directory loads only if its
+/// signature verifies ([`super::trust`]).
+pub fn load_pack(
+    path: &Path,
+    stage_dir: &Path,
+    generation: u64,
+    trust: Option<&super::Trust>,
+) -> Result<Option<LoadedPack>, PackFailure> {
     let fail = |reason: String, detail: String| PackFailure { path: path.to_path_buf(), reason, detail };
     let (staged, sha256) =
         stage_pack(path, stage_dir).map_err(|e| fail(format!("cannot stage pack: {e}"), String::new()))?;
+    if let Some(t) = trust
+        && !installed_with_the_host(path)
+    {
+        t.check(path, &sha256).map_err(|r| fail(r, String::new()))?;
+    }
     load_staged(path, &staged, sha256, generation)
+}
+
+/// Whether `path` is a pack beside the running `hie` binary (installed with it).
+fn installed_with_the_host(path: &Path) -> bool {
+    let dir = |p: &Path| p.parent().and_then(|d| d.canonicalize().ok());
+    match (std::env::current_exe().ok(), path.canonicalize().ok()) {
+        (Some(exe), Some(p)) => dir(&exe).is_some() && dir(&exe) == dir(&p),
+        _ => false,
+    }
 }
 
 /// Loads an already staged pack file (workers load the engine's staged copy directly).

@@ -10,8 +10,10 @@
 //!   short, readable reason.
 
 mod loader;
+pub mod trust;
 
 pub use loader::{PackFailure, load_pack, load_staged, pack_candidates, sha256_file, sha256_hex, stage_pack};
+pub use trust::Trust;
 
 use hie_plugin_api::abi::{ItemKind, PackRootRef, SettingTarget};
 use std::collections::BTreeMap;
@@ -284,12 +286,17 @@ impl PackRegistry {
 /// Loads every pack found in `dirs` (staging copies in `stage_dir`). Files that are not
 /// HIE packs are skipped; packs that fail are recorded with a short reason and the rest
 /// still load. `generation` numbers the loads.
-pub fn scan(dirs: &[PathBuf], stage_dir: &std::path::Path, generation: &std::sync::atomic::AtomicU64) -> PackRegistry {
+pub fn scan(
+    dirs: &[PathBuf],
+    stage_dir: &std::path::Path,
+    generation: &std::sync::atomic::AtomicU64,
+    trust: Option<&Trust>,
+) -> PackRegistry {
     let mut registry = PackRegistry { searched: dirs.to_vec(), ..Default::default() };
     let mut seen_hashes = std::collections::HashSet::new();
     for path in pack_candidates(dirs) {
         let g = generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match load_pack(&path, stage_dir, g) {
+        match load_pack(&path, stage_dir, g, trust) {
             Ok(Some(pack)) => {
                 if !seen_hashes.insert(pack.sha256.clone()) {
                     // The same file found twice (e.g. binary dir and --plugins): load once.

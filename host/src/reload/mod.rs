@@ -317,7 +317,7 @@ impl Reloader {
             let generation = inner.pack_generation.fetch_add(1, Ordering::Relaxed);
             let mut ev = ReloadEvent::new("pack", source, "applied", "");
             ev.pack = Some(path.display().to_string());
-            let loaded = match pack::load_pack(path, &stage, generation) {
+            let loaded = match pack::load_pack(path, &stage, generation, inner.options.trust.as_deref()) {
                 Ok(Some(p)) => Arc::new(p),
                 Ok(None) => {
                     self.status.lock().unwrap_or_else(|e| e.into_inner()).not_packs.insert((path.clone(), sha));
