@@ -37,6 +37,13 @@ pub use gather::gather_on_this_thread;
 pub use query::{HeaderRow, JournalStats, PurgeReport, Search};
 pub use writer::{Done, Op};
 
+/// Fuzzing hook (fuzz/): parses `bytes` as one commit-log segment, as recovery does, and
+/// returns how many intact records it holds. Not an API.
+#[doc(hidden)]
+pub fn fuzz_parse_log_segment(bytes: &[u8]) -> usize {
+    log::parse_segment(bytes, 0).0.len()
+}
+
 use crate::message::MessageId;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};

@@ -12,7 +12,8 @@
 //!   `0x0B` starting the next frame. `0x1C` followed by any other byte is payload; a buffer
 //!   ending in `0x1C` waits for the next byte.
 //! - A `0x0B` inside an unfinished frame means the sender gave up on it: the partial frame is
-//!   reported as junk and decoding restarts at the new start byte.
+//!   reported as junk (as [`MllpEvent::Oversize`] when its payload is over the maximum) and
+//!   decoding restarts at the new start byte.
 //! - A payload longer than `max_frame_size` is never buffered: its bytes are consumed as they
 //!   arrive and [`MllpEvent::Oversize`] is reported once its end (or the next start byte)
 //!   is seen.
@@ -243,9 +244,14 @@ impl MllpDecoder {
         while let Some(p) = b[i..].iter().position(|&x| x == END_BLOCK || x == START_BLOCK) {
             let at = i + p;
             if b[at] == START_BLOCK {
-                // A new frame starts before this one ended: drop the partial frame.
+                // A new frame starts before this one ended: drop the partial frame. One whose
+                // payload is already over the maximum is an oversize frame, as it is when its
+                // bytes arrived in smaller reads (and were being discarded).
                 self.state = State::Idle;
                 self.scanned = 0;
+                if at - 1 > self.max_frame_size {
+                    return (at, MllpEvent::Oversize { discarded: at });
+                }
                 return (at, MllpEvent::JunkSkipped(at));
             }
             match b.get(at + 1) {
@@ -282,11 +288,12 @@ impl MllpDecoder {
 
     /// No end yet: switch to discarding when the partial payload is already too big.
     fn check_size(&mut self, b: &[u8]) -> (usize, MllpEvent) {
-        if b.len() - 1 <= self.max_frame_size {
+        // A trailing FS may be the start of the end marker: it is not payload (yet), and it
+        // is kept.
+        let keep = usize::from(b.last() == Some(&END_BLOCK));
+        if b.len() - 1 - keep <= self.max_frame_size {
             return (0, MllpEvent::NeedMore);
         }
-        // Keep a trailing FS: it may be the start of the end marker.
-        let keep = usize::from(b.last() == Some(&END_BLOCK));
         let used = b.len() - keep;
         self.state = State::Discarding;
         self.scanned = 0;

@@ -155,6 +155,63 @@ fn oversize_frame_without_end_resyncs_at_next_start_byte() {
 }
 
 #[test]
+fn oversize_partial_frame_is_oversize_however_it_was_read() {
+    // Found by fuzzing (fuzz/corpus/mllp_framer/regression-oversize-partial-frame): a
+    // partial frame over the maximum, abandoned by a new start byte, was JunkSkipped when it
+    // arrived in one read but Oversize (the connection is closed) when read in pieces.
+    let mut wire = vec![START_BLOCK];
+    wire.extend(vec![b'B'; 100]);
+    wire.extend(encode(b"next"));
+    let want = [MllpItem::Oversize { discarded: 101 }, MllpItem::Frame(b"next".to_vec())];
+    let mut dec = MllpDecoder::new(16);
+    assert_eq!(dec.decode(&mut wire.clone()), want);
+    for size in [1, 7, 50, 101, 102] {
+        let mut dec = MllpDecoder::new(16);
+        let (mut buf, mut got) = (Vec::new(), Vec::new());
+        for chunk in wire.chunks(size) {
+            buf.extend_from_slice(chunk);
+            got.extend(dec.decode(&mut buf));
+        }
+        assert_eq!(got, want, "reads of {size}");
+    }
+    // At the maximum it is still a partial frame dropped as junk.
+    let mut buf = vec![START_BLOCK];
+    buf.extend(vec![b'B'; 16]);
+    buf.extend(encode(b"next"));
+    let mut dec = MllpDecoder::new(16);
+    assert_eq!(dec.decode(&mut buf), [MllpItem::JunkSkipped(17), MllpItem::Frame(b"next".to_vec())]);
+}
+
+#[test]
+fn frame_of_exactly_the_maximum_is_a_frame_when_its_fs_arrives_alone() {
+    // Found by fuzzing (fuzz/regressions/mllp_framer-fs-counted-as-payload): a read ending
+    // in the FS of a frame whose payload is exactly the maximum counted that FS as payload
+    // and dropped the frame as oversize; in one read the same frame was delivered.
+    let payload = b"12345678";
+    let wire = encode(payload);
+    for size in [1, 2, 9, 10] {
+        let mut dec = MllpDecoder::new(payload.len());
+        let (mut buf, mut got) = (Vec::new(), Vec::new());
+        for chunk in wire.chunks(size) {
+            buf.extend_from_slice(chunk);
+            got.extend(dec.decode(&mut buf));
+        }
+        assert_eq!(got, [MllpItem::Frame(payload.to_vec())], "reads of {size}");
+    }
+    // One byte more is oversize, however it is read.
+    let wire = encode(b"123456789");
+    for size in [1, 10, 12] {
+        let mut dec = MllpDecoder::new(payload.len());
+        let (mut buf, mut got) = (Vec::new(), Vec::new());
+        for chunk in wire.chunks(size) {
+            buf.extend_from_slice(chunk);
+            got.extend(dec.decode(&mut buf));
+        }
+        assert_eq!(got, [MllpItem::Oversize { discarded: 12 }], "reads of {size}");
+    }
+}
+
+#[test]
 fn start_byte_inside_unfinished_frame_drops_the_partial_frame() {
     let mut dec = MllpDecoder::default();
     let mut buf = b"\x0Btruncated".to_vec();
