@@ -11,6 +11,19 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(name = "hie", version, about, long_about = None)]
 struct Cli {
+    /// Log format on stderr: text (coloured only on a terminal) or json (one object per
+    /// line). Worker processes inherit it.
+    #[arg(
+        long,
+        global = true,
+        env = "HIE_LOG_FORMAT",
+        value_enum,
+        value_name = "text|json",
+        hide_possible_values = true,
+        default_value_t = cli::logging::LogFormat::Text,
+        display_order = 900
+    )]
+    log_format: cli::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -23,10 +36,18 @@ enum Command {
     Validate(cli::validate::ValidateArgs),
     /// List loaded packs, their classes and settings, and packs that failed to load.
     Plugins(cli::plugins::PluginsArgs),
-    /// Find and act on messages in a running engine (search, show, resend, suspend, purge).
+    /// Show a running engine's items: state, queue, rate (from two samples 1 s apart),
+    /// errors.
+    Status(cli::status::StatusArgs),
+    /// Pause, resume or restart an item of a running engine.
+    Items(cli::items::ItemsArgs),
+    /// Find and act on messages in a running engine (search, show, session, resend,
+    /// suspend, purge).
     Messages(cli::messages::MessagesArgs),
+    /// Show a running engine's audit log: who did what, when, from where.
+    Audit(cli::audit::AuditArgs),
     /// Ask a running engine to reload its production file.
-    Reload(cli::messages::ApiArgs),
+    Reload(cli::reload::ReloadArgs),
     /// Sign packs and make signing keys (for engines run with --trusted-keys).
     Pack(cli::packs::PackArgs),
     /// Internal: run as a worker process of a multi_process item.
@@ -42,19 +63,28 @@ pub fn exe_dir() -> Option<PathBuf> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    cli::logging::set_format(cli.log_format);
+    if std::env::var("HIE_LOG_FORMAT").ok().as_deref() != Some(cli.log_format.name()) {
+        // SAFETY: no other thread exists yet (nothing has been started), so nothing reads
+        // the environment concurrently. Worker processes inherit the format this way.
+        unsafe { std::env::set_var("HIE_LOG_FORMAT", cli.log_format.name()) };
+    }
     let result = match cli.command {
         Command::Run(a) => cli::run::run(a),
         Command::Validate(a) => cli::validate::run(a),
         Command::Plugins(a) => cli::plugins::run(a),
+        Command::Status(a) => cli::status::run(a),
+        Command::Items(a) => cli::items::run(a),
         Command::Messages(a) => cli::messages::run(a),
-        Command::Reload(a) => cli::messages::reload(a),
+        Command::Audit(a) => cli::audit::run(a),
+        Command::Reload(a) => cli::reload::run(a),
         Command::Pack(a) => cli::packs::run(a),
         Command::Worker(a) => cli::worker::run(a),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("hie: {e:#}");
+            cli::logging::say(cli::logging::Level::Error, &format!("hie: {e:#}"));
             ExitCode::from(1)
         }
     }

@@ -748,7 +748,7 @@ fn a_message_deep_in_a_spilled_queue_can_be_suspended_and_resent() {
 
 /// `hie messages ARGS` against `engine`: exit code and the JSON it printed.
 fn cli(engine: &Engine, args: &[&str]) -> (i32, serde_json::Value) {
-    let mut all = vec!["messages", "--api", engine.api.as_str()];
+    let mut all = vec!["messages", "--json", "--api", engine.api.as_str()];
     all.extend_from_slice(args);
     let (code, out, err) = run_hie(&all);
     let json = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{args:?}: {e}: {out} {err}"));

@@ -357,7 +357,7 @@ fn a_config_edit_touches_only_what_it_changes_bad_edits_are_rejected_and_rollbac
     receiver.wait_for_count(6, T);
 
     // `hie reload` and SIGHUP reach the same path; an unchanged file is a no-op.
-    let (code, out, _) = run_hie(&["reload", "--api", &engine.api]);
+    let (code, out, _) = run_hie(&["reload", "--json", "--api", &engine.api]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("\"outcome\":\"applied\"") || out.contains("\"outcome\":\"unchanged\""), "{out}");
     // SAFETY: signalling our own child.

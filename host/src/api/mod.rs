@@ -47,6 +47,7 @@ fn routes(state: ApiState) -> Router {
         .route("/api/production", get(production))
         .route("/api/items/{name}/pause", post(pause))
         .route("/api/items/{name}/resume", post(resume))
+        .route("/api/items/{name}/restart", post(restart))
         .route("/metrics", get(metrics::metrics))
         .route("/api/reload", post(reload))
         .route("/api/packs/reload", post(reload_packs))
@@ -173,5 +174,48 @@ async fn resume(State(s): State<ApiState>, Path(name): Path<String>) -> Result<J
         Ok(Json(json!({ "item": name, "state": "Running" })))
     } else {
         Err(ApiError(StatusCode::NOT_FOUND, format!("no running item {name}")))
+    }
+}
+
+/// Restarts an item, as IRIS's "restart": its runtime is stopped (in-flight work
+/// finishes; waiting messages stay in its queue) and started again with the same
+/// configuration on the packs it runs now. A paused item comes back paused.
+async fn restart(State(s): State<ApiState>, Path(name): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    use crate::engine::{ItemRuntime, ItemState};
+    let inner = &s.engine.inner;
+    let old = inner.item(&name).ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no running item {name}")))?;
+    let was_paused = old.state() == ItemState::Paused;
+    // The running plan's entry: the item's settings, with the packs its code and adapter
+    // run from now (kept in step by pack swaps).
+    let plan = inner.plan().and_then(|p| p.item(&name).cloned()).unwrap_or_else(|| {
+        let mut plan = old.plan.clone();
+        plan.pack = old.pack();
+        plan
+    });
+    old.stop(inner).await;
+    // A reload that replaced the item meanwhile wins: never run two runtimes of one item.
+    let replaced =
+        |inner: &crate::engine::EngineInner| !inner.item(&name).is_some_and(|rt| std::sync::Arc::ptr_eq(&rt, &old));
+    let conflict = || ApiError(StatusCode::CONFLICT, format!("item {name} was replaced by a reload while restarting"));
+    if replaced(inner) {
+        return Err(conflict());
+    }
+    match ItemRuntime::start(inner, plan).await {
+        Ok(rt) if replaced(inner) => {
+            rt.stop(inner).await;
+            Err(conflict())
+        }
+        Ok(rt) => {
+            if was_paused {
+                rt.pause();
+            }
+            inner.insert_item(rt.clone());
+            tracing::info!(item = %name, "item restarted by operator");
+            Ok(Json(json!({ "item": name, "state": rt.state(), "started_us": rt.started_us })))
+        }
+        Err(e) => {
+            old.set_state(ItemState::Failed, &format!("restart failed: {e}"));
+            Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("item {name} did not start again: {e}")))
+        }
     }
 }

@@ -1,86 +1,31 @@
-//! `hie messages ...` and `hie reload`: small clients of the management API.
+//! `hie messages ...`: find and act on messages in a running engine.
 
+use super::client::{ApiArgs, ApiClient, Reply, enc};
+use super::units;
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::ExitCode;
-use std::time::Duration;
-
-/// The API address argument shared by client commands.
-#[derive(Args, Debug)]
-pub struct ApiArgs {
-    /// Management API address of the running engine.
-    #[arg(long, default_value = "127.0.0.1:9840")]
-    pub api: String,
-    /// File holding the API's bearer token, when the engine was started with one.
-    #[arg(long, env = "HIE_API_TOKEN_FILE", value_name = "FILE")]
-    pub api_token_file: Option<std::path::PathBuf>,
-}
-
-/// A client of one engine's management API.
-pub struct ApiClient {
-    /// `host:port`.
-    addr: String,
-    /// Bearer token sent with every request, when the engine needs one.
-    token: Option<hie_host::api::auth::ApiToken>,
-}
-
-impl ApiClient {
-    /// A client for `addr`, with the token read from `token_file` when given.
-    pub fn new(addr: &str, token_file: Option<&std::path::Path>) -> anyhow::Result<ApiClient> {
-        let token = token_file.map(hie_host::api::auth::ApiToken::load).transpose().map_err(anyhow::Error::msg)?;
-        Ok(ApiClient { addr: addr.to_string(), token })
-    }
-
-    /// A client as the command line says.
-    pub fn from_args(args: &ApiArgs) -> anyhow::Result<ApiClient> {
-        ApiClient::new(&args.api, args.api_token_file.as_deref())
-    }
-
-    /// Makes one HTTP request to the API and returns (status, body).
-    pub fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> anyhow::Result<(u16, String)> {
-        let addr = &self.addr;
-        let mut stream = TcpStream::connect(addr).with_context(|| format!("cannot reach the engine API at {addr}"))?;
-        stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-        let body = body.unwrap_or_default();
-        let auth = self.token.as_ref().map(|t| format!("Authorization: Bearer {}\r\n", t.as_str())).unwrap_or_default();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )?;
-        stream.write_all(body)?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response)?;
-        let text = String::from_utf8_lossy(&response).to_string();
-        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-        Ok((status, if chunked { dechunk(rest) } else { rest.to_string() }))
-    }
-
-    /// GET and return the body, failing on non-2xx.
-    pub fn get(&self, path: &str) -> anyhow::Result<String> {
-        let (status, body) = self.request("GET", path, None)?;
-        anyhow::ensure!((200..300).contains(&status), "HTTP {status}: {body}");
-        Ok(body)
-    }
-}
 
 /// Arguments of `hie messages`.
 #[derive(Args, Debug)]
 pub struct MessagesArgs {
+    /// Where the engine's API is.
     #[command(flatten)]
     pub api: ApiArgs,
+    /// Print the API's JSON answer instead of tables (for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
     #[command(subcommand)]
     pub command: MessagesCommand,
 }
 
 /// What to do with messages.
+// Parsed once per run: the size of the search variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum MessagesCommand {
-    /// Search messages (newest first).
+    /// Search messages (newest first), as a table.
     Search {
         /// MSH-10.
         #[arg(long)]
@@ -109,16 +54,19 @@ pub enum MessagesCommand {
         /// Value for --field.
         #[arg(long)]
         value: Option<String>,
-        /// Maximum results.
+        /// Maximum results (default 100).
         #[arg(long)]
         limit: Option<usize>,
+        /// Only messages older than this id (to page back).
+        #[arg(long, value_name = "ID")]
+        before: Option<u64>,
     },
-    /// Show one message: header and body.
+    /// Show one message: a header block, then its body and reply a segment per line.
     Show {
         /// Message id.
         id: u64,
     },
-    /// Show a session as a tree of requests, responses and children.
+    /// Show a session as a tree of requests, responses and the hops they caused.
     Session {
         /// Session id.
         id: u64,
@@ -141,7 +89,7 @@ pub enum MessagesCommand {
         /// Item name.
         item: String,
     },
-    /// Purge old messages.
+    /// Purge old messages (a spinner shows on a terminal while it runs).
     Purge {
         /// Keep messages younger than this many days.
         #[arg(long, default_value_t = 7)]
@@ -155,34 +103,24 @@ pub enum MessagesCommand {
     },
 }
 
-/// Decodes a chunked HTTP body.
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((len, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(len.trim(), 16) else { break };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Runs `hie messages ...`.
 pub fn run(args: MessagesArgs) -> anyhow::Result<ExitCode> {
     let api = ApiClient::from_args(&args.api)?;
-    let (method, path, body): (&str, String, Option<Vec<u8>>) = match args.command {
-        MessagesCommand::Search { control_id, item, source, status, doc_type, since, until, field, value, limit } => {
+    let json = args.json;
+    match args.command {
+        MessagesCommand::Search {
+            control_id,
+            item,
+            source,
+            status,
+            doc_type,
+            since,
+            until,
+            field,
+            value,
+            limit,
+            before,
+        } => {
             let mut q = Vec::new();
             for (k, v) in [
                 ("control_id", control_id),
@@ -195,19 +133,29 @@ pub fn run(args: MessagesArgs) -> anyhow::Result<ExitCode> {
                 ("field", field),
                 ("value", value),
                 ("limit", limit.map(|l| l.to_string())),
+                ("before", before.map(|b| b.to_string())),
             ] {
                 if let Some(v) = v {
                     q.push(format!("{k}={}", enc(&v)));
                 }
             }
-            ("GET", format!("/api/messages?{}", q.join("&")), None)
+            let reply = api.call("GET", &format!("/api/messages?{}", q.join("&")), None)?;
+            if json {
+                return Ok(reply.print_json());
+            }
+            if !reply.ok() {
+                return Ok(reply.fail("search"));
+            }
+            print_search(&reply.value(), limit.unwrap_or(100));
+            Ok(ExitCode::SUCCESS)
         }
-        MessagesCommand::Show { id } => ("GET", format!("/api/messages/{id}"), None),
+        MessagesCommand::Show { id } => {
+            let reply = api.call("GET", &format!("/api/messages/{id}"), None)?;
+            show(reply, json, |v| super::output::print(format_args!("{}", super::render::message(v))))
+        }
         MessagesCommand::Session { id } => {
-            let text = api.get(&format!("/api/sessions/{id}"))?;
-            let v: serde_json::Value = serde_json::from_str(&text)?;
-            print_tree(&v["tree"], 0);
-            return Ok(ExitCode::SUCCESS);
+            let reply = api.call("GET", &format!("/api/sessions/{id}"), None)?;
+            show(reply, json, |v| super::output::print(format_args!("{}", super::render::session(v))))
         }
         MessagesCommand::Resend { id, body } => {
             let b = match body {
@@ -217,46 +165,90 @@ pub fn run(args: MessagesArgs) -> anyhow::Result<ExitCode> {
                 }
                 None => None,
             };
-            ("POST", format!("/api/messages/{id}/resend"), b)
+            let reply = api.call("POST", &format!("/api/messages/{id}/resend"), b.as_deref())?;
+            act(reply, json, &format!("cannot resend message {id}"), |v| {
+                outln!("message {id} resent as message {}", v["id"]);
+            })
         }
-        MessagesCommand::Suspend { id } => ("POST", format!("/api/messages/{id}/suspend"), None),
+        MessagesCommand::Suspend { id } => {
+            let reply = api.call("POST", &format!("/api/messages/{id}/suspend"), None)?;
+            act(reply, json, &format!("cannot suspend message {id}"), |_| outln!("message {id} Suspended"))
+        }
         MessagesCommand::ResendSuspended { item } => {
-            ("POST", format!("/api/items/{}/resend-suspended", enc(&item)), None)
+            let reply = api.call("POST", &format!("/api/items/{}/resend-suspended", enc(&item)), None)?;
+            act(reply, json, &format!("cannot resend the suspended messages of {item}"), |v| {
+                outln!("{item}: {} suspended messages put back in its queue", v["resent"]);
+            })
         }
-        MessagesCommand::Purge { keep_days, include_suspended, include_incomplete } => (
-            "POST",
-            format!(
+        MessagesCommand::Purge { keep_days, include_suspended, include_incomplete } => {
+            let path = format!(
                 "/api/purge?keep_days={keep_days}&include_suspended={include_suspended}&include_incomplete={include_incomplete}"
-            ),
-            None,
-        ),
-    };
-    let (status, text) = api.request(method, &path, body.as_deref())?;
-    println!("{text}");
-    Ok(if (200..300).contains(&status) { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-/// Prints a session tree node and its children, indented.
-fn print_tree(node: &serde_json::Value, depth: usize) {
-    let Some(list) = node.as_array() else { return };
-    for n in list {
-        println!(
-            "{}{} {} -> {} [{}] {} {}",
-            "  ".repeat(depth),
-            n["id"],
-            n["source"].as_str().unwrap_or(""),
-            n["target"].as_str().unwrap_or(""),
-            n["status"].as_str().unwrap_or(""),
-            n["doc_type"].as_str().unwrap_or(""),
-            n["elapsed_ms"].as_f64().map(|e| format!("{e:.1} ms")).unwrap_or_default()
-        );
-        print_tree(&n["children"], depth + 1);
+            );
+            let what = format!("purging messages older than {keep_days} days");
+            let reply = super::progress::with_spinner(&what, || api.call("POST", &path, None))?;
+            act(reply, json, "purge", |v| {
+                let n = |k: &str| v[k].as_u64().unwrap_or(0);
+                outln!(
+                    "purged {} messages, {} bodies and {} field rows; journal.db {} → {}",
+                    units::count(n("headers")),
+                    units::count(n("bodies")),
+                    units::count(n("fields")),
+                    units::size(n("bytes_before")),
+                    units::size(n("bytes_after"))
+                );
+            })
+        }
     }
 }
 
-/// Runs `hie reload`.
-pub fn reload(args: ApiArgs) -> anyhow::Result<ExitCode> {
-    let (status, text) = ApiClient::from_args(&args)?.request("POST", "/api/reload", None)?;
-    println!("{text}");
-    Ok(if (200..300).contains(&status) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+/// Prints a read: the JSON with `--json`, else `render` of it; the API's error otherwise.
+fn show(reply: Reply, json: bool, render: impl FnOnce(&serde_json::Value)) -> anyhow::Result<ExitCode> {
+    if json {
+        return Ok(reply.print_json());
+    }
+    if !reply.ok() {
+        return Ok(reply.fail("cannot show it"));
+    }
+    render(&reply.value());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the outcome of an action: the JSON with `--json`, else `say` it, or the error.
+fn act(reply: Reply, json: bool, what: &str, say: impl FnOnce(&serde_json::Value)) -> anyhow::Result<ExitCode> {
+    if json {
+        return Ok(reply.print_json());
+    }
+    if !reply.ok() {
+        return Ok(reply.fail(what));
+    }
+    say(&reply.value());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints search results as a table, with how complete they are.
+fn print_search(v: &serde_json::Value, limit: usize) {
+    let messages = v["messages"].as_array().cloned().unwrap_or_default();
+    if messages.is_empty() {
+        outln!("No messages found.");
+    } else {
+        super::render::search_table(&messages).print();
+        let took = units::duration_ms(v["elapsed_ms"].as_f64().unwrap_or(0.0));
+        let more = if messages.len() >= limit {
+            format!(
+                "; there may be more: --limit, or --before {}",
+                messages.last().map(|m| m["id"].clone()).unwrap_or_default()
+            )
+        } else {
+            String::new()
+        };
+        outln!("{} messages, newest first ({took}){more}", messages.len());
+    }
+    if v["complete"] == false {
+        let lag = &v["index_lag"];
+        eprintln!(
+            "note: search trails the journal by {} commits ({}): the newest messages may be missing",
+            lag["records"],
+            units::duration_ms(lag["ms"].as_f64().unwrap_or(0.0))
+        );
+    }
 }

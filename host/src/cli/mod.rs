@@ -1,31 +1,36 @@
 //! The subcommands. `anyhow` lives here, at the binary's edge.
 
+/// `println!` that never panics: a closed pipe (`hie plugins | head`) ends the process
+/// quietly with exit code 0 (see [`output::print`]).
+macro_rules! outln {
+    () => { $crate::cli::output::print(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::output::print(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+pub mod audit;
+pub mod client;
+pub mod items;
+pub mod logging;
 pub mod messages;
+pub mod output;
 pub mod packs;
 pub mod plugins;
+pub mod progress;
+pub mod reload;
+pub mod render;
 pub mod run;
+pub mod status;
+pub mod table;
+pub mod units;
 pub mod validate;
 pub mod worker;
+
+pub use logging::{init_tracing, init_tracing_with};
 
 use hie_host::pack::{self, PackRegistry};
 use hie_host::production::ProductionConfig;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
-
-/// Sets up logging: `HIE_LOG` (or `RUST_LOG`) filters, default `info`.
-pub fn init_tracing() {
-    init_tracing_with("info");
-}
-
-/// Sets up logging with `default` when neither `HIE_LOG` nor `RUST_LOG` is set.
-pub fn init_tracing_with(default: &str) {
-    let filter =
-        std::env::var("HIE_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| default.to_string());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .try_init();
-}
 
 /// The pack directories, in search order: the executable's directory, `--plugins`, then
 /// the production's `plugin_dirs`.

@@ -45,13 +45,13 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         PackCommand::Keygen { prefix } => {
             let (secret, public) = hie_host::pack::trust::keygen(&prefix).map_err(|e| anyhow::anyhow!(e))?;
-            println!("secret key: {} (keep it private)\npublic key: {}", secret.display(), public.display());
+            outln!("secret key: {} (keep it private)\npublic key: {}", secret.display(), public.display());
             Ok(ExitCode::SUCCESS)
         }
         PackCommand::Sign { key, packs } => {
             for p in &packs {
                 let sig = hie_host::pack::trust::sign(p, &key).map_err(|e| anyhow::anyhow!(e))?;
-                println!("{}: signed ({})", p.display(), sig.display());
+                outln!("{}: signed ({})", p.display(), sig.display());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -61,10 +61,10 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
             for p in &packs {
                 let sha = hie_host::pack::sha256_file(p)?;
                 match trust.check(p, &sha) {
-                    Ok(()) => println!("{}: signature verifies", p.display()),
+                    Ok(()) => outln!("{}: signature verifies", p.display()),
                     Err(e) => {
                         ok = false;
-                        println!("{}: {e}", p.display());
+                        outln!("{}: {e}", p.display());
                     }
                 }
             }

@@ -30,15 +30,15 @@ pub struct PluginsArgs {
 /// Lists packs, classes and settings.
 pub fn run(args: PluginsArgs) -> anyhow::Result<ExitCode> {
     if let Some(api) = &args.api {
-        let body = super::messages::ApiClient::new(api, args.api_token_file.as_deref())?.get("/api/plugins")?;
+        let body = super::client::ApiClient::new(api, args.api_token_file.as_deref())?.get("/api/plugins")?;
         let v: serde_json::Value = serde_json::from_str(&body)?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            outln!("{}", serde_json::to_string_pretty(&v)?);
             return Ok(ExitCode::SUCCESS);
         }
-        println!("loaded:");
+        outln!("loaded:");
         for p in v["loaded"].as_array().into_iter().flatten() {
-            println!(
+            outln!(
                 "  {} {} generation {} sha256 {} {}{}\n      used by: {}",
                 p["name"].as_str().unwrap_or(""),
                 p["version"].as_str().unwrap_or(""),
@@ -52,12 +52,12 @@ pub fn run(args: PluginsArgs) -> anyhow::Result<ExitCode> {
                     .unwrap_or_default()
             );
         }
-        println!("staged (content-hashed copies):");
+        outln!("staged (content-hashed copies):");
         for s in v["staged"].as_array().into_iter().flatten() {
-            println!("  {}", s.as_str().unwrap_or(""));
+            outln!("  {}", s.as_str().unwrap_or(""));
         }
         for e in v["recent_reloads"].as_array().into_iter().flatten() {
-            println!(
+            outln!(
                 "reload {} {}: {}",
                 e["at"].as_str().unwrap_or(""),
                 e["outcome"].as_str().unwrap_or(""),
@@ -78,12 +78,12 @@ pub fn run(args: PluginsArgs) -> anyhow::Result<ExitCode> {
             "packs": packs.packs.iter().map(|p| p.as_ref()).collect::<Vec<_>>(),
             "failures": packs.failures,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("searched: {}", packs.searched.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+    outln!("searched: {}", packs.searched.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
     for p in &packs.packs {
-        println!(
+        outln!(
             "\npack {} {} (ABI {}.{}, sha256 {}){}{}\n  {}",
             p.name,
             p.version,
@@ -95,9 +95,9 @@ pub fn run(args: PluginsArgs) -> anyhow::Result<ExitCode> {
             p.source_path.display()
         );
         for a in &p.adapters {
-            println!("  adapter {} [{:?}]  {}", a.name, a.direction, a.doc);
+            outln!("  adapter {} [{:?}]  {}", a.name, a.direction, a.doc);
             for s in &a.settings {
-                println!(
+                outln!(
                     "      {:<28} {:<9} default {:<12} {}{}",
                     s.name,
                     s.kind.describe(),
@@ -108,7 +108,7 @@ pub fn run(args: PluginsArgs) -> anyhow::Result<ExitCode> {
             }
         }
         for c in &p.classes {
-            println!(
+            outln!(
                 "  {} [{}{}]  {}",
                 c.name,
                 hie_host::pack::kind_name(c.kind),
@@ -116,7 +116,7 @@ pub fn run(args: PluginsArgs) -> anyhow::Result<ExitCode> {
                 c.doc
             );
             for s in &c.settings {
-                println!(
+                outln!(
                     "      {:<28} {:<7} default {:<12} {}{}",
                     s.name,
                     format!("{:?}", s.target),
@@ -128,15 +128,15 @@ pub fn run(args: PluginsArgs) -> anyhow::Result<ExitCode> {
         }
     }
     for f in &packs.failures {
-        println!("\nREJECTED {f}");
+        outln!("\nREJECTED {f}");
     }
-    println!("\nhost adapters:");
+    outln!("\nhost adapters:");
     for a in packs.adapters.all().filter(|a| a.provider == hie_host::adapter::registry::Provider::Host) {
-        println!("  {} [{:?}]  {}", a.name, a.direction, a.doc);
+        outln!("  {} [{:?}]  {}", a.name, a.direction, a.doc);
     }
-    println!("\nengine settings (any item):");
+    outln!("\nengine settings (any item):");
     for s in ENGINE_SETTINGS {
-        println!("      {:<28} default {:<12} {}", s.name, format!("{:?}", s.default), s.doc);
+        outln!("      {:<28} default {:<12} {}", s.name, format!("{:?}", s.default), s.doc);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `hie run`.
 
+use super::logging::{say_error, say_warn};
 use clap::Args;
 use hie_host::api::auth::{self, ApiToken};
 use hie_host::api::{self, ApiState};
@@ -48,7 +49,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = match production::load_str(&args.config, &text) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            say_error!("{e}");
             return Ok(ExitCode::from(2));
         }
     };
@@ -56,7 +57,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(path) => match ApiToken::load(path) {
             Ok(t) => {
                 if auth::readable_by_others(path) {
-                    eprintln!(
+                    say_warn!(
                         "warning: the API token file {} can be read by other users (chmod 600 it)",
                         path.display()
                     );
@@ -64,7 +65,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 Some(t)
             }
             Err(e) => {
-                eprintln!("hie: {e}");
+                say_error!("hie: {e}");
                 return Ok(ExitCode::from(2));
             }
         },
@@ -72,7 +73,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     // The API resends, edits and purges clinical messages: off loopback it needs a token.
     if token.is_none() && !args.api.ip().is_loopback() {
-        eprintln!(
+        say_error!(
             "hie: the management API on {} would be open to the network without authentication: \
              give --api-token-file, or keep --api on a loopback address",
             args.api
@@ -86,21 +87,25 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let trust = match super::trust(args.trusted_keys.as_deref()) {
         Ok(t) => t.map(std::sync::Arc::new),
         Err(e) => {
-            eprintln!("hie: {e}");
+            say_error!("hie: {e}");
             return Ok(ExitCode::from(2));
         }
     };
     let packs = super::load_packs(&dirs, &args.data_dir, &generation, trust.as_deref());
     for f in &packs.failures {
-        eprintln!("warning: pack {f}");
+        say_warn!("warning: pack {f}");
     }
     let options = ValidateOptions { skip_unresolved: args.skip_unresolved };
     let (plan, diags) = production::validate::validate(&config, &packs, options);
     for d in &diags {
-        eprintln!("{d}");
+        if d.is_error() {
+            say_error!("{d}");
+        } else {
+            say_warn!("{d}");
+        }
     }
     let Some(plan) = plan else {
-        eprintln!("{}: the production has errors; nothing started", args.config.display());
+        say_error!("{}: the production has errors; nothing started", args.config.display());
         return Ok(ExitCode::from(2));
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("hie-rt").build()?;
@@ -111,7 +116,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let api_listener = match tokio::net::TcpListener::bind(args.api).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("hie: the management API cannot listen on {} (--api): {e}", args.api);
+                say_error!("hie: the management API cannot listen on {} (--api): {e}", args.api);
                 return Ok(ExitCode::from(1));
             }
         };
@@ -130,7 +135,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .pack_generation
             .store(generation.load(std::sync::atomic::Ordering::Relaxed), std::sync::atomic::Ordering::Relaxed);
         if let Err(e) = engine.start(plan).await {
-            eprintln!("hie: {e}");
+            say_error!("hie: {e}");
             return Ok(ExitCode::from(1));
         }
         let reloader = Reloader::new(engine.clone(), &args.config, &text, options);

@@ -46,17 +46,17 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let (plan, diags) =
         production::validate::validate(&config, &packs, ValidateOptions { skip_unresolved: args.skip_unresolved });
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&diags)?);
+        outln!("{}", serde_json::to_string_pretty(&diags)?);
     } else {
         for d in &diags {
-            println!("{d}");
+            outln!("{d}");
         }
     }
     let _ = std::fs::remove_dir_all(&stage);
     match plan {
         Some(p) => {
             if !args.json {
-                println!(
+                outln!(
                     "{}: production {:?} is valid ({} items, {} warnings)",
                     args.config.display(),
                     p.name,
@@ -69,7 +69,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         None => {
             let errors = diags.iter().filter(|d| d.is_error()).count();
             if !args.json {
-                println!("{}: {errors} error(s); the production would not start", args.config.display());
+                outln!("{}: {errors} error(s); the production would not start", args.config.display());
             }
             Ok(ExitCode::from(2))
         }

@@ -25,7 +25,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     match hie_host::worker::run(args.parent) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
-            eprintln!("hie worker ({} #{}): {e}", args.item, args.slot);
+            super::logging::say_error!("hie worker ({} #{}): {e}", args.item, args.slot);
             Ok(ExitCode::from(3))
         }
     }
