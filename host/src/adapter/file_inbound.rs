@@ -2,7 +2,10 @@
 //!
 //! Settings (IRIS names): `FilePath` (required), `FileSpec` (`*`; several patterns with
 //! `;`), `ArchivePath` (move files here after intake), `DeleteFromServer` (1: delete
-//! when there is no ArchivePath), `CallInterval` (seconds between polls, default 5).
+//! when there is no ArchivePath), `CallInterval` (seconds between polls, default 5), and
+//! HIE's `FileFraming`: `HL7` (the default) splits a file into the HL7 messages or the
+//! FHS/BHS batch it holds, taking a file that is not HL7 in whole; `Whole` takes every
+//! file whole as one message, whatever it holds (IRIS's passthrough services).
 //! A file is archived or deleted only after every message in it is committed; a file
 //! whose commit failed stays and is read again at the next poll.
 
@@ -27,6 +30,17 @@ struct Config {
     delete: bool,
     /// Poll interval.
     interval: Duration,
+    /// `FileFraming=Whole`: each file is one message, never split.
+    whole: bool,
+}
+
+/// Reads `FileFraming`: `HL7` (or empty) splits files into HL7 messages, `Whole` does not.
+fn whole_files(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "hl7" => Ok(false),
+        "whole" => Ok(true),
+        _ => Err(format!("adapter setting FileFraming: invalid value {value:?}: expected one of HL7, Whole")),
+    }
 }
 
 /// Starts the poller.
@@ -53,6 +67,7 @@ pub fn start(ctx: InboundContext) -> Result<Vec<JoinHandle<()>>, String> {
             .map_err(|e| e.to_string())?
             .unwrap_or(Duration::from_secs(5))
             .max(Duration::from_millis(50)),
+        whole: whole_files(&settings.text("FileFraming"))?,
     };
     tracing::info!(item = %ctx.item, dir = %config.dir.display(), "file poller started");
     Ok(vec![ctx.runtime.clone().spawn(poll_loop(ctx, config))])
@@ -120,10 +135,15 @@ async fn take_file(ctx: &InboundContext, config: &Config, file: &Path, seen: &mu
     let attributes = vec![("OriginalFilename".to_string(), file.display().to_string()), ("Filename".to_string(), name)];
     let origin = format!("file://{}", file.display());
     // A file holds one message, several, or an FHS/BHS batch; a file that is not HL7 at
-    // all goes in whole so the service can refuse it and it shows up as an error.
-    let parts: Vec<Bytes> = match hie_hl7::split_messages(&bytes) {
-        Ok(list) if !list.is_empty() => list.into_iter().map(Bytes::copy_from_slice).collect(),
-        _ => vec![Bytes::from(bytes)],
+    // all goes in whole so the service can refuse it and it shows up as an error. With
+    // FileFraming=Whole every file goes in whole, its bytes as they are.
+    let parts: Vec<Bytes> = if config.whole {
+        vec![Bytes::from(bytes)]
+    } else {
+        match hie_hl7::split_messages(&bytes) {
+            Ok(list) if !list.is_empty() => list.into_iter().map(Bytes::copy_from_slice).collect(),
+            _ => vec![Bytes::from(bytes)],
+        }
     };
     let count = parts.len();
     let inbound: Vec<Inbound> = parts
@@ -202,7 +222,15 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::{glob_match, whole_files};
+
+    #[test]
+    fn file_framing_reads_hl7_by_default_and_whole_in_any_case_and_refuses_anything_else() {
+        assert_eq!(whole_files(""), Ok(false));
+        assert_eq!(whole_files("HL7"), Ok(false));
+        assert_eq!(whole_files(" whole "), Ok(true));
+        assert!(whole_files("None").unwrap_err().contains("expected one of HL7, Whole"));
+    }
 
     #[test]
     fn file_spec_wildcards_match_like_iris() {

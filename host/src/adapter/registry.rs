@@ -239,6 +239,12 @@ fn host_adapters() -> Vec<AdapterSpec> {
                     "delete files once committed when there is no ArchivePath",
                 ),
                 seconds("CallInterval", "5", "seconds between polls"),
+                setting(
+                    "FileFraming",
+                    SettingKind::choice(&["HL7", "Whole"]),
+                    "HL7",
+                    "HL7: split each file into its HL7 messages (a file that is not HL7 goes in whole); Whole: each file is one message, any content (HIE)",
+                ),
             ],
             vec![Claim::Directory { setting: "FilePath".into() }],
         ),
@@ -295,6 +301,9 @@ mod tests {
         assert_eq!(mllp.claims.len(), 1);
         let files = r.get(adapters::FILE_INBOUND).expect("files");
         assert_eq!(files.claims, vec![Claim::Directory { setting: "FilePath".into() }]);
+        let framing = files.setting("FileFraming").expect("FileFraming");
+        assert_eq!((framing.default.as_str(), framing.kind.check("Whole").is_ok()), ("HL7", true));
+        assert!(framing.kind.check("None").is_err());
         assert!(r.get("sftp-inbound").is_none());
     }
 }
