@@ -142,6 +142,11 @@ impl AdapterRegistry {
         self.specs.get(name)
     }
 
+    /// Forgets every adapter `provider` registered (its pack is being replaced).
+    pub fn remove_provider(&mut self, provider: &Provider) {
+        self.specs.retain(|_, spec| &spec.provider != provider);
+    }
+
     /// Every adapter, by name.
     pub fn all(&self) -> impl Iterator<Item = &AdapterSpec> {
         self.specs.values()

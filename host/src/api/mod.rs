@@ -145,7 +145,9 @@ async fn plugins(State(s): State<ApiState>) -> Json<serde_json::Value> {
                     .inner
                     .items()
                     .iter()
-                    .filter(|rt| rt.pack().sha256 == p.sha256)
+                    .filter(|rt| {
+                        rt.pack().sha256 == p.sha256 || rt.adapter_pack().is_some_and(|a| a.sha256 == p.sha256)
+                    })
                     .map(|rt| rt.plan.name.to_string())
                     .collect::<Vec<_>>()
             );

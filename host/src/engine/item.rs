@@ -4,6 +4,7 @@
 use super::EngineInner;
 use super::executor::{AsyncExecutor, Executor, InstanceFactory, ThreadExecutor};
 use super::instance::Instance;
+use super::outbound_slot::OutboundSlot;
 use super::services::EngineServices;
 use crate::adapter::{InboundHandle, OutboundAdapter};
 use crate::message::Envelope;
@@ -79,8 +80,8 @@ pub struct ItemRuntime {
     stop: CancellationToken,
     /// Consumer tasks.
     tasks: Mutex<Vec<JoinHandle<()>>>,
-    /// Outbound adapter (operations).
-    pub outbound: Option<Arc<dyn OutboundAdapter>>,
+    /// Outbound adapter (operations), swapped between calls when its pack changes.
+    pub outbound: Option<Arc<OutboundSlot>>,
     /// Inbound adapter (services).
     inbound: Mutex<Option<InboundHandle>>,
     /// Whether the item takes input now (Running), for its inbound adapter's gate.
@@ -99,14 +100,18 @@ pub struct ItemRuntime {
     /// The pack the item's code runs from now (changes on a pack swap; `plan.pack` is
     /// the one it started with).
     pack: RwLock<Arc<crate::pack::LoadedPack>>,
+    /// The pack its adapter runs from now, when a pack provides it (changes on a swap of
+    /// that pack; `plan.adapter_pack` is the one it started with).
+    adapter_pack: RwLock<Option<Arc<crate::pack::LoadedPack>>>,
 }
 
 impl ItemRuntime {
     /// Builds the item's executor and adapters and starts it (unless disabled).
     pub async fn start(engine: &Arc<EngineInner>, plan: ItemPlan) -> Result<Arc<ItemRuntime>, super::EngineError> {
         let queue = engine.queue_for(&plan.name, Some(&plan));
-        let outbound = outbound_for(engine, &plan)
-            .map_err(|reason| super::EngineError::ItemStart { item: plan.name.to_string(), reason })?;
+        let outbound = outbound_for(engine, &plan, plan.adapter_pack.as_ref())
+            .map_err(|reason| super::EngineError::ItemStart { item: plan.name.to_string(), reason })?
+            .map(|a| Arc::new(OutboundSlot::new(a)));
         let stats = Arc::new(ItemStats::default());
         let ordering_path = plan.engine.ordering_key.as_deref().and_then(|p| p.parse().ok());
         let rt = Arc::new(ItemRuntime {
@@ -125,6 +130,7 @@ impl ItemRuntime {
             breaker: super::guard::Breaker::new(plan.engine.breaker_threshold, plan.engine.breaker_cooldown),
             rate_limit: plan.engine.rate_limit.map(super::guard::RateLimit::new),
             pack: RwLock::new(plan.pack.clone()),
+            adapter_pack: RwLock::new(plan.adapter_pack.clone()),
             started_us: crate::message::now_us(),
             plan,
         });
@@ -137,7 +143,7 @@ impl ItemRuntime {
         *rt.executor.write().unwrap_or_else(|e| e.into_inner()) = Some(executor);
         match rt.plan.kind {
             ItemKind::Service => {
-                let handle = start_inbound(engine, &rt)
+                let handle = start_inbound(engine, &rt, rt.adapter_pack())
                     .await
                     .map_err(|e| super::EngineError::ItemStart { item: rt.plan.name.to_string(), reason: e });
                 match handle {
@@ -203,6 +209,71 @@ impl ItemRuntime {
     /// Records that the item now runs `pack`.
     pub fn set_pack(&self, pack: Arc<crate::pack::LoadedPack>) {
         *self.pack.write().unwrap_or_else(|e| e.into_inner()) = pack;
+    }
+
+    /// The pack the item's adapter runs from now, when a pack provides it.
+    pub fn adapter_pack(&self) -> Option<Arc<crate::pack::LoadedPack>> {
+        self.adapter_pack.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Records that the item's adapter now runs from `pack` (multi_process items, whose
+    /// workers were rolled onto it).
+    pub fn set_adapter_pack(&self, pack: Option<Arc<crate::pack::LoadedPack>>) {
+        *self.adapter_pack.write().unwrap_or_else(|e| e.into_inner()) = pack;
+    }
+
+    /// Builds (but does not install) the outbound adapter of `pack` for this item, for a
+    /// swap of its adapter pack; `None` where no outbound adapter runs in this process.
+    pub fn build_outbound_with(
+        &self,
+        engine: &Arc<EngineInner>,
+        pack: &Arc<crate::pack::LoadedPack>,
+    ) -> Result<Option<Arc<dyn OutboundAdapter>>, String> {
+        if self.outbound.is_none() {
+            return Ok(None);
+        }
+        outbound_for(engine, &self.plan, Some(pack))
+    }
+
+    /// Moves the item's adapter onto `pack`: an outbound adapter built for it by
+    /// [`ItemRuntime::build_outbound_with`] takes the next call; an inbound adapter is
+    /// stopped and started again on `pack` (its senders see the gap, which is returned).
+    /// If the new inbound adapter cannot start, the old one is started again and the
+    /// error returned.
+    pub async fn move_adapter(
+        self: &Arc<Self>,
+        engine: &Arc<EngineInner>,
+        pack: Arc<crate::pack::LoadedPack>,
+        outbound: Option<Arc<dyn OutboundAdapter>>,
+    ) -> Result<Option<std::time::Duration>, String> {
+        if let (Some(slot), Some(new)) = (&self.outbound, outbound) {
+            slot.replace(new, &engine.runtime, &self.plan.name);
+        }
+        let old = self.adapter_pack();
+        self.set_adapter_pack(Some(pack.clone()));
+        if self.plan.kind != ItemKind::Service || !self.plan.enabled {
+            return Ok(None);
+        }
+        let since = std::time::Instant::now();
+        let running = self.inbound.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = running {
+            h.stop().await;
+        }
+        match start_inbound(engine, self, Some(pack)).await {
+            Ok(h) => {
+                *self.inbound.lock().unwrap_or_else(|e| e.into_inner()) = h;
+                let gap = since.elapsed();
+                tracing::info!(item = %self.plan.name, gap_ms = gap.as_millis() as u64, "inbound adapter restarted on the new pack");
+                Ok(Some(gap))
+            }
+            Err(e) => {
+                self.set_adapter_pack(old.clone());
+                if let Ok(h) = start_inbound(engine, self, old).await {
+                    *self.inbound.lock().unwrap_or_else(|e| e.into_inner()) = h;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Builds (but does not install) an executor running this item on `pack`.
@@ -296,7 +367,11 @@ impl ItemRuntime {
 
 /// Starts a service's inbound adapter behind the adapter port: the adapter sees the
 /// item's settings, its intake sink, its gate and a stop signal, nothing else.
-async fn start_inbound(engine: &Arc<EngineInner>, rt: &Arc<ItemRuntime>) -> Result<Option<InboundHandle>, String> {
+async fn start_inbound(
+    engine: &Arc<EngineInner>,
+    rt: &Arc<ItemRuntime>,
+    adapter_pack: Option<Arc<crate::pack::LoadedPack>>,
+) -> Result<Option<InboundHandle>, String> {
     if rt.plan.adapter.is_empty() {
         return Ok(None);
     }
@@ -308,7 +383,7 @@ async fn start_inbound(engine: &Arc<EngineInner>, rt: &Arc<ItemRuntime>) -> Resu
         stop: CancellationToken::new(),
         runtime: engine.runtime.clone(),
     };
-    if let Some(pack) = &rt.plan.adapter_pack {
+    if let Some(pack) = &adapter_pack {
         // In multi_process mode the loop runs in a worker process (worker/inbound.rs).
         if rt.plan.engine.execution_mode == ExecutionMode::MultiProcess {
             return Ok(Some(InboundHandle::new(ctx.stop, Vec::new())));
@@ -327,11 +402,12 @@ async fn start_inbound(engine: &Arc<EngineInner>, rt: &Arc<ItemRuntime>) -> Resu
 fn outbound_for(
     engine: &Arc<EngineInner>,
     plan: &ItemPlan,
+    adapter_pack: Option<&Arc<crate::pack::LoadedPack>>,
 ) -> Result<Option<Arc<dyn crate::adapter::OutboundAdapter>>, String> {
     if plan.adapter.is_empty() {
         return Ok(None);
     }
-    if let Some(pack) = &plan.adapter_pack {
+    if let Some(pack) = adapter_pack {
         if plan.kind != ItemKind::Operation || plan.engine.execution_mode == ExecutionMode::MultiProcess {
             return Ok(None);
         }

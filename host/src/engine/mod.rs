@@ -28,7 +28,9 @@ pub mod instance;
 pub mod intake;
 pub mod item;
 mod operator;
+mod outbound_slot;
 pub mod pack_adapters;
+mod pack_swap;
 pub mod reconfigure;
 mod services;
 mod sink;
@@ -38,7 +40,8 @@ mod transform;
 pub use intake::{Inbound, IntakeReply};
 pub use item::{ItemRuntime, ItemState};
 pub use operator::OperatorError;
-pub use reconfigure::{ApplyReport, SwapReport};
+pub use pack_swap::SwapReport;
+pub use reconfigure::ApplyReport;
 pub use services::block_on_host;
 pub use status::{ItemStatus, ProductionStatus};
 
@@ -423,6 +426,7 @@ impl EngineInner {
         for item in &mut updated.items {
             if let Some(rt) = self.item(&item.name) {
                 item.pack = rt.pack();
+                item.adapter_pack = rt.adapter_pack();
             }
         }
         self.set_plan(Some(Arc::new(updated)));

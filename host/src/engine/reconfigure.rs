@@ -1,20 +1,16 @@
-//! Changing a running production: applying a new plan item by item (config reload) and
-//! swapping the pack an item's code comes from (pack reload).
+//! Changing a running production: applying a new plan item by item (config reload).
+//! Swapping the pack an item's code or adapter comes from is `pack_swap`.
 //!
 //! # Invariants
 //! - Unchanged items are not touched: their tasks, connections and workers stay as they are.
 //! - Queues are never dropped: a changed item restarts on the same queue; a removed item's
 //!   waiting messages are marked Suspended with the reason (resendable once it is back).
 //! - A plan that fails while being applied is rolled back to the previous one.
-//! - A pack swap builds and initialises every new instance first; only when all succeed
-//!   are the executors swapped. The old instances finish their in-flight messages, then stop.
 
-use super::executor::Executor;
 use super::item::ItemRuntime;
 use super::{Engine, EngineError, EngineInner, ProductionState};
 use crate::journal::Op;
 use crate::message::now_us;
-use crate::pack::LoadedPack;
 use crate::production::plan::{ItemPlan, ProductionPlan};
 use hie_plugin_api::ItemKind;
 use serde::Serialize;
@@ -33,13 +29,6 @@ pub struct ApplyReport {
     pub unchanged: Vec<String>,
     /// Messages of removed items marked Suspended.
     pub suspended: usize,
-}
-
-/// What a pack swap did.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct SwapReport {
-    /// Items now running the new pack.
-    pub swapped: Vec<String>,
 }
 
 fn kind_rank(k: ItemKind) -> u8 {
@@ -139,70 +128,6 @@ impl Engine {
         tracing::info!(added = ?report.added, changed = ?report.changed, removed = ?report.removed, unchanged = report.unchanged.len(), "production updated");
         Ok(report)
     }
-
-    /// Runs the items listed in `items` on `pack` instead of their current pack: builds
-    /// new executors (instances initialised and started), then swaps them in. If any new
-    /// executor fails, none is swapped and the error names the item.
-    pub async fn swap_pack(&self, pack: Arc<LoadedPack>, items: &[String]) -> Result<SwapReport, String> {
-        let inner = &self.inner;
-        // Each item with the executor built for it (None: multi_process, which rolls instead).
-        type Prepared = (Arc<ItemRuntime>, Option<Arc<dyn Executor>>);
-        let mut prepared: Vec<Prepared> = Vec::new();
-        for name in items {
-            let Some(rt) = inner.item(name) else { continue };
-            if !pack.classes.iter().any(|c| c.name == rt.plan.class) {
-                for (_, ex) in prepared {
-                    if let Some(ex) = ex {
-                        ex.shutdown().await;
-                    }
-                }
-                return Err(format!(
-                    "the new pack no longer provides class {} used by item {}",
-                    rt.plan.class, rt.plan.name
-                ));
-            }
-            if !rt.plan.enabled {
-                continue;
-            }
-            // multi_process items roll their workers instead of getting a new executor.
-            if rt.plan.engine.execution_mode == crate::production::plan::ExecutionMode::MultiProcess {
-                prepared.push((rt, None));
-                continue;
-            }
-            match rt.build_executor_with(inner, pack.clone()).await {
-                Ok(ex) => prepared.push((rt, Some(ex))),
-                Err(e) => {
-                    for (_, ex) in prepared {
-                        if let Some(ex) = ex {
-                            ex.shutdown().await;
-                        }
-                    }
-                    return Err(format!("item {name}: the new pack failed to start: {e}"));
-                }
-            }
-        }
-        let mut report = SwapReport::default();
-        for (rt, ex) in prepared {
-            match ex {
-                Some(ex) => {
-                    let old = rt.swap_executor(ex);
-                    rt.set_pack(pack.clone());
-                    if let Some(old) = old {
-                        // The old instances finish what they have in flight, then stop.
-                        inner.runtime.spawn(async move { old.shutdown().await });
-                    }
-                }
-                None => {
-                    let Some(ex) = rt.executor() else { continue };
-                    ex.roll(pack.clone()).await.map_err(|e| format!("item {}: {e}", rt.plan.name))?;
-                    rt.set_pack(pack.clone());
-                }
-            }
-            report.swapped.push(rt.plan.name.to_string());
-        }
-        inner.refresh_plan_packs();
-        Ok(report)
-    }
 }
 
 /// The fingerprint of a running item, with the pack it runs now (a pack swap is not a
@@ -210,6 +135,7 @@ impl Engine {
 fn running_fingerprint(rt: &ItemRuntime) -> String {
     let mut plan = rt.plan.clone();
     plan.pack = rt.pack();
+    plan.adapter_pack = rt.adapter_pack();
     plan.fingerprint()
 }
 

@@ -3,7 +3,6 @@
 use super::EngineInner;
 use super::call::SendData;
 use super::instance::HostServices;
-use crate::adapter::OutboundAdapter;
 use crate::message::Envelope;
 use hie_plugin_api::abi::{ErrorKind, LogLevel, PluginError};
 use std::collections::BTreeMap;
@@ -79,8 +78,8 @@ pub struct EngineServices {
     pub item: Arc<str>,
     /// The item's settings with defaults applied.
     pub settings: Arc<BTreeMap<String, String>>,
-    /// The item's outbound adapter, for operations.
-    pub outbound: Option<Arc<dyn OutboundAdapter>>,
+    /// The item's outbound adapter, for operations (each call takes the one in place).
+    pub outbound: Option<Arc<super::outbound_slot::OutboundSlot>>,
     /// Counters for /metrics.
     pub counters: Arc<super::item::ItemStats>,
     /// Whether the operator was told that this service's `send_sync` holds its intake
@@ -147,7 +146,7 @@ impl HostServices for EngineServices {
     }
 
     fn adapter_call(&self, body: &[u8], params: Vec<(String, String)>) -> crate::adapter::AdapterResult {
-        let Some(adapter) = self.outbound.clone() else {
+        let Some(adapter) = self.outbound.as_ref().map(|slot| slot.current()) else {
             return Err(PluginError::new(
                 ErrorKind::Unsupported,
                 format!("item {} has no outbound adapter", self.item),

@@ -24,6 +24,10 @@ pub struct ItemStatus {
     pub pack_sha256: String,
     /// Pack load generation.
     pub pack_generation: u64,
+    /// The pack the item's adapter comes from, when a pack (not the host) provides it.
+    pub adapter_pack: Option<String>,
+    /// That pack's version.
+    pub adapter_pack_version: Option<String>,
     /// Execution mode.
     pub execution_mode: &'static str,
     /// Concurrency.
@@ -91,6 +95,7 @@ pub fn snapshot(engine: &EngineInner) -> ProductionStatus {
                 ),
                 None => (ItemState::Stopped, String::new(), None, Vec::new(), p.pack.clone()),
             };
+            let adapter_pack = rt.as_ref().map_or_else(|| p.adapter_pack.clone(), |rt| rt.adapter_pack());
             // A multi_process item with no worker up is restarting, whatever its loops do.
             let state = if !workers.is_empty()
                 && state == ItemState::Running
@@ -109,6 +114,8 @@ pub fn snapshot(engine: &EngineInner) -> ProductionStatus {
                 pack_version: pack.version.clone(),
                 pack_sha256: pack.sha256.clone(),
                 pack_generation: pack.generation,
+                adapter_pack: adapter_pack.as_ref().map(|a| a.name.clone()),
+                adapter_pack_version: adapter_pack.as_ref().map(|a| a.version.clone()),
                 execution_mode: p.engine.execution_mode.name(),
                 concurrency: p.engine.concurrency,
                 state,

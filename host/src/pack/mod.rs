@@ -275,8 +275,15 @@ impl PackRegistry {
         self.classes.keys().map(|s| s.as_str())
     }
 
-    /// Replaces the pack providing classes of `old` with `new` (hot reload).
+    /// Replaces the pack loaded from `old_source` with `new` (hot reload): its classes
+    /// and its adapters.
     pub fn replace(&mut self, old_source: &std::path::Path, new: Arc<LoadedPack>) {
+        for old in self.packs.iter().filter(|p| p.source_path == old_source) {
+            self.adapters.remove_provider(&crate::adapter::registry::Provider::Pack {
+                name: old.name.clone(),
+                version: old.version.clone(),
+            });
+        }
         self.packs.retain(|p| p.source_path != old_source);
         self.classes.retain(|_, p| p.source_path != old_source);
         self.add(new);
@@ -314,4 +321,9 @@ pub fn scan(
         }
     }
     registry
+}
+
+/// Whether two paths name the same file (after resolving `.` and symlinks when possible).
+pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }

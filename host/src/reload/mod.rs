@@ -20,7 +20,7 @@ pub mod watch;
 pub use versions::{ConfigVersion, Versions};
 
 use crate::engine::Engine;
-use crate::pack::{self, LoadedPack};
+use crate::pack::{self, LoadedPack, same_file};
 use crate::production::{self, validate::ValidateOptions};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -261,6 +261,9 @@ impl Reloader {
         };
         match self.engine.apply_plan(plan).await {
             Ok(report) => {
+                // The new version and the event that made it are published together:
+                // whoever reads the status sees both or neither.
+                let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
                 let version =
                     self.versions.lock().unwrap_or_else(|e| e.into_inner()).record(&self.config_path, text, source);
                 let mut ev = ReloadEvent::new(
@@ -278,6 +281,7 @@ impl Reloader {
                 ev.version = Some(version);
                 ev.diagnostics = diagnostics;
                 ev.report = serde_json::to_value(&report).ok();
+                status.last_config = Some(ev.clone());
                 ev
             }
             Err(e) => {
@@ -341,10 +345,14 @@ impl Reloader {
                     );
                 }
                 Some(old) => {
+                    // Items whose code or adapter runs from this file.
                     let users: Vec<String> = inner
                         .items()
                         .into_iter()
-                        .filter(|rt| same_file(&rt.pack().source_path, path))
+                        .filter(|rt| {
+                            same_file(&rt.pack().source_path, path)
+                                || rt.adapter_pack().is_some_and(|p| same_file(&p.source_path, path))
+                        })
                         .map(|rt| rt.plan.name.to_string())
                         .collect();
                     match self.engine.swap_pack(loaded.clone(), &users).await {
@@ -395,8 +403,9 @@ impl Reloader {
 
     /// Config status for `GET /api/production`: version, last reload, errors.
     pub fn status_json(&self) -> serde_json::Value {
-        let current = self.versions.lock().unwrap_or_else(|e| e.into_inner()).current();
+        // Lock order: status, then versions (as where a version is recorded).
         let s = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.versions.lock().unwrap_or_else(|e| e.into_inner()).current();
         serde_json::json!({
             "version": current.as_ref().map(|c| c.version),
             "sha256": current.as_ref().map(|c| c.sha256.clone()),
@@ -444,9 +453,4 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
         .with_file_name(format!(".{}.hie-rollback", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
-}
-
-/// Whether two paths name the same file (after resolving `.`/symlinks when possible).
-fn same_file(a: &Path, b: &Path) -> bool {
-    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }

@@ -272,8 +272,24 @@ async fn serve(runtime: tokio::runtime::Handle) -> Result<(), String> {
         _ => None,
     };
 
-    while let Some(frame) = reader.next().await {
-        let Ok(frame) = frame else { break };
+    let mut inbound = inbound;
+    // Set by the first Shutdown while an inbound loop runs: the loop may be waiting for the
+    // answer to a submit, so answers (and calls) are still served until it has ended; then
+    // the engine hears InboundStopped and sends the Shutdown that stops the worker.
+    let mut stopping: Option<tokio::task::JoinHandle<()>> = None;
+    loop {
+        let frame = match stopping.as_mut() {
+            Some(done) => tokio::select! {
+                _ = done => {
+                    stopping = None;
+                    let _ = out_tx.send(&ToEngine::InboundStopped);
+                    continue;
+                }
+                f = reader.next() => f,
+            },
+            None => reader.next().await,
+        };
+        let Some(Ok(frame)) = frame else { break };
         match protocol::decode::<ToWorker>(&frame) {
             Ok(ToWorker::Call { id, header, body }) => {
                 let env = Envelope { header: Arc::new(header), body: Bytes::from(body) };
@@ -292,14 +308,23 @@ async fn serve(runtime: tokio::runtime::Handle) -> Result<(), String> {
                     i.set_accepting(accepting);
                 }
             }
-            Ok(ToWorker::Shutdown) => break,
+            Ok(ToWorker::Shutdown) => match inbound.take() {
+                Some(i) => stopping = Some(tokio::task::spawn_blocking(move || i.stop())),
+                None if stopping.is_some() => {}
+                None => break,
+            },
             Ok(ToWorker::Init(_)) => tracing::warn!("ignoring a second Init"),
             Err(e) => tracing::error!(error = %e, "bad frame from the engine"),
         }
     }
     drop(job_tx);
+    // No more answers come: a submit still waiting gets "no answer" and the loop can end.
+    pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
     if let Some(i) = inbound {
         let _ = tokio::task::spawn_blocking(move || i.stop()).await;
+    }
+    if let Some(s) = stopping {
+        let _ = s.await;
     }
     let _ = tokio::task::spawn_blocking(move || {
         for t in threads {

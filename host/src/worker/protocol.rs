@@ -77,7 +77,9 @@ pub enum ToWorker {
         /// Reply bytes, or an error (kind, message).
         result: Result<Vec<u8>, (u8, String)>,
     },
-    /// Stop: run `on_stop`/`on_teardown` and exit.
+    /// Stop: run `on_stop`/`on_teardown` and exit. A worker running the inbound adapter
+    /// loop first only ends the loop (answers and calls are still served meanwhile) and
+    /// says `InboundStopped`; the next `Shutdown` stops it.
     Shutdown,
     /// Whether the item takes input now (for the inbound adapter loop); sent at start and
     /// whenever it changes.
@@ -151,6 +153,9 @@ pub enum ToEngine {
         /// The key.
         key: String,
     },
+    /// The inbound adapter loop has ended after a `Shutdown` (its last submit answered);
+    /// the worker still serves calls until the next `Shutdown`.
+    InboundStopped,
     /// The inbound adapter reports a problem with its source (`None`: it is gone).
     AdapterProblem {
         /// What is wrong.

@@ -48,9 +48,13 @@ pub trait Executor: Send + Sync {
         Vec::new()
     }
 
-    /// Restarts the executor's processes one at a time on `pack` (rolling restart), for
-    /// executors that run their own processes.
-    fn roll(&self, _pack: Arc<crate::pack::LoadedPack>) -> BoxFuture<'static, Result<(), String>> {
+    /// Restarts the executor's processes one at a time on `pack`, their adapter on
+    /// `adapter_pack` (rolling restart), for executors that run their own processes.
+    fn roll(
+        &self,
+        _pack: Arc<crate::pack::LoadedPack>,
+        _adapter_pack: Option<Arc<crate::pack::LoadedPack>>,
+    ) -> BoxFuture<'static, Result<(), String>> {
         Box::pin(async { Err("this executor cannot roll its workers".to_string()) })
     }
 }

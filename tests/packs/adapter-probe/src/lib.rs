@@ -9,11 +9,23 @@
 //!   with `ECHO:<MSH-10>`; a body containing `SEGV` segfaults, `PANIC` panics, `HANG`
 //!   never returns, `RETRY` fails retryably, `FATAL` fails for good.
 //!
+//! - `HIE.Test.LineService` on `HIE.Test.LineInbound`: the adapter owns a TCP listener
+//!   (`Port`); each line a sender writes (an HL7 message, segments split by `\r`, ended by
+//!   `\n`) is submitted, and after the commit the adapter answers `<version> AA <MSH-10>\n`
+//!   (`AR` when refused). It stops listening when the host asks it to stop.
+//! - `HIE.Test.MllpOperation` on `HIE.Test.MllpOutbound`: a plain blocking MLLP client
+//!   (`IPAddress`, `Port`; a pool of connections, one per concurrent call) that answers
+//!   with the receiver's ACK: the same work as the host's MLLP adapter, for measuring what
+//!   a pack outbound adapter costs per message.
+//! - Every Echo call appends `<version> <MSH-10>` to the file its `LogFile` names, if any.
+//!
 //! Built with `HIE_ADAPTER_PROBE_VARIANT=future` the pack claims to need ABI 1.99; with
-//! `=duplicate` it also declares `EnsLib.SQL.OutboundAdapter`, which the SQL pack has.
+//! `=duplicate` it also declares `EnsLib.SQL.OutboundAdapter`, which the SQL pack has;
+//! with `=v2` it is version 0.2.0 and says `v2` where the plain build says `v1`; with
+//! `=lineless` (version 0.3.0) it no longer provides `HIE.Test.LineInbound`.
 
 use hie_plugin_api::adapter::{
-    AdapterDef, AdapterError, Inbound, InboundAdapter, InboundContext, OutboundAdapter, TypedSetting,
+    AdapterDef, Claim, AdapterError, Inbound, InboundAdapter, InboundContext, OutboundAdapter, TypedSetting,
 };
 use hie_plugin_api::settings::SettingKind;
 use hie_plugin_api::{
@@ -22,6 +34,17 @@ use hie_plugin_api::{
 use std::time::Duration;
 
 const VARIANT: Option<&str> = option_env!("HIE_ADAPTER_PROBE_VARIANT");
+
+/// What this build calls itself in replies and logs.
+const TAG: &str = env!("PROBE_TAG");
+
+/// The pack version: 0.2.0 for the `v2` build.
+const VERSION: &str = env!("PROBE_VERSION");
+
+/// MSH-10 of an HL7 message.
+fn control_id(text: &str) -> String {
+    text.split('\r').next().and_then(|msh| msh.split('|').nth(9)).unwrap_or("").to_string()
+}
 
 fn crash(mode: &str, what: &str) {
     if mode == "panic" {
@@ -69,7 +92,63 @@ impl InboundAdapter for Counter {
     }
 }
 
-struct Echo;
+/// Listens on a port; answers each line after its commit.
+struct Lines {
+    port: u16,
+}
+
+impl Lines {
+    /// Serves one connection until it closes or the host asks to stop.
+    fn serve(&self, ctx: &InboundContext<'_>, stream: std::net::TcpStream) {
+        use std::io::{BufRead, Write};
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
+        let Ok(mut out) = stream.try_clone() else { return };
+        let mut reader = std::io::BufReader::new(stream);
+        let mut line = Vec::new();
+        while !ctx.stop_requested() {
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => return,
+                Ok(_) if line.ends_with(b"\n") => {
+                    line.pop();
+                    let body = std::mem::take(&mut line);
+                    let id = control_id(&String::from_utf8_lossy(&body));
+                    let done = ctx.submit(vec![Inbound { body, origin: "lines".into(), attributes: vec![] }]);
+                    let code = if done.iter().all(|r| r.accepted) { "AA" } else { "AR" };
+                    if out.write_all(format!("{TAG} {code} {id}\n").as_bytes()).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+impl InboundAdapter for Lines {
+    fn run(&mut self, ctx: &InboundContext<'_>) -> Result<(), Error> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", self.port))
+            .map_err(|e| Error::failed(format!("cannot listen on port {}: {e}", self.port)))?;
+        listener.set_nonblocking(true).map_err(|e| Error::failed(e.to_string()))?;
+        ctx.log(LogLevel::Info, &format!("{TAG} listening on port {}", self.port));
+        while !ctx.stop_requested() {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nonblocking(false);
+                    self.serve(ctx, stream);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => return Err(Error::failed(format!("accept: {e}"))),
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Echo {
+    log_file: String,
+}
 
 impl OutboundAdapter for Echo {
     fn call(&self, body: &[u8], _params: &[(&str, &str)]) -> Result<AdapterResponse, AdapterError> {
@@ -91,8 +170,72 @@ impl OutboundAdapter for Echo {
         if text.contains("FATAL") {
             return Err(AdapterError::fatal("the echo service refuses this message"));
         }
-        let control = text.split('\r').next().and_then(|msh| msh.split('|').nth(9)).unwrap_or("").to_string();
+        let control = control_id(&text);
+        if !self.log_file.is_empty() {
+            use std::io::Write;
+            let logged = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.log_file)
+                .and_then(|mut f| f.write_all(format!("{TAG} {control}\n").as_bytes()));
+            if let Err(e) = logged {
+                return Err(AdapterError::retryable(format!("cannot write {}: {e}", self.log_file)));
+            }
+        }
         Ok(AdapterResponse { body: format!("ECHO:{control}").into_bytes(), params: vec![] })
+    }
+}
+
+/// A blocking MLLP client with a pool of connections.
+struct Mllp {
+    addr: String,
+    idle: std::sync::Mutex<Vec<std::net::TcpStream>>,
+}
+
+impl Mllp {
+    fn exchange(stream: &mut std::net::TcpStream, body: &[u8]) -> std::io::Result<Vec<u8>> {
+        use std::io::{Read, Write};
+        let mut frame = Vec::with_capacity(body.len() + 3);
+        frame.push(0x0b);
+        frame.extend_from_slice(body);
+        frame.extend_from_slice(&[0x1c, 0x0d]);
+        stream.write_all(&frame)?;
+        let mut reply = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            reply.extend_from_slice(&buf[..n]);
+            if let Some(end) = reply.windows(2).position(|w| w == [0x1c, 0x0d]) {
+                let start = usize::from(reply.first() == Some(&0x0b));
+                return Ok(reply[start..end].to_vec());
+            }
+        }
+    }
+}
+
+impl OutboundAdapter for Mllp {
+    fn call(&self, body: &[u8], _params: &[(&str, &str)]) -> Result<AdapterResponse, AdapterError> {
+        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut stream = match pooled {
+            Some(s) => s,
+            None => std::net::TcpStream::connect(&self.addr)
+                .map_err(|e| AdapterError::retryable(format!("connect {}: {e}", self.addr)))?,
+        };
+        let _ = stream.set_nodelay(true);
+        match Mllp::exchange(&mut stream, body) {
+            Ok(ack) => {
+                self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(stream);
+                Ok(AdapterResponse { body: ack, params: vec![] })
+            }
+            Err(e) => Err(AdapterError::retryable(format!("{}: {e}", self.addr))),
+        }
+    }
+
+    fn close(&self) {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
@@ -127,6 +270,13 @@ fn classes() -> Vec<ClassDef> {
         })
         .adapter("HIE.Test.CounterInbound")
         .settings([SettingDef::host("TargetConfigNames", "", "where to send")]),
+        ClassDef::new("HIE.Test.MllpOperation", ItemKind::Operation, |_| Ok(Box::new(EchoOp)))
+            .adapter("HIE.Test.MllpOutbound"),
+        ClassDef::new("HIE.Test.LineService", ItemKind::Service, |ctx| {
+            Ok(Box::new(Forward { targets: ctx.setting_list("TargetConfigNames") }))
+        })
+        .adapter("HIE.Test.LineInbound")
+        .settings([SettingDef::host("TargetConfigNames", "", "where to send")]),
         ClassDef::new("HIE.Test.EchoOperation", ItemKind::Operation, |_| Ok(Box::new(EchoOp)))
             .adapter("HIE.Test.EchoOutbound")
             .settings([
@@ -136,7 +286,30 @@ fn classes() -> Vec<ClassDef> {
 }
 
 fn adapters() -> Vec<AdapterDef> {
+    let lines = AdapterDef::inbound("HIE.Test.LineInbound", |ctx| {
+        use hie_plugin_api::settings::SettingsSource;
+        let port = ctx.int_or("Port", 0).map_err(|e| Error::failed(e.to_string()))?;
+        let port = u16::try_from(port).map_err(|_| Error::failed(format!("Port {port} is not a port")))?;
+        Ok(Box::new(Lines { port }))
+    })
+    .doc("answers each line a sender writes after its commit")
+    .settings([TypedSetting::required("Port", SettingKind::Port, "the port to listen on")])
+    .claims(Claim::ListenPort { port: "Port", interface: None });
+    let mllp = AdapterDef::outbound("HIE.Test.MllpOutbound", |ctx| {
+        use hie_plugin_api::settings::SettingsSource;
+        let port = ctx.int_or("Port", 0).map_err(|e| Error::failed(e.to_string()))?;
+        Ok(Box::new(Mllp {
+            addr: format!("{}:{port}", ctx.setting_or("IPAddress", "127.0.0.1")),
+            idle: std::sync::Mutex::new(Vec::new()),
+        }))
+    })
+    .doc("a blocking MLLP client")
+    .settings([
+        TypedSetting::new("IPAddress", SettingKind::Text, "127.0.0.1", "the receiver's address"),
+        TypedSetting::required("Port", SettingKind::Port, "the receiver's port"),
+    ]);
     let mut list = vec![
+        mllp,
         AdapterDef::inbound("HIE.Test.CounterInbound", |ctx| {
             use hie_plugin_api::settings::SettingsSource;
             let interval = ctx
@@ -160,17 +333,22 @@ fn adapters() -> Vec<AdapterDef> {
             TypedSetting::new("CrashFile", SettingKind::Text, "", "crash once when this file exists"),
             TypedSetting::new("CrashMode", SettingKind::choice(&["segv", "panic"]), "segv", "how to crash"),
         ]),
-        AdapterDef::outbound("HIE.Test.EchoOutbound", |_| Ok(Box::new(Echo))).doc("answers ECHO:<MSH-10>"),
+        AdapterDef::outbound("HIE.Test.EchoOutbound", |ctx| Ok(Box::new(Echo { log_file: ctx.setting_or("LogFile", "") })))
+            .doc("answers ECHO:<MSH-10>")
+            .settings([TypedSetting::new("LogFile", SettingKind::Text, "", "append each call here")]),
     ];
+    if VARIANT != Some("lineless") {
+        list.push(lines);
+    }
     if VARIANT == Some("duplicate") {
-        list.push(AdapterDef::outbound("EnsLib.SQL.OutboundAdapter", |_| Ok(Box::new(Echo))).doc("a second provider"));
+        list.push(AdapterDef::outbound("EnsLib.SQL.OutboundAdapter", |_| Ok(Box::new(Echo { log_file: String::new() }))).doc("a second provider"));
     }
     list
 }
 
 hie_plugin_api::export_pack! {
     name: "hie-pack-adapter-probe",
-    version: env!("CARGO_PKG_VERSION"),
+    version: VERSION,
     classes: classes,
     vendor: "HIE tests",
     min_host: "",

@@ -30,6 +30,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
+mod roll;
+
 /// Where a slot's worker is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -68,6 +70,10 @@ struct SlotState {
     last_error: Option<String>,
     /// Launches of this slot so far.
     launches: u64,
+    /// The connected worker runs the inbound adapter loop.
+    runs_inbound: bool,
+    /// That worker has ended its loop after a Shutdown (`ToEngine::InboundStopped`).
+    inbound_stopped: bool,
 }
 
 /// One worker slot.
@@ -161,15 +167,10 @@ pub async fn start(
         threads,
         host_values,
         items,
-        adapter_pack: plan.adapter_pack.as_ref().map(|p| protocol::StagedPack {
-            path: p.staged_path.display().to_string(),
-            source: p.source_path.display().to_string(),
-            sha256: p.sha256.clone(),
-            generation: p.generation,
-        }),
+        adapter_pack: rt.adapter_pack().as_ref().map(roll::staged),
         run_inbound: false,
     };
-    let inbound_in_worker = plan.kind == hie_plugin_api::ItemKind::Service && plan.adapter_pack.is_some();
+    let inbound_in_worker = plan.kind == hie_plugin_api::ItemKind::Service && rt.adapter_pack().is_some();
     let shared = Arc::new(Shared {
         item: plan.name.clone(),
         slots: (0..plan.engine.concurrency.max(1))
@@ -188,6 +189,8 @@ pub async fn start(
                         planned_restart: false,
                         last_error: None,
                         launches: 0,
+                        runs_inbound: false,
+                        inbound_stopped: false,
                     }),
                 })
             })
@@ -397,6 +400,8 @@ async fn serve(shared: &Arc<Shared>, slot: &Arc<Slot>, conn: Connection) -> Stri
         // a round trip between calls.
         st.credits = shared.threads * 2;
         st.kill_reason = None;
+        st.runs_inbound = runs_inbound;
+        st.inbound_stopped = false;
     }
     shared.available.notify_waiters();
     tracing::info!(item = %shared.item, slot = slot.index, pid, "worker running");
@@ -621,6 +626,13 @@ fn handle_frame(shared: &Arc<Shared>, slot: &Arc<Slot>, tx: &mpsc::UnboundedSend
                 item.set_adapter_problem(problem);
             }
         }
+        ToEngine::InboundStopped => {
+            slot.lock().inbound_stopped = true;
+            // The item is stopping: the first Shutdown ended the loop, this one the worker.
+            if shared.stop.is_cancelled() {
+                let _ = tx.send(ToWorker::Shutdown);
+            }
+        }
         ToEngine::Ready { .. } | ToEngine::InitFailed { .. } => {}
     }
 }
@@ -679,9 +691,13 @@ impl Executor for MultiProcessExecutor {
         })
     }
 
-    fn roll(&self, pack: Arc<crate::pack::LoadedPack>) -> BoxFuture<'static, Result<(), String>> {
+    fn roll(
+        &self,
+        pack: Arc<crate::pack::LoadedPack>,
+        adapter_pack: Option<Arc<crate::pack::LoadedPack>>,
+    ) -> BoxFuture<'static, Result<(), String>> {
         let shared = self.shared.clone();
-        Box::pin(async move { roll(&shared, &pack).await })
+        Box::pin(async move { roll::roll(&shared, &pack, adapter_pack.as_ref()).await })
     }
 
     fn workers(&self) -> Vec<WorkerInfo> {
@@ -706,75 +722,4 @@ impl Executor for MultiProcessExecutor {
             })
             .collect()
     }
-}
-
-/// Rolling restart on a new pack: one slot at a time, stop sending it calls, let its
-/// in-flight calls finish, stop its worker and start a new one on the new pack. If a new
-/// worker fails to start, the slot goes back to the old pack and the roll stops there.
-async fn roll(shared: &Arc<Shared>, pack: &Arc<crate::pack::LoadedPack>) -> Result<(), String> {
-    let old_init = shared.init.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let mut new_init = old_init.clone();
-    new_init.pack_path = pack.staged_path.display().to_string();
-    new_init.pack_source = pack.source_path.display().to_string();
-    new_init.pack_sha256 = pack.sha256.clone();
-    new_init.pack_generation = pack.generation;
-    *shared.init.lock().unwrap_or_else(|e| e.into_inner()) = new_init;
-    for (i, slot) in shared.slots.iter().enumerate() {
-        if let Err(e) = roll_slot(shared, slot).await {
-            // All or nothing: every slot goes back to the old pack.
-            *shared.init.lock().unwrap_or_else(|e| e.into_inner()) = old_init.clone();
-            for back in &shared.slots[..=i] {
-                if let Err(e2) = roll_slot(shared, back).await {
-                    tracing::error!(item = %shared.item, slot = back.index, error = %e2, "could not put a worker back on the old pack");
-                }
-            }
-            return Err(e);
-        }
-    }
-    Ok(())
-}
-
-async fn roll_slot(shared: &Arc<Shared>, slot: &Arc<Slot>) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let launches_before = {
-        let mut st = slot.lock();
-        st.draining = true;
-        st.launches
-    };
-    // Let the calls it holds finish.
-    while !slot.lock().in_flight.is_empty() {
-        if Instant::now() > deadline {
-            slot.lock().draining = false;
-            return Err(format!("worker {} did not finish its calls within 120 s", slot.index));
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    {
-        let mut st = slot.lock();
-        st.planned_restart = true;
-        if let Some(tx) = &st.tx {
-            let _ = tx.send(ToWorker::Shutdown);
-        }
-    }
-    // Wait for the replacement to be running (or to fail).
-    let result = loop {
-        {
-            let st = slot.lock();
-            if st.launches > launches_before && st.phase == Phase::Running && st.tx.is_some() {
-                break Ok(());
-            }
-            if st.launches > launches_before
-                && let Some(e) = &st.last_error
-            {
-                break Err(format!("worker {} failed to start on the new pack: {e}", slot.index));
-            }
-        }
-        if Instant::now() > deadline || shared.stop.is_cancelled() {
-            break Err(format!("worker {} was not replaced within 120 s", slot.index));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
-    slot.lock().draining = false;
-    shared.available.notify_waiters();
-    result
 }
