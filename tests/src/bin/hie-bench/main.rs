@@ -22,6 +22,7 @@
 //! hie-bench sql-select --dsn D --query Q --rows N  bare SELECT loop: Q (one `$1`, the last key
 //!                                                read) again and again until N rows are read;
 //!                                                the bound of the SQL inbound adapter
+//! hie-bench sql-exec --dsn D --sql S             runs statements (benchmark set-up, no psql needed)
 //! hie-bench free-port
 //! hie-bench now-ms
 //! ```
@@ -76,6 +77,7 @@ fn main() -> ExitCode {
         "wait-count" => wait_count(&opts),
         "post" => post(&opts),
         "sql-select" => sql::select(&opts),
+        "sql-exec" => sql::exec(&opts),
         "free-port" => free_port(),
         "json" => json_get(&args[1..]),
         "now-ms" => {
@@ -111,6 +113,7 @@ const USAGE: &str = "usage:
   hie-bench post --api ADDR --path /api/items/NAME/pause
   hie-bench json FILE PATH                       print the value at a dotted path (a.b.0.c) of a JSON file
   hie-bench sql-select --dsn DSN --query 'SELECT id, body FROM t WHERE id > $1 ORDER BY id LIMIT 500' --rows N
+  hie-bench sql-exec --dsn DSN --sql 'CREATE TABLE ...'
   hie-bench free-port | now-ms";
 
 /// `--key value` pairs and bare `--flag`s.

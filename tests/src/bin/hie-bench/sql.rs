@@ -40,3 +40,12 @@ pub fn select(opts: &Opts) -> Result<(), String> {
     );
     Ok(())
 }
+
+/// `sql-exec --dsn D --sql S`: runs S (one or more statements) and prints nothing; the
+/// benchmarks' table set-up, so they need no psql.
+pub fn exec(opts: &Opts) -> Result<(), String> {
+    let dsn = opts.req("dsn")?;
+    let sql = opts.req("sql")?;
+    let mut client = postgres::Client::connect(dsn, postgres::NoTls).map_err(|e| format!("connect: {e}"))?;
+    client.batch_execute(sql).map_err(|e| format!("{e}"))
+}
