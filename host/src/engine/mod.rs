@@ -48,6 +48,7 @@ pub use status::{ItemStatus, ProductionStatus};
 use crate::journal::Journal;
 use crate::message::Header;
 use crate::pack::PackRegistry;
+use crate::production::diff::PlanDiff;
 use crate::production::plan::{EngineSettings, ItemPlan, ProductionPlan};
 use crate::queue::{Entry, Queue};
 use hie_plugin_api::ItemKind;
@@ -199,37 +200,17 @@ impl Engine {
     pub async fn start(&self, plan: ProductionPlan) -> Result<(), EngineError> {
         let inner = &self.inner;
         inner.set_state(ProductionState::Starting);
+        // Start-up is a reload from an empty production.
+        let diff = PlanDiff::new(&[], &plan.items);
         let plan = Arc::new(plan);
-        inner.set_plan(Some(plan.clone()));
-        for item in &plan.items {
-            inner.queue_for(&item.name, Some(item));
-        }
+        reconfigure::route(inner, &plan);
         let recovered = inner.recover().await?;
         if recovered > 0 {
             tracing::info!(messages = recovered, "recovered queued messages from the journal");
         }
-        let mut started: Vec<Arc<ItemRuntime>> = Vec::new();
-        for kind in [ItemKind::Operation, ItemKind::Process, ItemKind::Service] {
-            for item_plan in plan.items.iter().filter(|i| i.kind == kind) {
-                match ItemRuntime::start(inner, item_plan.clone()).await {
-                    Ok(rt) => {
-                        inner
-                            .items
-                            .write()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(item_plan.name.to_string(), rt.clone());
-                        started.push(rt);
-                    }
-                    Err(e) => {
-                        for rt in started.iter().rev() {
-                            rt.stop(inner).await;
-                        }
-                        inner.items.write().unwrap_or_else(|e| e.into_inner()).clear();
-                        inner.set_state(ProductionState::Stopped);
-                        return Err(e);
-                    }
-                }
-            }
+        if let Err(e) = reconfigure::apply(inner, &reconfigure::Running::default(), &diff, None).await {
+            inner.set_state(ProductionState::Stopped);
+            return Err(e);
         }
         inner.set_state(ProductionState::Running);
         self.schedule_purge();

@@ -1,19 +1,27 @@
-//! Changing a running production: applying a new plan item by item (config reload).
-//! Swapping the pack an item's code or adapter comes from is `pack_swap`.
+//! Changing a running production: carrying out a [`PlanDiff`] item by item. A config
+//! reload is the diff from the items running now; start-up ([`Engine::start`]) is the
+//! diff from an empty production, so both take the same path. Swapping the pack an
+//! item's code or adapter comes from is `pack_swap`.
 //!
 //! # Invariants
 //! - Unchanged items are not touched: their tasks, connections and workers stay as they are.
+//! - A running item is compared with the packs it runs now: a pack swap is not a
+//!   configuration change.
+//! - Items start in start order (operations, processes, services); a queue is configured
+//!   and its item routable before anything starts.
 //! - Queues are never dropped: a changed item restarts on the same queue; a removed item's
 //!   waiting messages are marked Suspended with the reason (resendable once it is back).
-//! - A plan that fails while being applied is rolled back to the previous one.
+//! - A plan that fails while being applied is rolled back to the previous one: the flip
+//!   of what was done is undone.
 
 use super::item::ItemRuntime;
 use super::{Engine, EngineError, EngineInner, ProductionState};
 use crate::journal::Op;
 use crate::message::now_us;
+use crate::production::diff::PlanDiff;
 use crate::production::plan::{ItemPlan, ProductionPlan};
-use hie_plugin_api::ItemKind;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What a plan change did.
@@ -31,14 +39,6 @@ pub struct ApplyReport {
     pub suspended: usize,
 }
 
-fn kind_rank(k: ItemKind) -> u8 {
-    match k {
-        ItemKind::Operation => 0,
-        ItemKind::Process => 1,
-        ItemKind::Service => 2,
-    }
-}
-
 impl Engine {
     /// Applies `new` to the running production (see the module docs). On failure the
     /// previous plan is restored and the error returned.
@@ -47,36 +47,96 @@ impl Engine {
         let Some(old) = inner.plan() else {
             return self.start(new).await.map(|_| ApplyReport::default());
         };
-        let mut report = ApplyReport::default();
-        let mut added: Vec<ItemPlan> = Vec::new();
-        let mut changed: Vec<(ItemPlan, Arc<ItemRuntime>)> = Vec::new();
-        for item in &new.items {
-            match inner.item(&item.name) {
-                None => added.push(item.clone()),
-                Some(rt) if running_fingerprint(&rt) != item.fingerprint() => changed.push((item.clone(), rt)),
-                Some(_) => report.unchanged.push(item.name.to_string()),
+        let running = Running::now(inner, &old);
+        let diff = PlanDiff::new(&running.plans, &new.items);
+        let new = Arc::new(new);
+        route(inner, &new);
+        let report = apply(inner, &running, &diff, Some(old)).await?;
+        tracing::info!(added = ?report.added, changed = ?report.changed, removed = ?report.removed, unchanged = report.unchanged.len(), "production updated");
+        Ok(report)
+    }
+}
+
+/// The items running now.
+#[derive(Default)]
+pub(super) struct Running {
+    /// How each runs: its plan with the packs it runs now (a pack swap is not a
+    /// configuration change), in the running plan's order.
+    plans: Vec<ItemPlan>,
+    /// Their runtimes, by name.
+    runtimes: HashMap<Arc<str>, Arc<ItemRuntime>>,
+}
+
+impl Running {
+    /// The items running in `inner`, whose plan is `plan`.
+    fn now(inner: &EngineInner, plan: &ProductionPlan) -> Running {
+        let mut items = inner.items();
+        items.sort_by_key(|rt| plan.items.iter().position(|p| p.name == rt.plan.name).unwrap_or(usize::MAX));
+        let plans = items
+            .iter()
+            .map(|rt| {
+                let mut plan = rt.plan.clone();
+                plan.pack = rt.pack();
+                plan.adapter_pack = rt.adapter_pack();
+                plan
+            })
+            .collect();
+        Running { plans, runtimes: items.into_iter().map(|rt| (rt.plan.name.clone(), rt)).collect() }
+    }
+
+    /// The runtime of an item the diff found running.
+    fn runtime(&self, name: &str) -> &Arc<ItemRuntime> {
+        &self.runtimes[name]
+    }
+}
+
+/// Makes the items of `plan` routable, their queues configured first (before anything
+/// sends to them).
+pub(super) fn route(inner: &EngineInner, plan: &Arc<ProductionPlan>) {
+    for item in &plan.items {
+        inner.queue_for(&item.name, Some(item));
+    }
+    inner.set_plan(Some(plan.clone()));
+}
+
+/// Carries out `diff` over the `running` items, the plan of its new side already routed
+/// ([`route`]): starts the added items, restarts the changed ones (each stopped, then
+/// started on the same queue), then stops the removed ones and suspends what waits in
+/// their queues. If a start fails, what was done is undone (the flip of the part of the
+/// diff carried out), `previous` is routed again and the error returned. Start-up is the
+/// diff from nothing, with no previous plan.
+pub(super) async fn apply(
+    inner: &Arc<EngineInner>,
+    running: &Running,
+    diff: &PlanDiff,
+    previous: Option<Arc<ProductionPlan>>,
+) -> Result<ApplyReport, EngineError> {
+    let mut report =
+        ApplyReport { unchanged: diff.unchanged.iter().map(|n| n.to_string()).collect(), ..Default::default() };
+    // What has been done so far, for an undo.
+    let mut done = PlanDiff::default();
+    let mut failure: Option<EngineError> = None;
+    for plan in &diff.added {
+        match ItemRuntime::start(inner, plan.clone()).await {
+            Ok(rt) => {
+                inner.insert_item(rt);
+                done.added.push(plan.clone());
+                report.added.push(plan.name.to_string());
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
             }
         }
-        let removed: Vec<Arc<ItemRuntime>> =
-            inner.items().into_iter().filter(|rt| new.item(&rt.plan.name).is_none()).collect();
-        added.sort_by_key(|p| kind_rank(p.kind));
-        changed.sort_by_key(|(p, _)| kind_rank(p.kind));
-
-        // Make the new items routable and their queues configured before anything starts.
-        for item in &new.items {
-            inner.queue_for(&item.name, Some(item));
-        }
-        inner.set_plan(Some(Arc::new(new.clone())));
-
-        let mut started: Vec<Arc<ItemRuntime>> = Vec::new();
-        let mut replaced: Vec<Arc<ItemRuntime>> = Vec::new();
-        let mut failure: Option<EngineError> = None;
-        for plan in &added {
-            match ItemRuntime::start(inner, plan.clone()).await {
+    }
+    if failure.is_none() {
+        for change in &diff.changed {
+            running.runtime(&change.new.name).stop(inner).await;
+            done.changed.push(change.clone());
+            match ItemRuntime::start(inner, change.new.clone()).await {
                 Ok(rt) => {
-                    inner.insert_item(rt.clone());
-                    started.push(rt);
-                    report.added.push(plan.name.to_string());
+                    inner.insert_item(rt);
+                    report.changed.push(change.new.name.to_string());
                 }
                 Err(e) => {
                     failure = Some(e);
@@ -84,59 +144,55 @@ impl Engine {
                 }
             }
         }
-        if failure.is_none() {
-            for (plan, old_rt) in &changed {
-                old_rt.stop(inner).await;
-                replaced.push(old_rt.clone());
-                match ItemRuntime::start(inner, plan.clone()).await {
-                    Ok(rt) => {
-                        inner.insert_item(rt.clone());
-                        started.push(rt);
-                        report.changed.push(plan.name.to_string());
-                    }
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                }
-            }
-        }
-        if let Some(e) = failure {
-            tracing::error!(error = %e, "applying the new production failed; rolling back");
-            for rt in started.iter().rev() {
-                rt.stop(inner).await;
-                inner.remove_item(&rt.plan.name);
-            }
-            inner.set_plan(Some(old.clone()));
-            for old_rt in replaced {
-                match ItemRuntime::start(inner, old_rt.plan.clone()).await {
-                    Ok(rt) => inner.insert_item(rt),
-                    Err(e2) => {
-                        tracing::error!(item = %old_rt.plan.name, error = %e2, "could not restart the previous version during rollback");
-                        inner.set_state(ProductionState::Troubled);
-                    }
-                }
-            }
-            return Err(e);
-        }
-        for rt in removed {
-            rt.stop(inner).await;
-            inner.remove_item(&rt.plan.name);
-            report.suspended += suspend_queue(inner, &rt.plan.name).await?;
-            report.removed.push(rt.plan.name.to_string());
-        }
-        tracing::info!(added = ?report.added, changed = ?report.changed, removed = ?report.removed, unchanged = report.unchanged.len(), "production updated");
-        Ok(report)
     }
+    if let Some(e) = failure {
+        if previous.is_some() {
+            tracing::error!(error = %e, "applying the new production failed; rolling back");
+        }
+        undo(inner, running, done.flip(), previous).await;
+        return Err(e);
+    }
+    for plan in &diff.removed {
+        let rt = running.runtime(&plan.name);
+        rt.stop(inner).await;
+        inner.remove_item(&plan.name);
+        report.suspended += suspend_queue(inner, &plan.name).await?;
+        report.removed.push(plan.name.to_string());
+    }
+    Ok(report)
 }
 
-/// The fingerprint of a running item, with the pack it runs now (a pack swap is not a
-/// configuration change).
-fn running_fingerprint(rt: &ItemRuntime) -> String {
-    let mut plan = rt.plan.clone();
-    plan.pack = rt.pack();
-    plan.adapter_pack = rt.adapter_pack();
-    plan.fingerprint()
+/// Undoes the part of a diff that was carried out, given as its flip: the items it
+/// started (those now `removed`, and the new side of each change that got started) are
+/// stopped, newest first; `previous` is routed again; the items it replaced start again.
+async fn undo(inner: &Arc<EngineInner>, running: &Running, undo: PlanDiff, previous: Option<Arc<ProductionPlan>>) {
+    // In the order they were started: the added items, then the changes.
+    let started: Vec<&Arc<str>> =
+        undo.removed.iter().chain(undo.changed.iter().map(|c| &c.old)).map(|p| &p.name).collect();
+    for name in started.into_iter().rev() {
+        // The change that failed has nothing running (its old runtime is stopped).
+        let Some(rt) =
+            inner.item(name).filter(|rt| !running.runtimes.get(name).is_some_and(|old| Arc::ptr_eq(old, rt)))
+        else {
+            continue;
+        };
+        rt.stop(inner).await;
+        inner.remove_item(name);
+    }
+    // Start-up has no previous production: its plan stays, and nothing was replaced.
+    let Some(previous) = previous else { return };
+    inner.set_plan(Some(previous));
+    for change in &undo.changed {
+        // The runtime's own plan: the packs it started on.
+        let old_rt = running.runtime(&change.new.name);
+        match ItemRuntime::start(inner, old_rt.plan.clone()).await {
+            Ok(rt) => inner.insert_item(rt),
+            Err(e2) => {
+                tracing::error!(item = %old_rt.plan.name, error = %e2, "could not restart the previous version during rollback");
+                inner.set_state(ProductionState::Troubled);
+            }
+        }
+    }
 }
 
 /// Marks every waiting message of a removed item Suspended (those in memory and those

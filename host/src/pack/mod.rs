@@ -190,6 +190,47 @@ impl std::fmt::Debug for LoadedPack {
     }
 }
 
+#[cfg(test)]
+impl LoadedPack {
+    /// A pack with no library behind it (its root module makes nothing), for tests of
+    /// code that only reads a pack's identity.
+    pub(crate) fn fake(name: &str, sha256: &str) -> LoadedPack {
+        use abi_stable::prefix_type::PrefixTypeTrait;
+        use abi_stable::std_types::{RResult, RStr, RVec};
+        use hie_plugin_api::abi::{ErrorKind, HostCtx, ItemBox, PackManifest, PackRoot, PluginError};
+        extern "C" fn manifest() -> PackManifest {
+            PackManifest {
+                name: "fake".into(),
+                version: "0".into(),
+                abi_version: hie_plugin_api::ABI_VERSION,
+                sdk_version: "0".into(),
+                classes: RVec::new(),
+            }
+        }
+        extern "C" fn create_item(_: RStr<'_>, _: RStr<'_>, _: &HostCtx) -> RResult<ItemBox, PluginError> {
+            RResult::RErr(PluginError::new(ErrorKind::Failed, "a fake pack makes no items"))
+        }
+        LoadedPack {
+            name: name.to_string(),
+            version: "0".into(),
+            abi_version: hie_plugin_api::ABI_VERSION,
+            sdk_version: "0".into(),
+            source_path: PathBuf::from(format!("{name}.so")),
+            staged_path: PathBuf::from(format!("{name}-{sha256}.so")),
+            sha256: sha256.to_string(),
+            generation: 1,
+            classes: Vec::new(),
+            abi_minor: 0,
+            vendor: String::new(),
+            min_host_version: String::new(),
+            adapters: Vec::new(),
+            setting_kinds: SettingKinds::new(),
+            root: PackRoot { manifest, create_item }.leak_into_prefix(),
+            root11: None,
+        }
+    }
+}
+
 /// Every pack loaded for a production, indexed by class, and every adapter (the host's
 /// and the packs').
 #[derive(Clone, Debug)]

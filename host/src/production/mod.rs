@@ -10,9 +10,14 @@
 //! All load into the format-independent [`model`], where every item and setting keeps its
 //! file and line. Loading only fails on files that cannot be read or are not shaped like a
 //! production; problems with values are left to validation, which reports them all at once.
+//!
+//! Validation ([`validate`]) turns a model into a [`plan::ProductionPlan`]; [`diff`] says
+//! what changes from one plan to another, which is what the engine applies at start-up and
+//! on every reload.
 
 mod adapters;
 pub mod diagnostics;
+pub mod diff;
 pub mod model;
 pub mod plan;
 pub mod validate;

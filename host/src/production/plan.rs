@@ -157,19 +157,17 @@ impl ItemPlan {
         self.settings.get(name).map(|s| s.as_str())
     }
 
-    /// Everything that decides how the item runs, for diffing configs on reload: two
-    /// plans with the same fingerprint need no restart.
-    pub fn fingerprint(&self) -> String {
-        format!(
-            "{}|{}|{}|{:?}|{:?}|{}|{}",
-            self.class,
-            self.enabled,
-            self.pack.sha256,
-            self.settings,
-            self.engine,
-            self.adapter,
-            self.adapter_pack.as_ref().map(|p| p.sha256.as_str()).unwrap_or("")
-        )
+    /// Whether `other` runs exactly as this item does: the same class, pack build, settings,
+    /// engine settings, adapter, adapter pack build and `enabled`. Two such plans need no
+    /// restart on reload; the item's name and where it is written do not count.
+    pub fn runs_like(&self, other: &ItemPlan) -> bool {
+        self.class == other.class
+            && self.enabled == other.enabled
+            && self.pack.sha256 == other.pack.sha256
+            && self.settings == other.settings
+            && self.engine == other.engine
+            && self.adapter == other.adapter
+            && self.adapter_pack.as_ref().map(|p| &p.sha256) == other.adapter_pack.as_ref().map(|p| &p.sha256)
     }
 }
 
