@@ -162,3 +162,10 @@ pub enum LoadError {
         message: String,
     },
 }
+
+impl LoadError {
+    /// A [`LoadError::Syntax`] at `line` of `file`.
+    pub(crate) fn syntax(file: &Arc<Path>, line: u32, message: impl Into<String>) -> LoadError {
+        LoadError::Syntax { location: Location::new(file, line), message: message.into() }
+    }
+}
