@@ -43,6 +43,21 @@ struct ConnConfig {
     max_frame: usize,
 }
 
+/// Connections the kernel holds before they are accepted. The standard library's 128 is
+/// overrun when many senders reconnect at once (after a network break or an engine
+/// restart): the kernel then drops their handshakes and each waits a second or more to
+/// retry. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `bind` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, so a restarted engine gets its
+/// port back while old connections linger in TIME_WAIT).
+fn listen(bind: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if bind.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(bind)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// A connection handed from the accepting thread to another intake thread.
 type Handed = (std::net::TcpStream, SocketAddr, tokio::sync::OwnedSemaphorePermit);
 
@@ -60,7 +75,7 @@ pub async fn start(ctx: InboundContext) -> Result<Vec<JoinHandle<()>>, String> {
         .await
         .map_err(|e| format!("AllowedIPAddresses: {e}"))??;
     let bind = SocketAddr::new(local.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)), port);
-    let listener = TcpListener::bind(bind).await.map_err(|e| format!("cannot listen on TCP {bind}: {e}"))?;
+    let listener = listen(bind).map_err(|e| format!("cannot listen on TCP {bind}: {e}"))?;
     let stay = settings.int_or("StayConnected", -1).map_err(|e| e.to_string())?;
     let max_connections = settings.int_or("MaxConnections", DEFAULT_MAX_CONNECTIONS).map_err(|e| e.to_string())?;
     let tls = match settings.text("SSLConfig") {
