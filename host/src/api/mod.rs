@@ -4,6 +4,7 @@
 //! configured every path needs it ([`auth`]).
 
 pub mod auth;
+pub mod limits;
 mod messages;
 mod metrics;
 
@@ -33,13 +34,15 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Builds the router; with `token`, every request must present it.
-pub fn router(state: ApiState, token: Option<auth::ApiToken>) -> Router {
+/// Builds the router; with `token`, every request must present it. The request limits
+/// ([`limits`]) apply before the token check, so unauthenticated floods are bounded too.
+pub fn router(state: ApiState, token: Option<auth::ApiToken>, limits: &limits::Limits) -> Router {
     let router = routes(state);
-    match token {
+    let router = match token {
         Some(token) => router.layer(axum::middleware::from_fn_with_state(token, auth::require_token)),
         None => router,
-    }
+    };
+    limits::limit_requests(router, limits)
 }
 
 fn routes(state: ApiState) -> Router {
@@ -69,7 +72,8 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, token = token.is_some(), "management API listening");
     }
-    axum::serve(listener, router(state, token)).with_graceful_shutdown(shutdown).await
+    let limits = limits::Limits::default();
+    limits::serve(listener, router(state, token, &limits), &limits, shutdown).await
 }
 
 /// Recent alerts, newest first, and how many were raised since start.

@@ -18,6 +18,7 @@ pub mod plugins;
 pub mod progress;
 pub mod reload;
 pub mod render;
+pub mod rlimit;
 pub mod run;
 pub mod status;
 pub mod table;

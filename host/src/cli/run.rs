@@ -44,6 +44,11 @@ pub struct RunArgs {
 /// Runs the production until SIGTERM/SIGINT, then drains and exits 0.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     super::init_tracing();
+    match super::rlimit::raise_nofile() {
+        Ok((before, after)) if before != after => tracing::info!(before, after, "file descriptor limit raised"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the file descriptor limit"),
+    }
     let text = std::fs::read_to_string(&args.config)
         .map_err(|e| anyhow::anyhow!("cannot read production file {}: {e}", args.config.display()))?;
     let config = match production::load_str(&args.config, &text) {
