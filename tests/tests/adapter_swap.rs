@@ -156,7 +156,12 @@ fn swap_adapter_pack_under_load(mode: &str) {
     let pid = engine.pid();
     assert_eq!(adapter_version(&engine, "Lines"), "0.1.0");
     let worker_pids = |item: &str| -> Vec<u64> {
-        engine.item(item)["workers"].as_array().expect("workers").iter().map(|w| w["pid"].as_u64().unwrap_or(0)).collect()
+        engine.item(item)["workers"]
+            .as_array()
+            .expect("workers")
+            .iter()
+            .map(|w| w["pid"].as_u64().unwrap_or(0))
+            .collect()
     };
     if mode == "multi_process" {
         wait_for(T, "every worker up", || {
@@ -225,7 +230,10 @@ fn swap_adapter_pack_under_load(mode: &str) {
     assert_eq!(engine.pid(), pid, "the engine never restarted");
     if mode == "multi_process" {
         let pids_after: Vec<u64> = worker_pids("Lines").into_iter().chain(worker_pids("Echo")).collect();
-        assert!(pids_before.iter().all(|p| !pids_after.contains(p)), "every worker rolled: {pids_before:?} → {pids_after:?}");
+        assert!(
+            pids_before.iter().all(|p| !pids_after.contains(p)),
+            "every worker rolled: {pids_before:?} → {pids_after:?}"
+        );
         return;
     }
 

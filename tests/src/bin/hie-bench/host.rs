@@ -127,4 +127,3 @@ pub fn post(opts: &Opts) -> Result<(), String> {
     println!("{body}");
     Ok(())
 }
-

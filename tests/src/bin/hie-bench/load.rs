@@ -2,7 +2,6 @@
 
 use super::*;
 
-
 /// A realistic ADT^A01 (MSH, EVN, PID, PD1, NK1, PV1, PV2, AL1, DG1, OBX, ZPI) padded with
 /// an NTE to `size` bytes. PID-3.1 varies so ordering keys spread.
 pub fn adt_a01(control_id: &str, seq: u64, size: usize) -> Vec<u8> {
@@ -274,4 +273,3 @@ pub fn load(opts: &Opts) -> Result<(), String> {
     println!("{out}");
     Ok(())
 }
-

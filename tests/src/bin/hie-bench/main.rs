@@ -41,10 +41,10 @@ mod sql;
 
 use disk::fsync_rate;
 use hie_hl7::mllp::{self, MllpDecoder, MllpItem};
+use hie_tests::mllp::Client;
 use host::{free_port, json_get, post, rss, wait_count, wait_depth};
 use load::load;
 use servers::{relay, serve};
-use hie_tests::mllp::Client;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -188,4 +188,3 @@ fn hl7_timestamp() -> String {
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}{m:02}{d:02}{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
-
