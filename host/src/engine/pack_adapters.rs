@@ -158,8 +158,11 @@ pub fn run_inbound_loop(
     host: &InboundHostCtx,
     control: LoopControl,
 ) {
+    const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+    /// A loop that ran this long was healthy: its next failure starts the back-off again.
+    const HEALTHY_RUN: Duration = Duration::from_secs(60);
     let mut instance = Some(first);
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = FIRST_BACKOFF;
     while !(control.stopped)() {
         let mut running = match instance.take() {
             Some(i) => i,
@@ -176,7 +179,12 @@ pub fn run_inbound_loop(
                 }
             },
         };
-        match running.run(host).into_result() {
+        let started = std::time::Instant::now();
+        let outcome = running.run(host).into_result();
+        if started.elapsed() >= HEALTHY_RUN {
+            backoff = FIRST_BACKOFF;
+        }
+        match outcome {
             Ok(()) if (control.stopped)() => break,
             Ok(()) => tracing::warn!(item, adapter, "the adapter's loop returned before a stop; starting it again"),
             Err(e) => {

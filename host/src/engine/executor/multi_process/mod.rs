@@ -597,6 +597,9 @@ fn handle_frame(shared: &Arc<Shared>, slot: &Arc<Slot>, tx: &mpsc::UnboundedSend
                             })
                             .collect();
                         let replies = crate::engine::intake::intake_with_state(&engine, &item, batch, state).await;
+                        // It reached its source and handed something in: whatever it
+                        // reported is over (as for an adapter in the engine).
+                        item.set_adapter_problem(None);
                         let answer: Vec<(Option<Vec<u8>>, bool, u64)> =
                             replies.into_iter().map(|r| (r.reply, r.accepted, r.id)).collect();
                         protocol::encode(&answer).map(|b| b.to_vec()).map_err(|e| (kind_code(ErrorKind::Failed), e))
