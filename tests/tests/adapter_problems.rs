@@ -1,0 +1,128 @@
+//! Issue 16: a pack's inbound adapter whose source is away at start. The production runs
+//! on, the item shows the adapter's problem and retries, and once the source is there the
+//! rows flow and the problem is gone: in the engine and in a worker process alike.
+
+use hie_tests::engine::Engine;
+use hie_tests::mllp::Receiver;
+use hie_tests::{TempDir, free_port, hl7, wait_for};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(60);
+
+fn postgres(test: &str) -> Option<(String, postgres::Client)> {
+    let Some(dsn) = std::env::var("HIE_TEST_POSTGRES").ok().filter(|d| !d.trim().is_empty()) else {
+        eprintln!("SKIPPED {test}: HIE_TEST_POSTGRES is not set (e.g. \"host=127.0.0.1 user=postgres dbname=test\")");
+        return None;
+    };
+    let client = postgres::Client::connect(&dsn, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("HIE_TEST_POSTGRES={dsn:?} is set but the server refuses: {e}"));
+    Some((dsn, client))
+}
+
+/// `dsn` (key=value form) with its port replaced by `port`; returns (new dsn, old port).
+fn with_port(dsn: &str, port: u16) -> (String, u16) {
+    let mut old = 5432;
+    let mut parts: Vec<String> = dsn
+        .split_whitespace()
+        .filter(|kv| {
+            if let Some(p) = kv.strip_prefix("port=") {
+                old = p.parse().unwrap_or(5432);
+                false
+            } else {
+                true
+            }
+        })
+        .map(str::to_string)
+        .collect();
+    parts.push(format!("port={port}"));
+    (parts.join(" "), old)
+}
+
+/// From now on, connections to `port` reach PostgreSQL on `to` (a TCP forwarder).
+fn forward(port: u16, to: u16) {
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("the forwarder's port");
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else { continue };
+            for (mut from, mut to) in [
+                (client.try_clone().expect("clone"), server.try_clone().expect("clone")),
+                (server, client),
+            ] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+}
+
+fn source_away_at_start(mode: &str) {
+    let Some((dsn, mut db)) = postgres(&format!("source_away_at_start_{mode}")) else { return };
+    let src = format!("hie_away_{mode}_{}", std::process::id());
+    db.batch_execute(&format!("DROP TABLE IF EXISTS {src}; CREATE TABLE {src} (id serial PRIMARY KEY, msg text NOT NULL)"))
+        .expect("table");
+    for i in 0..5 {
+        let msg = String::from_utf8(hl7::adt(&format!("AWAY{i}"), "MRN")).expect("utf8");
+        db.execute(&format!("INSERT INTO {src} (msg) VALUES ($1)"), &[&msg]).expect("insert");
+    }
+    let away = free_port();
+    let (away_dsn, real_port) = with_port(&dsn, away);
+    let rx = Receiver::start(free_port());
+    let dir = TempDir::new(&format!("sql-away-{mode}"));
+    let config = dir.join("production.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"name: Away
+items:
+  - id: SQL_In
+    class: EnsLib.SQL.Service.GenericService
+    execution_mode: {mode}
+    adapter_settings:
+      DSN: "{away_dsn} connect_timeout=2"
+      Query: "SELECT id, msg FROM {src} WHERE id > ? ORDER BY id"
+      Parameters: "%LastKey"
+      KeyFieldName: id
+      CallInterval: 0.2
+    host_settings: {{TargetConfigNames: Out, MessageColumn: msg}}
+  - id: Out
+    class: EnsLib.HL7.Operation.TCPOperation
+    adapter_settings: {{IPAddress: 127.0.0.1, Port: {}}}
+    host_settings: {{RetryInterval: 1}}
+"#,
+            rx.port
+        ),
+    )
+    .expect("production");
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    // Running, with the adapter's problem shown on the item.
+    assert_eq!(engine.production()["state"], "Running", "the production runs on without its database");
+    wait_for(T, "the adapter's problem on the item", || {
+        let note = engine.item("SQL_In")["state_note"].as_str().unwrap_or("").to_string();
+        note.starts_with("adapter:").then_some(())
+    });
+    assert_eq!(rx.count(), 0);
+    // The database comes (back): the rows flow and the problem is gone.
+    forward(away, real_port);
+    rx.wait_for_count(5, T);
+    wait_for(T, "the problem cleared", || {
+        let note = engine.item("SQL_In")["state_note"].as_str().unwrap_or("").to_string();
+        (!note.contains("adapter:")).then_some(())
+    });
+    let mut ids = rx.control_ids();
+    ids.sort();
+    assert_eq!(ids, ["AWAY0", "AWAY1", "AWAY2", "AWAY3", "AWAY4"]);
+    let _ = db.batch_execute(&format!("DROP TABLE IF EXISTS {src}"));
+}
+
+#[test]
+fn a_database_away_at_start_shows_on_the_item_is_retried_and_clears_when_it_comes_in_process() {
+    source_away_at_start("thread_pool");
+}
+
+#[test]
+fn a_database_away_at_start_shows_on_the_item_is_retried_and_clears_when_it_comes_in_a_worker() {
+    source_away_at_start("multi_process");
+}
