@@ -10,6 +10,7 @@ pub mod hl7;
 pub mod http;
 pub mod mllp;
 pub mod packs;
+pub mod pg;
 pub mod tls;
 
 use std::path::PathBuf;

@@ -4,21 +4,12 @@
 
 use hie_tests::engine::Engine;
 use hie_tests::mllp::Receiver;
+use hie_tests::pg::postgres;
 use hie_tests::{TempDir, free_port, hl7, wait_for};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
-
-fn postgres(test: &str) -> Option<(String, postgres::Client)> {
-    let Some(dsn) = std::env::var("HIE_TEST_POSTGRES").ok().filter(|d| !d.trim().is_empty()) else {
-        eprintln!("SKIPPED {test}: HIE_TEST_POSTGRES is not set (e.g. \"host=127.0.0.1 user=postgres dbname=test\")");
-        return None;
-    };
-    let client = postgres::Client::connect(&dsn, postgres::NoTls)
-        .unwrap_or_else(|e| panic!("HIE_TEST_POSTGRES={dsn:?} is set but the server refuses: {e}"));
-    Some((dsn, client))
-}
 
 /// `dsn` (key=value form) with its port replaced by `port`; returns (new dsn, old port).
 fn with_port(dsn: &str, port: u16) -> (String, u16) {
@@ -45,10 +36,9 @@ fn forward(port: u16, to: u16) {
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
             let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else { continue };
-            for (mut from, mut to) in [
-                (client.try_clone().expect("clone"), server.try_clone().expect("clone")),
-                (server, client),
-            ] {
+            for (mut from, mut to) in
+                [(client.try_clone().expect("clone"), server.try_clone().expect("clone")), (server, client)]
+            {
                 std::thread::spawn(move || {
                     let _ = std::io::copy(&mut from, &mut to);
                     let _ = to.shutdown(std::net::Shutdown::Both);
@@ -61,8 +51,10 @@ fn forward(port: u16, to: u16) {
 fn source_away_at_start(mode: &str) {
     let Some((dsn, mut db)) = postgres(&format!("source_away_at_start_{mode}")) else { return };
     let src = format!("hie_away_{mode}_{}", std::process::id());
-    db.batch_execute(&format!("DROP TABLE IF EXISTS {src}; CREATE TABLE {src} (id serial PRIMARY KEY, msg text NOT NULL)"))
-        .expect("table");
+    db.batch_execute(&format!(
+        "DROP TABLE IF EXISTS {src}; CREATE TABLE {src} (id serial PRIMARY KEY, msg text NOT NULL)"
+    ))
+    .expect("table");
     for i in 0..5 {
         let msg = String::from_utf8(hl7::adt(&format!("AWAY{i}"), "MRN")).expect("utf8");
         db.execute(&format!("INSERT INTO {src} (msg) VALUES ($1)"), &[&msg]).expect("insert");

@@ -119,21 +119,10 @@ items:
 
 use hie_tests::engine::Engine;
 use hie_tests::mllp::{Client, Receiver};
+use hie_tests::pg::postgres;
 use hie_tests::{hl7, packs, wait_for};
 use std::collections::HashSet;
 use std::time::Duration;
-
-/// The PostgreSQL server the SQL pack's tests use (`HIE_TEST_POSTGRES`, which `.ci/run`
-/// sets), or `None` after saying loudly that the test is skipped.
-fn postgres(test: &str) -> Option<(String, postgres::Client)> {
-    let Some(dsn) = std::env::var("HIE_TEST_POSTGRES").ok().filter(|d| !d.trim().is_empty()) else {
-        eprintln!("SKIPPED {test}: HIE_TEST_POSTGRES is not set (e.g. \"host=127.0.0.1 user=postgres dbname=test\")");
-        return None;
-    };
-    let client = postgres::Client::connect(&dsn, postgres::NoTls)
-        .unwrap_or_else(|e| panic!("HIE_TEST_POSTGRES={dsn:?} is set but the server refuses: {e}"));
-    Some((dsn, client))
-}
 
 /// Fresh tables `<tag>_src (id serial, msg text)` and `<tag>_dst` for one test.
 fn tables(db: &mut postgres::Client, tag: &str) -> (String, String) {
