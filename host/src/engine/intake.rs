@@ -7,8 +7,8 @@
 
 use super::EngineInner;
 use super::alerts::AlertKind;
-use super::call::{Disposition, SendData};
-use super::dispatch::{Outgoing, kind_text, route_sends, session_header, store_body};
+use super::dispatch::outcome::{self, IntakeVerdict};
+use super::dispatch::{Outgoing, route_sends, session_header, store_body};
 use super::item::ItemRuntime;
 pub use crate::adapter::port::{Inbound, IntakeReply};
 use crate::journal::Op;
@@ -117,26 +117,12 @@ pub async fn intake_with_state(
             limit.acquire().await;
         }
         let result = executor.invoke(env.clone()).await;
-        let (status, note, mut reply, sends) = match result.outcome {
-            Ok(o) => {
-                let mut sends: Vec<SendData> = o.sends;
-                sends.extend(result.sends);
-                let status = match o.disposition {
-                    Disposition::Completed => Status::Completed,
-                    Disposition::Discard => Status::Discarded,
-                    Disposition::Suspend => Status::Suspended,
-                    _ => Status::Error,
-                };
-                let note = (!o.reason.is_empty()).then_some(o.reason);
-                (status, note, o.reply, if status == Status::Completed { sends } else { Vec::new() })
-            }
-            Err(f) => {
-                let note = format!("{} in {}: {}", kind_text(f.kind), f.stage, f.message);
-                tracing::warn!(item = %item.plan.name, origin = %msg.origin, error = %note, "inbound message refused");
-                let reply = f.reply.or_else(|| Some(host_nack(&msg.body, &note)));
-                (Status::Error, Some(note), reply, Vec::new())
-            }
-        };
+        let IntakeVerdict { status, note, mut reply, sends, refused } = outcome::intake_verdict(result);
+        if refused {
+            let note = note.as_deref().unwrap_or_default();
+            tracing::warn!(item = %item.plan.name, origin = %msg.origin, error = %note, "inbound message refused");
+            reply = reply.or_else(|| Some(host_nack(&msg.body, note)));
+        }
         if status == Status::Error {
             errors += 1;
         }

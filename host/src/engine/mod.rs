@@ -20,7 +20,6 @@
 
 pub mod alerts;
 pub mod call;
-mod calls;
 pub(crate) mod dispatch;
 pub mod executor;
 pub mod guard;
@@ -139,7 +138,7 @@ pub struct EngineInner {
     /// The packs loaded so far.
     pub packs: RwLock<PackRegistry>,
     /// Sync calls waiting for replies, and deferred replies.
-    calls: calls::Calls,
+    calls: dispatch::Calls,
     /// Instances of transform classes.
     transforms: transform::Transforms,
     /// Production state.
@@ -181,7 +180,7 @@ impl Engine {
                 items: RwLock::new(HashMap::new()),
                 plan: RwLock::new(None),
                 packs: RwLock::new(packs),
-                calls: calls::Calls::default(),
+                calls: dispatch::Calls::default(),
                 transforms: transform::Transforms::default(),
                 state: Mutex::new(ProductionState::Stopped),
                 pack_generation: AtomicU64::new(1),
