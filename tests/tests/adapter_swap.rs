@@ -264,3 +264,41 @@ fn an_adapter_pack_swapped_under_load_moves_both_adapters_with_nothing_acked_los
 fn a_multi_process_adapter_pack_swap_rolls_the_workers_with_nothing_acked_lost() {
     swap_adapter_pack_under_load("multi_process");
 }
+
+#[test]
+fn a_swap_that_fails_part_way_puts_the_items_already_moved_back_on_the_running_version() {
+    // Echo (first in name order) rolls onto 0.4.0; Lines' workers then refuse to start
+    // on it, so the whole swap fails and Echo must go back to 0.1.0.
+    let dir = TempDir::new("adapter-swap-undo");
+    let deploy_dir = dir.join("packs");
+    std::fs::create_dir_all(&deploy_dir).expect("packs dir");
+    deploy(&packs::adapter_probe("plain"), &deploy_dir);
+    let port = free_port();
+    let log = dir.join("echo.log");
+    let config = production(&dir, port, &log, "multi_process");
+    let engine = Engine::start(&config, &dir.join("data"), std::slice::from_ref(&deploy_dir));
+    let sender = Sender::start(port);
+    wait_for(T, "the first answers", || (sender.count() >= 20).then_some(()));
+    deploy(&packs::adapter_probe("badlines"), &deploy_dir);
+    let failed = wait_for(T, "the swap to fail", || {
+        let events = engine.get("/api/plugins")["recent_reloads"].clone();
+        events
+            .as_array()
+            .and_then(|e| e.last().cloned())
+            .filter(|e| e["outcome"] != "applied" && !e["outcome"].is_null())
+    });
+    let detail = failed["detail"].as_str().unwrap_or("").to_string();
+    assert!(
+        detail.contains("item Lines") && detail.contains("refuses to start"),
+        "the failure names item and reason: {failed}"
+    );
+    for item in ["Echo", "Lines"] {
+        assert_eq!(adapter_version(&engine, item), "0.1.0", "{item} runs the version it ran before the swap");
+        assert_eq!(engine.item(item)["pack_version"], "0.1.0", "{item}'s code too");
+    }
+    let at = sender.count();
+    wait_for(T, "answers after the failed swap", || (sender.count() >= at + 20).then_some(()));
+    let seen = sender.stop();
+    assert!(seen.refused.is_empty() && seen.acked.iter().all(|a| a.1 == "v1"), "v1 answered throughout");
+    assert!(engine.log_text().contains("pack swap undone"), "the undo is logged");
+}

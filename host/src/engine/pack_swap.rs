@@ -12,6 +12,8 @@
 //!   on the new version (its senders see the gap, which the report gives per item).
 //! - `multi_process` items roll their workers one at a time onto the new pack (code and
 //!   adapter alike); a worker that fails to start sends the whole roll back.
+//! - All or nothing past the build too: when moving one item fails (a roll, an inbound
+//!   adapter that does not start), the items already moved go back to what they ran.
 //! - Nothing here touches queues or the journal: what was committed stays committed.
 
 use super::Engine;
@@ -69,46 +71,127 @@ impl Engine {
             }
         }
         let mut report = SwapReport::default();
-        for p in prepared {
-            let name = p.rt.plan.name.to_string();
-            if p.rt.plan.engine.execution_mode == ExecutionMode::MultiProcess {
-                if let Some(ex) = p.rt.executor() {
-                    let code = if p.code { pack.clone() } else { p.rt.pack() };
-                    let adapter = if p.adapter { Some(pack.clone()) } else { p.rt.adapter_pack() };
-                    ex.roll(code, adapter).await.map_err(|e| format!("item {name}: {e}"))?;
+        let mut done: Vec<Undo> = Vec::new();
+        let mut rest = prepared.into_iter();
+        while let Some(p) = rest.next() {
+            let undo =
+                Undo { rt: p.rt.clone(), code: p.rt.pack(), adapter: p.rt.adapter_pack(), moved: (p.code, p.adapter) };
+            if let Err(e) = apply(self, &pack, p, &mut report).await {
+                // All or nothing: what was built for the others is dropped, and the items
+                // already moved go back to the version they ran, newest first.
+                discard(rest.collect()).await;
+                for u in done.into_iter().rev() {
+                    u.run(self).await;
                 }
-                if p.code {
-                    p.rt.set_pack(pack.clone());
-                }
-                if p.adapter {
-                    p.rt.set_adapter_pack(Some(pack.clone()));
-                }
-            } else {
-                if let Some(ex) = p.executor {
-                    let old = p.rt.swap_executor(ex);
-                    p.rt.set_pack(pack.clone());
-                    if let Some(old) = old {
-                        // The old instances finish what they have in flight, then stop.
-                        inner.runtime.spawn(async move { old.shutdown().await });
-                    }
-                }
-                if p.adapter {
-                    let gap =
-                        p.rt.move_adapter(inner, pack.clone(), p.outbound)
-                            .await
-                            .map_err(|e| format!("item {name}: the new pack's adapter failed to start: {e}"))?;
-                    if let Some(gap) = gap {
-                        report.inbound_gap_ms.insert(name.clone(), gap.as_millis() as u64);
-                    }
-                }
+                return Err(e);
             }
-            if p.adapter {
-                report.adapters.push(name.clone());
-            }
-            report.swapped.push(name);
+            done.push(undo);
         }
         inner.refresh_plan_packs();
         Ok(report)
+    }
+}
+
+/// Moves one prepared item onto `pack`. On failure the item runs what it ran before.
+async fn apply(engine: &Engine, pack: &Arc<LoadedPack>, p: Prepared, report: &mut SwapReport) -> Result<(), String> {
+    let inner = &engine.inner;
+    let name = p.rt.plan.name.to_string();
+    if p.rt.plan.engine.execution_mode == ExecutionMode::MultiProcess {
+        if let Some(ex) = p.rt.executor() {
+            let code = if p.code { pack.clone() } else { p.rt.pack() };
+            let adapter = if p.adapter { Some(pack.clone()) } else { p.rt.adapter_pack() };
+            // A roll that fails goes back whole on its own.
+            ex.roll(code, adapter).await.map_err(|e| format!("item {name}: {e}"))?;
+        }
+        if p.code {
+            p.rt.set_pack(pack.clone());
+        }
+        if p.adapter {
+            p.rt.set_adapter_pack(Some(pack.clone()));
+        }
+    } else {
+        let old_code = p.rt.pack();
+        let mut code_moved = false;
+        if let Some(ex) = p.executor {
+            let old = p.rt.swap_executor(ex);
+            p.rt.set_pack(pack.clone());
+            code_moved = true;
+            if let Some(old) = old {
+                // The old instances finish what they have in flight, then stop.
+                inner.runtime.spawn(async move { old.shutdown().await });
+            }
+        }
+        if p.adapter {
+            // A failed start puts the old adapter back on its own.
+            match p.rt.move_adapter(inner, pack.clone(), p.outbound).await {
+                Ok(Some(gap)) => {
+                    report.inbound_gap_ms.insert(name.clone(), gap.as_millis() as u64);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    if code_moved {
+                        Undo { rt: p.rt.clone(), code: old_code, adapter: None, moved: (true, false) }
+                            .run(engine)
+                            .await;
+                    }
+                    return Err(format!("item {name}: the new pack's adapter failed to start: {e}"));
+                }
+            }
+        }
+    }
+    if p.adapter {
+        report.adapters.push(name.clone());
+    }
+    report.swapped.push(name);
+    Ok(())
+}
+
+/// How to put one item back on what it ran before a swap that did not complete.
+struct Undo {
+    rt: Arc<ItemRuntime>,
+    /// The pack its code ran from.
+    code: Arc<LoadedPack>,
+    /// The pack its adapter ran from.
+    adapter: Option<Arc<LoadedPack>>,
+    /// (its code moved, its adapter moved).
+    moved: (bool, bool),
+}
+
+impl Undo {
+    /// Puts the item back; a failure is logged (the item keeps the new version, and its
+    /// status says which pack it runs).
+    async fn run(self, engine: &Engine) {
+        let inner = &engine.inner;
+        let item = self.rt.plan.name.to_string();
+        let result: Result<(), String> = async {
+            if self.rt.plan.engine.execution_mode == ExecutionMode::MultiProcess {
+                if let Some(ex) = self.rt.executor() {
+                    ex.roll(self.code.clone(), self.adapter.clone()).await?;
+                }
+                self.rt.set_pack(self.code.clone());
+                self.rt.set_adapter_pack(self.adapter.clone());
+                return Ok(());
+            }
+            if self.moved.0 {
+                let ex = self.rt.build_executor_with(inner, self.code.clone()).await?;
+                if let Some(old) = self.rt.swap_executor(ex) {
+                    inner.runtime.spawn(async move { old.shutdown().await });
+                }
+                self.rt.set_pack(self.code.clone());
+            }
+            if self.moved.1
+                && let Some(adapter) = &self.adapter
+            {
+                let outbound = self.rt.build_outbound_with(inner, adapter)?;
+                self.rt.move_adapter(inner, adapter.clone(), outbound).await?;
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => tracing::warn!(item = %item, "pack swap undone: the item is back on the version it ran"),
+            Err(e) => tracing::error!(item = %item, error = %e, "pack swap could not be undone for this item"),
+        }
     }
 }
 

@@ -355,6 +355,9 @@ impl Reloader {
                         })
                         .map(|rt| rt.plan.name.to_string())
                         .collect();
+                    // In a stable order, so a swap that fails part-way fails alike each time.
+                    let mut users = users;
+                    users.sort();
                     match self.engine.swap_pack(loaded.clone(), &users).await {
                         Ok(report) => {
                             inner

@@ -22,7 +22,8 @@
 //! Built with `HIE_ADAPTER_PROBE_VARIANT=future` the pack claims to need ABI 1.99; with
 //! `=duplicate` it also declares `EnsLib.SQL.OutboundAdapter`, which the SQL pack has;
 //! with `=v2` it is version 0.2.0 and says `v2` where the plain build says `v1`; with
-//! `=lineless` (version 0.3.0) it no longer provides `HIE.Test.LineInbound`.
+//! `=lineless` (version 0.3.0) it no longer provides `HIE.Test.LineInbound`; with
+//! `=badlines` (0.4.0) its `HIE.Test.LineService` refuses to start.
 
 use hie_plugin_api::adapter::{
     AdapterDef, Claim, AdapterError, Inbound, InboundAdapter, InboundContext, OutboundAdapter, TypedSetting,
@@ -273,6 +274,9 @@ fn classes() -> Vec<ClassDef> {
         ClassDef::new("HIE.Test.MllpOperation", ItemKind::Operation, |_| Ok(Box::new(EchoOp)))
             .adapter("HIE.Test.MllpOutbound"),
         ClassDef::new("HIE.Test.LineService", ItemKind::Service, |ctx| {
+            if VARIANT == Some("badlines") {
+                return Err(Error::failed("badlines: this version of HIE.Test.LineService refuses to start"));
+            }
             Ok(Box::new(Forward { targets: ctx.setting_list("TargetConfigNames") }))
         })
         .adapter("HIE.Test.LineInbound")
