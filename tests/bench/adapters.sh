@@ -67,10 +67,9 @@ probe_sub=$PROFILE
 mkdir -p "$WORK/probe" "$TARGET_DIR/test-packs"
 log "building the adapter probe pack ($PROFILE)"
 (
-    exec 9>"$TARGET_DIR/test-packs/.build-lock"
-    flock 9
-    cargo_locked build --quiet "${profile_flag[@]}" \
-        --manifest-path "$ROOT/tests/packs/adapter-probe/Cargo.toml" --target-dir "$TARGET_DIR/test-packs"
+    take_build_locks
+    cargo build --quiet "${profile_flag[@]}" \
+        --manifest-path "$ROOT/tests/packs/adapter-probe/Cargo.toml" --target-dir "$TARGET_DIR/test-packs" >&2
     cp "$TARGET_DIR/test-packs/$probe_sub/libhie_pack_adapter_probe.so" "$WORK/probe/"
 ) || die "building the adapter probe pack failed"
 

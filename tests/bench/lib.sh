@@ -69,6 +69,17 @@ cp "$TARGET/hie" "$TARGET/hie-bench" "$TARGET/libhie_pack_hl7.so" "$WORK/bin/"
 HIE=$WORK/bin/hie
 BENCH=$WORK/bin/hie-bench
 
+# take_build_locks: in a subshell, holds /tmp/hie-cargo.lock (when flock is there) and then
+# target/test-packs/.build-lock until the subshell ends.
+take_build_locks() {
+    if command -v flock >/dev/null; then
+        exec 8>/tmp/hie-cargo.lock
+        flock 8
+    fi
+    exec 9>"$TARGET_DIR/test-packs/.build-lock"
+    flock 9
+}
+
 # build_probe VERSION DIR: builds the probe pack ($PROFILE) with HIE_PROBE_VERSION=VERSION
 # into target/test-packs and copies the .so into DIR. Holds the test packs' build lock
 # (tests/src/packs.rs) across build and copy.
@@ -78,10 +89,11 @@ build_probe() {
     mkdir -p "$dir" "$TARGET_DIR/test-packs"
     log "building the probe pack $version ($PROFILE)"
     (
-        exec 9>"$TARGET_DIR/test-packs/.build-lock"
-        flock 9
-        HIE_PROBE_VERSION=$version cargo_locked build --quiet "${profile_flag[@]}" \
-            --manifest-path "$ROOT/tests/packs/probe/Cargo.toml" --target-dir "$TARGET_DIR/test-packs"
+        # The cargo lock first, then the packs' build lock: the order the test kit takes
+        # them in (its packs are built under a `flock ... cargo test`), or the two deadlock.
+        take_build_locks
+        HIE_PROBE_VERSION=$version cargo build --quiet "${profile_flag[@]}" \
+            --manifest-path "$ROOT/tests/packs/probe/Cargo.toml" --target-dir "$TARGET_DIR/test-packs" >&2
         cp "$TARGET_DIR/test-packs/$sub/libhie_pack_probe.so" "$dir/"
     ) || die "building the probe pack failed"
 }

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! hie-bench echo  --port P                       bare MLLP ACK server: the transport bound
-//! hie-bench sink  --port P [--count-file F]      the same, counting messages (downstream of engine runs)
+//! hie-bench sink  --port P [--count-file F] [--ids-file F]  the same, counting messages (and logging MSH-10s)
 //! hie-bench relay --port P --to SINK_PORT        bare MLLP relay: each connection forwards to its own
 //!                                                connection to the sink and relays the sink's ACK; the
 //!                                                bound of any engine on the in → out path (no store)
@@ -22,6 +22,8 @@
 //! hie-bench sql-select --dsn D --query Q --rows N  bare SELECT loop: Q (one `$1`, the last key
 //!                                                read) again and again until N rows are read;
 //!                                                the bound of the SQL inbound adapter
+//! hie-bench soak-send --port P --rate R --seconds S --acked-file F [--connections N]
+//!                                                the soak's sender: resends until AA, logs AA'd ids
 //! hie-bench sql-exec --dsn D --sql S             runs statements (benchmark set-up, no psql needed)
 //! hie-bench free-port
 //! hie-bench now-ms
@@ -37,6 +39,7 @@ mod disk;
 mod host;
 mod load;
 mod servers;
+mod soak;
 mod sql;
 
 use disk::fsync_rate;
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         "post" => post(&opts),
         "sql-select" => sql::select(&opts),
         "sql-exec" => sql::exec(&opts),
+        "soak-send" => soak::send(&opts),
         "free-port" => free_port(),
         "json" => json_get(&args[1..]),
         "now-ms" => {
@@ -101,7 +105,7 @@ fn main() -> ExitCode {
 
 const USAGE: &str = "usage:
   hie-bench echo --port P
-  hie-bench sink --port P [--count-file F]
+  hie-bench sink --port P [--count-file F] [--ids-file F]
   hie-bench relay --port P --to SINK_PORT
   hie-bench load --port P --connections N --messages M [--rate R] [--size BYTES] [--run-id ID] [--timeout S]
                  [--pipeline K]         (K frames per write on each connection, closed loop)
@@ -113,6 +117,7 @@ const USAGE: &str = "usage:
   hie-bench post --api ADDR --path /api/items/NAME/pause
   hie-bench json FILE PATH                       print the value at a dotted path (a.b.0.c) of a JSON file
   hie-bench sql-select --dsn DSN --query 'SELECT id, body FROM t WHERE id > $1 ORDER BY id LIMIT 500' --rows N
+  hie-bench soak-send --port P --rate R --seconds S --acked-file F [--connections N]
   hie-bench sql-exec --dsn DSN --sql 'CREATE TABLE ...'
   hie-bench free-port | now-ms";
 

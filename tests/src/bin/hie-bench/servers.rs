@@ -39,16 +39,23 @@ pub fn serve(opts: &Opts, counting: bool) -> Result<(), String> {
             let _ = std::fs::write(f, "0\n");
         }
     }
+    // With --ids-file every message's MSH-10 is appended (after its ACK is written).
+    let ids: Option<Arc<std::sync::Mutex<std::fs::File>>> = match opts.str("ids-file") {
+        Some(f) => Some(Arc::new(std::sync::Mutex::new(
+            std::fs::OpenOptions::new().create(true).append(true).open(f).map_err(|e| format!("{f}: {e}"))?,
+        ))),
+        None => None,
+    };
     eprintln!("hie-bench {}: listening on 127.0.0.1:{port}", if counting { "sink" } else { "echo" });
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        let count = count.clone();
-        std::thread::spawn(move || serve_conn(stream, &count));
+        let (count, ids) = (count.clone(), ids.clone());
+        std::thread::spawn(move || serve_conn(stream, &count, ids.as_deref()));
     }
     Ok(())
 }
 
-pub fn serve_conn(mut stream: TcpStream, count: &AtomicU64) {
+pub fn serve_conn(mut stream: TcpStream, count: &AtomicU64, ids: Option<&std::sync::Mutex<std::fs::File>>) {
     let _ = stream.set_nodelay(true);
     let mut decoder = MllpDecoder::default();
     let mut buf = Vec::with_capacity(64 * 1024);
@@ -75,6 +82,15 @@ pub fn serve_conn(mut stream: TcpStream, count: &AtomicU64) {
                 }
             };
             mllp::encode_into(&mut out, &ack);
+            if let Some(f) = ids {
+                if let Some((_, id)) = load::msa(&ack) {
+                    // Logged before the ACK is written: an id the engine saw acknowledged
+                    // is in the file even if this sink is killed right after.
+                    if let Ok(mut f) = f.lock() {
+                        let _ = writeln!(f, "{id}");
+                    }
+                }
+            }
         }
         if !out.is_empty() && stream.write_all(&out).is_err() {
             return;
