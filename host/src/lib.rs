@@ -15,6 +15,7 @@
 //! - [`api`]: HTTP management API and Prometheus metrics.
 //! - [`reload`]: hot reload of the production file and of plugin packs.
 //! - [`message`]: headers, statuses, priorities.
+//! - [`lock`]: taking the host's std locks whether or not a panic poisoned them.
 //! - [`worker`]: the worker-process side of the `multi_process` execution mode.
 //!
 //! ## Invariants (see ARCHITECTURE.md for the reasoning)
@@ -27,6 +28,7 @@ pub mod adapter;
 pub mod api;
 pub mod engine;
 pub mod journal;
+pub mod lock;
 pub mod message;
 pub mod pack;
 pub mod production;

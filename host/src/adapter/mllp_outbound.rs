@@ -8,6 +8,7 @@
 
 use super::tls::{ByteStream as Stream, Connector};
 use super::{AdapterResult, AdapterSettings, OutboundAdapter, SettingsSource};
+use crate::lock::LockExt;
 use futures::future::BoxFuture;
 use hie_hl7::mllp::{self, MllpDecoder, MllpItem};
 use hie_plugin_api::abi::{ErrorKind, PluginError};
@@ -157,7 +158,7 @@ impl OutboundAdapter for MllpClient {
         let idle = self.idle.clone();
         Box::pin(async move {
             let reusable = {
-                let mut pool = idle.lock().unwrap_or_else(|e| e.into_inner());
+                let mut pool = idle.lock_unpoisoned();
                 let mut found = None;
                 while let Some(c) = pool.pop() {
                     let expired = config.stay_connected > 0
@@ -195,14 +196,14 @@ impl OutboundAdapter for MllpClient {
                 None => read_reply(&mut stream, &config).await?,
             };
             if config.stay_connected != 0 {
-                idle.lock().unwrap_or_else(|e| e.into_inner()).push(Conn { stream, last_used: Instant::now() });
+                idle.lock_unpoisoned().push(Conn { stream, last_used: Instant::now() });
             }
             Ok((reply, Vec::new()))
         })
     }
 
     fn close(&self) -> BoxFuture<'static, ()> {
-        let conns: Vec<Conn> = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        let conns: Vec<Conn> = std::mem::take(&mut *self.idle.lock_unpoisoned());
         Box::pin(async move {
             drop(conns);
         })

@@ -10,6 +10,7 @@
 use super::EngineInner;
 use super::dispatch::{Outgoing, session_header, store_body};
 use crate::journal::Op;
+use crate::lock::LockExt;
 use crate::message::{Status, now_us, priority};
 use crate::queue::Entry;
 use bytes::Bytes;
@@ -70,7 +71,7 @@ pub struct Alerts {
 impl Alerts {
     /// The latest alerts, newest first.
     pub fn recent(&self) -> Vec<Alert> {
-        self.recent.lock().unwrap_or_else(|e| e.into_inner()).iter().rev().cloned().collect()
+        self.recent.lock_unpoisoned().iter().rev().cloned().collect()
     }
 }
 
@@ -82,7 +83,7 @@ impl EngineInner {
         tracing::warn!(item, kind = ?kind, text = %text, "ALERT");
         let alert = Alert { at_us: now_us(), item: item.to_string(), kind, text };
         {
-            let mut recent = self.alerts.recent.lock().unwrap_or_else(|e| e.into_inner());
+            let mut recent = self.alerts.recent.lock_unpoisoned();
             if recent.len() >= RECENT {
                 recent.pop_front();
             }

@@ -1,6 +1,7 @@
 //! Protections an item puts between itself and the systems behind it: a circuit breaker
 //! (stop trying for a while after repeated failures) and a rate limit (token bucket).
 
+use crate::lock::LockExt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -42,7 +43,7 @@ impl Breaker {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BreakerState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     /// Whether a call may be made now.
@@ -113,7 +114,7 @@ impl RateLimit {
     /// Waits until a call is allowed.
     pub async fn acquire(&self) {
         let wait = {
-            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let mut next = self.next.lock_unpoisoned();
             let now = Instant::now();
             // Idle time earns at most `burst` tokens.
             let earliest = now.checked_sub(self.interval * self.burst).unwrap_or(now);

@@ -4,6 +4,7 @@
 //! differs between those places is only the [`HostServices`] behind the context.
 
 use super::call::{CallResult, FailureData, FailureKind, OutcomeData, SendData};
+use crate::lock::LockExt;
 use crate::message::Envelope;
 use crate::pack::LoadedPack;
 use abi_stable::sabi_trait::TD_Opaque;
@@ -93,7 +94,7 @@ impl HostApi for InstanceCtx {
         host_guard(
             |t| RErr(host_panic_error(t)),
             || {
-                let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+                let mut cur = self.current.lock_unpoisoned();
                 if cur.envelope.is_none() {
                     return RErr(PluginError::new(
                         ErrorKind::Unsupported,
@@ -110,7 +111,7 @@ impl HostApi for InstanceCtx {
         host_guard(
             |t| RErr(host_panic_error(t)),
             || {
-                let caller = self.current.lock().unwrap_or_else(|e| e.into_inner()).envelope.clone();
+                let caller = self.current.lock_unpoisoned().envelope.clone();
                 match self.services.send_sync(caller.as_ref(), SendData::from(&request), timeout_ms) {
                     Ok(v) => ROk(RVec::from(v)),
                     Err(e) => RErr(e),
@@ -140,7 +141,7 @@ impl HostApi for InstanceCtx {
         host_guard(
             |t| RErr(host_panic_error(t)),
             || {
-                let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+                let mut cur = self.current.lock_unpoisoned();
                 let Some(env) = &cur.envelope else {
                     return RErr(PluginError::new(ErrorKind::Unsupported, "no message is being processed"));
                 };
@@ -239,7 +240,7 @@ impl Instance {
     /// failure, `on_process_error`.
     pub fn run(&mut self, env: &Envelope) -> CallResult {
         {
-            let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+            let mut cur = self.current.lock_unpoisoned();
             *cur = CurrentCall { envelope: Some(env.clone()), sends: Vec::new(), deferred: None };
         }
         let h = &env.header;
@@ -291,7 +292,7 @@ impl Instance {
                 }
             }
         };
-        let cur = std::mem::take(&mut *self.current.lock().unwrap_or_else(|e| e.into_inner()));
+        let cur = std::mem::take(&mut *self.current.lock_unpoisoned());
         CallResult { outcome, sends: cur.sends, deferred: cur.deferred, hooks }
     }
 

@@ -7,6 +7,7 @@ use super::instance::Instance;
 use super::outbound_slot::OutboundSlot;
 use super::services::EngineServices;
 use crate::adapter::{InboundHandle, OutboundAdapter};
+use crate::lock::{LockExt, RwLockExt};
 use crate::message::Envelope;
 use crate::production::plan::{ExecutionMode, ItemPlan};
 use crate::queue::Queue;
@@ -58,7 +59,7 @@ pub struct ItemStats {
 impl ItemStats {
     /// Adds to a plugin-defined counter.
     pub fn add_custom(&self, name: &str, delta: u64) {
-        *self.custom.lock().unwrap_or_else(|e| e.into_inner()).entry(name.to_string()).or_default() += delta;
+        *self.custom.lock_unpoisoned().entry(name.to_string()).or_default() += delta;
     }
 }
 
@@ -140,14 +141,14 @@ impl ItemRuntime {
         }
         let err = |reason: String| super::EngineError::ItemStart { item: rt.plan.name.to_string(), reason };
         let executor = build_executor(engine, &rt, rt.pack()).await.map_err(err)?;
-        *rt.executor.write().unwrap_or_else(|e| e.into_inner()) = Some(executor);
+        *rt.executor.write_unpoisoned() = Some(executor);
         match rt.plan.kind {
             ItemKind::Service => {
                 let handle = start_inbound(engine, &rt, rt.adapter_pack())
                     .await
                     .map_err(|e| super::EngineError::ItemStart { item: rt.plan.name.to_string(), reason: e });
                 match handle {
-                    Ok(h) => *rt.inbound.lock().unwrap_or_else(|e| e.into_inner()) = h,
+                    Ok(h) => *rt.inbound.lock_unpoisoned() = h,
                     Err(e) => {
                         if let Some(ex) = rt.take_executor() {
                             ex.shutdown().await;
@@ -157,7 +158,7 @@ impl ItemRuntime {
                 }
             }
             ItemKind::Process | ItemKind::Operation => {
-                let mut tasks = rt.tasks.lock().unwrap_or_else(|e| e.into_inner());
+                let mut tasks = rt.tasks.lock_unpoisoned();
                 for slot in 0..rt.plan.engine.concurrency.max(1) {
                     let engine = engine.clone();
                     let item = rt.clone();
@@ -177,12 +178,12 @@ impl ItemRuntime {
             return;
         }
         self.set_state(ItemState::Stopping, "");
-        let inbound = self.inbound.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let inbound = self.inbound.lock_unpoisoned().take();
         if let Some(h) = inbound {
             h.stop().await;
         }
         self.stop.cancel();
-        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.tasks.lock_unpoisoned());
         for t in tasks {
             let _ = t.await;
         }
@@ -203,23 +204,23 @@ impl ItemRuntime {
 
     /// The pack the item runs now.
     pub fn pack(&self) -> Arc<crate::pack::LoadedPack> {
-        self.pack.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.pack.read_unpoisoned().clone()
     }
 
     /// Records that the item now runs `pack`.
     pub fn set_pack(&self, pack: Arc<crate::pack::LoadedPack>) {
-        *self.pack.write().unwrap_or_else(|e| e.into_inner()) = pack;
+        *self.pack.write_unpoisoned() = pack;
     }
 
     /// The pack the item's adapter runs from now, when a pack provides it.
     pub fn adapter_pack(&self) -> Option<Arc<crate::pack::LoadedPack>> {
-        self.adapter_pack.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.adapter_pack.read_unpoisoned().clone()
     }
 
     /// Records that the item's adapter now runs from `pack` (multi_process items, whose
     /// workers were rolled onto it).
     pub fn set_adapter_pack(&self, pack: Option<Arc<crate::pack::LoadedPack>>) {
-        *self.adapter_pack.write().unwrap_or_else(|e| e.into_inner()) = pack;
+        *self.adapter_pack.write_unpoisoned() = pack;
     }
 
     /// Builds (but does not install) the outbound adapter of `pack` for this item, for a
@@ -255,13 +256,13 @@ impl ItemRuntime {
             return Ok(None);
         }
         let since = std::time::Instant::now();
-        let running = self.inbound.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let running = self.inbound.lock_unpoisoned().take();
         if let Some(h) = running {
             h.stop().await;
         }
         match start_inbound(engine, self, Some(pack)).await {
             Ok(h) => {
-                *self.inbound.lock().unwrap_or_else(|e| e.into_inner()) = h;
+                *self.inbound.lock_unpoisoned() = h;
                 let gap = since.elapsed();
                 tracing::info!(item = %self.plan.name, gap_ms = gap.as_millis() as u64, "inbound adapter restarted on the new pack");
                 Ok(Some(gap))
@@ -269,7 +270,7 @@ impl ItemRuntime {
             Err(e) => {
                 self.set_adapter_pack(old.clone());
                 if let Ok(h) = start_inbound(engine, self, old).await {
-                    *self.inbound.lock().unwrap_or_else(|e| e.into_inner()) = h;
+                    *self.inbound.lock_unpoisoned() = h;
                 }
                 Err(e)
             }
@@ -287,27 +288,27 @@ impl ItemRuntime {
 
     /// The current executor.
     pub fn executor(&self) -> Option<Arc<dyn Executor>> {
-        self.executor.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.executor.read_unpoisoned().clone()
     }
 
     fn take_executor(&self) -> Option<Arc<dyn Executor>> {
-        self.executor.write().unwrap_or_else(|e| e.into_inner()).take()
+        self.executor.write_unpoisoned().take()
     }
 
     /// Replaces the executor (hot swap); returns the old one for the caller to drain.
     pub fn swap_executor(&self, new: Arc<dyn Executor>) -> Option<Arc<dyn Executor>> {
-        self.executor.write().unwrap_or_else(|e| e.into_inner()).replace(new)
+        self.executor.write_unpoisoned().replace(new)
     }
 
     /// The state.
     pub fn state(&self) -> ItemState {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.state.lock_unpoisoned().clone()
     }
 
     /// The note explaining the state (an adapter's problem with its source, if any).
     pub fn state_note(&self) -> String {
-        let note = self.state_note.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        match self.adapter_problem.lock().unwrap_or_else(|e| e.into_inner()).as_deref() {
+        let note = self.state_note.lock_unpoisoned().clone();
+        match self.adapter_problem.lock_unpoisoned().as_deref() {
             Some(problem) if note.is_empty() => format!("adapter: {problem}"),
             Some(problem) => format!("{note}; adapter: {problem}"),
             None => note,
@@ -321,14 +322,14 @@ impl ItemRuntime {
 
     /// Records (or clears) the inbound adapter's problem with its source.
     pub fn set_adapter_problem(&self, problem: Option<String>) {
-        *self.adapter_problem.lock().unwrap_or_else(|e| e.into_inner()) = problem;
+        *self.adapter_problem.lock_unpoisoned() = problem;
     }
 
     /// Sets the state with a reason (and opens or closes the inbound adapter's gate).
     pub fn set_state(&self, s: ItemState, note: &str) {
         self.accepting.send_replace(s == ItemState::Running);
-        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = s;
-        *self.state_note.lock().unwrap_or_else(|e| e.into_inner()) = note.to_string();
+        *self.state.lock_unpoisoned() = s;
+        *self.state_note.lock_unpoisoned() = note.to_string();
     }
 
     /// Pauses the item: its queue hands out nothing and its inbound adapter stops reading.

@@ -45,6 +45,7 @@ pub use services::block_on_host;
 pub use status::{ItemStatus, ProductionStatus};
 
 use crate::journal::Journal;
+use crate::lock::{LockExt, RwLockExt};
 use crate::message::Header;
 use crate::pack::PackRegistry;
 use crate::production::diff::PlanDiff;
@@ -261,8 +262,7 @@ impl Engine {
     pub async fn stop(&self) {
         let inner = &self.inner;
         inner.set_state(ProductionState::Stopping);
-        let items: Vec<Arc<ItemRuntime>> =
-            inner.items.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let items: Vec<Arc<ItemRuntime>> = inner.items.read_unpoisoned().values().cloned().collect();
         let timeout = inner.plan().map_or(crate::production::plan::DEFAULT_SHUTDOWN_TIMEOUT, |p| p.shutdown_timeout);
         let stopping = async {
             for kind in [ItemKind::Service, ItemKind::Process, ItemKind::Operation] {
@@ -280,7 +280,7 @@ impl Engine {
                 "ShutdownTimeout reached: leaving items still busy; their messages are delivered again after the restart"
             );
         }
-        inner.items.write().unwrap_or_else(|e| e.into_inner()).clear();
+        inner.items.write_unpoisoned().clear();
         inner.transforms.clear();
         if let Err(e) = inner.journal.flush().await {
             tracing::error!(error = %e, "could not flush the journal on stop");
@@ -339,7 +339,7 @@ impl EngineInner {
     /// Where packs are searched: the start-up's directories, then those reloads added.
     pub fn plugin_dirs(&self) -> Vec<PathBuf> {
         let mut dirs = self.options.plugin_dirs.clone();
-        dirs.extend(self.added_plugin_dirs.read().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+        dirs.extend(self.added_plugin_dirs.read_unpoisoned().iter().cloned());
         dirs
     }
 
@@ -347,7 +347,7 @@ impl EngineInner {
     pub(crate) fn add_plugin_dirs(&self, wanted: &[PathBuf]) -> Vec<PathBuf> {
         let key = |d: &PathBuf| d.canonicalize().unwrap_or_else(|_| d.clone());
         let known: HashSet<PathBuf> = self.plugin_dirs().iter().map(key).collect();
-        let mut added = self.added_plugin_dirs.write().unwrap_or_else(|e| e.into_inner());
+        let mut added = self.added_plugin_dirs.write_unpoisoned();
         let mut new = Vec::new();
         for d in wanted {
             if d.is_dir() && !known.contains(&key(d)) && !new.iter().any(|n: &PathBuf| key(n) == key(d)) {
@@ -364,7 +364,7 @@ impl EngineInner {
         let fields = plan.as_ref().map(|p| p.search_fields.clone());
         let keep_days = plan.as_ref().map_or(0, |p| p.purge_keep_days);
         self.purge_keep_days.send_if_modified(|days| std::mem::replace(days, keep_days) != keep_days);
-        let old = std::mem::replace(&mut *self.plan.write().unwrap_or_else(|e| e.into_inner()), plan);
+        let old = std::mem::replace(&mut *self.plan.write_unpoisoned(), plan);
         if let Some(fields) = fields
             && old.is_none_or(|o| o.search_fields != fields)
         {
@@ -386,7 +386,7 @@ impl EngineInner {
 
     /// Registers a running item.
     pub(crate) fn insert_item(&self, rt: Arc<ItemRuntime>) {
-        self.items.write().unwrap_or_else(|e| e.into_inner()).insert(rt.plan.name.to_string(), rt);
+        self.items.write_unpoisoned().insert(rt.plan.name.to_string(), rt);
     }
 
     /// Drops idle transform instances (their pack may have been replaced).
@@ -396,7 +396,7 @@ impl EngineInner {
 
     /// Forgets a stopped item.
     pub(crate) fn remove_item(&self, name: &str) {
-        self.items.write().unwrap_or_else(|e| e.into_inner()).remove(name);
+        self.items.write_unpoisoned().remove(name);
     }
 
     /// Points the plan's items at the packs their runtimes run now (after a pack swap).
@@ -413,32 +413,32 @@ impl EngineInner {
     }
 
     pub(crate) fn set_state(&self, s: ProductionState) {
-        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = s;
+        *self.state.lock_unpoisoned() = s;
     }
 
     /// Production state.
     pub fn state(&self) -> ProductionState {
-        *self.state.lock().unwrap_or_else(|e| e.into_inner())
+        *self.state.lock_unpoisoned()
     }
 
     /// The running plan.
     pub fn plan(&self) -> Option<Arc<ProductionPlan>> {
-        self.plan.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.plan.read_unpoisoned().clone()
     }
 
     /// A running item.
     pub fn item(&self, name: &str) -> Option<Arc<ItemRuntime>> {
-        self.items.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+        self.items.read_unpoisoned().get(name).cloned()
     }
 
     /// Every running item.
     pub fn items(&self) -> Vec<Arc<ItemRuntime>> {
-        self.items.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        self.items.read_unpoisoned().values().cloned().collect()
     }
 
     /// The queue of item `name`, created (and configured from `plan`) if needed.
     pub fn queue_for(&self, name: &str, plan: Option<&ItemPlan>) -> Arc<Queue> {
-        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queues = self.queues.lock_unpoisoned();
         if plan.is_none() {
             // The hot path (every send): no key allocation when the queue exists.
             if let Some(q) = queues.get(name) {

@@ -3,6 +3,7 @@
 use super::executor::WorkerInfo;
 use super::item::ItemState;
 use super::{EngineInner, ProductionState};
+use crate::lock::LockExt;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -129,7 +130,7 @@ pub fn snapshot(engine: &EngineInner) -> ProductionStatus {
                 discarded: load(|s| s.discarded.load(Ordering::Relaxed)),
                 workers,
                 started_us: rt.as_ref().map(|r| r.started_us).unwrap_or(0),
-                counters: stats.map(|s| s.custom.lock().unwrap_or_else(|e| e.into_inner()).clone()).unwrap_or_default(),
+                counters: stats.map(|s| s.custom.lock_unpoisoned().clone()).unwrap_or_default(),
             });
         }
     }

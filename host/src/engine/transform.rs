@@ -3,6 +3,7 @@
 
 use super::EngineInner;
 use super::instance::{HostServices, Instance};
+use crate::lock::{LockExt, RwLockExt};
 use crate::message::Envelope;
 use hie_plugin_api::abi::{LogLevel, PluginError};
 use std::collections::HashMap;
@@ -49,11 +50,11 @@ impl HostServices for TransformServices {
 impl Transforms {
     /// Runs the transform `class` on `env` and returns the new body.
     pub fn apply(&self, engine: &EngineInner, class: &str, env: &Envelope) -> Result<Vec<u8>, String> {
-        let idle = self.pools.lock().unwrap_or_else(|e| e.into_inner()).get_mut(class).and_then(|p| p.pop());
+        let idle = self.pools.lock_unpoisoned().get_mut(class).and_then(|p| p.pop());
         let mut instance = match idle {
             Some(i) => i,
             None => {
-                let packs = engine.packs.read().unwrap_or_else(|e| e.into_inner());
+                let packs = engine.packs.read_unpoisoned();
                 let Some((pack, _)) = packs.class(class) else {
                     return Err(format!("transform class {class} is not provided by any loaded pack"));
                 };
@@ -66,7 +67,7 @@ impl Transforms {
             }
         };
         let result = instance.run(env);
-        self.pools.lock().unwrap_or_else(|e| e.into_inner()).entry(class.to_string()).or_default().push(instance);
+        self.pools.lock_unpoisoned().entry(class.to_string()).or_default().push(instance);
         match result.outcome {
             Ok(o) if o.disposition != super::call::Disposition::Completed => {
                 Err(format!("transform {class} ended {:?}: {}", o.disposition, o.reason))
@@ -83,8 +84,7 @@ impl Transforms {
 
     /// Drops every idle instance (production stop, pack swap).
     pub fn clear(&self) {
-        let pools: HashMap<String, Vec<Instance>> =
-            std::mem::take(&mut *self.pools.lock().unwrap_or_else(|e| e.into_inner()));
+        let pools: HashMap<String, Vec<Instance>> = std::mem::take(&mut *self.pools.lock_unpoisoned());
         for (_, list) in pools {
             for i in list {
                 i.stop();

@@ -11,6 +11,7 @@
 //! indexer's connection.
 
 use super::{Journal, JournalError};
+use crate::lock::{LockExt, RwLockExt};
 use rusqlite::{Connection, params};
 use std::collections::HashSet;
 
@@ -57,13 +58,12 @@ pub(super) fn load_complete(conn: &Connection) -> rusqlite::Result<HashSet<Strin
 impl Journal {
     /// Whether every stored body has its index rows for `path`.
     pub fn field_index_complete(&self, path: &str) -> bool {
-        self.complete_paths.read().unwrap_or_else(|e| e.into_inner()).contains(path)
+        self.complete_paths.read_unpoisoned().contains(path)
     }
 
     /// The paths whose index is complete, sorted.
     pub fn complete_field_paths(&self) -> Vec<String> {
-        let mut paths: Vec<String> =
-            self.complete_paths.read().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+        let mut paths: Vec<String> = self.complete_paths.read_unpoisoned().iter().cloned().collect();
         paths.sort();
         paths
     }
@@ -72,7 +72,7 @@ impl Journal {
     /// Call once the plan naming them is in force, so bodies stored from then on carry
     /// their rows.
     pub fn want_search_fields(&self, paths: &[String]) {
-        *self.wanted_paths.lock().unwrap_or_else(|e| e.into_inner()) = paths.to_vec();
+        *self.wanted_paths.lock_unpoisoned() = paths.to_vec();
     }
 
     /// Makes the index complete for exactly the paths last wanted: paths no longer named
@@ -81,8 +81,7 @@ impl Journal {
     /// towards the latest wish, so syncs that overlap end where the last one wanted.
     pub async fn sync_search_fields(&self) -> Result<FieldsSync, JournalError> {
         let _one_at_a_time = self.fields_sync.lock().await;
-        let wanted: HashSet<String> =
-            self.wanted_paths.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+        let wanted: HashSet<String> = self.wanted_paths.lock_unpoisoned().iter().cloned().collect();
         let complete = self.exec(|c| load_complete(c)).await??;
         let mut report = FieldsSync {
             dropped: complete.difference(&wanted).cloned().collect(),
@@ -123,7 +122,7 @@ impl Journal {
     }
 
     fn set_complete(&self, f: impl FnOnce(&mut HashSet<String>)) {
-        f(&mut self.complete_paths.write().unwrap_or_else(|e| e.into_inner()));
+        f(&mut self.complete_paths.write_unpoisoned());
     }
 }
 

@@ -12,6 +12,7 @@
 //!   would put a wait on the commit path.
 //! - Items come out in the order they went in.
 
+use crate::lock::{CondvarExt, LockExt};
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
 
@@ -40,7 +41,7 @@ impl<T> Handoff<T> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner<T>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock_unpoisoned()
     }
 
     /// Adds an item. Returns the item back if the queue is closed.
@@ -67,7 +68,7 @@ impl<T> Handoff<T> {
                 return false;
             }
             g.consumer_waiting = true;
-            g = self.items.wait(g).unwrap_or_else(|e| e.into_inner());
+            g = self.items.wait_unpoisoned(g);
             g.consumer_waiting = false;
         }
         true

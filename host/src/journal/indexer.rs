@@ -23,6 +23,7 @@
 use super::log::{self, Segments};
 use super::tail::LogReader;
 use super::writer::Op;
+use crate::lock::LockExt;
 use crate::message::{Header, MessageId, Status};
 use bytes::Bytes;
 use rusqlite::{Connection, params};
@@ -113,7 +114,7 @@ impl Progress {
     }
 
     fn feed(&self) -> std::sync::MutexGuard<'_, Feed> {
-        self.feed.lock().unwrap_or_else(|e| e.into_inner())
+        self.feed.lock_unpoisoned()
     }
 
     /// The writer wrote everything up to `lsn`. Never waits: the indexer is woken only
@@ -176,7 +177,7 @@ impl Progress {
                 feed.samples.pop_front();
             }
         }
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.lock.lock_unpoisoned();
         self.cond.notify_all();
     }
 
@@ -187,7 +188,7 @@ impl Progress {
         }
         self.wanted.fetch_max(lsn, Ordering::SeqCst);
         let deadline = Instant::now() + timeout;
-        let mut g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = self.lock.lock_unpoisoned();
         while self.indexed.load(Ordering::SeqCst) < lsn {
             let now = Instant::now();
             if now >= deadline {

@@ -26,6 +26,7 @@
 //! payload = postcard-encoded `Vec<Op>`.
 
 use super::writer::Op;
+use crate::lock::LockExt;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -318,7 +319,7 @@ impl Log {
         self.file.sync_data()?;
         let path = segment_path(&self.dir, first_lsn);
         let capacity = if need <= SEGMENT_BYTES {
-            let recycled = self.segments.lock().unwrap_or_else(|e| e.into_inner()).recycled.pop();
+            let recycled = self.segments.lock_unpoisoned().recycled.pop();
             let spare = match &self.spare {
                 Some(h) if h.is_finished() => self.spare.take().and_then(|h| h.join().ok()).and_then(|r| r.ok()),
                 _ => None,
@@ -328,7 +329,7 @@ impl Log {
                     std::fs::rename(&old, &path)?;
                     // A finished spare not needed now goes to the pool.
                     if let Some(s) = spare {
-                        self.segments.lock().unwrap_or_else(|e| e.into_inner()).recycled.push(s);
+                        self.segments.lock_unpoisoned().recycled.push(s);
                     }
                 }
                 (None, Some(s)) => std::fs::rename(&s, &path)?,
@@ -351,8 +352,8 @@ impl Log {
         self.len = 0;
         self.capacity = capacity;
         self.first_lsn = first_lsn;
-        self.segments.lock().unwrap_or_else(|e| e.into_inner()).live.push((first_lsn, path));
-        if self.segments.lock().unwrap_or_else(|e| e.into_inner()).recycled.is_empty() {
+        self.segments.lock_unpoisoned().live.push((first_lsn, path));
+        if self.segments.lock_unpoisoned().recycled.is_empty() {
             self.prepare_spare();
         }
         Ok(())
@@ -364,7 +365,7 @@ impl Log {
 /// does not hold that record there.
 pub fn read_record_at(segments: &Segments, segment: u64, offset: u64, lsn: u64) -> Option<Vec<Op>> {
     let path = {
-        let set = segments.lock().unwrap_or_else(|e| e.into_inner());
+        let set = segments.lock_unpoisoned();
         set.live.iter().find(|(first, _)| *first == segment).map(|(_, p)| p.clone())?
     };
     let file = File::open(path).ok()?;
@@ -385,7 +386,7 @@ pub fn read_record_at(segments: &Segments, segment: u64, offset: u64, lsn: u64) 
 /// Retires segments all of whose records have LSN ≤ `durable` (never the newest one):
 /// up to [`RECYCLED_KEPT`] are kept for reuse, the rest deleted.
 pub fn retire_through(segments: &Segments, durable: u64) {
-    let mut set = segments.lock().unwrap_or_else(|e| e.into_inner());
+    let mut set = segments.lock_unpoisoned();
     while set.live.len() > 1 && set.live[1].0 <= durable + 1 {
         let (_, path) = set.live.remove(0);
         let full_size = std::fs::metadata(&path).map(|m| m.len() == SEGMENT_BYTES).unwrap_or(false);

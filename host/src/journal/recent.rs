@@ -12,6 +12,7 @@
 //! - Memory is bounded: past [`MAX_NOTED`] positions nothing more is noted, and those
 //!   bodies are read from the warehouse once it has them.
 
+use crate::lock::LockExt;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
@@ -44,7 +45,7 @@ pub struct RecentBodies {
 
 impl RecentBodies {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock_unpoisoned()
     }
 
     /// Notes that the bodies `ids` are in the record at `pos` (records in LSN order).

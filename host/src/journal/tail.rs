@@ -14,6 +14,7 @@
 
 use super::log::{self, Parsed, Segments};
 use super::writer::Op;
+use crate::lock::LockExt;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -161,7 +162,7 @@ impl LogReader {
     /// Moves to the segment after the current one; `false` if there is none.
     fn next_segment(&mut self) -> bool {
         let next = {
-            let set = self.segments.lock().unwrap_or_else(|e| e.into_inner());
+            let set = self.segments.lock_unpoisoned();
             set.live.iter().find(|(first, _)| *first > self.first_lsn).cloned()
         };
         match next {

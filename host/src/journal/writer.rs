@@ -19,6 +19,7 @@ use super::indexer::Progress;
 use super::log::{self, Log};
 use super::recent::RecordPos;
 use super::{Durability, JournalError};
+use crate::lock::LockExt;
 use crate::message::{Header, MessageId, Status};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -216,7 +217,7 @@ const INLINE_MARGIN: u64 = 64 * 1024;
 pub fn run(writer: Arc<std::sync::Mutex<LogWriter>>, queue: Arc<Handoff<Job>>, progress: Arc<Progress>) {
     let mut batch: Vec<Pending> = Vec::new();
     while queue.wait_for_items() {
-        let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut w = writer.lock_unpoisoned();
         w.take_queued(&queue, &mut batch);
         w.flush(&mut batch);
     }

@@ -27,6 +27,7 @@ mod spill;
 pub use capacity::Reservation;
 pub use spill::Refiller;
 
+use crate::lock::LockExt;
 use crate::message::Header;
 use bytes::Bytes;
 use order::{Lineup, order_key};
@@ -159,7 +160,7 @@ impl Queue {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding this lock would be a host bug; keep serving anyway.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     /// The item name.

@@ -17,6 +17,7 @@
 
 use super::order::{OrderKey, order_key};
 use super::{Entry, Queue, State};
+use crate::lock::LockExt;
 use bytes::Bytes;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -157,7 +158,7 @@ impl Queue {
     /// reads spilled entries back.
     pub fn set_window(&self, window: usize, refiller: Refiller) {
         self.lock().window.limit = window;
-        *self.refiller.lock().unwrap_or_else(|e| e.into_inner()) = Some(refiller);
+        *self.refiller.lock_unpoisoned() = Some(refiller);
     }
 
     /// Records `n` entries that are in the journal but not loaded (recovery of a deep queue).
@@ -216,7 +217,7 @@ impl Queue {
         if s.window.spilled == 0 || s.window.refilling || s.lineup.ready_len() > s.window.limit / 2 {
             return;
         }
-        let Some(refiller) = self.refiller.lock().unwrap_or_else(|e| e.into_inner()).clone() else { return };
+        let Some(refiller) = self.refiller.lock_unpoisoned().clone() else { return };
         let Some(me) = self.me.upgrade() else { return };
         s.window.refilling = true;
         s.window.spilled_at_refill = s.window.spilled;

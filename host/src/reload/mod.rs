@@ -20,6 +20,7 @@ pub mod watch;
 pub use versions::{ConfigVersion, Versions};
 
 use crate::engine::Engine;
+use crate::lock::{LockExt, RwLockExt};
 use crate::pack::{self, LoadedPack, same_file};
 use crate::production::{self, validate::ValidateOptions};
 use serde::Serialize;
@@ -123,7 +124,7 @@ impl Reloader {
 
     /// Keeps the file watchers, so directories added by a reload are watched as well.
     pub fn keep_watchers(&self, watchers: watch::Watchers) {
-        *self.watchers.lock().unwrap_or_else(|e| e.into_inner()) = Some(watchers);
+        *self.watchers.lock_unpoisoned() = Some(watchers);
     }
 
     /// Searches (and watches) the plugin directories `config` names that are new, and
@@ -133,7 +134,7 @@ impl Reloader {
         if new.is_empty() {
             return;
         }
-        if let Some(w) = self.watchers.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        if let Some(w) = self.watchers.lock_unpoisoned().as_mut() {
             for dir in &new {
                 if let Err(e) = w.watch_pack_dir(dir) {
                     tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the new plugin directory");
@@ -145,7 +146,7 @@ impl Reloader {
     }
 
     fn note(&self, e: &ReloadEvent) {
-        let mut s = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.status.lock_unpoisoned();
         *s.counts.entry((e.kind.clone(), e.outcome.clone())).or_default() += 1;
         if e.kind == "pack" {
             s.packs.push(e.clone());
@@ -190,7 +191,7 @@ impl Reloader {
     /// Applies a kept config version again.
     pub async fn rollback(&self, version: u64) -> ReloadEvent {
         let _guard = self.lock.lock().await;
-        let text = self.versions.lock().unwrap_or_else(|e| e.into_inner()).text(version);
+        let text = self.versions.lock_unpoisoned().text(version);
         let ev = match text {
             Some(text) => {
                 let mut ev = self.apply_text(&text, "rollback", &format!("rollback to version {version}")).await;
@@ -212,7 +213,7 @@ impl Reloader {
 
     async fn apply_text(&self, text: &str, kind: &str, source: &str) -> ReloadEvent {
         let sha = pack::sha256_hex(text.as_bytes());
-        let current = self.versions.lock().unwrap_or_else(|e| e.into_inner()).current();
+        let current = self.versions.lock_unpoisoned().current();
         if current.as_ref().is_some_and(|c| c.sha256 == sha) {
             let mut ev =
                 ReloadEvent::new(kind, source, "unchanged", "the production is already running this configuration");
@@ -234,7 +235,7 @@ impl Reloader {
         };
         self.adopt_plugin_dirs(&config, source).await;
         let (plan, diags) = {
-            let packs = self.engine.inner.packs.read().unwrap_or_else(|e| e.into_inner());
+            let packs = self.engine.inner.packs.read_unpoisoned();
             production::validate::validate(&config, &packs, self.options)
         };
         let mut diagnostics: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
@@ -263,9 +264,8 @@ impl Reloader {
             Ok(report) => {
                 // The new version and the event that made it are published together:
                 // whoever reads the status sees both or neither.
-                let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
-                let version =
-                    self.versions.lock().unwrap_or_else(|e| e.into_inner()).record(&self.config_path, text, source);
+                let mut status = self.status.lock_unpoisoned();
+                let version = self.versions.lock_unpoisoned().record(&self.config_path, text, source);
                 let mut ev = ReloadEvent::new(
                     kind,
                     source,
@@ -309,13 +309,13 @@ impl Reloader {
         for path in &candidates {
             let Ok(sha) = pack::sha256_file(path) else { continue };
             let current: Option<Arc<LoadedPack>> = {
-                let reg = inner.packs.read().unwrap_or_else(|e| e.into_inner());
+                let reg = inner.packs.read_unpoisoned();
                 if reg.packs.iter().any(|p| p.sha256 == sha) {
                     continue;
                 }
                 reg.packs.iter().find(|p| same_file(&p.source_path, path)).cloned()
             };
-            if self.status.lock().unwrap_or_else(|e| e.into_inner()).not_packs.contains(&(path.clone(), sha.clone())) {
+            if self.status.lock_unpoisoned().not_packs.contains(&(path.clone(), sha.clone())) {
                 continue;
             }
             let generation = inner.pack_generation.fetch_add(1, Ordering::Relaxed);
@@ -324,7 +324,7 @@ impl Reloader {
             let loaded = match pack::load_pack(path, &stage, generation, inner.options.trust.as_deref()) {
                 Ok(Some(p)) => Arc::new(p),
                 Ok(None) => {
-                    self.status.lock().unwrap_or_else(|e| e.into_inner()).not_packs.insert((path.clone(), sha));
+                    self.status.lock_unpoisoned().not_packs.insert((path.clone(), sha));
                     continue;
                 }
                 Err(f) => {
@@ -338,7 +338,7 @@ impl Reloader {
             };
             match current {
                 None => {
-                    inner.packs.write().unwrap_or_else(|e| e.into_inner()).add(loaded.clone());
+                    inner.packs.write_unpoisoned().add(loaded.clone());
                     ev.detail = format!(
                         "new pack {} {} loaded (generation {})",
                         loaded.name, loaded.version, loaded.generation
@@ -360,11 +360,7 @@ impl Reloader {
                     users.sort();
                     match self.engine.swap_pack(loaded.clone(), &users).await {
                         Ok(report) => {
-                            inner
-                                .packs
-                                .write()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .replace(&old.source_path, loaded.clone());
+                            inner.packs.write_unpoisoned().replace(&old.source_path, loaded.clone());
                             inner.clear_transforms();
                             ev.detail = format!(
                                 "{} {} → {} (generation {}): {} item(s) swapped",
@@ -389,14 +385,13 @@ impl Reloader {
         // Packs deleted from disk: items keep running the version they have, flagged.
         let deleted: HashSet<PathBuf> = inner
             .packs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .read_unpoisoned()
             .packs
             .iter()
             .filter(|p| !p.source_path.exists())
             .map(|p| p.source_path.clone())
             .collect();
-        let mut s = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.status.lock_unpoisoned();
         for d in deleted.difference(&s.deleted_packs) {
             tracing::warn!(pack = %d.display(), "pack file deleted; items keep running the loaded version");
         }
@@ -407,8 +402,8 @@ impl Reloader {
     /// Config status for `GET /api/production`: version, last reload, errors.
     pub fn status_json(&self) -> serde_json::Value {
         // Lock order: status, then versions (as where a version is recorded).
-        let s = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        let current = self.versions.lock().unwrap_or_else(|e| e.into_inner()).current();
+        let s = self.status.lock_unpoisoned();
+        let current = self.versions.lock_unpoisoned().current();
         serde_json::json!({
             "version": current.as_ref().map(|c| c.version),
             "sha256": current.as_ref().map(|c| c.sha256.clone()),
@@ -420,28 +415,22 @@ impl Reloader {
 
     /// Whether a pack file was deleted while loaded.
     pub fn pack_deleted(&self, path: &Path) -> bool {
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).deleted_packs.contains(path)
+        self.status.lock_unpoisoned().deleted_packs.contains(path)
     }
 
     /// Recent pack reloads.
     pub fn pack_events(&self) -> Vec<ReloadEvent> {
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).packs.clone()
+        self.status.lock_unpoisoned().packs.clone()
     }
 
     /// Reload counts by kind and outcome, for /metrics.
     pub fn counts(&self) -> Vec<(String, String, u64)> {
-        self.status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .counts
-            .iter()
-            .map(|((k, o), n)| (k.clone(), o.clone(), *n))
-            .collect()
+        self.status.lock_unpoisoned().counts.iter().map(|((k, o), n)| (k.clone(), o.clone(), *n)).collect()
     }
 
     /// Applied versions.
     pub fn versions(&self) -> Vec<ConfigVersion> {
-        self.versions.lock().unwrap_or_else(|e| e.into_inner()).list()
+        self.versions.lock_unpoisoned().list()
     }
 
     /// The engine.

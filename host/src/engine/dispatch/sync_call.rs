@@ -18,6 +18,7 @@ use super::{Outgoing, StoredBody, route_sends, store_body};
 use crate::engine::EngineInner;
 use crate::engine::call::SendData;
 use crate::journal::Op;
+use crate::lock::LockExt;
 use crate::message::{Envelope, Header, MessageId, Status, now_us, priority};
 use bytes::Bytes;
 use hie_plugin_api::abi::{ErrorKind, PluginError};
@@ -40,19 +41,19 @@ impl Calls {
     /// Registers a caller waiting on `request`.
     pub fn register(&self, request: MessageId) -> oneshot::Receiver<Result<Vec<u8>, String>> {
         let (tx, rx) = oneshot::channel();
-        self.waiters.lock().unwrap_or_else(|e| e.into_inner()).insert(request, tx);
+        self.waiters.lock_unpoisoned().insert(request, tx);
         rx
     }
 
     /// The caller gave up (timeout).
     pub fn cancel(&self, request: MessageId) {
-        self.waiters.lock().unwrap_or_else(|e| e.into_inner()).remove(&request);
+        self.waiters.lock_unpoisoned().remove(&request);
     }
 
     /// Delivers the reply (or the target's failure) to `request`'s caller. `false` when
     /// nobody waits any more (the reply is then only recorded).
     pub fn complete(&self, request: MessageId, reply: Result<Vec<u8>, String>) -> bool {
-        let waiter = self.waiters.lock().unwrap_or_else(|e| e.into_inner()).remove(&request);
+        let waiter = self.waiters.lock_unpoisoned().remove(&request);
         match waiter {
             Some(tx) => tx.send(reply).is_ok(),
             None => false,

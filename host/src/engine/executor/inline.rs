@@ -7,6 +7,7 @@
 use super::{Executor, InstanceFactory, start_instances};
 use crate::engine::call::{CallResult, FailureKind};
 use crate::engine::instance::Instance;
+use crate::lock::LockExt;
 use crate::message::Envelope;
 use futures::future::BoxFuture;
 use hie_plugin_api::abi::PluginError;
@@ -44,12 +45,12 @@ impl Executor for AsyncExecutor {
             let Ok(_permit) = permits.acquire_owned().await else {
                 return CallResult::host_failure(FailureKind::Failed, "process", "item is shut down");
             };
-            let instance = pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let instance = pool.lock_unpoisoned().pop();
             let Some(mut instance) = instance else {
                 return CallResult::host_failure(FailureKind::Failed, "process", "no idle instance");
             };
             let result = instance.run(&env);
-            pool.lock().unwrap_or_else(|e| e.into_inner()).push(instance);
+            pool.lock_unpoisoned().push(instance);
             result
         })
     }
@@ -64,7 +65,7 @@ impl Executor for AsyncExecutor {
                 all.forget();
             }
             permits.close();
-            let instances: Vec<Instance> = std::mem::take(&mut *pool.lock().unwrap_or_else(|e| e.into_inner()));
+            let instances: Vec<Instance> = std::mem::take(&mut *pool.lock_unpoisoned());
             for i in instances {
                 i.stop();
             }

@@ -9,6 +9,7 @@
 
 use super::{Executor, InstanceFactory};
 use crate::engine::call::{CallResult, FailureKind};
+use crate::lock::LockExt;
 use crate::message::Envelope;
 use crossbeam_channel::{Receiver, Sender};
 use futures::future::BoxFuture;
@@ -86,11 +87,11 @@ fn spawn_thread(shared: &Shared, n: usize) -> std::io::Result<Spawned> {
             }
         };
         while let Ok(job) = rx.recv() {
-            *my_slot.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(Running { since: Instant::now(), reply: job.reply });
+            *my_slot.current.lock_unpoisoned() = Some(Running { since: Instant::now(), reply: job.reply });
             // Plugin panics are caught by the SDK; this catches the host's own.
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| instance.run(&job.env)))
                 .unwrap_or_else(|_| CallResult::host_failure(FailureKind::Panicked, "process", "host code panicked on the item thread"));
-            let running = my_slot.current.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let running = my_slot.current.lock_unpoisoned().take();
             match running {
                 Some(r) => {
                     let _ = r.reply.send(result);
@@ -124,7 +125,7 @@ impl ThreadExecutor {
         for n in 0..threads.max(1) {
             match spawn_thread(&shared, n) {
                 Ok((slot, handle, ready)) => {
-                    shared.threads.lock().unwrap_or_else(|e| e.into_inner()).push((slot, handle));
+                    shared.threads.lock_unpoisoned().push((slot, handle));
                     match ready.recv() {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => {
@@ -145,7 +146,7 @@ impl ThreadExecutor {
         }
         if let Some(e) = first_error {
             drop(tx);
-            let threads = std::mem::take(&mut *shared.threads.lock().unwrap_or_else(|e| e.into_inner()));
+            let threads = std::mem::take(&mut *shared.threads.lock_unpoisoned());
             for (_, h) in threads {
                 let _ = h.join();
             }
@@ -163,23 +164,19 @@ async fn watchdog(shared: Arc<Shared>, limit: Duration) {
     loop {
         tick.tick().await;
         let hung: Vec<usize> = {
-            let threads = shared.threads.lock().unwrap_or_else(|e| e.into_inner());
+            let threads = shared.threads.lock_unpoisoned();
             threads
                 .iter()
                 .enumerate()
                 .filter(|(_, (slot, _))| {
-                    slot.current
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .as_ref()
-                        .is_some_and(|r| r.since.elapsed() > limit)
+                    slot.current.lock_unpoisoned().as_ref().is_some_and(|r| r.since.elapsed() > limit)
                 })
                 .map(|(i, _)| i)
                 .collect()
         };
         for i in hung {
-            let slot = shared.threads.lock().unwrap_or_else(|e| e.into_inner())[i].0.clone();
-            let Some(running) = slot.current.lock().unwrap_or_else(|e| e.into_inner()).take() else { continue };
+            let slot = shared.threads.lock_unpoisoned()[i].0.clone();
+            let Some(running) = slot.current.lock_unpoisoned().take() else { continue };
             tracing::warn!(item = %shared.item, limit_s = limit.as_secs(), "a call ran longer than HangTimeout: its thread is abandoned and replaced");
             let _ = running.reply.send(CallResult::host_failure(
                 FailureKind::WorkerCrashed,
@@ -200,8 +197,7 @@ async fn watchdog(shared: Arc<Shared>, limit: Duration) {
             match replacement {
                 Some(entry) => {
                     // The abandoned thread's handle is dropped: it ends on its own.
-                    let _old =
-                        std::mem::replace(&mut shared.threads.lock().unwrap_or_else(|e| e.into_inner())[i], entry);
+                    let _old = std::mem::replace(&mut shared.threads.lock_unpoisoned()[i], entry);
                 }
                 None => tracing::error!(item = %shared.item, "could not start a replacement thread"),
             }
@@ -211,7 +207,7 @@ async fn watchdog(shared: Arc<Shared>, limit: Duration) {
 
 impl Executor for ThreadExecutor {
     fn invoke(&self, env: Envelope) -> BoxFuture<'static, CallResult> {
-        let sender = self.jobs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let sender = self.jobs.lock_unpoisoned().clone();
         Box::pin(async move {
             let Some(sender) = sender else {
                 return CallResult::host_failure(FailureKind::Failed, "process", "item is shut down");
@@ -236,12 +232,11 @@ impl Executor for ThreadExecutor {
     }
 
     fn shutdown(&self) -> BoxFuture<'static, ()> {
-        let sender = self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let sender = self.jobs.lock_unpoisoned().take();
         if let Some(w) = &self.watchdog {
             w.abort();
         }
-        let threads: Vec<(Arc<Slot>, JoinHandle<()>)> =
-            std::mem::take(&mut *self.shared.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        let threads: Vec<(Arc<Slot>, JoinHandle<()>)> = std::mem::take(&mut *self.shared.threads.lock_unpoisoned());
         Box::pin(async move {
             drop(sender);
             let _ = tokio::task::spawn_blocking(move || {
