@@ -271,11 +271,10 @@ impl Queue {
         let mut s = self.lock();
         s.in_flight = s.in_flight.saturating_sub(1);
         s.window.leased.remove(&lease.entry.header.id);
-        s.lineup.release(&lease.entry);
         let key = order_key(s.kind, &lease.entry.header);
         let mut entry = lease.entry;
         entry.body = None;
-        s.lineup.insert(key, entry);
+        s.lineup.put_back(key, entry);
         drop(s);
         self.ready.notify_one();
     }

@@ -109,6 +109,17 @@ impl Lineup {
         }
     }
 
+    /// Puts back an entry that was taken (at `key`, its place): its ordering key is freed
+    /// and it is first in line for that key again, ahead of the key's parked entries,
+    /// which all came after it. (Releasing the key first would let the next parked entry
+    /// overtake it.)
+    pub fn put_back(&mut self, key: OrderKey, entry: Entry) {
+        if let Some(k) = entry.header.ordering_key.as_deref() {
+            self.busy_keys.remove(k);
+        }
+        self.ready.insert(key, entry);
+    }
+
     /// Frees the ordering key of an entry that was taken, and moves the key's next parked
     /// entry back into line.
     pub fn release(&mut self, entry: &Entry) {

@@ -155,6 +155,29 @@ async fn requeued_entry_returns_to_the_head() {
 }
 
 #[tokio::test]
+async fn a_requeued_entry_stays_ahead_of_the_parked_entries_of_its_key() {
+    // A worker crash or a stop gives entry 1 back while 2 and 3 (same key) are parked
+    // behind it: 1 must still go first, or a patient's A03 could overtake their A01.
+    let q = Queue::new("t", QueueType::Fifo, 0);
+    for id in 1..=3 {
+        push(&q, id, 6, Some("MRN1"));
+    }
+    let first = q.pop().await.unwrap();
+    assert_eq!(first.entry.header.id, 1);
+    // Entry 2 is passed over (parked) while 1 is in flight.
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(20), q.pop()).await;
+    assert!(waited.is_err(), "nothing else of the key while 1 is in flight");
+    q.requeue(first);
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        let l = q.pop().await.unwrap();
+        order.push(l.entry.header.id);
+        q.finish(l);
+    }
+    assert_eq!(order, vec![1, 2, 3]);
+}
+
+#[tokio::test]
 async fn same_ordering_key_is_never_in_flight_twice() {
     let q = Queue::new("t", QueueType::Fifo, 0);
     push(&q, 1, 6, Some("A"));
