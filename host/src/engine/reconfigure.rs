@@ -183,12 +183,13 @@ async fn undo(inner: &Arc<EngineInner>, running: &Running, undo: PlanDiff, previ
     let Some(previous) = previous else { return };
     inner.set_plan(Some(previous));
     for change in &undo.changed {
-        // The runtime's own plan: the packs it started on.
-        let old_rt = running.runtime(&change.new.name);
-        match ItemRuntime::start(inner, old_rt.plan.clone()).await {
+        // The previous production's entry (the flip's new side): the packs the item ran
+        // on when the reload began, which a pack swap may have moved on from the ones its
+        // runtime started with.
+        match ItemRuntime::start(inner, change.new.clone()).await {
             Ok(rt) => inner.insert_item(rt),
             Err(e2) => {
-                tracing::error!(item = %old_rt.plan.name, error = %e2, "could not restart the previous version during rollback");
+                tracing::error!(item = %change.new.name, error = %e2, "could not restart the previous version during rollback");
                 inner.set_state(ProductionState::Troubled);
             }
         }
