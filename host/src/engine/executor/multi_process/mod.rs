@@ -454,6 +454,15 @@ async fn serve(shared: &Arc<Shared>, slot: &Arc<Slot>, conn: Connection) -> Stri
     };
     let _ = child.start_kill();
     let status = child.wait().await.map(|s| s.to_string()).unwrap_or_default();
+    // Frames the worker wrote before it died may still be unread (its exit can be seen
+    // first): a CallDone among them means that call finished, and must not be taken for
+    // the one that crashed the worker. The socket is closed now, so this ends at once.
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        while let Some(Ok(f)) = reader.next().await {
+            handle_frame(shared, slot, &tx, pid, &f);
+        }
+    })
+    .await;
     write_task.abort();
     if let Some(t) = gate_task {
         t.abort();
