@@ -4,8 +4,8 @@
 //!
 //! - IRIS XML: a bare `<Production>` document, a UDL class file
 //!   (`Class X Extends Ens.Production { XData ProductionDefinition { ... } }`) or a Studio
-//!   export (`<Export><Class>...<XData name="ProductionDefinition">`), read by `iris.rs`;
-//! - YAML or JSON in HIE's own shape, read by `yaml.rs`.
+//!   export (`<Export><Class>...<XData name="ProductionDefinition">`), read by `iris/`;
+//! - YAML or JSON in HIE's own shape, read by `yaml/`.
 //!
 //! All load into the format-independent [`model`], where every item and setting keeps its
 //! file and line. Loading only fails on files that cannot be read or are not shaped like a
