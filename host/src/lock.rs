@@ -14,17 +14,28 @@
 //!   makes the data safe to use after a panic, and code under these locks must keep it so.
 //! - Every std lock in the host is taken through these traits; none unwraps its poison.
 
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
+use std::time::Duration;
 
 /// [`Mutex::lock`], poisoned or not (see the module docs).
 pub trait LockExt<T: ?Sized> {
     /// Locks the mutex, ignoring poison.
     fn lock_unpoisoned(&self) -> MutexGuard<'_, T>;
+    /// Locks the mutex if no one holds it, ignoring poison; `None` when it is held.
+    fn try_lock_unpoisoned(&self) -> Option<MutexGuard<'_, T>>;
 }
 
 impl<T: ?Sized> LockExt<T> for Mutex<T> {
     fn lock_unpoisoned(&self) -> MutexGuard<'_, T> {
         self.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn try_lock_unpoisoned(&self) -> Option<MutexGuard<'_, T>> {
+        match self.try_lock() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 }
 
@@ -50,11 +61,20 @@ impl<T: ?Sized> RwLockExt<T> for RwLock<T> {
 pub trait CondvarExt {
     /// Waits on the condition variable, ignoring poison.
     fn wait_unpoisoned<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T>;
+    /// Waits on the condition variable for at most `timeout`, ignoring poison.
+    fn wait_timeout_unpoisoned<'a, T>(&self, guard: MutexGuard<'a, T>, timeout: Duration) -> MutexGuard<'a, T>;
 }
 
 impl CondvarExt for Condvar {
     fn wait_unpoisoned<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         self.wait(guard).unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait_timeout_unpoisoned<'a, T>(&self, guard: MutexGuard<'a, T>, timeout: Duration) -> MutexGuard<'a, T> {
+        match self.wait_timeout(guard, timeout) {
+            Ok((g, _)) => g,
+            Err(e) => e.into_inner().0,
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! that is what "a call holds it" means here.
 
 use crate::adapter::OutboundAdapter;
+use crate::lock::RwLockExt;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -33,13 +34,13 @@ impl OutboundSlot {
 
     /// The adapter to use for one call (hold it until the call returns).
     pub fn current(&self) -> Arc<dyn OutboundAdapter> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current.read_unpoisoned().clone()
     }
 
     /// Puts `new` in place for the next call; the old adapter is closed on `runtime`
     /// once the calls holding it return.
     pub fn replace(&self, new: Arc<dyn OutboundAdapter>, runtime: &tokio::runtime::Handle, item: &str) {
-        let old = std::mem::replace(&mut *self.current.write().unwrap_or_else(|e| e.into_inner()), new);
+        let old = std::mem::replace(&mut *self.current.write_unpoisoned(), new);
         let item = item.to_string();
         runtime.spawn(async move { retire(old, &item).await });
     }

@@ -23,7 +23,7 @@
 use super::log::{self, Segments};
 use super::tail::LogReader;
 use super::writer::Op;
-use crate::lock::LockExt;
+use crate::lock::{CondvarExt, LockExt};
 use crate::message::{Header, MessageId, Status};
 use bytes::Bytes;
 use rusqlite::{Connection, params};
@@ -194,10 +194,7 @@ impl Progress {
             if now >= deadline {
                 return false;
             }
-            g = match self.cond.wait_timeout(g, deadline - now) {
-                Ok((g, _)) => g,
-                Err(e) => e.into_inner().0,
-            };
+            g = self.cond.wait_timeout_unpoisoned(g, deadline - now);
         }
         true
     }
@@ -225,10 +222,7 @@ impl Progress {
                 self.sleeping.store(false, Ordering::SeqCst);
                 return true;
             }
-            feed = match self.wake.wait_timeout(feed, deadline - now) {
-                Ok((g, _)) => g,
-                Err(e) => e.into_inner().0,
-            };
+            feed = self.wake.wait_timeout_unpoisoned(feed, deadline - now);
             self.sleeping.store(false, Ordering::SeqCst);
         }
     }

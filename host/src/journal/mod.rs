@@ -37,13 +37,14 @@ pub use gather::gather_on_this_thread;
 pub use query::{HeaderRow, JournalStats, PurgeReport, Search};
 pub use writer::{Done, Op};
 
-/// Fuzzing hook (fuzz/): parses `bytes` as one commit-log segment, as recovery does, and
+/// Fuzzing hook (tests/fuzz/): parses `bytes` as one commit-log segment, as recovery does, and
 /// returns how many intact records it holds. Not an API.
 #[doc(hidden)]
 pub fn fuzz_parse_log_segment(bytes: &[u8]) -> usize {
     log::parse_segment(bytes, 0).0.len()
 }
 
+use crate::lock::LockExt;
 use crate::message::MessageId;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -260,7 +261,7 @@ impl Journal {
     pub fn commit_then(&self, ops: Vec<Op>, sync: bool, done: Done) {
         let mut pending = (ops, sync, Some(done));
         // try_lock: never wait behind another thread's write and sync.
-        if let Ok(mut w) = self.log_writer.try_lock() {
+        if let Some(mut w) = self.log_writer.try_lock_unpoisoned() {
             match w.try_write_now(&self.writer, pending) {
                 None => return,
                 Some(p) => pending = p,
@@ -298,10 +299,9 @@ impl Journal {
         if gathered.is_empty() {
             return;
         }
-        let mut w = match self.log_writer.try_lock() {
-            Ok(w) => w,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => {
+        let mut w = match self.log_writer.try_lock_unpoisoned() {
+            Some(w) => w,
+            None => {
                 for (ops, sync, done) in gathered {
                     if let Err(writer::Job::Commit { done: Some(done), .. }) =
                         self.writer.push(writer::Job::Commit { ops, sync, done })

@@ -12,6 +12,7 @@
 use super::Pending;
 use super::protocol::{FrameWriter, Init, ToEngine};
 use crate::engine::pack_adapters::{self, LoopControl};
+use crate::lock::{CondvarExt, LockExt};
 use crate::pack::LoadedPack;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RArc, RNone, ROption, RResult, RSlice, RStr, RString, RVec, Tuple2};
@@ -32,22 +33,19 @@ struct Signals {
 
 impl Signals {
     fn get(&self) -> (bool, bool) {
-        *self.state.lock().unwrap_or_else(|e| e.into_inner())
+        *self.state.lock_unpoisoned()
     }
 
     /// Waits up to `timeout` until `done(accepting, stopped)` holds; returns the state.
     fn wait(&self, timeout: Duration, done: impl Fn(bool, bool) -> bool) -> (bool, bool) {
         let deadline = Instant::now() + timeout;
-        let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = self.state.lock_unpoisoned();
         while !done(g.0, g.1) {
             let now = Instant::now();
             if now >= deadline {
                 break;
             }
-            g = match self.changed.wait_timeout(g, deadline - now) {
-                Ok((g, _)) => g,
-                Err(e) => e.into_inner().0,
-            };
+            g = self.changed.wait_timeout_unpoisoned(g, deadline - now);
         }
         *g
     }
@@ -62,13 +60,13 @@ pub struct RunningInbound {
 impl RunningInbound {
     /// The engine says whether the item takes input.
     pub fn set_accepting(&self, accepting: bool) {
-        self.signals.state.lock().unwrap_or_else(|e| e.into_inner()).0 = accepting;
+        self.signals.state.lock_unpoisoned().0 = accepting;
         self.signals.changed.notify_all();
     }
 
     /// Asks the loop to end and waits for it.
     pub fn stop(self) {
-        self.signals.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.signals.state.lock_unpoisoned().1 = true;
         self.signals.changed.notify_all();
         let _ = self.thread.join();
     }
@@ -90,9 +88,9 @@ impl WorkerInboundHost {
     fn ask(&self, make: impl FnOnce(u64) -> ToEngine) -> Result<Vec<u8>, PluginError> {
         let id = (1 << 62) | self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::channel();
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);
+        self.pending.lock_unpoisoned().insert(id, tx);
         if self.out.send(&make(id)).is_err() {
-            self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            self.pending.lock_unpoisoned().remove(&id);
             return Err(PluginError::new(ErrorKind::Failed, "the engine connection is closed"));
         }
         rx.recv().unwrap_or_else(|_| Err(PluginError::new(ErrorKind::Failed, "no answer from the engine")))

@@ -19,6 +19,7 @@ use crate::adapter::{AdapterSettings, OutboundAdapter};
 use crate::engine::block_on_host;
 use crate::engine::call::{CallResult, FailureKind, SendData};
 use crate::engine::instance::{HostServices, Instance};
+use crate::lock::LockExt;
 use crate::message::Envelope;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -64,7 +65,7 @@ impl WorkerServices {
     fn ask(&self, make: impl FnOnce(u64) -> ToEngine, timeout: Option<Duration>) -> Result<Vec<u8>, PluginError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::channel();
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);
+        self.pending.lock_unpoisoned().insert(id, tx);
         if self.out.send(&make(id)).is_err() {
             return Err(PluginError::new(ErrorKind::Failed, "the engine connection is closed"));
         }
@@ -72,7 +73,7 @@ impl WorkerServices {
             Some(t) => rx.recv_timeout(t).map_err(|_| ()),
             None => rx.recv().map_err(|_| ()),
         };
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        self.pending.lock_unpoisoned().remove(&id);
         answer.unwrap_or_else(|_| Err(PluginError::new(ErrorKind::Timeout, "no answer from the engine")))
     }
 }
@@ -298,7 +299,7 @@ async fn serve(runtime: tokio::runtime::Handle) -> Result<(), String> {
                 }
             }
             Ok(ToWorker::Answer { id, result }) => {
-                let waiter = pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                let waiter = pending.lock_unpoisoned().remove(&id);
                 if let Some(w) = waiter {
                     let _ = w.send(result.map_err(|(k, m)| PluginError::new(error_kind(k), m)));
                 }
@@ -319,7 +320,7 @@ async fn serve(runtime: tokio::runtime::Handle) -> Result<(), String> {
     }
     drop(job_tx);
     // No more answers come: a submit still waiting gets "no answer" and the loop can end.
-    pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    pending.lock_unpoisoned().clear();
     if let Some(i) = inbound {
         let _ = tokio::task::spawn_blocking(move || i.stop()).await;
     }

@@ -7,6 +7,7 @@
 //! call ([`FrameWriter`]), so when a worker dies the engine knows which calls finished.
 
 use crate::engine::call::{CallResult, SendData};
+use crate::lock::LockExt;
 use crate::message::Header;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -89,6 +90,9 @@ pub enum ToWorker {
     },
 }
 
+/// One message an inbound adapter in a worker submits: `(body, origin, attributes)`.
+pub type SubmittedMessage = (Vec<u8>, String, Vec<(String, String)>);
+
 /// Worker → engine. (`CallDone` is boxed; the rest are small.)
 #[derive(Debug, Serialize, Deserialize)]
 #[allow(clippy::large_enum_variant)]
@@ -141,7 +145,7 @@ pub enum ToEngine {
         /// Worker-side request id.
         id: u64,
         /// `(body, origin, attributes)` per message.
-        batch: Vec<(Vec<u8>, String, Vec<(String, String)>)>,
+        batch: Vec<SubmittedMessage>,
         /// Adapter state committed with them.
         state: Vec<(String, String)>,
     },
@@ -217,7 +221,7 @@ impl FrameWriter {
         let mut frame = Vec::with_capacity(4 + payload.len());
         frame.extend_from_slice(&len.to_be_bytes());
         frame.extend_from_slice(&payload);
-        let mut stream = self.stream.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stream = self.stream.lock_unpoisoned();
         write_all_waiting(&mut stream, &frame).map_err(|e| format!("cannot write to the engine: {e}"))
     }
 }

@@ -14,6 +14,7 @@ use crate::engine::EngineInner;
 use crate::engine::call::{CallResult, FailureKind};
 use crate::engine::item::{ItemRuntime, ItemStats};
 use crate::engine::services::log_line;
+use crate::lock::LockExt;
 use crate::message::{Envelope, Header};
 use crate::worker::protocol::{self, Init, ToEngine, ToWorker};
 use bytes::Bytes;
@@ -84,7 +85,7 @@ struct Slot {
 
 impl Slot {
     fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock_unpoisoned()
     }
 }
 
@@ -288,7 +289,7 @@ async fn launch(shared: &Arc<Shared>, slot: &Arc<Slot>) -> Result<Connection, St
     let (rd, wr) = stream.into_split();
     let mut reader = FramedRead::new(rd, protocol::codec());
     let mut writer = FramedWrite::new(wr, protocol::codec());
-    let mut init = shared.init.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut init = shared.init.lock_unpoisoned().clone();
     // One worker runs the inbound adapter's loop: a poller must not run twice.
     init.run_inbound = shared.inbound.is_some() && slot.index == 0;
     let runs_inbound = init.run_inbound;
@@ -693,7 +694,7 @@ impl Executor for MultiProcessExecutor {
 
     fn shutdown(&self) -> BoxFuture<'static, ()> {
         let shared = self.shared.clone();
-        let supervisors: Vec<_> = std::mem::take(&mut *self.supervisors.lock().unwrap_or_else(|e| e.into_inner()));
+        let supervisors: Vec<_> = std::mem::take(&mut *self.supervisors.lock_unpoisoned());
         Box::pin(async move {
             shared.stop.cancel();
             shared.available.notify_waiters();

@@ -6,6 +6,7 @@
 //! own calls); a worker that fails to start on the new pack sends every slot back.
 
 use super::{Phase, Shared, Slot};
+use crate::lock::LockExt;
 use crate::worker::protocol::{self, ToWorker};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,18 +19,18 @@ pub(super) async fn roll(
     pack: &Arc<crate::pack::LoadedPack>,
     adapter_pack: Option<&Arc<crate::pack::LoadedPack>>,
 ) -> Result<(), String> {
-    let old_init = shared.init.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let old_init = shared.init.lock_unpoisoned().clone();
     let mut new_init = old_init.clone();
     new_init.pack_path = pack.staged_path.display().to_string();
     new_init.pack_source = pack.source_path.display().to_string();
     new_init.pack_sha256 = pack.sha256.clone();
     new_init.pack_generation = pack.generation;
     new_init.adapter_pack = adapter_pack.map(staged);
-    *shared.init.lock().unwrap_or_else(|e| e.into_inner()) = new_init;
+    *shared.init.lock_unpoisoned() = new_init;
     for (i, slot) in shared.slots.iter().enumerate() {
         if let Err(e) = roll_slot(shared, slot).await {
             // All or nothing: every slot goes back to the old pack.
-            *shared.init.lock().unwrap_or_else(|e| e.into_inner()) = old_init.clone();
+            *shared.init.lock_unpoisoned() = old_init.clone();
             for back in &shared.slots[..=i] {
                 if let Err(e2) = roll_slot(shared, back).await {
                     tracing::error!(item = %shared.item, slot = back.index, error = %e2, "could not put a worker back on the old pack");
