@@ -8,10 +8,10 @@
 //! not every second while they hold; they alert again after they have cleared.
 
 use super::EngineInner;
-use super::dispatch::{Outgoing, session_header, store_body};
+use super::dispatch::{Outgoing, store_body};
 use crate::journal::Op;
 use crate::lock::LockExt;
-use crate::message::{Status, now_us, priority};
+use crate::message::{Header, Status, now_us, priority};
 use crate::queue::Entry;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -116,7 +116,7 @@ async fn send_to_alert_item(engine: &Arc<EngineInner>, alert: &Alert) -> Result<
     let body = Bytes::from(body.to_string());
     let mut out = Outgoing::default();
     let stored = store_body(engine, &body, &mut out);
-    let header = Arc::new(session_header(
+    let header = Arc::new(Header::first(
         engine.journal.next_header_id(),
         Arc::from(alert.item.as_str()),
         Arc::from(ALERT_ITEM),

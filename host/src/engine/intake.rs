@@ -8,11 +8,11 @@
 use super::EngineInner;
 use super::alerts::AlertKind;
 use super::dispatch::outcome::{self, IntakeVerdict};
-use super::dispatch::{Outgoing, route_sends, session_header, store_body};
+use super::dispatch::{Outgoing, route_sends, store_body};
 use super::item::ItemRuntime;
 pub use crate::adapter::port::{Inbound, IntakeReply};
 use crate::journal::Op;
-use crate::message::{Envelope, Status, priority};
+use crate::message::{Envelope, Header, Status, priority};
 use bytes::Bytes;
 use hie_hl7::ack::{AckCode, AckError, AckMode, err_code};
 use std::cell::RefCell;
@@ -104,7 +104,7 @@ pub async fn intake_with_state(
         let mut msg_out = Outgoing::default();
         let stored = store_body(engine, &msg.body, &mut msg_out);
         let header_at = msg_out.ops.len();
-        let header = Arc::new(session_header(
+        let header = Arc::new(Header::first(
             id,
             Arc::from(msg.origin.as_str()),
             item.plan.name.clone(),
@@ -189,21 +189,8 @@ mod tests {
     use crate::queue::{Entry, Queue, QueueType};
 
     fn outgoing_to(queue: &Arc<Queue>, id: u64) -> Outgoing {
-        let header = Arc::new(Header {
-            id,
-            session_id: id,
-            correlation_id: 0,
-            causation_id: 0,
-            source: Arc::from("In"),
-            target: Arc::from("Route"),
-            priority: 3,
-            created_us: 0,
-            doc_type: String::new(),
-            control_id: String::new(),
-            body_id: id,
-            attributes: vec![],
-            ordering_key: None,
-        });
+        let body = crate::message::BodyRef { id, ..Default::default() };
+        let header = Arc::new(Header::first(id, Arc::from("In"), Arc::from("Route"), 3, body, vec![]));
         let entry = Entry { header, body: None, crashes: 0 };
         Outgoing { pushes: vec![(queue.force_reserve(), entry)], ..Outgoing::default() }
     }

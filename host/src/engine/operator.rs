@@ -3,7 +3,7 @@
 use super::dispatch::store_body;
 use super::{Engine, EngineInner, dispatch::Outgoing};
 use crate::journal::{HeaderRow, Op, PurgeReport};
-use crate::message::{Header, MessageId, Status, now_us};
+use crate::message::{BodyRef, MessageId, Status, now_us};
 use crate::queue::Entry;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -41,27 +41,17 @@ impl Engine {
             return Err(OperatorError::Conflict(format!("target {target} is not an item of the running production")));
         };
         let mut out = Outgoing::default();
-        let (body_id, doc_type, control_id, body_bytes) = match body {
+        let (stored, body_bytes) = match body {
             Some(b) => {
                 let b = Bytes::from(b);
-                let stored = store_body(engine, &b, &mut out);
-                (stored.id, stored.doc_type, stored.control_id, Some(b))
+                (store_body(engine, &b, &mut out), Some(b))
             }
-            None => (row.header.body_id, row.header.doc_type.clone(), row.header.control_id.clone(), None),
+            None => (BodyRef::of(&row.header), None),
         };
         // The resend keeps its original key while the target still orders by one.
         let ordering_key = dest.settings().ordering_key.as_ref().and(row.header.ordering_key.clone());
-        let header = Arc::new(Header {
-            id: engine.journal.next_header_id(),
-            causation_id: id,
-            correlation_id: 0,
-            created_us: now_us(),
-            body_id,
-            doc_type,
-            control_id,
-            ordering_key,
-            ..row.header.clone()
-        });
+        let header =
+            Arc::new(row.header.resend(engine.journal.next_header_id(), stored).with_ordering_key(ordering_key));
         let new_id = header.id;
         out.ops.push(Op::Header {
             header: header.clone(),

@@ -20,7 +20,7 @@ pub(super) mod route;
 mod sync_call;
 
 pub(super) use consumer::consume;
-pub(super) use route::{StoredBody, route_sends, session_header, store_body};
+pub(super) use route::{route_sends, store_body};
 pub(crate) use sync_call::{Calls, call_sync, deferred_reply};
 
 use crate::journal::Op;

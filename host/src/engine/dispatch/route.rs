@@ -15,7 +15,7 @@ use super::Outgoing;
 use crate::engine::EngineInner;
 use crate::engine::call::SendData;
 use crate::journal::Op;
-use crate::message::{Envelope, Header, MessageId, Status, now_us, priority, summary_of};
+use crate::message::{BodyRef, Envelope, MessageId, Status, now_us, priority, summary_of};
 use crate::queue::{Entry, Overflow};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -29,57 +29,20 @@ fn field_values(engine: &EngineInner, msg: &hie_hl7::Message<'_>) -> Vec<(String
     crate::journal::field_values_in(msg, paths.iter().map(|(n, p)| (*n, p)))
 }
 
-/// A body added to a commit.
-pub(in crate::engine) struct StoredBody {
-    /// Its id.
-    pub id: MessageId,
-    /// HL7 message type (`ADT^A01`), empty for non-HL7 bodies.
-    pub doc_type: String,
-    /// HL7 control id (MSH-10), empty for non-HL7 bodies.
-    pub control_id: String,
-}
-
 /// Adds a new body to `out`, with its search field values; one parse gives those and
 /// the header summary.
-pub(in crate::engine) fn store_body(engine: &EngineInner, body: &Bytes, out: &mut Outgoing) -> StoredBody {
+pub(in crate::engine) fn store_body(engine: &EngineInner, body: &Bytes, out: &mut Outgoing) -> BodyRef {
     let id = engine.journal.next_body_id();
     out.ops.push(Op::Body { id, data: body.clone(), created_us: now_us() });
     let Ok(msg) = hie_hl7::parse(body) else {
-        return StoredBody { id, doc_type: String::new(), control_id: String::new() };
+        return BodyRef { id, doc_type: String::new(), control_id: String::new() };
     };
     let fields = field_values(engine, &msg);
     if !fields.is_empty() {
         out.ops.push(Op::Fields { body_id: id, fields });
     }
     let (doc_type, control_id) = summary_of(&msg);
-    StoredBody { id, doc_type, control_id }
-}
-
-/// The header of a new session's first hop: a message from outside (or an alert) for
-/// `target`, carrying the body [`store_body`] stored.
-pub(in crate::engine) fn session_header(
-    id: MessageId,
-    source: Arc<str>,
-    target: Arc<str>,
-    priority: u8,
-    body: StoredBody,
-    attributes: Vec<(String, String)>,
-) -> Header {
-    Header {
-        id,
-        session_id: id,
-        correlation_id: 0,
-        causation_id: 0,
-        source,
-        target,
-        priority,
-        created_us: now_us(),
-        doc_type: body.doc_type,
-        control_id: body.control_id,
-        body_id: body.id,
-        attributes,
-        ordering_key: None,
-    }
+    BodyRef { id, doc_type, control_id }
 }
 
 /// Turns sends into new queued headers in `out`: checks targets, applies transforms and
@@ -114,17 +77,9 @@ pub(in crate::engine) async fn route_sends(
             }
             (None, true) => None,
         };
-        let (body_id, body, doc_type, control_id) = match new_body {
-            Some(b) => {
-                let stored = store_body(engine, &b, out);
-                (stored.id, b, stored.doc_type, stored.control_id)
-            }
-            None => (
-                current.header.body_id,
-                current.body.clone(),
-                current.header.doc_type.clone(),
-                current.header.control_id.clone(),
-            ),
+        let (stored, body) = match new_body {
+            Some(b) => (store_body(engine, &b, out), b),
+            None => (BodyRef::of(&current.header), current.body.clone()),
         };
         // Capacity, with the target's overflow policy.
         let reservation = match dest.queue.try_reserve() {
@@ -150,27 +105,15 @@ pub(in crate::engine) async fn route_sends(
             dest.settings().ordering_key.as_deref().and_then(|k| k.parse::<hie_hl7::Path>().ok()).map(|path| {
                 hie_hl7::parse(&body).ok().and_then(|m| m.value(&path).map(|v| v.to_string())).unwrap_or_default()
             });
-        let header = Arc::new(Header {
-            id,
-            session_id: current.header.session_id,
-            correlation_id: if sync { id } else { 0 },
-            causation_id: current.header.id,
-            source: source.clone(),
-            target: target.clone(),
-            priority: if send.priority > 0 {
-                send.priority
-            } else if sync {
-                priority::SYNC
-            } else {
-                current.header.priority
-            },
-            created_us: now_us(),
-            doc_type,
-            control_id,
-            body_id,
-            attributes: current.header.attributes.clone(),
-            ordering_key,
-        });
+        let priority = if send.priority > 0 {
+            send.priority
+        } else if sync {
+            priority::SYNC
+        } else {
+            current.header.priority
+        };
+        let header = current.header.next(id, source.clone(), target.clone(), priority, stored);
+        let header = Arc::new(if sync { header.into_request() } else { header }.with_ordering_key(ordering_key));
         match reservation {
             Some(r) => {
                 out.ops.push(Op::Header { header: header.clone(), status: Status::Queued, note: None, reply: None });

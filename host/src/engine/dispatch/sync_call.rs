@@ -14,12 +14,12 @@
 //! - A deferred request stays `Deferred` until its deferred reply arrives, from any
 //!   thread; the reply is committed before the caller wakes.
 
-use super::{Outgoing, StoredBody, route_sends, store_body};
+use super::{Outgoing, route_sends, store_body};
 use crate::engine::EngineInner;
 use crate::engine::call::SendData;
 use crate::journal::Op;
 use crate::lock::LockExt;
-use crate::message::{Envelope, Header, MessageId, Status, now_us, priority};
+use crate::message::{BodyRef, Envelope, Header, MessageId, Status, now_us, priority};
 use bytes::Bytes;
 use hie_plugin_api::abi::{ErrorKind, PluginError};
 use std::collections::HashMap;
@@ -69,22 +69,8 @@ pub(super) fn is_request(h: &Header) -> bool {
 /// Ops recording the response to a sync request as its own header (correlated and caused
 /// by the request).
 pub(super) fn response_ops(engine: &EngineInner, request: &Header, reply: &Bytes, out: &mut Outgoing) {
-    let StoredBody { id: body_id, doc_type, control_id } = store_body(engine, reply, out);
-    let header = Arc::new(Header {
-        id: engine.journal.next_header_id(),
-        session_id: request.session_id,
-        correlation_id: request.id,
-        causation_id: request.id,
-        source: request.target.clone(),
-        target: request.source.clone(),
-        priority: request.priority,
-        created_us: now_us(),
-        doc_type,
-        control_id,
-        body_id,
-        attributes: Vec::new(),
-        ordering_key: None,
-    });
+    let stored = store_body(engine, reply, out);
+    let header = Arc::new(request.response(engine.journal.next_header_id(), stored));
     out.ops.push(Op::Header { header, status: Status::Completed, note: None, reply: None });
 }
 
@@ -128,20 +114,10 @@ pub(crate) async fn call_sync(
         None => {
             let id = engine.journal.next_header_id();
             synthetic = Envelope {
+                // Id 0: the request it sends is caused by nothing (as from outside).
                 header: Arc::new(Header {
                     id: 0,
-                    session_id: id,
-                    correlation_id: 0,
-                    causation_id: 0,
-                    source: caller.clone(),
-                    target: caller.clone(),
-                    priority: priority::SYNC,
-                    created_us: now_us(),
-                    doc_type: String::new(),
-                    control_id: String::new(),
-                    body_id: 0,
-                    attributes: Vec::new(),
-                    ordering_key: None,
+                    ..Header::first(id, caller.clone(), caller.clone(), priority::SYNC, BodyRef::default(), Vec::new())
                 }),
                 body: Bytes::new(),
             };
