@@ -9,7 +9,6 @@ mod messages;
 mod metrics;
 
 use crate::engine::Engine;
-use crate::lock::RwLockExt;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -128,7 +127,7 @@ async fn rollback(State(s): State<ApiState>, Path(version): Path<u64>) -> (Statu
 }
 
 async fn plugins(State(s): State<ApiState>) -> Json<serde_json::Value> {
-    let packs = s.engine.inner.packs.read_unpoisoned().clone();
+    let packs = s.engine.inner.packs.registry().clone();
     let staged_dir = s.engine.inner.options.data_dir.join("packs");
     let mut staged: Vec<String> = std::fs::read_dir(&staged_dir)
         .map(|rd| {

@@ -4,7 +4,7 @@ use super::logging::{say_error, say_warn};
 use clap::Args;
 use hie_host::api::auth::{self, ApiToken};
 use hie_host::api::{self, ApiState};
-use hie_host::engine::{Engine, EngineOptions};
+use hie_host::engine::{Engine, EngineOptions, PackStore};
 use hie_host::journal::Journal;
 use hie_host::production::{self, validate::ValidateOptions};
 use hie_host::reload::{Reloader, watch};
@@ -127,18 +127,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         };
         let journal = Journal::open(&args.data_dir, plan.durability)
             .map_err(|e| anyhow::anyhow!("cannot open the journal in {}: {e}", args.data_dir.display()))?;
-        let engine_options = EngineOptions {
-            data_dir: args.data_dir.clone(),
-            plugin_dirs: dirs.clone(),
-            skip_unresolved: args.skip_unresolved,
-            exe,
-            trust,
-        };
+        let engine_options =
+            EngineOptions { data_dir: args.data_dir.clone(), skip_unresolved: args.skip_unresolved, exe, trust };
+        let packs = PackStore::new(packs, generation.load(std::sync::atomic::Ordering::Relaxed), dirs.clone());
         let engine = Engine::new(journal, tokio::runtime::Handle::current(), engine_options, packs);
-        engine
-            .inner
-            .pack_generation
-            .store(generation.load(std::sync::atomic::Ordering::Relaxed), std::sync::atomic::Ordering::Relaxed);
         if let Err(e) = engine.start(plan).await {
             say_error!("hie: {e}");
             return Ok(ExitCode::from(1));

@@ -29,38 +29,37 @@ pub mod item;
 mod operator;
 mod outbound_slot;
 pub mod pack_adapters;
+mod pack_store;
 mod pack_swap;
 pub mod reconfigure;
+mod schedules;
 mod services;
 mod sink;
 mod status;
+mod topology;
 mod transform;
 
 pub use intake::{Inbound, IntakeReply};
 pub use item::{ItemRuntime, ItemState};
 pub use operator::OperatorError;
+pub use pack_store::PackStore;
 pub use pack_swap::SwapReport;
 pub use reconfigure::ApplyReport;
 pub use services::block_on_host;
 pub use status::{ItemStatus, ProductionStatus};
 
 use crate::journal::Journal;
-use crate::lock::{LockExt, RwLockExt};
 use crate::message::Header;
-use crate::pack::PackRegistry;
 use crate::production::diff::PlanDiff;
 use crate::production::plan::{EngineSettings, ItemPlan, ProductionPlan};
 use crate::queue::{Entry, Queue};
 use hie_plugin_api::ItemKind;
-use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use tokio::runtime::Handle;
 
-/// How the engine was started.
-#[derive(Clone, Debug)]
 /// Where a send goes: the target item's queue and its settings in the running plan.
+#[derive(Clone)]
 pub struct Target {
     /// The item's queue.
     pub queue: Arc<Queue>,
@@ -77,11 +76,11 @@ impl Target {
     }
 }
 
+/// How the engine was started.
+#[derive(Clone, Debug)]
 pub struct EngineOptions {
     /// The data directory (journal, staged packs).
     pub data_dir: PathBuf,
-    /// Where packs are searched (binary dir, --plugins, config plugin_dirs).
-    pub plugin_dirs: Vec<PathBuf>,
     /// Skip items whose class no pack provides.
     pub skip_unresolved: bool,
     /// The `hie` executable, re-executed for worker processes.
@@ -122,43 +121,29 @@ pub enum EngineError {
     Journal(#[from] crate::journal::JournalError),
 }
 
-/// Shared engine state; every task holds an `Arc` of it.
+/// Shared engine state; every task holds an `Arc` of it. Each field is one concern
+/// behind its own handle; none of them knows the others.
 pub struct EngineInner {
-    /// The journal.
+    /// The journal: every message and every queue entry is durable here first.
     pub journal: Arc<Journal>,
     /// The tokio runtime everything async runs on.
     pub runtime: Handle,
-    /// Startup options.
+    /// How the engine was started (data directory, executable, trust).
     pub options: EngineOptions,
-    /// Queues by item name; created on first need and kept for the engine's life.
-    queues: Mutex<HashMap<String, Arc<Queue>>>,
-    /// Running items by name.
-    items: RwLock<HashMap<String, Arc<ItemRuntime>>>,
-    /// The plan being run.
-    plan: RwLock<Option<Arc<ProductionPlan>>>,
-    /// The packs loaded so far.
-    pub packs: RwLock<PackRegistry>,
+    /// What runs: the plan in force, item runtimes, queues, production state.
+    topology: topology::Topology,
+    /// The packs loaded, their load generations and the directories searched.
+    pub packs: PackStore,
     /// Sync calls waiting for replies, and deferred replies.
     calls: dispatch::Calls,
-    /// Instances of transform classes.
+    /// Idle instances of transform classes, reused across messages.
     transforms: transform::Transforms,
-    /// Production state.
-    state: Mutex<ProductionState>,
-    /// Pack load generation counter.
-    pub pack_generation: AtomicU64,
-    /// A handle to itself, for callbacks that must not keep the engine alive.
-    me: std::sync::Weak<EngineInner>,
-    /// `PurgeKeepDays` of the plan in force (0: no scheduled purge); a reload changes it,
-    /// and the purge schedule, watching it, acts on a new value at once.
-    purge_keep_days: tokio::sync::watch::Sender<u32>,
-    /// Whether the purge schedule's task is running.
-    purge_scheduled: AtomicBool,
-    /// Pack directories a reloaded production added to those of the start-up.
-    added_plugin_dirs: RwLock<Vec<PathBuf>>,
     /// Alerts raised (AlertOnError, QueueCountAlert, QueueWaitAlert, InactivityTimeout).
     pub alerts: alerts::Alerts,
-    /// Whether the alert watch (queue counts and waits, inactivity) runs.
-    watching: AtomicBool,
+    /// The purge schedule and the alert watch.
+    schedules: schedules::Schedules,
+    /// A handle to itself, for callbacks that must not keep the engine alive.
+    me: std::sync::Weak<EngineInner>,
 }
 
 /// A handle to the engine (cheap to clone).
@@ -170,26 +155,19 @@ pub struct Engine {
 
 impl Engine {
     /// Creates an engine over an open journal. Nothing runs until [`Engine::start`].
-    pub fn new(journal: Arc<Journal>, runtime: Handle, options: EngineOptions, packs: PackRegistry) -> Engine {
+    pub fn new(journal: Arc<Journal>, runtime: Handle, options: EngineOptions, packs: PackStore) -> Engine {
         Engine {
             inner: Arc::new_cyclic(|me| EngineInner {
                 me: me.clone(),
                 journal,
                 runtime,
                 options,
-                queues: Mutex::new(HashMap::new()),
-                items: RwLock::new(HashMap::new()),
-                plan: RwLock::new(None),
-                packs: RwLock::new(packs),
+                topology: topology::Topology::default(),
+                packs,
                 calls: dispatch::Calls::default(),
                 transforms: transform::Transforms::default(),
-                state: Mutex::new(ProductionState::Stopped),
-                pack_generation: AtomicU64::new(1),
-                purge_keep_days: tokio::sync::watch::Sender::new(0),
-                purge_scheduled: AtomicBool::new(false),
-                added_plugin_dirs: RwLock::new(Vec::new()),
                 alerts: alerts::Alerts::default(),
-                watching: AtomicBool::new(false),
+                schedules: schedules::Schedules::default(),
             }),
         }
     }
@@ -213,45 +191,9 @@ impl Engine {
             return Err(e);
         }
         inner.set_state(ProductionState::Running);
-        self.schedule_purge();
-        if !inner.watching.swap(true, Ordering::SeqCst) {
-            alerts::watch(Arc::downgrade(inner), &inner.runtime);
-        }
+        schedules::start(inner);
         tracing::info!(production = %plan.name, items = plan.items.len(), "production running");
         Ok(())
-    }
-
-    /// Purges finished messages older than `PurgeKeepDays` once an hour, and at once
-    /// when a reload changes the setting (0: none); suspended and unfinished messages
-    /// are kept. One schedule per engine; it ends when the engine stops.
-    fn schedule_purge(&self) {
-        if self.inner.purge_scheduled.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let weak = Arc::downgrade(&self.inner);
-        let mut setting = self.inner.purge_keep_days.subscribe();
-        self.inner.runtime.spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    changed = setting.changed() => if changed.is_err() { return },
-                }
-                let keep_days = *setting.borrow_and_update();
-                let Some(inner) = weak.upgrade() else { return };
-                if inner.state() == ProductionState::Stopped {
-                    inner.purge_scheduled.store(false, Ordering::SeqCst);
-                    return;
-                }
-                if keep_days == 0 {
-                    continue;
-                }
-                tracing::info!(keep_days, "scheduled purge (PurgeKeepDays)");
-                if let Err(e) = (Engine { inner }).purge(keep_days, false, false).await {
-                    tracing::error!(error = %e, "scheduled purge failed");
-                }
-            }
-        });
     }
 
     /// Stops every item in reverse start order (services, processes, operations),
@@ -262,7 +204,7 @@ impl Engine {
     pub async fn stop(&self) {
         let inner = &self.inner;
         inner.set_state(ProductionState::Stopping);
-        let items: Vec<Arc<ItemRuntime>> = inner.items.read_unpoisoned().values().cloned().collect();
+        let items = inner.items();
         let timeout = inner.plan().map_or(crate::production::plan::DEFAULT_SHUTDOWN_TIMEOUT, |p| p.shutdown_timeout);
         let stopping = async {
             for kind in [ItemKind::Service, ItemKind::Process, ItemKind::Operation] {
@@ -280,7 +222,7 @@ impl Engine {
                 "ShutdownTimeout reached: leaving items still busy; their messages are delivered again after the restart"
             );
         }
-        inner.items.write_unpoisoned().clear();
+        inner.topology.clear_items();
         inner.transforms.clear();
         if let Err(e) = inner.journal.flush().await {
             tracing::error!(error = %e, "could not flush the journal on stop");
@@ -336,35 +278,12 @@ impl Engine {
 }
 
 impl EngineInner {
-    /// Where packs are searched: the start-up's directories, then those reloads added.
-    pub fn plugin_dirs(&self) -> Vec<PathBuf> {
-        let mut dirs = self.options.plugin_dirs.clone();
-        dirs.extend(self.added_plugin_dirs.read_unpoisoned().iter().cloned());
-        dirs
-    }
-
-    /// Adds the directories of `wanted` not searched yet; returns them.
-    pub(crate) fn add_plugin_dirs(&self, wanted: &[PathBuf]) -> Vec<PathBuf> {
-        let key = |d: &PathBuf| d.canonicalize().unwrap_or_else(|_| d.clone());
-        let known: HashSet<PathBuf> = self.plugin_dirs().iter().map(key).collect();
-        let mut added = self.added_plugin_dirs.write_unpoisoned();
-        let mut new = Vec::new();
-        for d in wanted {
-            if d.is_dir() && !known.contains(&key(d)) && !new.iter().any(|n: &PathBuf| key(n) == key(d)) {
-                new.push(d.clone());
-            }
-        }
-        added.extend(new.iter().cloned());
-        new
-    }
-
     /// Replaces the running plan (routing sees the new items at once). When its
     /// `SearchFields` differ, the search index is brought up to date in the background.
     pub(crate) fn set_plan(&self, plan: Option<Arc<ProductionPlan>>) {
         let fields = plan.as_ref().map(|p| p.search_fields.clone());
-        let keep_days = plan.as_ref().map_or(0, |p| p.purge_keep_days);
-        self.purge_keep_days.send_if_modified(|days| std::mem::replace(days, keep_days) != keep_days);
-        let old = std::mem::replace(&mut *self.plan.write_unpoisoned(), plan);
+        self.schedules.set_purge_keep_days(plan.as_ref().map_or(0, |p| p.purge_keep_days));
+        let old = self.topology.replace_plan(plan);
         if let Some(fields) = fields
             && old.is_none_or(|o| o.search_fields != fields)
         {
@@ -386,7 +305,7 @@ impl EngineInner {
 
     /// Registers a running item.
     pub(crate) fn insert_item(&self, rt: Arc<ItemRuntime>) {
-        self.items.write_unpoisoned().insert(rt.plan.name.to_string(), rt);
+        self.topology.insert_item(rt);
     }
 
     /// Drops idle transform instances (their pack may have been replaced).
@@ -396,7 +315,7 @@ impl EngineInner {
 
     /// Forgets a stopped item.
     pub(crate) fn remove_item(&self, name: &str) {
-        self.items.write_unpoisoned().remove(name);
+        self.topology.remove_item(name);
     }
 
     /// Points the plan's items at the packs their runtimes run now (after a pack swap).
@@ -412,53 +331,34 @@ impl EngineInner {
         self.set_plan(Some(Arc::new(updated)));
     }
 
+    /// Sets the production state.
     pub(crate) fn set_state(&self, s: ProductionState) {
-        *self.state.lock_unpoisoned() = s;
+        self.topology.set_state(s);
     }
 
     /// Production state.
     pub fn state(&self) -> ProductionState {
-        *self.state.lock_unpoisoned()
+        self.topology.state()
     }
 
     /// The running plan.
     pub fn plan(&self) -> Option<Arc<ProductionPlan>> {
-        self.plan.read_unpoisoned().clone()
+        self.topology.plan()
     }
 
     /// A running item.
     pub fn item(&self, name: &str) -> Option<Arc<ItemRuntime>> {
-        self.items.read_unpoisoned().get(name).cloned()
+        self.topology.item(name)
     }
 
     /// Every running item.
     pub fn items(&self) -> Vec<Arc<ItemRuntime>> {
-        self.items.read_unpoisoned().values().cloned().collect()
+        self.topology.items()
     }
 
     /// The queue of item `name`, created (and configured from `plan`) if needed.
     pub fn queue_for(&self, name: &str, plan: Option<&ItemPlan>) -> Arc<Queue> {
-        let mut queues = self.queues.lock_unpoisoned();
-        if plan.is_none() {
-            // The hot path (every send): no key allocation when the queue exists.
-            if let Some(q) = queues.get(name) {
-                return q.clone();
-            }
-        }
-        let q = queues
-            .entry(name.to_string())
-            .or_insert_with(|| {
-                let (kind, size) = plan
-                    .map(|p| (p.engine.queue_type, p.engine.queue_size))
-                    .unwrap_or((crate::queue::QueueType::Fifo, 0));
-                Queue::new(name, kind, size)
-            })
-            .clone();
-        if let Some(p) = plan {
-            q.reconfigure(p.engine.queue_type, p.engine.queue_size);
-            q.set_window(p.engine.queue_window, self.refiller());
-        }
-        q
+        self.topology.queue_for(name, plan, || self.refiller())
     }
 
     /// Reads a FIFO queue's spilled entries back from the journal.

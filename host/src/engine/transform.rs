@@ -3,7 +3,7 @@
 
 use super::EngineInner;
 use super::instance::{HostServices, Instance};
-use crate::lock::{LockExt, RwLockExt};
+use crate::lock::LockExt;
 use crate::message::Envelope;
 use hie_plugin_api::abi::{LogLevel, PluginError};
 use std::collections::HashMap;
@@ -54,7 +54,7 @@ impl Transforms {
         let mut instance = match idle {
             Some(i) => i,
             None => {
-                let packs = engine.packs.read_unpoisoned();
+                let packs = engine.packs.registry();
                 let Some((pack, _)) = packs.class(class) else {
                     return Err(format!("transform class {class} is not provided by any loaded pack"));
                 };

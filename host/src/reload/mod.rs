@@ -20,7 +20,7 @@ pub mod watch;
 pub use versions::{ConfigVersion, Versions};
 
 use crate::engine::Engine;
-use crate::lock::{LockExt, RwLockExt};
+use crate::lock::LockExt;
 use crate::pack::{self, LoadedPack, same_file};
 use crate::production::{self, validate::ValidateOptions};
 use serde::Serialize;
@@ -28,7 +28,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
 
 /// The outcome of one reload attempt.
 #[derive(Clone, Debug, Serialize)]
@@ -130,7 +129,7 @@ impl Reloader {
     /// Searches (and watches) the plugin directories `config` names that are new, and
     /// loads their packs, so the classes they provide resolve when it is validated.
     async fn adopt_plugin_dirs(&self, config: &production::ProductionConfig, source: &str) {
-        let new = self.engine.inner.add_plugin_dirs(&config.plugin_dirs);
+        let new = self.engine.inner.packs.add_dirs(&config.plugin_dirs);
         if new.is_empty() {
             return;
         }
@@ -235,7 +234,7 @@ impl Reloader {
         };
         self.adopt_plugin_dirs(&config, source).await;
         let (plan, diags) = {
-            let packs = self.engine.inner.packs.read_unpoisoned();
+            let packs = self.engine.inner.packs.registry();
             production::validate::validate(&config, &packs, self.options)
         };
         let mut diagnostics: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
@@ -305,11 +304,11 @@ impl Reloader {
         let inner = &self.engine.inner;
         let stage = inner.options.data_dir.join("packs");
         let mut events = Vec::new();
-        let candidates = pack::pack_candidates(&inner.plugin_dirs());
+        let candidates = pack::pack_candidates(&inner.packs.dirs());
         for path in &candidates {
             let Ok(sha) = pack::sha256_file(path) else { continue };
             let current: Option<Arc<LoadedPack>> = {
-                let reg = inner.packs.read_unpoisoned();
+                let reg = inner.packs.registry();
                 if reg.packs.iter().any(|p| p.sha256 == sha) {
                     continue;
                 }
@@ -318,7 +317,7 @@ impl Reloader {
             if self.status.lock_unpoisoned().not_packs.contains(&(path.clone(), sha.clone())) {
                 continue;
             }
-            let generation = inner.pack_generation.fetch_add(1, Ordering::Relaxed);
+            let generation = inner.packs.next_generation();
             let mut ev = ReloadEvent::new("pack", source, "applied", "");
             ev.pack = Some(path.display().to_string());
             let loaded = match pack::load_pack(path, &stage, generation, inner.options.trust.as_deref()) {
@@ -338,7 +337,7 @@ impl Reloader {
             };
             match current {
                 None => {
-                    inner.packs.write_unpoisoned().add(loaded.clone());
+                    inner.packs.add(loaded.clone());
                     ev.detail = format!(
                         "new pack {} {} loaded (generation {})",
                         loaded.name, loaded.version, loaded.generation
@@ -360,7 +359,7 @@ impl Reloader {
                     users.sort();
                     match self.engine.swap_pack(loaded.clone(), &users).await {
                         Ok(report) => {
-                            inner.packs.write_unpoisoned().replace(&old.source_path, loaded.clone());
+                            inner.packs.replace(&old.source_path, loaded.clone());
                             inner.clear_transforms();
                             ev.detail = format!(
                                 "{} {} → {} (generation {}): {} item(s) swapped",
@@ -385,7 +384,7 @@ impl Reloader {
         // Packs deleted from disk: items keep running the version they have, flagged.
         let deleted: HashSet<PathBuf> = inner
             .packs
-            .read_unpoisoned()
+            .registry()
             .packs
             .iter()
             .filter(|p| !p.source_path.exists())
