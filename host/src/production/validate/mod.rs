@@ -231,7 +231,7 @@ pub fn validate(
         if item.name.trim().is_empty() {
             diags.push(Diagnostic::error(&item.location, "item has an empty name"));
         }
-        if let Some(first) = seen.insert(&item.name, item) {
+        if let Some(first) = seen.get(item.name.as_str()) {
             diags.push(
                 Diagnostic::error(
                     &item.location,
@@ -239,6 +239,8 @@ pub fn validate(
                 )
                 .item(&item.name),
             );
+        } else {
+            seen.insert(&item.name, item);
         }
     }
 
@@ -378,6 +380,11 @@ fn plan_item(
             continue;
         }
         let adapter_setting = packs.adapters.get(&class.adapter).and_then(|a| a.setting(&s.name));
+        // A setting the class does not take is ignored (warned below), so its value is not
+        // checked; one whose kind the pack declares is checked by that kind alone.
+        let engine_checks_value = class.setting(&s.name).is_some()
+            && adapter_setting.is_none()
+            && pack.setting_kinds.get(&class.name).and_then(|k| k.get(&s.name)).is_none();
         match class.setting(&s.name) {
             None if adapter_setting.is_some() => {
                 settings.insert(s.name.clone(), s.value.clone());
@@ -418,14 +425,14 @@ fn plan_item(
         }
         // Adapter settings are checked against their declared kinds (adapters.rs).
         if INTEGER_SETTINGS.contains(&s.name.as_str())
-            && adapter_setting.is_none()
+            && engine_checks_value
             && !s.value.trim().is_empty()
             && s.value.trim().parse::<i64>().is_err()
         {
             diags.push(err(format!("invalid value {:?}: expected a whole number", s.value)));
         }
         if NUMBER_SETTINGS.contains(&s.name.as_str())
-            && adapter_setting.is_none()
+            && engine_checks_value
             && !s.value.trim().is_empty()
             && s.value.trim().parse::<f64>().is_err()
         {
@@ -484,15 +491,17 @@ fn engine_settings(
         if v.is_empty() {
             return None;
         }
-        match v.parse::<i64>() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                if let Some(s) = s {
-                    diags.push(bad(s, "a whole number"));
-                }
-                None
-            }
+        // Bounded, so no engine setting overflows what it is turned into (seconds,
+        // counts, MiB): 2^32 seconds is 136 years.
+        let expected = match v.parse::<i64>() {
+            Ok(n) if n.unsigned_abs() <= u64::from(u32::MAX) => return Some(n),
+            Ok(_) => "a whole number of at most 4294967295",
+            Err(_) => "a whole number",
+        };
+        if let Some(s) = s {
+            diags.push(bad(s, expected));
         }
+        None
     };
 
     if let Some(s) = values.get("ExecutionMode") {
@@ -593,7 +602,7 @@ fn engine_settings(
     }
     if let Some(s) = values.get("RateLimit") {
         match s.value.trim().parse::<f64>() {
-            Ok(r) if r >= 0.0 => e.rate_limit = (r > 0.0).then_some(r),
+            Ok(r) if r.is_finite() && r >= 0.0 => e.rate_limit = (r > 0.0).then_some(r),
             _ => diags.push(bad(s, "messages per second (a number, 0 = unlimited)")),
         }
     }
@@ -603,8 +612,18 @@ fn engine_settings(
     if let Some(n) = int("CircuitBreakerCooldown", diags) {
         e.breaker_cooldown = Duration::from_secs(n.max(1) as u64);
     }
-    if let Some(n) = int("AlertOnError", diags) {
-        e.alert_on_error = n != 0;
+    // A %Boolean in IRIS (1/0); true/false and yes/no read too, as for NoFailWhileDisconnected.
+    if let Some((v, s)) = text("AlertOnError")
+        && !v.is_empty()
+    {
+        match hie_plugin_api::settings::parse_bool(&v) {
+            Ok(b) => e.alert_on_error = b,
+            Err(err) => {
+                if let Some(s) = s {
+                    diags.push(bad(s, &err.expected));
+                }
+            }
+        }
     }
     if let Some(n) = int("QueueCountAlert", diags) {
         e.queue_count_alert = n.max(0) as usize;
@@ -732,3 +751,6 @@ fn check_tls(config: &ProductionConfig, plans: &mut [ItemPlan], diags: &mut Vec<
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
