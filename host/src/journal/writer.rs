@@ -275,6 +275,8 @@ impl LogWriter {
             }),
         };
         match &written_ok {
+            // A batch none of which encoded wrote nothing: it tells nothing of the disk.
+            Ok(()) if first_lsn.is_none() => {}
             Ok(()) => {
                 if !healthy.swap(true, Ordering::SeqCst) {
                     tracing::info!("journal writable again; intake resumes");
@@ -312,5 +314,311 @@ impl LogWriter {
                 done(result);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("hie-writer-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    /// Removes a test's directory, retrying while the spare segment the log started is
+    /// still being written into it.
+    fn remove(dir: &Path) {
+        for _ in 0..100 {
+            if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn body(id: MessageId, size: usize) -> Vec<Op> {
+        vec![Op::Body { id, data: Bytes::from(vec![b'b'; size]), created_us: 0 }]
+    }
+
+    fn body_ids(ops: &[Op]) -> Vec<MessageId> {
+        ops.iter().filter_map(|op| if let Op::Body { id, .. } = op { Some(*id) } else { None }).collect()
+    }
+
+    /// A writer of a new log in `dir`, with its progress, health flag and writer queue.
+    struct Rig {
+        w: LogWriter,
+        progress: Arc<Progress>,
+        healthy: Arc<AtomicBool>,
+        queue: Handoff<Job>,
+    }
+
+    fn rig(dir: &Path, durability: Durability) -> Rig {
+        let log = Log::open(dir, 0, |_, _| panic!("a new log")).expect("open");
+        let progress = Progress::new(0);
+        let healthy = Arc::new(AtomicBool::new(true));
+        Rig {
+            w: LogWriter::new(log, progress.clone(), durability, healthy.clone()),
+            progress,
+            healthy,
+            queue: Handoff::new(),
+        }
+    }
+
+    /// What a completion heard: its tag, its result, and the written position when it ran.
+    type Heard = (u64, Result<(), String>, u64);
+
+    fn tell(tag: u64, progress: &Arc<Progress>, tx: &mpsc::Sender<Heard>) -> Option<Done> {
+        let (progress, tx) = (progress.clone(), tx.clone());
+        Some(Box::new(move |r: Result<(), JournalError>| {
+            let _ = tx.send((tag, r.map_err(|e| e.to_string()), progress.written.load(Ordering::SeqCst)));
+        }))
+    }
+
+    fn heard(rx: &mpsc::Receiver<Heard>) -> Vec<Heard> {
+        rx.try_iter().collect()
+    }
+
+    fn written(progress: &Progress) -> u64 {
+        progress.written.load(Ordering::SeqCst)
+    }
+
+    fn commit(ops: Vec<Op>, sync: bool, done: Option<Done>) -> Job {
+        Job::Commit { ops, sync, done }
+    }
+
+    /// `(lsn, body ids)` of every record of the log in `dir`, read back from the start.
+    fn replay(dir: &Path) -> Vec<(u64, Vec<MessageId>)> {
+        let mut seen = Vec::new();
+        let _log = Log::open(dir, 0, |lsn, ops| seen.push((lsn, body_ids(&ops)))).expect("reopen");
+        seen
+    }
+
+    /// Writes one body record sized to leave exactly `room` bytes in the current segment.
+    fn fill_leaving(w: &mut LogWriter, room: u64) {
+        let target = (w.log.room() - room) as usize;
+        let mut size = target - 64;
+        let ops = loop {
+            let ops = body(900, size);
+            let mut record = Vec::new();
+            log::encode_record(&mut record, 1, &ops).expect("encode");
+            if record.len() == target {
+                break ops;
+            }
+            size = size + target - record.len();
+        };
+        w.flush(&mut vec![(ops, false, None)]);
+        assert_eq!(w.log.room(), room);
+    }
+
+    #[test]
+    fn a_batch_is_written_as_consecutive_records_and_each_waiter_hears_once_in_log_order_after_the_position_is_published()
+     {
+        let dir = temp_dir("batch");
+        let mut r = rig(&dir, Durability::Fsync);
+        let (tx, rx) = mpsc::channel();
+        let mut batch: Vec<Pending> =
+            (0..5).map(|i| (body(10 + i, 100 * (i as usize + 1)), i % 2 == 1, tell(i, &r.progress, &tx))).collect();
+        batch.push((body(15, 10), false, None));
+        let mut expected_end = 0;
+        for (i, (ops, _, _)) in batch.iter().enumerate() {
+            let mut record = Vec::new();
+            log::encode_record(&mut record, i as u64 + 1, ops).expect("encode");
+            expected_end += record.len() as u64;
+        }
+        r.w.flush(&mut batch);
+        assert!(batch.is_empty(), "the batch is consumed");
+        assert_eq!(heard(&rx), (0..5).map(|i| (i, Ok(()), 6)).collect::<Vec<_>>(), "the last LSN is published first");
+        assert_eq!(r.w.log.end().2, expected_end, "one record per commit, back to back");
+        let segments = r.w.log.segments();
+        let mut offset = 0;
+        for id in 10..16 {
+            let pos = r.progress.recent.find(id).expect("noted for reads before indexing");
+            assert_eq!((pos.lsn, pos.segment, pos.offset), (id - 9, 1, offset));
+            let ops = log::read_record_at(&segments, pos.segment, pos.offset, pos.lsn).expect("record");
+            assert_eq!(body_ids(&ops), vec![id]);
+            let mut record = Vec::new();
+            log::encode_record(&mut record, pos.lsn, &ops).expect("encode");
+            offset += record.len() as u64;
+        }
+        drop(r);
+        assert_eq!(replay(&dir), (1..=6).map(|lsn| (lsn, vec![lsn + 9])).collect::<Vec<_>>());
+        remove(&dir);
+    }
+
+    #[test]
+    fn a_commit_nobody_syncs_is_written_at_once_but_one_awaiting_a_sync_in_fsync_mode_is_handed_back_untouched() {
+        let dir = temp_dir("inline-fsync");
+        let mut r = rig(&dir, Durability::Fsync);
+        let (tx, rx) = mpsc::channel();
+        assert!(r.w.try_write_now(&r.queue, (body(1, 100), false, tell(1, &r.progress, &tx))).is_none());
+        assert_eq!(heard(&rx), vec![(1, Ok(()), 1)], "written and reported before it returns");
+        let end = r.w.log.end().2;
+        let back = r.w.try_write_now(&r.queue, (body(2, 100), true, tell(2, &r.progress, &tx)));
+        let (ops, sync, done) = back.expect("a sync is shared by the writer, never paid inline");
+        assert_eq!((body_ids(&ops), sync, done.is_some()), (vec![2], true, true));
+        assert!(heard(&rx).is_empty(), "not reported");
+        assert_eq!((written(&r.progress), r.w.log.end().2, r.w.log.last_lsn()), (1, end, 1), "nor written");
+        remove(&dir);
+    }
+
+    #[test]
+    fn in_process_mode_a_commit_asking_for_a_sync_is_written_at_once_too() {
+        let dir = temp_dir("inline-process");
+        let mut r = rig(&dir, Durability::Process);
+        let (tx, rx) = mpsc::channel();
+        assert!(r.w.try_write_now(&r.queue, (body(1, 100), true, tell(1, &r.progress, &tx))).is_none());
+        assert_eq!(heard(&rx), vec![(1, Ok(()), 1)]);
+        drop(r);
+        assert_eq!(replay(&dir), vec![(1, vec![1])]);
+        remove(&dir);
+    }
+
+    #[test]
+    fn a_commit_is_not_written_at_once_ahead_of_one_queued_before_it_nor_into_a_rotation() {
+        let dir = temp_dir("inline-refused");
+        let mut r = rig(&dir, Durability::Process);
+        let (tx, rx) = mpsc::channel();
+        assert!(r.queue.push(commit(body(1, 10), false, tell(1, &r.progress, &tx))).is_ok());
+        let back = r.w.try_write_now(&r.queue, (body(2, 10), false, tell(2, &r.progress, &tx)));
+        let back = back.expect("handed back: order is kept");
+        assert_eq!((heard(&rx), written(&r.progress)), (vec![], 0));
+        let mut batch = Vec::new();
+        r.w.take_queued(&r.queue, &mut batch);
+        batch.push(back);
+        r.w.flush(&mut batch);
+        assert_eq!(heard(&rx), vec![(1, Ok(()), 2), (2, Ok(()), 2)]);
+
+        // Exactly the room an inline write keeps free: written; then less: handed back.
+        let need = ops_bytes(&body(3, 10)) as u64 + INLINE_MARGIN;
+        fill_leaving(&mut r.w, need);
+        assert!(r.w.try_write_now(&r.queue, (body(3, 10), false, tell(3, &r.progress, &tx))).is_none());
+        assert_eq!(heard(&rx), vec![(3, Ok(()), 4)]);
+        assert!(r.w.log.room() < need);
+        let back = r.w.try_write_now(&r.queue, (body(4, 10), false, tell(4, &r.progress, &tx)));
+        assert!(back.is_some(), "a rotation syncs: not for the caller to wait on");
+        assert_eq!((heard(&rx), written(&r.progress), r.w.log.first_lsn()), (vec![], 4, 1), "nothing written");
+        remove(&dir);
+    }
+
+    #[test]
+    fn take_queued_takes_the_queue_in_order_and_writes_what_came_before_a_maintenance_job_first() {
+        let dir = temp_dir("take");
+        let mut r = rig(&dir, Durability::Fsync);
+        let (tx, rx) = mpsc::channel();
+        let ran = Arc::new(AtomicBool::new(false));
+        let job_ran = ran.clone();
+        assert!(r.queue.push(commit(body(1, 10), true, tell(1, &r.progress, &tx))).is_ok());
+        assert!(r.queue.push(commit(body(2, 10), false, tell(2, &r.progress, &tx))).is_ok());
+        assert!(r.queue.push(Job::Exec(Box::new(move |_| job_ran.store(true, Ordering::SeqCst)))).is_ok());
+        assert!(r.queue.push(commit(body(3, 10), false, tell(3, &r.progress, &tx))).is_ok());
+        let mut batch = Vec::new();
+        r.w.take_queued(&r.queue, &mut batch);
+        assert!(r.queue.is_empty());
+        assert_eq!(
+            heard(&rx),
+            vec![(1, Ok(()), 2), (2, Ok(()), 2)],
+            "written before the job is handed on, as one batch"
+        );
+        assert_eq!(batch.iter().map(|(ops, _, _)| body_ids(ops)).collect::<Vec<_>>(), vec![vec![3]], "the rest waits");
+        assert!(!ran.load(Ordering::SeqCst), "maintenance is the indexer's, never run under the log");
+        r.w.flush(&mut batch);
+        assert_eq!(heard(&rx), vec![(3, Ok(()), 3)]);
+        remove(&dir);
+    }
+
+    #[test]
+    fn take_queued_writes_a_batch_every_2048_commits() {
+        let dir = temp_dir("max-batch");
+        let mut r = rig(&dir, Durability::Process);
+        let (tx, rx) = mpsc::channel();
+        for i in 0..MAX_COMMITS_PER_BATCH as u64 + 2 {
+            assert!(r.queue.push(commit(body(i, 8), false, tell(i, &r.progress, &tx))).is_ok());
+        }
+        let mut batch = Vec::new();
+        r.w.take_queued(&r.queue, &mut batch);
+        let n = MAX_COMMITS_PER_BATCH as u64;
+        assert_eq!(heard(&rx), (0..n).map(|i| (i, Ok(()), n)).collect::<Vec<_>>(), "one batch of 2048");
+        assert_eq!(batch.iter().map(|(ops, _, _)| body_ids(ops)).collect::<Vec<_>>(), vec![vec![n], vec![n + 1]]);
+        remove(&dir);
+    }
+
+    #[test]
+    fn a_batch_that_cannot_be_written_fails_every_waiter_publishes_nothing_and_marks_the_log_unhealthy_until_a_write_succeeds()
+     {
+        let dir = temp_dir("failed");
+        let mut r = rig(&dir, Durability::Fsync);
+        let (tx, rx) = mpsc::channel();
+        // The next batch needs a new segment, and a directory is where that segment goes.
+        fill_leaving(&mut r.w, 100);
+        let blocker = dir.join(format!("{:020}.log", r.w.log.last_lsn() + 1));
+        std::fs::create_dir(&blocker).expect("in the way");
+        let mut batch: Vec<Pending> = (10..13).map(|i| (body(i, 500), i != 11, tell(i, &r.progress, &tx))).collect();
+        r.w.flush(&mut batch);
+        let failed = heard(&rx);
+        assert_eq!(
+            failed.iter().map(|h| (h.0, h.2)).collect::<Vec<_>>(),
+            vec![(10, 1), (11, 1), (12, 1)],
+            "nothing published"
+        );
+        for (tag, result, _) in &failed {
+            let e = result.as_ref().expect_err("refused");
+            assert!(e.contains("cannot write the commit log"), "{tag}: {e}");
+        }
+        assert!(!r.healthy.load(Ordering::SeqCst), "unhealthy: intake NACKs, consumers pause");
+        assert!((10..13).all(|id| r.progress.recent.find(id).is_none()), "no position noted for a body not written");
+        r.w.flush(&mut vec![(body(13, 500), true, tell(13, &r.progress, &tx))]);
+        // LSNs 2 to 4 went to the refused commits and are never handed out again.
+        assert_eq!(heard(&rx), vec![(13, Ok(()), 5)]);
+        assert!(r.healthy.load(Ordering::SeqCst), "healthy again after a good write");
+        drop(r);
+        std::fs::remove_dir(&blocker).expect("blocker");
+        assert_eq!(replay(&dir), vec![(1, vec![900]), (5, vec![13])]);
+        remove(&dir);
+    }
+
+    #[test]
+    fn commits_handed_in_while_the_log_is_held_share_the_writer_threads_next_write_and_it_drains_the_queue_on_close() {
+        let dir = temp_dir("run");
+        let Rig { w, progress, queue, .. } = rig(&dir, Durability::Fsync);
+        let (writer, queue) = (Arc::new(std::sync::Mutex::new(w)), Arc::new(queue));
+        let (tx, rx) = mpsc::channel();
+        let held = writer.lock_unpoisoned();
+        let (ended_tx, ended) = mpsc::channel();
+        let (w, q, p) = (writer.clone(), queue.clone(), progress.clone());
+        let thread = std::thread::spawn(move || {
+            run(w, q, p);
+            let _ = ended_tx.send(());
+        });
+        for i in 0..10 {
+            assert!(queue.push(commit(body(i, 100), i == 0, tell(i, &progress, &tx))).is_ok());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(heard(&rx).is_empty(), "nothing is written while another holds the log");
+        drop(held);
+        let first: Vec<Heard> =
+            (0..10).map(|_| rx.recv_timeout(Duration::from_secs(10)).expect("completion")).collect();
+        assert_eq!(first, (0..10).map(|i| (i, Ok(()), 10)).collect::<Vec<_>>(), "one write for all ten, in order");
+        for i in 10..20 {
+            assert!(queue.push(commit(body(i, 100), true, tell(i, &progress, &tx))).is_ok());
+        }
+        queue.close();
+        assert!(queue.push(commit(Vec::new(), true, None)).is_err(), "closed");
+        ended.recv_timeout(Duration::from_secs(10)).expect("the writer thread ends once the queue is drained");
+        thread.join().expect("writer thread");
+        let rest = heard(&rx);
+        assert_eq!(
+            rest.iter().map(|h| (h.0, h.1.clone())).collect::<Vec<_>>(),
+            (10..20).map(|i| (i, Ok(()))).collect::<Vec<_>>()
+        );
+        assert_eq!(written(&progress), 20);
+        drop(writer);
+        assert_eq!(replay(&dir).len(), 20);
+        remove(&dir);
     }
 }

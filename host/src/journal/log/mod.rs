@@ -198,6 +198,10 @@ impl Log {
         // and start at its name.
         let mut last_read = 0u64;
         for (i, (first, path)) in found.iter().enumerate() {
+            // A segment's records start at its name, so the next LSN does too, even where
+            // it holds none (its first write failed): written below its name, a record
+            // would be taken for a stale one at the next open, and dropped.
+            next_lsn = next_lsn.max(*first);
             let (records, intact, dirty) = read_segment(path, last_read.max(first.saturating_sub(1)))?;
             for (lsn, ops) in records {
                 last_read = lsn;
@@ -290,18 +294,33 @@ impl Log {
     /// current segment (for [`Log::rewind`]). A failed write leaves the log ending where
     /// it did (the next write goes to the same place).
     pub fn append(&mut self, records: &[u8], first_lsn: u64) -> std::io::Result<u64> {
-        if self.len + records.len() as u64 > self.capacity {
-            self.rotate(first_lsn, records.len() as u64)?;
+        let need = records.len() as u64;
+        if self.len == 0 && need > self.capacity {
+            // An empty segment grows to hold the commit instead of rotating: a rotation
+            // names the new segment after `first_lsn`, which may be this one's own name.
+            zero_range(&self.file, self.capacity, need)?;
+            self.file.sync_all()?;
+            self.capacity = need;
+        } else if self.len + need > self.capacity {
+            self.rotate(first_lsn, need)?;
         }
         let at = self.len;
-        self.file.write_all_at(records, at)?;
-        self.len += records.len() as u64;
+        if let Err(e) = self.file.write_all_at(records, at) {
+            // Refused commits: whole records a short write left must not be replayed.
+            let _ = zero_range(&self.file, at, at + need);
+            return Err(e);
+        }
+        self.len += need;
         Ok(at)
     }
 
     /// Forgets what was written from `offset` of the current segment on (its sync failed,
-    /// so its commits were refused): the next write overwrites it.
+    /// so its commits were refused): the next write overwrites it, and it is zeroed now so
+    /// that an open before that write does not replay it.
     pub fn rewind(&mut self, offset: u64) {
+        if offset < self.len {
+            let _ = zero_range(&self.file, offset, self.len);
+        }
         self.len = self.len.min(offset);
     }
 
@@ -414,3 +433,6 @@ fn sync_dir(dir: &Path) {
         let _ = d.sync_all();
     }
 }
+
+#[cfg(test)]
+mod tests;
