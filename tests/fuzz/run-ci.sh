@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # CI: a short libFuzzer run of every fuzz target (docs/fuzzing.md).
 #
-#   fuzz/run-ci.sh                 # FUZZ_SECONDS (default 20) per target
+#   tests/fuzz/run-ci.sh                 # FUZZ_SECONDS (default 20) per target
 #
 # Builds the targets (cargo-fuzz, --sanitizer none by default), then runs each one for
 # FUZZ_SECONDS on its seeds, its regressions and the local corpus when there is one (read
 # only: new inputs go to a temporary directory). Exits 1 when a target crashes, fails an
 # assertion, hangs (-timeout) or a build of HIE's code fails; the crashing input is kept in
-# $FUZZ_ARTIFACTS (default fuzz/artifacts/ci/). Exits 0 with a loud SKIPPED banner when this
+# $FUZZ_ARTIFACTS (default tests/fuzz/artifacts/ci/). Exits 0 with a loud SKIPPED banner when this
 # machine cannot build fuzz targets at all (no cargo-fuzz and no way to install it, or a
 # toolchain that cannot build libfuzzer-sys).
 #
 # Environment: FUZZ_SECONDS, FUZZ_SANITIZER (none|address; address needs RUSTC_BOOTSTRAP,
-# set here), FUZZ_TARGET_DIR (default fuzz/target), FUZZ_ARTIFACTS, FUZZ_TARGETS (space
+# set here), FUZZ_TARGET_DIR (default tests/fuzz/target), FUZZ_ARTIFACTS, FUZZ_TARGETS (space
 # separated subset).
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -88,7 +88,7 @@ echo "== built in $((BUILT - START))s"
 BIN="$TARGET_DIR/x86_64-unknown-linux-gnu/release"
 mkdir -p "$ARTIFACTS"
 # Seeds from the repository's own data (seed.sh), the committed regressions, and the local
-# long-run corpus when this machine has one (fuzz/corpus/, git-ignored: it is hundreds of MB).
+# long-run corpus when this machine has one (tests/fuzz/corpus/, git-ignored: it is hundreds of MB).
 FUZZ_BIN_DIR="$BIN" ./seed.sh >/dev/null || { echo "FAIL: the seed generator failed"; exit 1; }
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT

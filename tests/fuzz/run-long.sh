@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Long fuzzing runs, one target after another (one fuzzer process at a time, nice 19):
-#   fuzz/run-long.sh [RUNS] [TARGET...]      (default: 10,000,000 runs of every target)
+#   tests/fuzz/run-long.sh [RUNS] [TARGET...]      (default: 10,000,000 runs of every target)
 # Needs the targets built first (docs/fuzzing.md):
-#   cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build -s none
+#   cd tests/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build -s none
 # New inputs go to corpus/<target>/ (minimise afterwards with `cargo fuzz cmin`), crashes
 # to artifacts/<target>/, libFuzzer's output to logs/<target>.log. (-jobs=1 makes libFuzzer
 # run the one fuzzing process as its child, writing fuzz-0.log, which is moved to logs/.)

@@ -156,7 +156,7 @@ fn oversize_frame_without_end_resyncs_at_next_start_byte() {
 
 #[test]
 fn oversize_partial_frame_is_oversize_however_it_was_read() {
-    // Found by fuzzing (fuzz/corpus/mllp_framer/regression-oversize-partial-frame): a
+    // Found by fuzzing (tests/fuzz/corpus/mllp_framer/regression-oversize-partial-frame): a
     // partial frame over the maximum, abandoned by a new start byte, was JunkSkipped when it
     // arrived in one read but Oversize (the connection is closed) when read in pieces.
     let mut wire = vec![START_BLOCK];
@@ -184,7 +184,7 @@ fn oversize_partial_frame_is_oversize_however_it_was_read() {
 
 #[test]
 fn frame_of_exactly_the_maximum_is_a_frame_when_its_fs_arrives_alone() {
-    // Found by fuzzing (fuzz/regressions/mllp_framer-fs-counted-as-payload): a read ending
+    // Found by fuzzing (tests/fuzz/regressions/mllp_framer-fs-counted-as-payload): a read ending
     // in the FS of a frame whose payload is exactly the maximum counted that FS as payload
     // and dropped the frame as oversize; in one read the same frame was delivered.
     let payload = b"12345678";

@@ -23,8 +23,8 @@ fn tables() -> &'static LookupTables {
     static T: OnceLock<LookupTables> = OnceLock::new();
     T.get_or_init(|| {
         let mut t = LookupTables::new();
-        t.import(include_str!("../../tests/fixtures/iris/lookup/SexCodes.xml")).expect("SexCodes");
-        t.import(include_str!("../../tests/fixtures/iris/lookup/legacy_tables.xml")).expect("legacy tables");
+        t.import(include_str!("../../../tests/fixtures/iris/lookup/SexCodes.xml")).expect("SexCodes");
+        t.import(include_str!("../../../tests/fixtures/iris/lookup/legacy_tables.xml")).expect("legacy tables");
         t
     })
 }

@@ -18,14 +18,14 @@ pub fn lines(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
 
 /// Fixture messages (tests/fixtures/iris/messages) the rule, DTL and schema targets run on.
 pub const MESSAGES: &[&[u8]] = &[
-    include_bytes!("../../tests/fixtures/iris/messages/adt_a01_inpatient.hl7"),
-    include_bytes!("../../tests/fixtures/iris/messages/oru_r01_normal.hl7"),
-    include_bytes!("../../tests/fixtures/iris/messages/adt_a28_zpi.hl7"),
-    include_bytes!("../../tests/fixtures/iris/messages/orm_o01_order.hl7"),
+    include_bytes!("../../../tests/fixtures/iris/messages/adt_a01_inpatient.hl7"),
+    include_bytes!("../../../tests/fixtures/iris/messages/oru_r01_normal.hl7"),
+    include_bytes!("../../../tests/fixtures/iris/messages/adt_a28_zpi.hl7"),
+    include_bytes!("../../../tests/fixtures/iris/messages/orm_o01_order.hl7"),
 ];
 
 /// The custom schema category of the fixtures.
-pub const HIE_25_XML: &str = include_str!("../../tests/fixtures/iris/schema/HIE_2.5.xml");
+pub const HIE_25_XML: &str = include_str!("../../../tests/fixtures/iris/schema/HIE_2.5.xml");
 
 /// The built-in categories plus the fixtures' `HIE_2.5` (built once per process).
 pub fn registry() -> &'static hie_hl7_schema::Registry {

@@ -1,8 +1,8 @@
 //! Writes the seed inputs of every fuzz target into `<out>/<target>/` (default
-//! `fuzz/seeds`): the repository's real data (HL7 samples, IRIS fixtures, config files)
+//! `tests/fuzz/seeds`): the repository's real data (HL7 samples, IRIS fixtures, config files)
 //! in each target's input format, plus MLLP streams, worker protocol frames and commit-log
-//! segments encoded here with the host's own types. `fuzz/seed.sh` runs it; the minimised
-//! result is what is committed under `fuzz/corpus/`.
+//! segments encoded here with the host's own types. `tests/fuzz/seed.sh` runs it; the minimised
+//! result is what is committed under `tests/fuzz/corpus/`.
 //!
 //! Usage: gen-seeds [OUT_DIR] [EXTRA_HL7_DIR...]
 
@@ -81,7 +81,7 @@ fn record(out: &mut Vec<u8>, lsn: u64, ops: &[Op]) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let repo = here.parent().expect("repo").to_path_buf();
+    let repo = here.join("../..");
     let root = args.get(1).map(PathBuf::from).unwrap_or_else(|| here.join("seeds"));
     let mut out = Out { root, n: 0 };
     let fixtures = repo.join("tests/fixtures/iris");
