@@ -246,9 +246,7 @@ fn read_manifest_ext(
 
 /// Whether dotted version `a` is lower than `b` (numeric parts; missing parts are 0).
 fn version_less(a: &str, b: &str) -> bool {
-    let parts = |v: &str| -> Vec<u64> {
-        v.split(|c: char| c == '.' || c == '-').map(|p| p.parse().unwrap_or(0)).take(3).collect()
-    };
+    let parts = |v: &str| -> Vec<u64> { v.split(['.', '-']).map(|p| p.parse().unwrap_or(0)).take(3).collect() };
     let (a, b) = (parts(a), parts(b));
     for i in 0..3 {
         let (x, y) = (a.get(i).copied().unwrap_or(0), b.get(i).copied().unwrap_or(0));
@@ -295,17 +293,6 @@ fn summarise(e: &LibraryError) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn versions_compare_by_number_not_text() {
-        assert!(super::version_less("0.1.0", "0.2.0"));
-        assert!(super::version_less("0.9.9", "0.10.0"));
-        assert!(!super::version_less("1.0.0", "1.0"));
-        assert!(!super::version_less("2.0.0", "1.9.9"));
-    }
-}
-
 /// Shortens `s` to at most `max` bytes without cutting a character.
 fn truncate_chars(s: &mut String, max: usize) {
     if s.len() > max {
@@ -314,5 +301,16 @@ fn truncate_chars(s: &mut String, max: usize) {
             cut -= 1;
         }
         s.truncate(cut);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn versions_compare_by_number_not_text() {
+        assert!(super::version_less("0.1.0", "0.2.0"));
+        assert!(super::version_less("0.9.9", "0.10.0"));
+        assert!(!super::version_less("1.0.0", "1.0"));
+        assert!(!super::version_less("2.0.0", "1.9.9"));
     }
 }

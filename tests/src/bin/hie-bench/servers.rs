@@ -82,14 +82,13 @@ pub fn serve_conn(mut stream: TcpStream, count: &AtomicU64, ids: Option<&std::sy
                 }
             };
             mllp::encode_into(&mut out, &ack);
-            if let Some(f) = ids {
-                if let Some((_, id)) = load::msa(&ack) {
-                    // Logged before the ACK is written: an id the engine saw acknowledged
-                    // is in the file even if this sink is killed right after.
-                    if let Ok(mut f) = f.lock() {
-                        let _ = writeln!(f, "{id}");
-                    }
-                }
+            // Logged before the ACK is written: an id the engine saw acknowledged is in
+            // the file even if this sink is killed right after.
+            if let Some(f) = ids
+                && let Some((_, id)) = load::msa(&ack)
+                && let Ok(mut f) = f.lock()
+            {
+                let _ = writeln!(f, "{id}");
             }
         }
         if !out.is_empty() && stream.write_all(&out).is_err() {
