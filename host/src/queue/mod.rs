@@ -325,11 +325,9 @@ impl Queue {
     /// waiting here (taken, or unknown).
     pub fn remove(&self, id: u64) -> bool {
         let mut s = self.lock();
-        let Some((entry, was_ready)) = s.lineup.remove(id) else { return false };
-        // A parked entry's body stays counted (as it always has).
-        if was_ready {
-            s.cache.forget(&entry.body);
-        }
+        let Some(entry) = s.lineup.remove(id) else { return false };
+        // Counted when it entered memory, parked behind its key or not.
+        s.cache.forget(&entry.body);
         drop(s);
         self.space.notify_waiters();
         true

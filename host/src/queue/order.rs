@@ -141,12 +141,11 @@ impl Lineup {
         }
     }
 
-    /// Removes the entry with header id `id`: `Some(true)` with it when it was ready,
-    /// `Some(false)` when it was parked.
-    pub fn remove(&mut self, id: u64) -> Option<(Entry, bool)> {
+    /// Removes the entry with header id `id`, ready or parked.
+    pub fn remove(&mut self, id: u64) -> Option<Entry> {
         let key = self.ready.iter().find(|(_, e)| e.header.id == id).map(|(k, _)| *k);
         if let Some(k) = key {
-            return self.ready.remove(&k).map(|e| (e, true));
+            return self.ready.remove(&k);
         }
         let mut found = None;
         for list in self.parked.values_mut() {
@@ -159,7 +158,7 @@ impl Lineup {
             self.parked_len -= 1;
             self.parked.retain(|_, l| !l.is_empty());
         }
-        found.map(|e| (e, false))
+        found
     }
 
     /// The rank of the last ready entry.
@@ -284,10 +283,8 @@ mod tests {
         add(&mut l, QueueType::Fifo, 2, 6, Some("A"));
         add(&mut l, QueueType::Fifo, 3, 6, None);
         assert!(l.contains(2) && l.contains(3) && !l.contains(1));
-        let (two, ready) = l.remove(2).expect("parked 2");
-        assert_eq!((two.header.id, ready), (2, false));
-        let (three, ready) = l.remove(3).expect("ready 3");
-        assert_eq!((three.header.id, ready), (3, true));
+        assert_eq!(l.remove(2).expect("parked 2").header.id, 2);
+        assert_eq!(l.remove(3).expect("ready 3").header.id, 3);
         assert!(l.remove(3).is_none());
         assert_eq!(l.len(), 0);
         l.release(&a1);

@@ -60,6 +60,12 @@ impl BodyCache {
     pub fn clear(&mut self) {
         self.bytes = 0;
     }
+
+    /// Bytes counted now.
+    #[cfg(test)]
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 /// The window's bookkeeping.

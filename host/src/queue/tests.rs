@@ -250,3 +250,17 @@ async fn bounded_queue_refuses_beyond_capacity_until_space_frees() {
     drop(r1);
     assert!(q.try_reserve().is_some());
 }
+
+#[tokio::test]
+async fn removing_an_entry_uncounts_its_body_whether_it_was_ready_or_parked_behind_its_key() {
+    let q = Queue::new("t", QueueType::Fifo, 0);
+    let with_body =
+        |id, key| Entry { header: header(id, 6, key), body: Some(Bytes::from(vec![b'x'; 100])), crashes: 0 };
+    q.force_reserve().push(with_body(1, Some("A")));
+    let _leased = q.pop().await.expect("1 leased: key A is in flight");
+    q.force_reserve().push(with_body(2, Some("A")));
+    q.force_reserve().push(with_body(3, None));
+    assert_eq!(q.lock().cache.bytes(), 200, "2 (parked behind A) and 3 (ready)");
+    assert!(q.remove(2) && q.remove(3));
+    assert_eq!(q.lock().cache.bytes(), 0, "nothing left counted against the body budget");
+}
