@@ -50,6 +50,10 @@ enum Command {
     Reload(cli::reload::ReloadArgs),
     /// Sign packs and make signing keys (for engines run with --trusted-keys).
     Pack(cli::packs::PackArgs),
+    /// IRIS routing rules: `hie rules convert FILE` prints their YAML equivalent.
+    Rules(cli::iris::RulesArgs),
+    /// IRIS DTL transforms: `hie dtl run CLASS FILE` prints the output for a message.
+    Dtl(cli::iris::DtlArgs),
     /// Internal: run as a worker process of a multi_process item.
     #[command(hide = true)]
     Worker(cli::worker::WorkerArgs),
@@ -79,6 +83,8 @@ fn main() -> ExitCode {
         Command::Audit(a) => cli::audit::run(a),
         Command::Reload(a) => cli::reload::run(a),
         Command::Pack(a) => cli::packs::run(a),
+        Command::Rules(a) => cli::iris::run_rules(a),
+        Command::Dtl(a) => cli::iris::run_dtl(a),
         Command::Worker(a) => cli::worker::run(a),
     };
     match result {

@@ -83,6 +83,21 @@ pub async fn intake(engine: &Arc<EngineInner>, item: &Arc<ItemRuntime>, messages
     intake_with_state(engine, item, messages, Vec::new()).await
 }
 
+/// The service setting a session records on its first hop, as IRIS sets a message's
+/// DocType from the service that took it in: routers downstream read it (the DocType is
+/// that category's structure for MSH-9).
+const SCHEMA_CATEGORY: &str = "MessageSchemaCategory";
+
+/// The attributes of a session's first hop: the adapter's metadata, and the service's
+/// `MessageSchemaCategory` when it sets one.
+fn session_attributes(item: &ItemRuntime, msg: &Inbound) -> Vec<(String, String)> {
+    let mut attributes = msg.attributes.clone();
+    if let Some(category) = item.plan.settings.get(SCHEMA_CATEGORY).filter(|c| !c.trim().is_empty()) {
+        attributes.push((SCHEMA_CATEGORY.to_string(), category.trim().to_string()));
+    }
+    attributes
+}
+
 /// Like [`intake`], also committing the adapter's durable `state` (key, value) for the
 /// item in the same commit, so it advances exactly when the messages are stored.
 pub async fn intake_with_state(
@@ -110,7 +125,7 @@ pub async fn intake_with_state(
             item.plan.name.clone(),
             priority::ASYNC,
             stored,
-            msg.attributes.clone(),
+            session_attributes(item, msg),
         ));
         let env = Envelope { header: header.clone(), body: msg.body.clone() };
         if let Some(limit) = &item.rate_limit {

@@ -10,6 +10,7 @@
 //!   giving a [`rules::Decision`], and [`rules::to_yaml`] for `hie rules convert`.
 //! - [`dtl`]: the DTL model, the ObjectScript value language (strictly left to right), and
 //!   [`Transform::run`] over HL7 v2 messages.
+//! - [`catalog`]: a production's classes, schemas and lookup tables found on disk.
 //! - [`lookup`]: lookup tables (`Lookup`, `Exists`, both export formats); [`env`](mod@env): the
 //!   services an evaluation uses (tables, `InFile` files, the clock).
 //! - Property paths are compiled and evaluated by `hie-hl7-schema` ([`access`]).
@@ -39,6 +40,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod catalog;
 pub mod container;
 pub mod datetime;
 pub mod dtl;

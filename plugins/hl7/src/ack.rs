@@ -84,6 +84,17 @@ impl AckPolicy {
 
     /// A NACK (AE/CE) for a parsed message with a content problem.
     pub fn reject(&self, msg: &hl7::Message<'_>, code: u16, text: &str) -> Option<Vec<u8>> {
+        self.reject_at(msg, code, text, None)
+    }
+
+    /// [`AckPolicy::reject`] with the ERL location (`PV1^3`) of the problem in ERR.
+    pub fn reject_at(
+        &self,
+        msg: &hl7::Message<'_>,
+        code: u16,
+        text: &str,
+        location: Option<String>,
+    ) -> Option<Vec<u8>> {
         if !self.wants_reply(Some(msg), false) {
             return None;
         }
@@ -91,7 +102,11 @@ impl AckPolicy {
         let mut b =
             ack::AckBuilder::new(msg, ack_code, &Self::timestamp()).local_facility_application(&self.local).text(text);
         if self.add_err {
-            b = b.error(ack::AckError::new(code, text));
+            let mut e = ack::AckError::new(code, text);
+            if let Some(l) = location {
+                e = e.with_location(l);
+            }
+            b = b.error(e);
         }
         Some(b.build())
     }

@@ -10,12 +10,14 @@
 //! interpret replies with ReplyCodeActions.
 
 mod ack;
+mod iris_rules;
 mod operations;
 mod passthrough;
 pub mod reply_actions;
 mod router;
 pub mod rules;
 mod services;
+pub mod validation;
 
 use hie_plugin_api::ClassDef;
 

@@ -1,11 +1,15 @@
-//! `EnsLib.HL7.MsgRouter.RoutingEngine`: routes each message by the rules in the file its
-//! `BusinessRuleName` names (format in [`crate::rules`]).
+//! `EnsLib.HL7.MsgRouter.RoutingEngine`: routes each message by the rules its
+//! `BusinessRuleName` names: an IRIS rule class (`Ens.Rule.Definition`, with its DTLs;
+//! [`crate::iris_rules`]) or a YAML rules file ([`crate::rules`]).
 //!
-//! `BusinessRuleName` is a path to a `.yaml`/`.yml`/`.json` file (relative to the
-//! production file's directory) or an IRIS rule class name, looked up as
-//! `rules/<name>.yaml` next to the production file.
+//! `BusinessRuleName` is a path to a `.yaml`/`.yml`/`.json` file or a `.cls`/`.xml` class
+//! file (relative to the production file's directory), or a rule class name: looked up
+//! as `rules/<name>.yaml` next to the production file, then among the class files there.
 
+use crate::iris_rules::{CATEGORY_ATTRIBUTE, IrisRules};
 use crate::rules::{Facts, RuleSet};
+use crate::validation::{Validation, load_schemas};
+use hie_hl7_schema::Registry;
 use hie_plugin_api::hl7;
 use hie_plugin_api::{ClassDef, Context, Error, Item, ItemKind, Message, Outcome, Send, SettingDef};
 use std::path::{Path, PathBuf};
@@ -13,18 +17,30 @@ use std::path::{Path, PathBuf};
 /// The class.
 pub fn routing_engine() -> ClassDef {
     ClassDef::new("EnsLib.HL7.MsgRouter.RoutingEngine", ItemKind::Process, |ctx| {
-        let file = rules_path(ctx)?;
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| Error::failed(format!("cannot read rules file {} (BusinessRuleName): {e}", file.display())))?;
-        let rules = RuleSet::parse(&text).map_err(|e| Error::failed(format!("rules file {}: {e}", file.display())))?;
+        let (rules, file) = load_rules(ctx)?;
         let bad = ctx.setting_or("BadMessageHandler", "");
-        Ok(Box::new(Router { rules, file, bad_message_handler: (!bad.is_empty()).then_some(bad) }))
+        let validation = match Validation::parse(&ctx.setting_or("Validation", "")).map_err(Error::failed)? {
+            None => None,
+            Some(v) => Some((v, match &rules {
+                Rules::Iris(r) => r.schemas().clone(),
+                Rules::Yaml(_) => load_schemas(&production_dir(ctx)).map_err(Error::failed)?,
+            })),
+        };
+        Ok(Box::new(Router { rules, file, bad_message_handler: (!bad.is_empty()).then_some(bad), validation }))
     })
-    .doc("routes messages by content rules (conditions on HL7 paths, source and type; send, transform, delete, return)")
+    .doc("routes messages by content rules: IRIS rule classes with their DTLs, or YAML rules (conditions on HL7 paths, source and type; send, transform, delete, return)")
     .settings([
-        SettingDef::host("BusinessRuleName", "", "rules file (path, or rule name looked up as rules/<name>.yaml)"),
+        SettingDef::host(
+            "BusinessRuleName",
+            "",
+            "rule class name (rules/<name>.yaml, or a class file beside the production), or a rules or class file path",
+        ),
         SettingDef::host("BadMessageHandler", "", "item that gets messages that fail to parse or match no rule"),
-        SettingDef::host("Validation", "", "schema validation flags (e.g. dm-z)").unsupported(),
+        SettingDef::host(
+            "Validation",
+            "",
+            "schema validation before the rules: d (DocType required), m (segment structure), z / -z (trailing Z segments refused / accepted), 1 = dm-z; failures go to BadMessageHandler",
+        ),
         SettingDef::host("ResponseFrom", "", "targets whose responses are returned").unsupported(),
         SettingDef::host("ForceSyncSend", "0", "send synchronously to each target").unsupported(),
         SettingDef::host("ActOnTransformError", "0", "route messages whose transform failed").unsupported(),
@@ -34,24 +50,78 @@ pub fn routing_engine() -> ClassDef {
     ])
 }
 
-fn rules_path(ctx: &Context<'_>) -> Result<PathBuf, Error> {
+/// The rules a router runs.
+enum Rules {
+    /// A YAML rules file.
+    Yaml(RuleSet),
+    /// An IRIS rule class (boxed: it carries its DTLs, schemas and tables).
+    Iris(Box<IrisRules>),
+}
+
+impl Rules {
+    fn targets(&self) -> Vec<&str> {
+        match self {
+            Rules::Yaml(r) => r.targets(),
+            Rules::Iris(r) => r.targets(),
+        }
+    }
+}
+
+fn read_yaml(file: &Path) -> Result<Rules, Error> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::failed(format!("cannot read rules file {} (BusinessRuleName): {e}", file.display())))?;
+    let rules = RuleSet::parse(&text).map_err(|e| Error::failed(format!("rules file {}: {e}", file.display())))?;
+    Ok(Rules::Yaml(rules))
+}
+
+/// The production file's directory.
+fn production_dir(ctx: &Context<'_>) -> PathBuf {
+    PathBuf::from(ctx.setting("HIE.ProductionDir").unwrap_or_else(|| ".".into()))
+}
+
+/// Finds and loads what `BusinessRuleName` names; returns it and its file.
+fn load_rules(ctx: &Context<'_>) -> Result<(Rules, PathBuf), Error> {
     let name = ctx.setting_or("BusinessRuleName", "");
     if name.is_empty() {
         return Err(Error::failed("BusinessRuleName is empty: the router has no rules file"));
     }
-    let base = PathBuf::from(ctx.setting("HIE.ProductionDir").unwrap_or_else(|| ".".into()));
+    let base = production_dir(ctx);
     let p = Path::new(&name);
-    let is_path = name.contains('/') || [".yaml", ".yml", ".json"].iter().any(|e| name.ends_with(e));
-    Ok(if is_path {
-        if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
-    } else {
-        base.join("rules").join(format!("{name}.yaml"))
-    })
+    let resolve = || if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    let iris = |file: Option<&Path>| IrisRules::load(&base, &name, file).map_err(Error::failed);
+    if [".cls", ".xml"].iter().any(|e| name.ends_with(e)) {
+        let file = resolve();
+        return match iris(Some(&file))? {
+            Some(r) => Ok((Rules::Iris(Box::new(r)), file)),
+            None => Err(Error::failed(format!("{} holds no rule class (BusinessRuleName)", file.display()))),
+        };
+    }
+    if name.contains('/') || [".yaml", ".yml", ".json"].iter().any(|e| name.ends_with(e)) {
+        let file = resolve();
+        return Ok((read_yaml(&file)?, file));
+    }
+    let yaml = base.join("rules").join(format!("{name}.yaml"));
+    if yaml.exists() {
+        return Ok((read_yaml(&yaml)?, yaml));
+    }
+    match iris(None)? {
+        Some(r) => {
+            let file = r.file.clone();
+            Ok((Rules::Iris(Box::new(r)), file))
+        }
+        None => Err(Error::failed(format!(
+            "no rules for BusinessRuleName {name}: neither {} nor a rule class {name} in the .cls/.xml files of {} (and its rules/, dtl/, classes/)",
+            yaml.display(),
+            base.display()
+        ))),
+    }
 }
 
 /// The router.
 struct Router {
-    rules: RuleSet,
+    /// Validation flags and the schema categories messages are checked against.
+    validation: Option<(Validation, Registry)>,
+    rules: Rules,
     file: PathBuf,
     bad_message_handler: Option<String>,
 }
@@ -71,7 +141,19 @@ impl Item for Router {
                 )));
             }
         }
-        ctx.info(&format!("{} rules loaded from {}", self.rules.rules.len(), self.file.display()));
+        match &self.rules {
+            Rules::Yaml(r) => ctx.info(&format!("{} rules loaded from {}", r.rules.len(), self.file.display())),
+            Rules::Iris(r) => {
+                ctx.info(&r.summary());
+                let foreign = r.foreign_transforms();
+                if !foreign.is_empty() {
+                    ctx.info(&format!(
+                        "transforms {} are no DTL class beside the production: the engine runs them as pack classes",
+                        foreign.join(", ")
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -88,7 +170,25 @@ impl Item for Router {
                 });
             }
         };
-        let decision = self.rules.decide(&Facts { message: &parsed, source: msg.source() });
+        if let Some((v, schemas)) = &self.validation {
+            let doc = schemas.resolve_message(msg.attribute(CATEGORY_ATTRIBUTE).filter(|c| !c.is_empty()), &parsed);
+            if let Err(p) = v.check(&parsed, doc.as_ref()) {
+                ctx.count("invalid", 1);
+                return Ok(match &self.bad_message_handler {
+                    Some(h) => Outcome::completed()
+                        .send(Send::forward(h.clone()))
+                        .warn(format!("failed validation ({}): sent to BadMessageHandler {h}", p.text)),
+                    None => {
+                        Outcome::discard(format!("failed validation ({}) and no BadMessageHandler: not sent", p.text))
+                    }
+                });
+            }
+        }
+        let rules = match &self.rules {
+            Rules::Yaml(r) => r,
+            Rules::Iris(r) => return Ok(route_iris(ctx, r, msg, &parsed)),
+        };
+        let decision = rules.decide(&Facts { message: &parsed, source: msg.source() });
         if decision.delete {
             return Ok(Outcome::discard(format!("deleted by rule {}", decision.fired.join(", "))));
         }
@@ -114,4 +214,43 @@ impl Item for Router {
         }
         Ok(out)
     }
+}
+
+/// Routes by an IRIS rule. IRIS semantics: a message no rule sends anywhere is completed
+/// unsent (its BadMessageHandler is for messages that fail to parse or validate); a
+/// failed DTL fails the message (ActOnTransformError=0), and none of its sends is made.
+fn route_iris(ctx: &Context<'_>, rules: &IrisRules, msg: &Message<'_>, parsed: &hl7::Message<'_>) -> Outcome {
+    let routed = match rules.route(msg.body(), parsed, msg.source(), msg.attribute(CATEGORY_ATTRIBUTE)) {
+        Ok(r) => r,
+        Err(e) => return Outcome::fail(format!("rule {}: {e}", rules.class())),
+    };
+    for t in &routed.traces {
+        ctx.info(&format!("rule trace: {t}"));
+    }
+    for e in &routed.errors {
+        ctx.warn(&format!("rule {}: {e}", rules.class()));
+    }
+    if routed.deleted {
+        return Outcome::discard(format!("deleted by rule {}", routed.fired.join(", ")));
+    }
+    if routed.sends.is_empty() {
+        ctx.count("unmatched", 1);
+        return Outcome::completed().warn(if routed.fired.is_empty() {
+            "no rule fired; the message was not sent anywhere".to_string()
+        } else {
+            format!("rules {} fired and sent nothing", routed.fired.join(", "))
+        });
+    }
+    let mut out = Outcome::completed();
+    for s in routed.sends {
+        let mut send = match s.body {
+            Some(body) => Send::new(s.target, body),
+            None => Send::forward(s.target),
+        };
+        if let Some(t) = s.transform {
+            send = send.with_transform(t);
+        }
+        out = out.send(send);
+    }
+    out
 }

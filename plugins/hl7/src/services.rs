@@ -5,6 +5,8 @@
 //! that ACK, and NACKs instead if it cannot.
 
 use crate::ack::AckPolicy;
+use crate::validation::{Validation, load_schemas};
+use hie_hl7_schema::Registry;
 use hie_plugin_api::hl7::{self, ack::err_code};
 use hie_plugin_api::{ClassDef, Context, Error, Item, ItemKind, Message, Outcome, SettingDef, adapters};
 
@@ -14,9 +16,13 @@ fn common_host_settings() -> Vec<SettingDef> {
         SettingDef::host(
             "MessageSchemaCategory",
             "",
-            "HL7 schema category (recorded; schema validation is not implemented)",
-        )
-        .unsupported(),
+            "HL7 schema category: with MSH-9 it gives each message its DocType (2.5:ADT_A01) for IRIS rules downstream (schema validation is not implemented)",
+        ),
+        SettingDef::host(
+            "Validation",
+            "",
+            "schema validation: d (DocType required), m (segment structure), z / -z (trailing Z segments refused / accepted), 1 = dm-z; a failing message is NACKed (AE, ERR naming the segment and code)",
+        ),
         SettingDef::host("SearchTableClass", "", "IRIS search table class (HIE indexes SearchFields instead)")
             .unsupported(),
         SettingDef::host("DefCharEncoding", "Latin1", "default character encoding when MSH-18 is empty").unsupported(),
@@ -34,6 +40,7 @@ pub fn tcp_service() -> ClassDef {
             targets: ctx.setting_list("TargetConfigNames"),
             ack: AckPolicy::from_settings(ctx),
             file: false,
+            validation: validation(ctx)?,
         }))
     })
     .adapter(adapters::TCP_MLLP_INBOUND)
@@ -86,6 +93,7 @@ pub fn file_service() -> ClassDef {
             targets: ctx.setting_list("TargetConfigNames"),
             ack: AckPolicy::from_settings(ctx),
             file: true,
+            validation: validation(ctx)?,
         }))
     })
     .adapter(adapters::FILE_INBOUND)
@@ -111,8 +119,28 @@ pub fn file_service() -> ClassDef {
     ])
 }
 
+/// What a service validates messages against: the flags, its MessageSchemaCategory and
+/// the production's schema categories.
+struct ServiceValidation {
+    flags: Validation,
+    category: Option<String>,
+    schemas: Registry,
+}
+
+/// The service's `Validation`, `None` when empty (then nothing is checked per message).
+fn validation(ctx: &Context<'_>) -> Result<Option<ServiceValidation>, Error> {
+    let Some(flags) = Validation::parse(&ctx.setting_or("Validation", "")).map_err(Error::failed)? else {
+        return Ok(None);
+    };
+    let dir = std::path::PathBuf::from(ctx.setting("HIE.ProductionDir").unwrap_or_else(|| ".".into()));
+    let category = Some(ctx.setting_or("MessageSchemaCategory", "").trim().to_string()).filter(|c| !c.is_empty());
+    Ok(Some(ServiceValidation { flags, category, schemas: load_schemas(&dir).map_err(Error::failed)? }))
+}
+
 /// Both HL7 services: parse, acknowledge, forward.
 struct HL7Service {
+    /// Schema validation before the message is accepted.
+    validation: Option<ServiceValidation>,
     /// Where every message goes.
     targets: Vec<String>,
     /// How to acknowledge.
@@ -157,6 +185,19 @@ impl Item for HL7Service {
                 out = out.reply(nack);
             }
             return Ok(out);
+        }
+        if let Some(v) = &self.validation {
+            let doc = v.schemas.resolve_message(v.category.as_deref(), &parsed);
+            if let Err(p) = v.flags.check(&parsed, doc.as_ref()) {
+                ctx.count("invalid", 1);
+                let mut out = Outcome::fail(format!("failed validation: {}", p.text));
+                if !self.file
+                    && let Some(nack) = self.ack.reject_at(&parsed, p.code, &p.text, p.location())
+                {
+                    out = out.reply(nack);
+                }
+                return Ok(out);
+            }
         }
         let mut out = Outcome::completed().forward_to(self.targets.iter().cloned());
         if !self.file
