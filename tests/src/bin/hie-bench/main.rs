@@ -25,6 +25,8 @@
 //! hie-bench soak-send --port P --rate R --seconds S --acked-file F [--connections N]
 //!                                                the soak's sender: resends until AA, logs AA'd ids
 //! hie-bench sql-exec --dsn D --sql S             runs statements (benchmark set-up, no psql needed)
+//! hie-bench routing --fixtures DIR [--iterations N]  per-message cost of IRIS rules, their YAML
+//!                                                twin, a DTL and Validation, against parsing alone
 //! hie-bench free-port
 //! hie-bench now-ms
 //! ```
@@ -38,6 +40,7 @@
 mod disk;
 mod host;
 mod load;
+mod routing;
 mod servers;
 mod soak;
 mod sql;
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         "sql-select" => sql::select(&opts),
         "sql-exec" => sql::exec(&opts),
         "soak-send" => soak::send(&opts),
+        "routing" => routing::routing(&opts),
         "free-port" => free_port(),
         "json" => json_get(&args[1..]),
         "now-ms" => {
@@ -119,6 +123,7 @@ const USAGE: &str = "usage:
   hie-bench sql-select --dsn DSN --query 'SELECT id, body FROM t WHERE id > $1 ORDER BY id LIMIT 500' --rows N
   hie-bench soak-send --port P --rate R --seconds S --acked-file F [--connections N]
   hie-bench sql-exec --dsn DSN --sql 'CREATE TABLE ...'
+  hie-bench routing --fixtures tests/fixtures/iris [--iterations N]
   hie-bench free-port | now-ms";
 
 /// `--key value` pairs and bare `--flag`s.
