@@ -30,6 +30,8 @@ mod query;
 mod recent;
 mod schema;
 mod tail;
+#[cfg(test)]
+mod test_dirs;
 mod writer;
 
 pub use fields::{FieldsSync, values_in as field_values_in};

@@ -6,22 +6,10 @@ use bytes::Bytes;
 use std::os::unix::fs::MetadataExt;
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hie-log-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    crate::journal::test_dirs::temp_dir("log", name)
 }
 
-/// Removes a test's directory, retrying while the spare segment the log started is
-/// still being written into it.
-fn remove(dir: &Path) {
-    for _ in 0..100 {
-        if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
+use crate::journal::test_dirs::remove;
 
 fn body(id: u64, size: usize) -> Vec<Op> {
     vec![Op::Body { id, data: Bytes::from(vec![b'x'; size]), created_us: id as i64 }]
