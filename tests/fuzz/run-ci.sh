@@ -110,11 +110,11 @@ for t in $TARGETS; do
     rc=$?
     log="$WORK/fuzz-0.log"
     [ -f "$log" ] || log="$WORK/$t.parent.log"
-    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-    if [ $rc -ne 0 ] || grep -qE 'panicked at|==ERROR|SUMMARY: libFuzzer|^Done 0 runs' "$log"; then
+    runs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+    rate=$(grep -ao 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+    if [ $rc -ne 0 ] || grep -aqE 'panicked at|==ERROR|SUMMARY: libFuzzer|^Done 0 runs' "$log"; then
         echo "== $t: FAILED (exit $rc)"
-        grep -E -A15 'panicked at|==ERROR|SUMMARY' "$log" | head -40
+        grep -aE -A15 'panicked at|==ERROR|SUMMARY' "$log" | head -40
         ls "$ARTIFACTS/$t-"* 2>/dev/null | sed 's/^/   input kept: /'
         failed+=("$t")
     else

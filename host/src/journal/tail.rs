@@ -11,6 +11,10 @@
 //!   written (or one a failed write left behind, which the writer overwrites) is never
 //!   taken for a commit.
 //! - Records are read in log order, each with an LSN above the last one read.
+//! - Memory is bounded by the log, not by what its bytes claim: a header read where the
+//!   records end (a recycled segment's stale bytes, a record being written) is taken at
+//!   its word only for a record already published, and never for more bytes than the
+//!   segment file holds; the buffer shrinks back to [`CHUNK`] once a long record is read.
 
 use super::log::{self, Parsed, Segments};
 use super::writer::Op;
@@ -102,7 +106,11 @@ impl LogReader {
                     self.pos = next;
                     return Ok(Some((lsn, ops)));
                 }
-                Parsed::Short(need) if self.fill(need)? => fresh = true,
+                // Only a published record is surely whole on disk: past the published
+                // position the "length" may be any four stale bytes (up to 512 MiB).
+                Parsed::Short(need) if log::record_lsn(&self.buf, self.pos).is_none_or(|l| l <= upto) && self.fill(need)? => {
+                    fresh = true
+                }
                 // Beyond what was published, or not a record (yet): read once more from disk.
                 _ if !fresh => {
                     self.discard();
@@ -124,6 +132,9 @@ impl LogReader {
         self.offset += self.pos as u64;
         self.buf.clear();
         self.pos = 0;
+        if self.buf.capacity() > 2 * CHUNK {
+            self.buf.shrink_to(CHUNK);
+        }
     }
 
     /// Makes `buf` hold at least `need` bytes from the current position, reading more of
@@ -141,7 +152,13 @@ impl LogReader {
         self.offset += self.pos as u64;
         self.pos = 0;
         let have = self.buf.len();
-        let want = need.max(CHUNK);
+        let on_disk = file.metadata().map_err(|e| TailError::Io(self.path.display().to_string(), e))?.len();
+        let left = usize::try_from(on_disk.saturating_sub(self.offset)).unwrap_or(usize::MAX);
+        if left < need {
+            // The segment cannot hold it: not a record (yet), and nothing to allocate for.
+            return Ok(false);
+        }
+        let want = need.max(CHUNK).min(left);
         self.buf.resize(want, 0);
         let mut got = have;
         while got < want {
@@ -316,6 +333,41 @@ mod tests {
         let mut replayed = Vec::new();
         Log::open(&dir, 0, |_, ops| replayed.push(body_id(&ops))).expect("reopen");
         assert_eq!(replayed, (0..12).collect::<Vec<_>>(), "nor is it replayed, though a longer one was on disk");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn stale_bytes_that_claim_a_huge_record_past_the_published_position_allocate_nothing() {
+        // A recycled segment's old payload after the new records can read as a header of
+        // a 200 MiB record ("...\r" makes a length near 0x0D000000): the reader must not
+        // size its buffer by it (the soak saw 220 MiB held for good, zeroed on every poll).
+        let dir = temp_dir("stale-length");
+        let mut log = Log::open(&dir, 0, |_, _| {}).expect("open");
+        let (first, path, offset) = log.end();
+        let mut reader = LogReader::at(log.segments(), first, path.clone(), offset, 0);
+        let lsns = write(&mut log, 0..10, 100);
+        let (_, _, end) = log.end();
+        let mut fake = Vec::new();
+        fake.extend_from_slice(&(200u32 << 20).to_le_bytes());
+        fake.extend_from_slice(&0xdead_beefu32.to_le_bytes());
+        fake.extend_from_slice(&(u64::MAX / 3).to_le_bytes());
+        std::fs::OpenOptions::new().write(true).open(&path).expect("segment").write_all_at(&fake, end).expect("stale");
+        let mut out = Vec::new();
+        let next = lsns[9] + 1;
+        assert!(matches!(reader.read(next, usize::MAX, &mut out), Err(TailError::Missing(..))));
+        assert_eq!(out.len(), 10, "every record before the stale bytes");
+        assert!(reader.buf.capacity() <= 2 * CHUNK, "buffer of {} bytes", reader.buf.capacity());
+        // A published record that says it is longer than the segment is not read either.
+        reader.last = lsns[9];
+        let mut big = fake.clone();
+        big[8..16].copy_from_slice(&next.to_le_bytes());
+        std::fs::OpenOptions::new().write(true).open(&path).expect("segment").write_all_at(&big, end).expect("stale");
+        assert!(reader.read(next, usize::MAX, &mut out).is_err());
+        assert!(reader.buf.capacity() <= 2 * CHUNK, "buffer of {} bytes", reader.buf.capacity());
+        // The writer writes over the stale bytes; the reader goes on.
+        let more = write(&mut log, 10..12, 100);
+        reader.read(more[1], usize::MAX, &mut out).expect("read on");
+        assert_eq!(out.iter().map(|(_, ops)| body_id(ops)).collect::<Vec<_>>(), (0..12).collect::<Vec<_>>());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

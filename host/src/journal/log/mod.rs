@@ -125,6 +125,13 @@ pub enum Parsed {
     End,
 }
 
+/// The LSN the header at `pos` of `bytes` claims, when `bytes` holds a whole header there
+/// (unverified: the payload's checksum is what makes it a record).
+pub fn record_lsn(bytes: &[u8], pos: usize) -> Option<u64> {
+    let head = bytes.get(pos.checked_add(8)?..pos.checked_add(HEADER)?)?;
+    Some(head.iter().rev().fold(0u64, |v, b| (v << 8) | u64::from(*b)))
+}
+
 /// Reads the record at `pos` of `bytes`, which must have an LSN above `after`.
 pub fn parse_record(bytes: &[u8], pos: usize, after: u64) -> Parsed {
     let Some(head) = bytes.get(pos..pos + HEADER) else {

@@ -78,9 +78,27 @@ fn quoted(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// A single-quoted YAML scalar.
+/// A YAML scalar holding exactly `s`: single-quoted, or double-quoted with escapes when `s`
+/// has a character a single-quoted scalar cannot carry unchanged (a line break folds; a
+/// control character, NUL included, is not allowed in YAML text at all).
 fn scalar(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    let plain = |c: char| c == '\t' || (!c.is_control() && c != '\u{feff}' && c != '\u{fffe}' && c != '\u{ffff}');
+    if s.chars().all(plain) {
+        return format!("'{}'", s.replace('\'', "''"));
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if plain(c) => out.push(c),
+            c if (c as u32) < 0x100 => out.push_str(&format!("\\x{:02X}", c as u32)),
+            c => out.push_str(&format!("\\u{:04X}", c as u32)),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// The YAML operand for an expression: `Source`, `DocType` (from DocName) or a numeric path.
@@ -331,7 +349,7 @@ pub fn convert(def: &RuleDefinition) -> Conversion {
         return fail(notes, format!("rule set {:?} has effective dates", set.name));
     }
     let mut out = Out { yaml: String::new(), notes: Vec::new() };
-    out.yaml.push_str(&format!("# Converted from the IRIS rule class {} (rule set {:?}).\n", def.class, set.name));
+    out.yaml.push_str(&format!("# Converted from the IRIS rule class {} (rule set {:?}).\n", def.class.escape_debug(), set.name));
     out.yaml.push_str("rules:\n");
     for (i, item) in set.items.iter().enumerate() {
         let r = match item {
