@@ -57,7 +57,7 @@ SINK_IDS=$WORK/sink.ids
 STATS=$WORK/stats.tsv
 : >"$ACKED"
 : >"$SINK_IDS"
-printf 'lifetime\tsecond\trss_kib\tfds\n' >"$STATS"
+printf 'lifetime\tsecond\trss_kib\tfds\tanon_kib\tfile_kib\n' >"$STATS"
 cat >"$WORK/soak.yaml" <<EOF
 name: Soak
 durability: $DURABILITY
@@ -95,10 +95,11 @@ start_engine() {
 
 # sample: one line of the engine's RSS and open descriptors into $STATS.
 sample() {
-    local rss fds
-    rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$HIE_PID/status" 2>/dev/null || echo 0)
+    local rss anon file fds
+    read -r rss anon file < <(awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 }
+        END { print r + 0, a + 0, f + 0 }' "/proc/$HIE_PID/status" 2>/dev/null || echo 0 0 0)
     fds=$(find "/proc/$HIE_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
-    printf '%s\t%s\t%s\t%s\n' "$LIFETIME" "$(($(date +%s) - LIFE_START))" "${rss:-0}" "$fds" >>"$STATS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$LIFETIME" "$(($(date +%s) - LIFE_START))" "${rss:-0}" "$fds" "${anon:-0}" "${file:-0}" >>"$STATS"
 }
 
 workers() { cat /proc/"$HIE_PID"/task/*/children 2>/dev/null || true; }
@@ -174,8 +175,9 @@ duplicates=$((received - unique))
 
 # Memory and descriptors of the last engine process, from 30 s after its start.
 from=$((LAST_EVENT_AT + 10 > 30 ? LAST_EVENT_AT + 10 : 30))
-read -r rss0 rss1 fd0 fd1 n < <(awk -F'\t' -v l="$LIFETIME" -v from="$from" 'NR > 1 && $1 == l && $2 >= from {
-    if (!seen) { r0 = $3; f0 = $4; seen = 1 } r1 = $3; f1 = $4; n++ } END { print r0 + 0, r1 + 0, f0 + 0, f1 + 0, n + 0 }' "$STATS")
+read -r rss0 rss1 fd0 fd1 n anon0 anon1 < <(awk -F'\t' -v l="$LIFETIME" -v from="$from" 'NR > 1 && $1 == l && $2 >= from {
+    if (!seen) { r0 = $3; f0 = $4; a0 = $5; seen = 1 } r1 = $3; f1 = $4; a1 = $5; n++ }
+    END { print r0 + 0, r1 + 0, f0 + 0, f1 + 0, n + 0, a0 + 0, a1 + 0 }' "$STATS")
 rss_ok=yes
 fd_ok=yes
 if ((n >= 2)); then
@@ -191,7 +193,7 @@ echo "== soak: ${SECONDS_TOTAL}s at $RATE msg/s, durability $DURABILITY, $(nproc
 echo "   sender: $(cat "$WORK/sender.json")"
 echo "   events: $(for e in "${!done_events[@]}"; do printf '%s %s, ' "$e" "${done_events[$e]}"; done) engine lifetimes $LIFETIME"
 echo "   acknowledged $acked_n, received $received ($unique distinct, $duplicates duplicates), lost $missing"
-echo "   last engine, from ${from}s into its life: RSS ${rss0} → ${rss1} KiB, descriptors ${fd0} → ${fd1} over $n samples: RSS flat $rss_ok, descriptors flat $fd_ok"
+echo "   last engine, from ${from}s into its life: RSS ${rss0} → ${rss1} KiB (anonymous ${anon0} → ${anon1}), descriptors ${fd0} → ${fd1} over $n samples: RSS flat $rss_ok, descriptors flat $fd_ok"
 status=0
 ((missing == 0)) || { echo "FAIL: $missing acknowledged messages were never delivered"; comm -23 <(sort -u "$ACKED") <(sort -u "$SINK_IDS") | head -5; status=1; }
 [[ $rss_ok != no ]] || { echo "FAIL: the engine's RSS grew more than 10%"; status=1; }
