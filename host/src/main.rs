@@ -54,6 +54,8 @@ enum Command {
     Rules(cli::iris::RulesArgs),
     /// IRIS DTL transforms: `hie dtl run CLASS FILE` prints the output for a message.
     Dtl(cli::iris::DtlArgs),
+    /// Lookup tables of a running engine: list, show, set, delete, import (applied live).
+    Lookups(cli::lookups::LookupsArgs),
     /// Internal: run as a worker process of a multi_process item.
     #[command(hide = true)]
     Worker(cli::worker::WorkerArgs),
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
         Command::Pack(a) => cli::packs::run(a),
         Command::Rules(a) => cli::iris::run_rules(a),
         Command::Dtl(a) => cli::iris::run_dtl(a),
+        Command::Lookups(a) => cli::lookups::run(a),
         Command::Worker(a) => cli::worker::run(a),
     };
     match result {

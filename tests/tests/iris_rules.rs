@@ -282,3 +282,82 @@ fn hie_dtl_run_prints_what_the_router_would_send_and_hie_rules_convert_says_what
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("rules:") && out.contains("target: 'EPR_Out'") && out.contains("PV1-2 = \"I\""), "{out}");
 }
+
+/// PV1-3.4 (the site ADTToEPR looks up from the ward) of the first EPR_Out file not in `seen`.
+fn next_epr_site(dir: &Path, seen: &mut Vec<PathBuf>) -> String {
+    let file = wait_for(T, "the next EPR_Out message", || {
+        finished_files(&dir.join("out/EPR_Out")).unwrap_or_default().into_iter().find(|f| !seen.contains(f))
+    });
+    seen.push(file.clone());
+    let body = std::fs::read(&file).expect("read output");
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let pv1 = text.split('\r').find(|s| s.starts_with("PV1|")).expect("a PV1 segment").to_owned();
+    pv1.split('|').nth(3).and_then(|f| f.split('^').nth(3)).unwrap_or("").to_owned()
+}
+
+#[test]
+fn lookup_tables_edited_on_disk_through_the_api_or_the_cli_apply_to_the_next_message_without_a_restart() {
+    let dir = TempDir::new("iris-lookups");
+    let (pas, zpi) = (free_port(), free_port());
+    let config = deploy(&dir.0, pas, zpi, "HIE.Test.Rules.ADTRouter");
+    // One file per message in EPR_Out (the fixture production names them all `.hl7`).
+    let text = std::fs::read_to_string(&config).expect("production").replace("%f.hl7", "%f_%Q.hl7");
+    std::fs::write(&config, text).expect("production");
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    let pid = engine.pid();
+    let mut client = Client::connect_retry(pas);
+    let inpatient = fixture("messages/adt_a01_inpatient.hl7");
+    let mut seen = Vec::new();
+    let mut send = |client: &mut Client| assert!(accepted(&client.send(&inpatient).expect("send")));
+
+    send(&mut client);
+    assert_eq!(next_epr_site(&dir.0, &mut seen), "LEEDSGEN", "WARD1 in legacy_tables.xml");
+
+    // 1. The Trust edits its own file: the watcher reloads, the router restarts on it.
+    let legacy = dir.join("lookup/legacy_tables.xml");
+    let edited = std::fs::read_to_string(&legacy).expect("legacy").replace(">LEEDSGEN<", ">FROM_FILE<");
+    std::fs::write(&legacy, edited).expect("edit");
+    wait_for(T, "the edited table in use", || {
+        let t = engine.get("/api/lookups/WardToSite");
+        (t["entries"]["WARD1"] == "FROM_FILE").then_some(())
+    });
+    engine.wait_until(T, "the router restarted on the edited file", |p| {
+        let last = &p["config"]["last_reload"];
+        last["outcome"] == "applied" && last["source"] == "watch"
+    });
+    send(&mut client);
+    assert_eq!(next_epr_site(&dir.0, &mut seen), "FROM_FILE");
+
+    // 2. The API: PUT one entry.
+    let (code, answer) =
+        hie_tests::api::request(&engine.api, "PUT", "/api/lookups/WardToSite/WARD1", Some("FROM_API")).expect("PUT");
+    assert_eq!(code, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).expect("json");
+    assert_eq!(answer["changed"], serde_json::json!(["WardToSite"]));
+    assert!(["applied", "unchanged"].contains(&answer["reload"]["outcome"].as_str().unwrap_or("")), "{answer}");
+    send(&mut client);
+    assert_eq!(next_epr_site(&dir.0, &mut seen), "FROM_API");
+
+    // 3. The CLI: set, show, delete (a deleted ward falls back to the DTL's default).
+    let api = engine.api.clone();
+    let (code, out, err) = run_hie(&["lookups", "--api", &api, "set", "WardToSite", "WARD1", "FROM CLI"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = run_hie(&["lookups", "--api", &api, "show", "WardToSite"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("WARD1\tFROM CLI") && out.contains("WARD2\tSTJAMES"), "{out}");
+    send(&mut client);
+    assert_eq!(next_epr_site(&dir.0, &mut seen), "FROM CLI");
+    let (code, out, err) = run_hie(&["lookups", "--api", &api, "delete", "WardToSite", "WARD1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = run_hie(&["lookups", "--api", &api, "delete", "WardToSite", "WARD1"]);
+    assert_eq!(code, 1, "a missing entry is an error");
+    assert!(err.contains("no key \"WARD1\""), "{err}");
+    send(&mut client);
+    assert_eq!(next_epr_site(&dir.0, &mut seen), "UNKNOWN", "the DTL's default");
+
+    let (code, out, _) = run_hie(&["lookups", "--api", &api]);
+    assert_eq!(code, 0);
+    assert!(out.contains("WardToSite\t2 entries"), "{out}");
+    assert_eq!(engine.pid(), pid, "one engine process throughout");
+    assert!(count(&dir.0, "Bad_Out") == 0);
+}

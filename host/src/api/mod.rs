@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod limits;
+mod lookups;
 mod messages;
 mod metrics;
 
@@ -59,6 +60,7 @@ fn routes(state: ApiState) -> Router {
         .route("/api/plugins", get(plugins))
         .route("/api/alerts", get(alerts))
         .merge(messages::routes())
+        .merge(lookups::routes())
         .with_state(state)
 }
 

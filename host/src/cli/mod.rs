@@ -12,6 +12,7 @@ pub mod client;
 pub mod iris;
 pub mod items;
 pub mod logging;
+pub mod lookups;
 pub mod messages;
 pub mod output;
 pub mod packs;

@@ -116,6 +116,7 @@ mod tests {
             settings: [("Port".to_string(), "1".to_string())].into(),
             engine: EngineSettings::default(),
             location: Location::new(&file, line),
+            catalog: None,
         }
     }
 

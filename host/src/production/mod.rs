@@ -16,6 +16,7 @@
 //! on every reload.
 
 mod adapters;
+pub mod catalog;
 pub mod diagnostics;
 pub mod diff;
 pub mod model;

@@ -149,6 +149,9 @@ pub struct ItemPlan {
     pub engine: EngineSettings,
     /// Where the item is written.
     pub location: Location,
+    /// The fingerprint of the IRIS catalog files the item reads (rules, DTLs, schemas,
+    /// lookup tables), `None` when it reads none ([`super::catalog`]): a change restarts it.
+    pub catalog: Option<u64>,
 }
 
 impl ItemPlan {
@@ -158,7 +161,7 @@ impl ItemPlan {
     }
 
     /// Whether `other` runs exactly as this item does: the same class, pack build, settings,
-    /// engine settings, adapter, adapter pack build and `enabled`. Two such plans need no
+    /// engine settings, adapter, adapter pack build, catalog files and `enabled`. Two such plans need no
     /// restart on reload; the item's name and where it is written do not count.
     pub fn runs_like(&self, other: &ItemPlan) -> bool {
         self.class == other.class
@@ -168,6 +171,7 @@ impl ItemPlan {
             && self.engine == other.engine
             && self.adapter == other.adapter
             && self.adapter_pack.as_ref().map(|p| &p.sha256) == other.adapter_pack.as_ref().map(|p| &p.sha256)
+            && self.catalog == other.catalog
     }
 }
 

@@ -101,6 +101,12 @@ pub struct Reloader {
     /// The file watchers, once started: a production that names a new plugin
     /// directory gets it watched too.
     watchers: Mutex<Option<watch::Watchers>>,
+    /// Serialises edits of the catalog files beside the production (lookup tables set
+    /// through the API): each is a read-modify-write of a whole table's file.
+    catalog_edits: tokio::sync::Mutex<()>,
+    /// The fingerprint of the catalog files beside the production when the running
+    /// configuration was applied: the same file text over a changed catalog is a change.
+    catalog_applied: Mutex<u64>,
 }
 
 impl Reloader {
@@ -118,7 +124,20 @@ impl Reloader {
             versions: Mutex::new(versions),
             status: Mutex::new(Status::default()),
             watchers: Mutex::new(None),
+            catalog_edits: tokio::sync::Mutex::new(()),
+            catalog_applied: Mutex::new(hie_iris::catalog::digest(&production::catalog::production_dir(config_path), None)),
         })
+    }
+
+    /// The production file's directory: the root of its IRIS catalog (rules, DTLs,
+    /// schemas, lookup tables).
+    pub fn production_dir(&self) -> PathBuf {
+        production::catalog::production_dir(&self.config_path)
+    }
+
+    /// Held while a catalog file is edited (one edit at a time).
+    pub async fn catalog_edit(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.catalog_edits.lock().await
     }
 
     /// Keeps the file watchers, so directories added by a reload are watched as well.
@@ -166,7 +185,8 @@ impl Reloader {
         }
     }
 
-    /// Re-reads the production file and applies it if it changed and is valid.
+    /// Re-reads the production file and applies it if it (or the catalog beside it) changed
+    /// and is valid.
     pub async fn reload_config(&self, source: &str) -> ReloadEvent {
         let _guard = self.lock.lock().await;
         let text = match std::fs::read_to_string(&self.config_path) {
@@ -213,7 +233,8 @@ impl Reloader {
     async fn apply_text(&self, text: &str, kind: &str, source: &str) -> ReloadEvent {
         let sha = pack::sha256_hex(text.as_bytes());
         let current = self.versions.lock_unpoisoned().current();
-        if current.as_ref().is_some_and(|c| c.sha256 == sha) {
+        let catalog = hie_iris::catalog::digest(&self.production_dir(), None);
+        if current.as_ref().is_some_and(|c| c.sha256 == sha) && *self.catalog_applied.lock_unpoisoned() == catalog {
             let mut ev =
                 ReloadEvent::new(kind, source, "unchanged", "the production is already running this configuration");
             ev.version = current.map(|c| c.version);
@@ -264,6 +285,7 @@ impl Reloader {
                 // The new version and the event that made it are published together:
                 // whoever reads the status sees both or neither.
                 let mut status = self.status.lock_unpoisoned();
+                *self.catalog_applied.lock_unpoisoned() = catalog;
                 let version = self.versions.lock_unpoisoned().record(&self.config_path, text, source);
                 let mut ev = ReloadEvent::new(
                     kind,

@@ -1,5 +1,8 @@
-//! File watching for hot reload: the production file's directory and the plugin
-//! directories, debounced.
+//! File watching for hot reload: the production file's directory, the IRIS catalog
+//! directories beside it (rule, DTL, schema and lookup-table files: a change there reloads
+//! too, and the plan's catalog fingerprint restarts the items that read them) and the
+//! plugin directories, debounced. A catalog directory created after start is watched from
+//! the next restart; until then `hie reload` picks its changes up.
 //!
 //! Directories are watched rather than files, because editors save by writing a temporary
 //! file and renaming it, which breaks a watch on the file itself. Events are only hints:
@@ -54,11 +57,21 @@ pub fn start(config: &Path, plugin_dirs: &[PathBuf], tx: UnboundedSender<Change>
         _ => PathBuf::from("."),
     };
     let ctx = tx.clone();
+    // Events name paths under the directory as it was watched: one spelling for both.
+    let config_dir = std::fs::canonicalize(&config_dir).unwrap_or(config_dir);
+    let catalog_dirs: Vec<PathBuf> = hie_iris::catalog::watched_dirs(&config_dir);
+    let watched = catalog_dirs.clone();
+    let catalog_file = move |p: &Path| {
+        p.extension().is_some_and(|x| hie_iris::catalog::DIGESTED.iter().any(|d| x == *d))
+            && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            && p.parent().is_some_and(|d| watched.iter().any(|w| w == d))
+    };
     let mut d = new_debouncer(Duration::from_millis(300), None, move |res: DebounceEventResult| {
         if let Ok(events) = res {
-            let hit = events
-                .iter()
-                .any(|e| relevant(&e.kind) && e.paths.iter().any(|p| p.file_name() == Some(config_name.as_os_str())));
+            let hit = events.iter().any(|e| {
+                relevant(&e.kind)
+                    && e.paths.iter().any(|p| p.file_name() == Some(config_name.as_os_str()) || catalog_file(p))
+            });
             if hit {
                 let _ = ctx.send(Change::Config);
             }
@@ -67,6 +80,11 @@ pub fn start(config: &Path, plugin_dirs: &[PathBuf], tx: UnboundedSender<Change>
     .map_err(|e| format!("cannot start the config watcher: {e}"))?;
     d.watch(&config_dir, RecursiveMode::NonRecursive)
         .map_err(|e| format!("cannot watch {}: {e}", config_dir.display()))?;
+    for dir in catalog_dirs.iter().filter(|c| **c != config_dir && c.is_dir()) {
+        if let Err(e) = d.watch(dir, RecursiveMode::NonRecursive) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the catalog directory");
+        }
+    }
     let config_watcher = d;
 
     let ptx = tx;

@@ -7,8 +7,11 @@
 //!   included) and bare `<ruleDefinition>`/`<transform>` XML, named after the file.
 //! - Custom schema categories (IRIS `<Category>` exports): `<dir>/schema/*.xml`, on top of
 //!   the built-in HL7 versions ([`load_schemas`]).
-//! - Lookup tables (IRIS `<lookupTable>` exports, either format): `<dir>/lookup/*.xml`
-//!   ([`load_lookups`]).
+//! - Lookup tables (IRIS `<lookupTable>` exports, either format): `<dir>/lookup/*.xml`,
+//!   then the tables edited live (API, CLI) in `<dir>/lookup/live/*.xml`, one whole table
+//!   per file, each replacing what the files before it gave that table ([`load_lookups`]).
+//! - [`digest`] fingerprints every file of these places, so a reload can tell whether an
+//!   item reading them must restart to see a change.
 //!
 //! # Invariants
 //! - A file that does not compile is an error when it is the one asked for, is named
@@ -22,6 +25,54 @@ use hie_hl7_schema::Registry;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// The subdirectory of lookup-table files.
+pub const LOOKUP_DIR: &str = "lookup";
+
+/// The subdirectory of [`LOOKUP_DIR`] holding tables edited live: `<table>.xml`, one
+/// export-format file per table, loaded after the others.
+pub const LIVE_DIR: &str = "live";
+
+/// The subdirectory of custom schema categories.
+pub const SCHEMA_DIR: &str = "schema";
+
+/// Every directory whose files the catalog reads, for `dir` (the production's directory):
+/// the class directories, schemas, lookup tables and live tables.
+pub fn watched_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = CLASS_DIRS.iter().map(|d| if d.is_empty() { dir.to_path_buf() } else { dir.join(d) }).collect();
+    v.push(dir.join(SCHEMA_DIR));
+    v.push(dir.join(LOOKUP_DIR));
+    v.push(dir.join(LOOKUP_DIR).join(LIVE_DIR));
+    v
+}
+
+/// The files [`digest`] reads: classes, exports, and HIE's YAML rule files.
+pub const DIGESTED: [&str; 4] = ["cls", "xml", "yaml", "yml"];
+
+/// A fingerprint of every catalog file beside the production in `dir` (names and contents
+/// of the [`DIGESTED`] files of [`watched_dirs`]) and of `extra` (a rule file named by
+/// path): equal fingerprints, same classes, rules, schemas and tables. Unreadable files
+/// count by name only (loading them reports the error).
+pub fn digest(dir: &Path, extra: Option<&Path>) -> u64 {
+    digest_of(watched_dirs(dir), extra)
+}
+
+/// [`digest`] of the custom schema categories alone (`<dir>/schema`): what a service's
+/// `MessageSchemaCategory` and `Validation` read.
+pub fn schema_digest(dir: &Path) -> u64 {
+    digest_of(vec![dir.join(SCHEMA_DIR)], None)
+}
+
+fn digest_of(dirs: Vec<PathBuf>, extra: Option<&Path>) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    let files = dirs.into_iter().flat_map(|d| files_in(&d, &DIGESTED)).chain(extra.map(Path::to_path_buf));
+    for path in files {
+        path.hash(&mut h);
+        std::fs::read(&path).ok().hash(&mut h);
+    }
+    h.finish()
+}
 
 /// Subdirectories of the production's directory searched for classes (`""`: itself).
 pub const CLASS_DIRS: [&str; 4] = ["", "rules", "dtl", "classes"];
@@ -118,7 +169,7 @@ impl Catalog {
 /// The built-in HL7 versions plus the custom categories of `<dir>/schema/*.xml`.
 pub fn load_schemas(dir: &Path) -> Result<Registry, String> {
     let mut schemas = Registry::new();
-    for path in files_in(&dir.join("schema"), &["xml"]) {
+    for path in files_in(&dir.join(SCHEMA_DIR), &["xml"]) {
         let xml = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let label = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
         schemas.load_xml(&xml, &label).map_err(|e| format!("schema {}: {e}", path.display()))?;
@@ -129,9 +180,111 @@ pub fn load_schemas(dir: &Path) -> Result<Registry, String> {
 /// The lookup tables of `<dir>/lookup/*.xml`.
 pub fn load_lookups(dir: &Path) -> Result<LookupTables, String> {
     let mut lookups = LookupTables::new();
-    for path in files_in(&dir.join("lookup"), &["xml"]) {
+    let lookup = dir.join(LOOKUP_DIR);
+    for path in files_in(&lookup, &["xml"]).into_iter().chain(files_in(&lookup.join(LIVE_DIR), &["xml"])) {
         let xml = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         lookups.import(&xml).map_err(|e| format!("lookup table {}: {e}", path.display()))?;
     }
     Ok(lookups)
+}
+
+/// One change to a production's lookup tables ([`edit_lookups`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LookupEdit {
+    /// Sets `key` of `table` (creating the table when new).
+    Set {
+        /// Table name.
+        table: String,
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+    },
+    /// Removes `key` from `table`.
+    Delete {
+        /// Table name.
+        table: String,
+        /// Key.
+        key: String,
+    },
+    /// Imports a lookup-table file (either format), as if it were loaded after the others.
+    Import(String),
+}
+
+/// Why a lookup edit was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupEditError {
+    /// The entry to delete is not there.
+    #[error("lookup table {table:?} has no key {key:?}")]
+    NoSuchEntry {
+        /// Table name.
+        table: String,
+        /// Key.
+        key: String,
+    },
+    /// An empty table name or key.
+    #[error("a lookup table name and key must not be empty")]
+    Empty,
+    /// The imported text is not a lookup-table file.
+    #[error("{0}")]
+    Import(crate::lookup::LookupFileError),
+    /// The tables on disk do not load, or a file cannot be written.
+    #[error("{0}")]
+    Files(String),
+}
+
+/// The file in `lookup/live/` holding `table`: its name with every byte other than ASCII
+/// letters, digits, `.`, `_` and `-` written `%XX`.
+pub fn live_file(dir: &Path, table: &str) -> PathBuf {
+    let mut name = String::with_capacity(table.len() + 4);
+    for b in table.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-' {
+            name.push(char::from(b));
+        } else {
+            name.push_str(&format!("%{b:02X}"));
+        }
+    }
+    name.push_str(".xml");
+    dir.join(LOOKUP_DIR).join(LIVE_DIR).join(name)
+}
+
+/// Applies `edit` to the lookup tables of `dir`: loads them as a router does, applies the
+/// edit, and writes each table it changed, whole, to its [`live_file`] (written beside and
+/// renamed over, so a reader never sees half a table). Returns the changed tables' names.
+/// The callers serialise edits of one directory.
+pub fn edit_lookups(dir: &Path, edit: &LookupEdit) -> Result<Vec<String>, LookupEditError> {
+    let mut tables = load_lookups(dir).map_err(LookupEditError::Files)?;
+    let changed: Vec<String> = match edit {
+        LookupEdit::Set { table, key, .. } | LookupEdit::Delete { table, key }
+            if table.is_empty() || key.is_empty() =>
+        {
+            return Err(LookupEditError::Empty);
+        }
+        LookupEdit::Set { table, key, value } => {
+            tables.insert(table, key, value);
+            vec![table.clone()]
+        }
+        LookupEdit::Delete { table, key } => {
+            if !tables.remove(table, key) {
+                return Err(LookupEditError::NoSuchEntry { table: table.clone(), key: key.clone() });
+            }
+            vec![table.clone()]
+        }
+        LookupEdit::Import(text) => {
+            let mut named = LookupTables::new();
+            named.import(text).map_err(LookupEditError::Import)?;
+            tables.import(text).map_err(LookupEditError::Import)?;
+            named.table_names().into_iter().map(str::to_owned).collect()
+        }
+    };
+    let live = dir.join(LOOKUP_DIR).join(LIVE_DIR);
+    std::fs::create_dir_all(&live).map_err(|e| LookupEditError::Files(format!("cannot create {}: {e}", live.display())))?;
+    for table in &changed {
+        let Some(xml) = tables.export_xml(table) else { continue };
+        let path = live_file(dir, table);
+        let tmp = live.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+        let write = std::fs::write(&tmp, xml.as_bytes()).and_then(|()| std::fs::rename(&tmp, &path));
+        write.map_err(|e| LookupEditError::Files(format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(changed)
 }

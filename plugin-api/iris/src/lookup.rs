@@ -124,6 +124,52 @@ impl LookupTables {
         self.tables.entry(table.to_owned()).or_default().insert(key.to_owned(), value.to_owned());
     }
 
+    /// Removes one entry; whether it was there. A table left empty stays (an empty table).
+    pub fn remove(&mut self, table: &str, key: &str) -> bool {
+        self.tables.get_mut(table).is_some_and(|t| t.remove(key).is_some())
+    }
+
+    /// Removes a whole table; whether it was there.
+    pub fn remove_table(&mut self, table: &str) -> bool {
+        self.tables.remove(table).is_some()
+    }
+
+    /// The entries of `table` sorted by key, or `None` when no such table is loaded.
+    pub fn entries(&self, table: &str) -> Option<Vec<(&str, &str)>> {
+        let t = self.tables.get(table)?;
+        let mut v: Vec<(&str, &str)> = t.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        v.sort_unstable();
+        Some(v)
+    }
+
+    /// `table` as an IRIS export-format file (`<Export><Document name="T.LUT">`), which
+    /// [`import`](Self::import) reads back as exactly this table; `None` when not loaded.
+    pub fn export_xml(&self, table: &str) -> Option<String> {
+        let entries = self.entries(table)?;
+        let esc = |s: &str| {
+            let mut o = String::with_capacity(s.len());
+            for c in s.chars() {
+                match c {
+                    '&' => o.push_str("&amp;"),
+                    '<' => o.push_str("&lt;"),
+                    '>' => o.push_str("&gt;"),
+                    '"' => o.push_str("&quot;"),
+                    '\'' => o.push_str("&apos;"),
+                    c if (c as u32) < 0x20 => o.push_str(&format!("&#{};", c as u32)),
+                    c => o.push(c),
+                }
+            }
+            o
+        };
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Export generator=\"HIE\">\n");
+        out.push_str(&format!("<Document name=\"{}.LUT\">\n<lookupTable>\n", esc(table)));
+        for (k, v) in entries {
+            out.push_str(&format!("<entry table=\"{}\" key=\"{}\">{}</entry>\n", esc(table), esc(k), esc(v)));
+        }
+        out.push_str("</lookupTable>\n</Document>\n</Export>\n");
+        Some(out)
+    }
+
     /// Names of the loaded tables, sorted.
     pub fn table_names(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self.tables.keys().map(String::as_str).collect();
@@ -193,6 +239,24 @@ mod tests {
         assert_eq!(lookup(&t, "Nope", "k", "d", 0), "d");
         assert!(exists(&t, "T", "k"));
         assert!(!exists(&t, "T", "K"));
+    }
+
+    #[test]
+    fn a_table_exported_and_imported_again_is_the_same_table_and_replaces_the_old_one() {
+        let mut t = LookupTables::new();
+        t.insert("Ward.Site", "A<1>", "x & \"y\" 'z'");
+        t.insert("Ward.Site", "tab\tkey", "");
+        t.insert("Other", "k", "v");
+        let xml = t.export_xml("Ward.Site").unwrap();
+        let mut back = LookupTables::new();
+        back.insert("Ward.Site", "stale", "gone");
+        assert_eq!(back.import(&xml).unwrap(), LookupFormat::Export);
+        assert_eq!(back.entries("Ward.Site"), t.entries("Ward.Site"));
+        assert_eq!(back.table_names(), vec!["Ward.Site"]);
+        assert!(t.remove("Ward.Site", "A<1>"));
+        assert!(!t.remove("Ward.Site", "A<1>"));
+        assert_eq!(t.entries("Ward.Site").unwrap().len(), 1);
+        assert!(t.export_xml("Nope").is_none());
     }
 
     #[test]

@@ -70,8 +70,13 @@ pub struct Routed {
     pub fired: Vec<String>,
     /// `trace` texts.
     pub traces: Vec<String>,
-    /// Errors evaluating conditions (each condition counted false, as IRIS does).
+    /// Errors evaluating conditions (each condition counted false, as IRIS does), and
+    /// DTL errors skipped under `ActOnTransformError=0`.
     pub errors: Vec<String>,
+    /// `debug` texts (logged when `RuleLogging` has `d`).
+    pub debugs: Vec<String>,
+    /// Sends skipped because their DTL failed (`ActOnTransformError=0`).
+    pub transform_errors: usize,
 }
 
 impl IrisRules {
@@ -124,13 +129,16 @@ impl IrisRules {
     }
 
     /// Runs the rule over `msg` (the parsed `body`) from `source`, running the DTLs its
-    /// sends name. An error names the DTL, its line and action.
+    /// sends name. A DTL that fails skips its send with the error in `errors`, or, with
+    /// `act_on_transform_error` (IRIS `ActOnTransformError`), stops the routing: the error
+    /// (naming the DTL, its line and action) is returned for the error path.
     pub fn route(
         &self,
         body: &[u8],
         msg: &hl7::Message<'_>,
         source: &str,
         category: Option<&str>,
+        act_on_transform_error: bool,
     ) -> Result<Routed, String> {
         let doc_type = self.schemas.resolve_message(category.filter(|c| !c.is_empty()), msg);
         let doc_name = hie_hl7_schema::message_doc_name(msg).unwrap_or_default();
@@ -149,6 +157,7 @@ impl IrisRules {
             fired: decision.fired.iter().map(|f| f.reason.clone()).collect(),
             traces: decision.traces.clone(),
             errors: decision.errors.iter().map(|e| e.to_string()).collect(),
+            debugs: decision.debugs.clone(),
             ..Routed::default()
         };
         if decision.deleted {
@@ -158,17 +167,24 @@ impl IrisRules {
             let made = match send.transform.as_deref().and_then(|t| self.transforms.get(t)) {
                 Some(dtl) => {
                     let aux = decision.aux(send, &self.rule.class);
-                    let out = dtl
-                        .run(&DtlInput {
-                            source: body,
-                            doc_type: doc_type.as_ref(),
-                            target: None,
-                            aux: Some(&aux),
-                            services,
-                            schemas: &self.schemas,
-                            transforms: &self.transforms,
-                        })
-                        .map_err(|e| format!("transform {e}"))?;
+                    let run = dtl.run(&DtlInput {
+                        source: body,
+                        doc_type: doc_type.as_ref(),
+                        target: None,
+                        aux: Some(&aux),
+                        services,
+                        schemas: &self.schemas,
+                        transforms: &self.transforms,
+                    });
+                    let out = match run {
+                        Ok(out) => out,
+                        Err(e) if act_on_transform_error => return Err(format!("transform {e}")),
+                        Err(e) => {
+                            routed.transform_errors += 1;
+                            routed.errors.push(format!("transform {e}: not sent to {}", send.targets.join(", ")));
+                            continue;
+                        }
+                    };
                     routed.traces.extend(out.traces);
                     routed.errors.extend(out.errors);
                     Some(out.bytes)

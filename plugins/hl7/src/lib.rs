@@ -15,6 +15,7 @@ mod operations;
 mod passthrough;
 pub mod reply_actions;
 mod router;
+mod rule_logging;
 pub mod rules;
 mod services;
 pub mod validation;

@@ -7,6 +7,7 @@
 //! as `rules/<name>.yaml` next to the production file, then among the class files there.
 
 use crate::iris_rules::{CATEGORY_ATTRIBUTE, IrisRules};
+use crate::rule_logging::RuleLogging;
 use crate::rules::{Facts, RuleSet};
 use crate::validation::{Validation, load_schemas};
 use hie_hl7_schema::Registry;
@@ -26,7 +27,26 @@ pub fn routing_engine() -> ClassDef {
                 Rules::Yaml(_) => load_schemas(&production_dir(ctx)).map_err(Error::failed)?,
             })),
         };
-        Ok(Box::new(Router { rules, file, bad_message_handler: (!bad.is_empty()).then_some(bad), validation }))
+        let flag = |name: &str| {
+            let v = ctx.setting_or(name, "0");
+            match v.trim() {
+                "1" | "true" | "True" => Ok(true),
+                "0" | "false" | "False" | "" => Ok(false),
+                _ => Err(Error::failed(format!("{name}: expected 0 or 1, not {v:?}"))),
+            }
+        };
+        let act_on_transform_error = flag("ActOnTransformError")?;
+        let act_on_validation_error = flag("ActOnValidationError")?;
+        let rule_logging = RuleLogging::parse(&ctx.setting_or("RuleLogging", "e")).map_err(Error::failed)?;
+        Ok(Box::new(Router {
+            rules,
+            file,
+            bad_message_handler: (!bad.is_empty()).then_some(bad),
+            validation,
+            act_on_transform_error,
+            act_on_validation_error,
+            rule_logging,
+        }))
     })
     .doc("routes messages by content rules: IRIS rule classes with their DTLs, or YAML rules (conditions on HL7 paths, source and type; send, transform, delete, return)")
     .settings([
@@ -43,9 +63,21 @@ pub fn routing_engine() -> ClassDef {
         ),
         SettingDef::host("ResponseFrom", "", "targets whose responses are returned").unsupported(),
         SettingDef::host("ForceSyncSend", "0", "send synchronously to each target").unsupported(),
-        SettingDef::host("ActOnTransformError", "0", "route messages whose transform failed").unsupported(),
-        SettingDef::host("ActOnValidationError", "0", "route messages that fail validation").unsupported(),
-        SettingDef::host("RuleLogging", "e", "rule logging flags").unsupported(),
+        SettingDef::host(
+            "ActOnTransformError",
+            "0",
+            "1: a DTL error stops the routing and the message takes the error path; 0: the error is logged and only that send is skipped",
+        ),
+        SettingDef::host(
+            "ActOnValidationError",
+            "0",
+            "1: a message failing Validation takes the error path (ErrorTarget, alerts, ReplyCodeActions of the caller) instead of going to BadMessageHandler",
+        ),
+        SettingDef::host(
+            "RuleLogging",
+            "e",
+            "rule log (the item's log): e errors, r reasons (rules fired), d debug entries, c conditions, a all",
+        ),
         SettingDef::host("AlertOnBadMessage", "0", "alert on bad messages").unsupported(),
     ])
 }
@@ -121,9 +153,18 @@ fn load_rules(ctx: &Context<'_>) -> Result<(Rules, PathBuf), Error> {
 struct Router {
     /// Validation flags and the schema categories messages are checked against.
     validation: Option<(Validation, Registry)>,
+    /// The rules it runs.
     rules: Rules,
+    /// Where they came from (for messages).
     file: PathBuf,
+    /// Where messages that fail to parse or validate go.
     bad_message_handler: Option<String>,
+    /// IRIS `ActOnTransformError`: a failed DTL fails the message instead of skipping its send.
+    act_on_transform_error: bool,
+    /// IRIS `ActOnValidationError`: a validation failure is also an error, not just a bad message.
+    act_on_validation_error: bool,
+    /// What the rule log (the item's log) records.
+    rule_logging: RuleLogging,
 }
 
 impl Item for Router {
@@ -174,6 +215,9 @@ impl Item for Router {
             let doc = schemas.resolve_message(msg.attribute(CATEGORY_ATTRIBUTE).filter(|c| !c.is_empty()), &parsed);
             if let Err(p) = v.check(&parsed, doc.as_ref()) {
                 ctx.count("invalid", 1);
+                if self.act_on_validation_error {
+                    return Ok(Outcome::fail(format!("failed validation ({}) (ActOnValidationError)", p.text)));
+                }
                 return Ok(match &self.bad_message_handler {
                     Some(h) => Outcome::completed()
                         .send(Send::forward(h.clone()))
@@ -186,7 +230,7 @@ impl Item for Router {
         }
         let rules = match &self.rules {
             Rules::Yaml(r) => r,
-            Rules::Iris(r) => return Ok(route_iris(ctx, r, msg, &parsed)),
+            Rules::Iris(r) => return Ok(self.route_iris(ctx, r, msg, &parsed)),
         };
         let decision = rules.decide(&Facts { message: &parsed, source: msg.source() });
         if decision.delete {
@@ -216,19 +260,41 @@ impl Item for Router {
     }
 }
 
+impl Router {
 /// Routes by an IRIS rule. IRIS semantics: a message no rule sends anywhere is completed
 /// unsent (its BadMessageHandler is for messages that fail to parse or validate); a
-/// failed DTL fails the message (ActOnTransformError=0), and none of its sends is made.
-fn route_iris(ctx: &Context<'_>, rules: &IrisRules, msg: &Message<'_>, parsed: &hl7::Message<'_>) -> Outcome {
-    let routed = match rules.route(msg.body(), parsed, msg.source(), msg.attribute(CATEGORY_ATTRIBUTE)) {
+/// failed DTL skips its send with a logged error, or with `ActOnTransformError=1` fails
+/// the message, none of its sends made.
+fn route_iris(&self, ctx: &Context<'_>, rules: &IrisRules, msg: &Message<'_>, parsed: &hl7::Message<'_>) -> Outcome {
+    let category = msg.attribute(CATEGORY_ATTRIBUTE);
+    let routed = match rules.route(msg.body(), parsed, msg.source(), category, self.act_on_transform_error) {
         Ok(r) => r,
-        Err(e) => return Outcome::fail(format!("rule {}: {e}", rules.class())),
+        Err(e) => {
+            ctx.count("transform_errors", 1);
+            return Outcome::fail(format!("rule {}: {e} (ActOnTransformError)", rules.class()));
+        }
     };
+    let log = self.rule_logging;
     for t in &routed.traces {
         ctx.info(&format!("rule trace: {t}"));
     }
+    if log.debug {
+        for d in &routed.debugs {
+            ctx.info(&format!("rule debug: {d}"));
+        }
+    }
+    if log.reasons && !routed.fired.is_empty() {
+        ctx.info(&format!("rule {}: fired {}", rules.class(), routed.fired.join(", ")));
+    }
+    if routed.transform_errors > 0 {
+        ctx.count("transform_errors", routed.transform_errors as u64);
+    }
     for e in &routed.errors {
-        ctx.warn(&format!("rule {}: {e}", rules.class()));
+        if log.errors {
+            ctx.warn(&format!("rule {}: {e}", rules.class()));
+        } else {
+            ctx.debug(&format!("rule {}: {e}", rules.class()));
+        }
     }
     if routed.deleted {
         return Outcome::discard(format!("deleted by rule {}", routed.fired.join(", ")));
@@ -253,4 +319,5 @@ fn route_iris(ctx: &Context<'_>, rules: &IrisRules, msg: &Message<'_>, parsed: &
         out = out.send(send);
     }
     out
+}
 }

@@ -260,6 +260,7 @@ pub fn validate(
     let configs: BTreeMap<&str, &ItemConfig> = config.items.iter().map(|i| (i.name.as_str(), i)).collect();
     super::adapters::check_claims(&plans, &configs, &packs.adapters, &mut diags);
     check_tls(config, &mut plans, &mut diags);
+    super::catalog::fingerprint(&super::catalog::production_dir(&config.file), &mut plans);
 
     let search_fields = config
         .setting("SearchFields")
@@ -463,6 +464,7 @@ fn plan_item(
         settings,
         engine,
         location: item.location.clone(),
+        catalog: None,
     })
 }
 
