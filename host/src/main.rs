@@ -54,6 +54,8 @@ enum Command {
     Rules(cli::iris::RulesArgs),
     /// IRIS DTL transforms: `hie dtl run CLASS FILE` prints the output for a message.
     Dtl(cli::iris::DtlArgs),
+    /// Convert HL7 v2 to and from JSON and HL7 v2.xml (`--to json|xml|hl7 FILE`).
+    Convert(cli::convert::ConvertArgs),
     /// Lookup tables of a running engine: list, show, set, delete, import (applied live).
     Lookups(cli::lookups::LookupsArgs),
     /// Internal: run as a worker process of a multi_process item.
@@ -88,6 +90,7 @@ fn main() -> ExitCode {
         Command::Rules(a) => cli::iris::run_rules(a),
         Command::Dtl(a) => cli::iris::run_dtl(a),
         Command::Lookups(a) => cli::lookups::run(a),
+        Command::Convert(a) => cli::convert::run(a),
         Command::Worker(a) => cli::worker::run(a),
     };
     match result {

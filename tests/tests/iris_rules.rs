@@ -361,3 +361,28 @@ fn lookup_tables_edited_on_disk_through_the_api_or_the_cli_apply_to_the_next_mes
     assert_eq!(engine.pid(), pid, "one engine process throughout");
     assert!(count(&dir.0, "Bad_Out") == 0);
 }
+
+#[test]
+fn field_validation_flags_nack_an_empty_required_field_and_an_unknown_table_code_naming_the_field() {
+    let dir = TempDir::new("iris-field-validation");
+    let (pas, zpi) = (free_port(), free_port());
+    let config = deploy_validating(&dir.0, pas, zpi, "HIE.Test.Rules.ADTRouter", "drt", "");
+    let _engine = Engine::start(&config, &dir.join("data"), &[]);
+    let inpatient = String::from_utf8_lossy(&fixture("messages/adt_a01_inpatient.hl7")).into_owned();
+    let mut client = Client::connect_retry(pas);
+    let nack_of = |client: &mut Client, body: &str| {
+        let nack = client.send(body.as_bytes()).expect("send");
+        let text = String::from_utf8_lossy(&nack).into_owned();
+        assert!(["AE", "CE"].contains(&hl7::ack_code(&nack).as_str()), "{text}");
+        (hl7::value(&nack, "ERR-2"), hl7::value(&nack, "ERR-3.1"), text)
+    };
+    // r: PV1-2 (Patient Class) is required in 2.5.
+    let (erl, code, text) = nack_of(&mut client, &inpatient.replace("PV1|1|I|", "PV1|1||"));
+    assert_eq!(code, "101", "required field missing: {text}");
+    assert!(erl.starts_with("PV1") && erl.ends_with("^2"), "ERR-2 names segment and field: {text}");
+    // t: "Q" is no patient class of table 0004.
+    let (erl, code, text) = nack_of(&mut client, &inpatient.replace("PV1|1|I|", "PV1|1|Q|"));
+    assert_eq!(code, "103", "table value not found: {text}");
+    assert!(erl.starts_with("PV1"), "{text}");
+    assert!(accepted(&client.send(inpatient.as_bytes()).expect("send")), "the fixture passes drt");
+}

@@ -9,6 +9,7 @@ macro_rules! outln {
 
 pub mod audit;
 pub mod client;
+pub mod convert;
 pub mod iris;
 pub mod items;
 pub mod logging;

@@ -18,6 +18,8 @@
 //!   message and passed to every group-path evaluation.
 //! - Metadata ([`Category::item`], [`field_name`], [`symbolic_path`], ...): names, types,
 //!   optionality, repetition, lengths and tables by number.
+//! - [`convert`]: loss-free HL7 v2 ⇄ JSON and HL7 v2 ⇄ XML (v2.xml style), named by the
+//!   schema when one is known (docs/hl7-conversions.md).
 //!
 //! # Typical use
 //!
@@ -51,6 +53,7 @@
 pub mod builtin;
 pub mod compile;
 pub mod conformance;
+pub mod convert;
 mod custom;
 mod definition;
 pub mod doctype;

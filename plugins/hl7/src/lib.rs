@@ -1,7 +1,7 @@
 //! # hie-pack-hl7: the standard HL7 v2 pack
 //!
 //! The EnsLib.HL7 item classes under their IRIS names, so IRIS productions load
-//! unchanged, plus `HIE.Process.Passthrough`. Classes declare every IRIS setting with
+//! unchanged, plus `HIE.Process.Passthrough` and the `HIE.Transform.*` HL7 ⇄ JSON / XML conversions. Classes declare every IRIS setting with
 //! IRIS's default; settings not implemented yet are declared `unsupported` so
 //! `hie validate` reports them instead of ignoring them.
 //!
@@ -10,6 +10,8 @@
 //! interpret replies with ReplyCodeActions.
 
 mod ack;
+mod conversions;
+mod field_checks;
 mod iris_rules;
 mod operations;
 mod passthrough;
@@ -24,14 +26,16 @@ use hie_plugin_api::ClassDef;
 
 /// Every class of the pack.
 pub fn classes() -> Vec<ClassDef> {
-    vec![
+    let mut v = vec![
         services::tcp_service(),
         services::file_service(),
         operations::tcp_operation(),
         operations::file_operation(),
         router::routing_engine(),
         passthrough::passthrough(),
-    ]
+    ];
+    v.extend(conversions::classes());
+    v
 }
 
 hie_plugin_api::export_pack! {

@@ -1,15 +1,18 @@
 //! IRIS's `Validation` setting for HL7 messages (docs/iris-formats.md §7): `d` (the
 //! message must have a DocType), `m` (its segments must map onto the DocType's structure:
 //! no required segment missing, none unexpected), `z` / `-z` (trailing Z segments are
-//! errors / accepted; `m` implies `z` unless `-z` is given), `1` (= `dm-z`), and `0` or
-//! empty (none). Field-level flags are refused when the item starts, never ignored: a
-//! silently skipped flag would pass the bad messages it was set to stop.
+//! errors / accepted; `m` implies `z` unless `-z` is given), the field flags `n r l a t y`
+//! ([`crate::field_checks`]), `1` (= `dm-z`), and `0` or empty (none). Any other flag is
+//! refused when the item starts, never ignored: a silently skipped flag would pass the bad
+//! messages it was set to stop. Field checks need a DocType: a message without one fails
+//! them as it fails `d`.
 //!
 //! # Invariants
 //! - An empty `Validation` does nothing per message ([`Validation::parse`] gives `None`).
 //! - The first problem found is reported, in segment order, with the HL7 table 0357 code
 //!   and the segment it concerns, so a NACK's ERR and a router's log can name it.
 
+use crate::field_checks::FieldChecks;
 use hie_hl7_schema::{DocType, SegmentMap};
 pub use hie_iris::catalog::load_schemas;
 use hie_plugin_api::hl7;
@@ -24,6 +27,8 @@ pub struct Validation {
     structure: bool,
     /// `z`: trailing Z segments are errors (with `m`).
     trailing_z: bool,
+    /// `n r l a t y`: field checks.
+    fields: FieldChecks,
 }
 
 /// Why a message failed.
@@ -33,6 +38,8 @@ pub struct Problem {
     pub code: u16,
     /// The segment it concerns and its 1-based position (`PV1`, 3), when there is one.
     pub segment: Option<(String, usize)>,
+    /// The field it concerns (1-based), for field checks.
+    pub field: Option<usize>,
     /// What is wrong, for ERR, MSA-3 and the log.
     pub text: String,
 }
@@ -40,7 +47,8 @@ pub struct Problem {
 impl Problem {
     /// The ERL location (`PV1^3`), when the problem concerns a segment.
     pub fn location(&self) -> Option<String> {
-        self.segment.as_ref().map(|(id, n)| format!("{id}^{n}"))
+        let field = self.field.map(|f| format!("^{f}")).unwrap_or_default();
+        self.segment.as_ref().map(|(id, n)| format!("{id}^{n}{field}"))
     }
 }
 
@@ -53,6 +61,7 @@ impl Validation {
         }
         let flags = if flags == "1" { "dm-z" } else { flags };
         let (mut d, mut m, mut z, mut no_z) = (false, false, false, false);
+        let mut fields = FieldChecks::default();
         let mut chars = flags.chars();
         while let Some(c) = chars.next() {
             match c {
@@ -60,29 +69,36 @@ impl Validation {
                 'm' => m = true,
                 'z' => z = true,
                 '-' if chars.next() == Some('z') => no_z = true,
+                c if fields.set(c) => {}
                 other => {
                     return Err(format!(
-                        "Validation {flags:?}: flag {other:?} is not supported (HIE checks d, m, z and -z, and 1 = dm-z; field validation is not implemented, and an ignored flag would pass the messages it should stop)"
+                        "Validation {flags:?}: flag {other:?} is not supported (HIE checks d, m, z and -z, the field flags n r l a t y, and 1 = dm-z; an ignored flag would pass the messages it should stop)"
                     ));
                 }
             }
         }
-        Ok(Some(Validation { doc_type: d, structure: m, trailing_z: !no_z && (z || m) }))
+        Ok(Some(Validation { doc_type: d, structure: m, trailing_z: !no_z && (z || m), fields }))
     }
 
     /// Checks `msg`, whose DocType is `doc` (`None`: its category has no structure for it).
     pub fn check(&self, msg: &hl7::Message<'_>, doc: Option<&DocType>) -> Result<(), Problem> {
         let Some(doc) = doc else {
-            if self.doc_type || self.structure {
+            if self.doc_type || self.structure || self.fields.any() {
                 let msh9 = msg.get_str("MSH-9").ok().flatten().map(String::from_utf8_lossy).unwrap_or_default();
                 return Err(Problem {
                     code: err_code::UNSUPPORTED_MESSAGE_TYPE,
                     segment: Some(("MSH".into(), 1)),
+                    field: Some(9),
                     text: format!("no DocType for message type {msh9:?} (Validation needs one)"),
                 });
             }
             return Ok(());
         };
+        if self.fields.any()
+            && let Err((code, seg, pos, field, text)) = self.fields.check(msg, doc.category())
+        {
+            return Err(Problem { code, segment: Some((seg, pos)), field: Some(field), text });
+        }
         if !self.structure {
             return Ok(());
         }
@@ -98,6 +114,7 @@ impl Validation {
                 code: err_code::SEGMENT_SEQUENCE_ERROR,
                 text: format!("unexpected segment {id} at position {} for {}", i + 1, doc_name(doc)),
                 segment: Some((id, i + 1)),
+                field: None,
             });
         }
         if let Some(missing) = map.missing_required().into_iter().next() {
@@ -106,6 +123,7 @@ impl Validation {
                 code: err_code::SEGMENT_SEQUENCE_ERROR,
                 text: format!("required {} {} is missing for {}", kind(&missing), missing.path, doc_name(doc)),
                 segment: Some((what, missing.insert_at + 1)),
+                field: None,
             });
         }
         Ok(())
@@ -146,18 +164,76 @@ mod tests {
         assert_eq!(Validation::parse(" 0 "), Ok(None));
         let one = Validation::parse("1").expect("reads");
         assert_eq!(one, Validation::parse("dm-z").expect("reads"));
-        assert_eq!(one, Some(Validation { doc_type: true, structure: true, trailing_z: false }));
+        let none = FieldChecks::default();
+        assert_eq!(one, Some(Validation { doc_type: true, structure: true, trailing_z: false, fields: none }));
         assert_eq!(
             Validation::parse("dm").expect("reads"),
-            Some(Validation { doc_type: true, structure: true, trailing_z: true }),
+            Some(Validation { doc_type: true, structure: true, trailing_z: true, fields: none }),
             "m implies z"
         );
     }
 
     #[test]
-    fn a_field_level_flag_is_refused_naming_it_never_ignored() {
-        let e = Validation::parse("dmr").expect_err("r is not implemented");
-        assert!(e.contains("flag 'r' is not supported"), "{e}");
+    fn an_unknown_flag_is_refused_naming_it_never_ignored() {
+        let e = Validation::parse("dmq").expect_err("q is no flag");
+        assert!(e.contains("flag 'q' is not supported"), "{e}");
+    }
+
+    #[test]
+    fn r_fails_an_empty_required_field_with_code_101_naming_segment_and_field() {
+        // 2.5 PID-5 (Patient Name) is required.
+        let body = b"MSH|^~\\&|PAS|RXX|EPR|RXX|20240301101500||ADT^A01^ADT_A01|ADT0001|P|2.5\rEVN|A01|20240301101500\rPID|1||9434765919^^^NHS^NH||\rPV1|1|I|WARD1\r";
+        let p = check("r", body).expect_err("PID-5 is required");
+        assert_eq!((p.code, p.location().as_deref()), (101, Some("PID^3^5")), "{p:?}");
+        assert!(p.text.contains("PID-5"), "{}", p.text);
+        assert_eq!(check("r", A01), Ok(()));
+    }
+
+    #[test]
+    fn l_fails_an_overlong_field_with_code_104() {
+        // 2.5 PV1-2 (Patient Class) is at most 1 character long.
+        let p = check("l", &A01.iter().copied().collect::<Vec<u8>>().replace_pv1_class("INPATIENT")).expect_err("too long");
+        assert_eq!((p.code, p.location().as_deref()), (104, Some("PV1^4^2")), "{p:?}");
+        assert_eq!(check("l", A01), Ok(()));
+    }
+
+    #[test]
+    fn t_fails_a_code_missing_from_its_table_with_code_103() {
+        let p = check("t", &A01.iter().copied().collect::<Vec<u8>>().replace_pv1_class("Q")).expect_err("no class Q");
+        assert_eq!((p.code, p.location().as_deref()), (103, Some("PV1^4^2")), "{p:?}");
+        assert!(p.text.contains("\"Q\"") && p.text.contains("0004"), "{}", p.text);
+        assert_eq!(check("t", A01), Ok(()));
+    }
+
+    #[test]
+    fn a_n_and_y_fail_too_many_repeats_extra_fields_and_malformed_values() {
+        // PV1-2 does not repeat.
+        let p = check("a", &A01.to_vec().replace_pv1_class("I~O")).expect_err("repeats");
+        assert_eq!((p.code, p.location().as_deref()), (102, Some("PV1^4^2")));
+        let p = check("n", &with("")[..A01.len() - 1].iter().copied().chain(b"|||||||||||||||||||||||||||||||||||||||||||||||||||||||EXTRA\r".iter().copied()).collect::<Vec<u8>>()).expect_err("extra field");
+        assert_eq!(p.code, 102);
+        assert!(p.text.contains("PV1 defines"), "{}", p.text);
+        // EVN-2 (Recorded Date/Time) is a TS/DTM.
+        let bad_date = String::from_utf8_lossy(A01).replace("EVN|A01|20240301101500", "EVN|A01|2024-03-01");
+        let p = check("y", bad_date.as_bytes()).expect_err("not a date");
+        assert_eq!((p.code, p.location().as_deref()), (102, Some("EVN^2^2")), "{p:?}");
+        assert_eq!(check("anry", A01), Ok(()), "the well-formed message passes them all");
+    }
+
+    #[test]
+    fn field_checks_without_a_doc_type_fail_as_d_does() {
+        let body = b"MSH|^~\\&|PAS|RXX|EPR|RXX|20240301101500||QQQ^Q99|X1|P|2.5\rPID|1\r";
+        assert_eq!(check("r", body).expect_err("no DocType").code, 200);
+    }
+
+    trait ReplaceClass {
+        fn replace_pv1_class(&self, class: &str) -> Vec<u8>;
+    }
+
+    impl ReplaceClass for Vec<u8> {
+        fn replace_pv1_class(&self, class: &str) -> Vec<u8> {
+            String::from_utf8_lossy(self).replace("PV1|1|I|", &format!("PV1|1|{class}|")).into_bytes()
+        }
     }
 
     #[test]
