@@ -337,44 +337,15 @@ fn malformed_xml_gives_errors() {
     }
 }
 
-/// xorshift64*: deterministic, so failures reproduce.
-struct Rng(u64);
+#[path = "../../hl7/tests/mutate/mod.rs"]
+mod mutate;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
-    }
-}
+use mutate::Rng;
 
 const INTERESTING: &[u8] = b"\r\n|^~\\&#\"MSHXFZ.\x01\x0B\x1C\x00\xFF\xC3\xA4 <>{}[]:,";
 
 fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
-    let mut v = input.to_vec();
-    for _ in 0..1 + rng.below(4) {
-        if v.is_empty() {
-            v.push(INTERESTING[rng.below(INTERESTING.len())]);
-            continue;
-        }
-        let at = rng.below(v.len());
-        match rng.below(5) {
-            0 => v.truncate(at),
-            1 => v[at] = rng.next() as u8,
-            2 => v[at] = INTERESTING[rng.below(INTERESTING.len())],
-            3 => v.insert(at, INTERESTING[rng.below(INTERESTING.len())]),
-            _ => {
-                let end = (at + rng.below(16)).min(v.len());
-                v.drain(at..end);
-            }
-        }
-    }
-    v
+    mutate::mutate(rng, input, INTERESTING)
 }
 
 /// True when XML can carry every character of the message's text.

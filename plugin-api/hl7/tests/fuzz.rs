@@ -7,50 +7,14 @@ use hie_hl7::{Batch, Charset, Delimiters, MessageBuf, Path, parse, split_message
 
 const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/samples");
 
-/// xorshift64*: small, deterministic, good enough to pick mutations.
-struct Rng(u64);
+mod mutate;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
-    }
-}
+use mutate::Rng;
 
 const INTERESTING: &[u8] = b"\r\n|^~\\&#\"MSHXF.\x0B\x1C\x00\xFF\xC3 ";
 
 fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
-    let mut v = input.to_vec();
-    for _ in 0..1 + rng.below(4) {
-        if v.is_empty() {
-            v.push(INTERESTING[rng.below(INTERESTING.len())]);
-            continue;
-        }
-        let at = rng.below(v.len());
-        match rng.below(6) {
-            0 => v.truncate(at),
-            1 => v[at] = rng.next() as u8,
-            2 => v[at] = INTERESTING[rng.below(INTERESTING.len())],
-            3 => v.insert(at, INTERESTING[rng.below(INTERESTING.len())]),
-            4 => {
-                v.remove(at);
-            }
-            _ => {
-                // Duplicate a random slice somewhere else.
-                let len = rng.below(40).min(v.len() - at);
-                let piece = v[at..at + len].to_vec();
-                let to = rng.below(v.len());
-                v.splice(to..to, piece);
-            }
-        }
-    }
-    v
+    mutate::mutate(rng, input, INTERESTING)
 }
 
 fn random_path(rng: &mut Rng) -> Path {

@@ -1,7 +1,8 @@
 //! `hie-bench routing`: the per-message cost of what a router does with a message, in
 //! process, against parsing alone measured in the same run (issue 12): an imported IRIS
 //! rule against its YAML twin (`hie rules convert` of it), the fixture ADT router (rule
-//! sets, constraints, DocType), a DTL, and `Validation` dm-z.
+//! sets, constraints, DocType), a DTL, `Validation` dm-z and with every field check, and
+//! each HL7 ⇄ JSON / XML conversion.
 
 use super::Opts;
 use hie_iris::IrisClass;
@@ -10,6 +11,7 @@ use hie_iris::dtl::DtlInput;
 use hie_iris::env::{Aux, DirFileReader, Services};
 use hie_iris::rules::{Body, HL7_MESSAGE_CLASS, Input};
 use hie_pack_hl7::rules::{Facts, RuleSet};
+use hie_hl7_schema::convert;
 use hie_pack_hl7::validation::Validation;
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -112,6 +114,30 @@ pub fn routing(opts: &Opts) -> Result<(), String> {
             black_box(validation.check(&msg, doc.as_ref()).is_ok());
         }
     });
+    let full = Validation::parse("dm-znrlaty")?.ok_or("field flags validate")?;
+    let full_us = per_message(&messages, iterations, |m| {
+        if let Ok(msg) = hie_hl7::parse(m) {
+            let doc = schemas.resolve_message(Some("2.5"), &msg);
+            black_box(full.check(&msg, doc.as_ref()).is_ok());
+        }
+    });
+    let docs = |m: &[u8], f: fn(&hie_hl7::Message<'_>, Option<&hie_hl7_schema::DocType>) -> String| {
+        hie_hl7::parse(m).map(|msg| f(&msg, schemas.resolve_message(Some("2.5"), &msg).as_ref())).unwrap_or_default()
+    };
+    let jsons: Vec<Vec<u8>> = messages.iter().map(|m| docs(m, convert::to_json).into_bytes()).collect();
+    let xmls: Vec<Vec<u8>> = messages.iter().map(|m| docs(m, convert::to_xml).into_bytes()).collect();
+    let to_json_us = per_message(&messages, iterations, |m| {
+        black_box(docs(m, convert::to_json));
+    });
+    let to_xml_us = per_message(&messages, iterations, |m| {
+        black_box(docs(m, convert::to_xml));
+    });
+    let from_json_us = per_message(&jsons, iterations, |j| {
+        black_box(std::str::from_utf8(j).ok().map(convert::from_json));
+    });
+    let from_xml_us = per_message(&xmls, iterations, |x| {
+        black_box(std::str::from_utf8(x).ok().map(convert::from_xml));
+    });
     println!("| per message (parse included) | µs | × parse alone |");
     println!("|---|---:|---:|");
     for (what, us) in [
@@ -121,6 +147,11 @@ pub fn routing(opts: &Opts) -> Result<(), String> {
         ("IRIS rule, the fixture ADT router (2 rule sets, DocType)", adt_us),
         ("DTL HIE.Test.DTL.ADTToEPR (copy, subtransform, lookups)", dtl_us),
         ("Validation dm-z (DocType, segment structure)", validate_us),
+        ("Validation dm-z plus every field check (n r l a t y)", full_us),
+        ("HL7 → JSON (HIE.Transform.HL7ToJSON)", to_json_us),
+        ("JSON → HL7 (JSONToHL7; the JSON parse included)", from_json_us),
+        ("HL7 → XML (HL7ToXML)", to_xml_us),
+        ("XML → HL7 (XMLToHL7; the XML parse included)", from_xml_us),
     ] {
         println!("| {what} | {us:.2} | {:.1}× |", us / parse);
     }
