@@ -50,9 +50,7 @@ fn a_rule_sends_json_and_xml_made_by_the_conversion_transforms_and_they_convert_
     let ack = Client::connect_retry(port).send(&msg).expect("send");
     assert!(["AA", "CA"].contains(&hl7::ack_code(&ack).as_str()), "{}", String::from_utf8_lossy(&ack));
 
-    let written = |item: &str| {
-        wait_for(T, item, || finished_files(&out(item)).and_then(|f| f.into_iter().next()))
-    };
+    let written = |item: &str| wait_for(T, item, || finished_files(&out(item)).and_then(|f| f.into_iter().next()));
     let json_file = written("Json_Out");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&json_file).expect("read")).expect("JSON");
     assert_eq!(json["doctype"], "2.5:ORU_R01", "the service's MessageSchemaCategory named the fields");
@@ -87,7 +85,8 @@ fn every_sample_message_round_trips_through_hie_convert_to_json_and_to_xml() {
     files.sort();
     for path in files.iter().filter(|p| p.extension().is_some_and(|x| x == "hl7")) {
         let bytes = std::fs::read(path).expect("sample");
-        let is_batch = String::from_utf8_lossy(&bytes).contains("FHS|") || String::from_utf8_lossy(&bytes).contains("BHS|");
+        let is_batch =
+            String::from_utf8_lossy(&bytes).contains("FHS|") || String::from_utf8_lossy(&bytes).contains("BHS|");
         if is_batch {
             continue; // one document per message: covered by the library's tests
         }

@@ -14,7 +14,6 @@ use common::{pipeline, send_all, set_out_queue_window};
 
 const T: Duration = Duration::from_secs(30);
 
-
 #[test]
 fn every_acked_message_survives_kill_9_at_several_points_during_load() {
     let dir = TempDir::new("kill9");
@@ -206,7 +205,6 @@ items:
     .unwrap();
     config
 }
-
 
 #[test]
 fn a_priority_queue_delivers_by_priority_then_arrival() {
@@ -609,4 +607,3 @@ fn a_message_deep_in_a_spilled_queue_can_be_suspended_and_resent() {
     receiver.wait_for_count(30, T);
     assert_eq!(receiver.control_ids().last().map(String::as_str), Some("D25"));
 }
-

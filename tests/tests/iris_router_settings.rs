@@ -80,7 +80,8 @@ fn count(dir: &Path, item: &str) -> usize {
 }
 
 fn send(port: u16, control: &str) {
-    let msg = std::fs::read(workspace_root().join("tests/fixtures/iris/messages/adt_a01_inpatient.hl7")).expect("fixture");
+    let msg =
+        std::fs::read(workspace_root().join("tests/fixtures/iris/messages/adt_a01_inpatient.hl7")).expect("fixture");
     let msg = String::from_utf8_lossy(&msg).replacen("|ADT0001|", &format!("|{control}|"), 1);
     let ack = Client::connect_retry(port).send(msg.as_bytes()).expect("send");
     assert!(["AA", "CA"].contains(&hl7::ack_code(&ack).as_str()), "{}", String::from_utf8_lossy(&ack));
@@ -134,7 +135,8 @@ fn an_unknown_rule_logging_flag_stops_the_start_naming_it() {
     let config = deploy(&dir.0, [free_port(), free_port(), free_port()], "ex");
     let api = format!("127.0.0.1:{}", free_port());
     let data = dir.join("data");
-    let (code, _, err) = run_hie(&["run", config.to_str().expect("path"), "--data-dir", data.to_str().expect("path"), "--api", &api]);
+    let (code, _, err) =
+        run_hie(&["run", config.to_str().expect("path"), "--data-dir", data.to_str().expect("path"), "--api", &api]);
     assert_ne!(code, 0);
     assert!(err.contains("RuleLogging") && err.contains("'x'"), "{err}");
 }

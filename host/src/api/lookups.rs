@@ -47,9 +47,8 @@ async fn list(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
 
 async fn show(State(s): State<ApiState>, Path(table): Path<String>) -> Result<Json<Value>, ApiError> {
     let tables = load(&s)?;
-    let entries = tables
-        .entries(&table)
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no lookup table {table:?}")))?;
+    let entries =
+        tables.entries(&table).ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no lookup table {table:?}")))?;
     let map: serde_json::Map<String, Value> = entries.into_iter().map(|(k, v)| (k.to_owned(), json!(v))).collect();
     Ok(Json(json!({ "table": table, "entries": map })))
 }
@@ -62,7 +61,10 @@ async fn set(
     edit(&s, LookupEdit::Set { table, key, value }).await
 }
 
-async fn delete(State(s): State<ApiState>, Path((table, key)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+async fn delete(
+    State(s): State<ApiState>,
+    Path((table, key)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     edit(&s, LookupEdit::Delete { table, key }).await
 }
 

@@ -108,7 +108,9 @@ impl LogReader {
                 }
                 // Only a published record is surely whole on disk: past the published
                 // position the "length" may be any four stale bytes (up to 512 MiB).
-                Parsed::Short(need) if log::record_lsn(&self.buf, self.pos).is_none_or(|l| l <= upto) && self.fill(need)? => {
+                Parsed::Short(need)
+                    if log::record_lsn(&self.buf, self.pos).is_none_or(|l| l <= upto) && self.fill(need)? =>
+                {
                     fresh = true
                 }
                 // Beyond what was published, or not a record (yet): read once more from disk.

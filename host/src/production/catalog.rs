@@ -44,9 +44,8 @@ pub fn fingerprint(dir: &Path, plans: &mut [ItemPlan]) {
             continue;
         };
         let rule_file = [".cls", ".xml", ".yaml", ".yml"].iter().any(|x| rule.ends_with(x)).then(|| dir.join(rule));
-        let digest = *digests
-            .entry(rule_file.clone())
-            .or_insert_with(|| hie_iris::catalog::digest(dir, rule_file.as_deref()));
+        let digest =
+            *digests.entry(rule_file.clone()).or_insert_with(|| hie_iris::catalog::digest(dir, rule_file.as_deref()));
         plan.catalog = Some(digest);
     }
 }

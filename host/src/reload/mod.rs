@@ -125,7 +125,10 @@ impl Reloader {
             status: Mutex::new(Status::default()),
             watchers: Mutex::new(None),
             catalog_edits: tokio::sync::Mutex::new(()),
-            catalog_applied: Mutex::new(hie_iris::catalog::digest(&production::catalog::production_dir(config_path), None)),
+            catalog_applied: Mutex::new(hie_iris::catalog::digest(
+                &production::catalog::production_dir(config_path),
+                None,
+            )),
         })
     }
 

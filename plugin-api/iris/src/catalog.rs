@@ -39,7 +39,8 @@ pub const SCHEMA_DIR: &str = "schema";
 /// Every directory whose files the catalog reads, for `dir` (the production's directory):
 /// the class directories, schemas, lookup tables and live tables.
 pub fn watched_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = CLASS_DIRS.iter().map(|d| if d.is_empty() { dir.to_path_buf() } else { dir.join(d) }).collect();
+    let mut v: Vec<PathBuf> =
+        CLASS_DIRS.iter().map(|d| if d.is_empty() { dir.to_path_buf() } else { dir.join(d) }).collect();
     v.push(dir.join(SCHEMA_DIR));
     v.push(dir.join(LOOKUP_DIR));
     v.push(dir.join(LOOKUP_DIR).join(LIVE_DIR));
@@ -278,7 +279,8 @@ pub fn edit_lookups(dir: &Path, edit: &LookupEdit) -> Result<Vec<String>, Lookup
         }
     };
     let live = dir.join(LOOKUP_DIR).join(LIVE_DIR);
-    std::fs::create_dir_all(&live).map_err(|e| LookupEditError::Files(format!("cannot create {}: {e}", live.display())))?;
+    std::fs::create_dir_all(&live)
+        .map_err(|e| LookupEditError::Files(format!("cannot create {}: {e}", live.display())))?;
     for table in &changed {
         let Some(xml) = tables.export_xml(table) else { continue };
         let path = live_file(dir, table);

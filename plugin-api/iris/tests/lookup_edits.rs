@@ -66,7 +66,10 @@ fn an_import_replaces_export_format_tables_and_merges_legacy_ones() {
     let legacy = "<lookupTable><entry table=\"Sex\" key=\"F\">2</entry></lookupTable>";
     catalog::edit_lookups(&dir, &LookupEdit::Import(legacy.into())).unwrap();
     assert_eq!(loaded(&dir).entries("Sex").unwrap(), vec![("F", "2"), ("M", "1")], "merged");
-    let bad = catalog::edit_lookups(&dir, &LookupEdit::Import("<lookupTable><entry key=\"x\">1</entry></lookupTable>".into()));
+    let bad = catalog::edit_lookups(
+        &dir,
+        &LookupEdit::Import("<lookupTable><entry key=\"x\">1</entry></lookupTable>".into()),
+    );
     assert!(matches!(bad, Err(LookupEditError::Import(_))), "{bad:?}");
     assert_eq!(loaded(&dir).entries("Sex").unwrap().len(), 2, "a bad import changes nothing");
     let _ = std::fs::remove_dir_all(&dir);

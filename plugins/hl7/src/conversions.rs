@@ -55,9 +55,11 @@ fn converter(direction: Direction, ctx: &Context<'_>) -> Result<Box<dyn Item>, E
 }
 
 fn class(name: &'static str, make: Make, doc: &'static str) -> ClassDef {
-    ClassDef::new(name, ItemKind::Process, make)
-        .doc(doc)
-        .settings([SettingDef::host("TargetConfigNames", "", "items that receive the converted body (when used as an item)")])
+    ClassDef::new(name, ItemKind::Process, make).doc(doc).settings([SettingDef::host(
+        "TargetConfigNames",
+        "",
+        "items that receive the converted body (when used as an item)",
+    )])
 }
 
 /// Every conversion class.

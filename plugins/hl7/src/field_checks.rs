@@ -70,7 +70,8 @@ impl FieldChecks {
             let first = if seg.is_header() { 3 } else { 1 };
             for n in first..=present.max(def.fields.len()) {
                 let field = seg.field(n);
-                let fail = |code: u16, what: String| Err((code, name.to_string(), i + 1, n, format!("{name}-{n}: {what}")));
+                let fail =
+                    |code: u16, what: String| Err((code, name.to_string(), i + 1, n, format!("{name}-{n}: {what}")));
                 let empty = field.as_ref().is_none_or(|f| f.is_empty());
                 let Some(fd) = def.field(n) else {
                     if self.extra_fields && !empty {
@@ -101,7 +102,10 @@ impl FieldChecks {
             && max > 0
             && reps.len() > max as usize
         {
-            return Err((err_code::DATA_TYPE_ERROR, format!("{} repeats {} times (at most {max})", fd.name, reps.len())));
+            return Err((
+                err_code::DATA_TYPE_ERROR,
+                format!("{} repeats {} times (at most {max})", fd.name, reps.len()),
+            ));
         }
         for rep in &reps {
             let value = rep.value();
@@ -129,7 +133,10 @@ impl FieldChecks {
                 ));
             }
             if self.types && !first.is_empty() && !well_formed(&fd.data_type, &first) {
-                return Err((err_code::DATA_TYPE_ERROR, format!("{} value {first:?} is not a valid {}", fd.name, fd.data_type)));
+                return Err((
+                    err_code::DATA_TYPE_ERROR,
+                    format!("{} value {first:?} is not a valid {}", fd.name, fd.data_type),
+                ));
             }
         }
         Ok(())
@@ -156,7 +163,10 @@ pub fn well_formed(data_type: &str, v: &str) -> bool {
         "DTM" | "TS" => {
             let (t, zone) = split_zone(v);
             let (date, time) = t.split_at(t.len().min(8));
-            zone_ok(zone) && digits(date) && [4, 6, 8].contains(&date.len()) && date_ok(date)
+            zone_ok(zone)
+                && digits(date)
+                && [4, 6, 8].contains(&date.len())
+                && date_ok(date)
                 && (time.is_empty() || (date.len() == 8 && time_ok(time)))
         }
         _ => true,
@@ -199,13 +209,30 @@ mod tests {
 
     #[test]
     fn primitive_values_are_checked_by_their_type() {
-        for (t, ok) in [("NM", "-12.5"), ("NM", ".5"), ("SI", "3"), ("DT", "20240301"), ("DT", "2024"), ("TM", "1015"), ("TM", "101500.25+0100")] {
+        for (t, ok) in [
+            ("NM", "-12.5"),
+            ("NM", ".5"),
+            ("SI", "3"),
+            ("DT", "20240301"),
+            ("DT", "2024"),
+            ("TM", "1015"),
+            ("TM", "101500.25+0100"),
+        ] {
             assert!(well_formed(t, ok), "{t} {ok}");
         }
         for (t, ok) in [("DTM", "20240301101500"), ("TS", "20240301101500.1234-0500"), ("DTM", "202403")] {
             assert!(well_formed(t, ok), "{t} {ok}");
         }
-        for (t, bad) in [("NM", "1.2.3"), ("NM", "abc"), ("SI", "-1"), ("DT", "20241301"), ("DT", "202403011"), ("TM", "2460"), ("DTM", "2024030110150"), ("TS", "20240301+01")] {
+        for (t, bad) in [
+            ("NM", "1.2.3"),
+            ("NM", "abc"),
+            ("SI", "-1"),
+            ("DT", "20241301"),
+            ("DT", "202403011"),
+            ("TM", "2460"),
+            ("DTM", "2024030110150"),
+            ("TS", "20240301+01"),
+        ] {
             assert!(!well_formed(t, bad), "{t} {bad}");
         }
         assert!(well_formed("XPN", "anything"), "composite types are not checked here");

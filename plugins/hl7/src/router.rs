@@ -261,63 +261,69 @@ impl Item for Router {
 }
 
 impl Router {
-/// Routes by an IRIS rule. IRIS semantics: a message no rule sends anywhere is completed
-/// unsent (its BadMessageHandler is for messages that fail to parse or validate); a
-/// failed DTL skips its send with a logged error, or with `ActOnTransformError=1` fails
-/// the message, none of its sends made.
-fn route_iris(&self, ctx: &Context<'_>, rules: &IrisRules, msg: &Message<'_>, parsed: &hl7::Message<'_>) -> Outcome {
-    let category = msg.attribute(CATEGORY_ATTRIBUTE);
-    let routed = match rules.route(msg.body(), parsed, msg.source(), category, self.act_on_transform_error) {
-        Ok(r) => r,
-        Err(e) => {
-            ctx.count("transform_errors", 1);
-            return Outcome::fail(format!("rule {}: {e} (ActOnTransformError)", rules.class()));
-        }
-    };
-    let log = self.rule_logging;
-    for t in &routed.traces {
-        ctx.info(&format!("rule trace: {t}"));
-    }
-    if log.debug {
-        for d in &routed.debugs {
-            ctx.info(&format!("rule debug: {d}"));
-        }
-    }
-    if log.reasons && !routed.fired.is_empty() {
-        ctx.info(&format!("rule {}: fired {}", rules.class(), routed.fired.join(", ")));
-    }
-    if routed.transform_errors > 0 {
-        ctx.count("transform_errors", routed.transform_errors as u64);
-    }
-    for e in &routed.errors {
-        if log.errors {
-            ctx.warn(&format!("rule {}: {e}", rules.class()));
-        } else {
-            ctx.debug(&format!("rule {}: {e}", rules.class()));
-        }
-    }
-    if routed.deleted {
-        return Outcome::discard(format!("deleted by rule {}", routed.fired.join(", ")));
-    }
-    if routed.sends.is_empty() {
-        ctx.count("unmatched", 1);
-        return Outcome::completed().warn(if routed.fired.is_empty() {
-            "no rule fired; the message was not sent anywhere".to_string()
-        } else {
-            format!("rules {} fired and sent nothing", routed.fired.join(", "))
-        });
-    }
-    let mut out = Outcome::completed();
-    for s in routed.sends {
-        let mut send = match s.body {
-            Some(body) => Send::new(s.target, body),
-            None => Send::forward(s.target),
+    /// Routes by an IRIS rule. IRIS semantics: a message no rule sends anywhere is completed
+    /// unsent (its BadMessageHandler is for messages that fail to parse or validate); a
+    /// failed DTL skips its send with a logged error, or with `ActOnTransformError=1` fails
+    /// the message, none of its sends made.
+    fn route_iris(
+        &self,
+        ctx: &Context<'_>,
+        rules: &IrisRules,
+        msg: &Message<'_>,
+        parsed: &hl7::Message<'_>,
+    ) -> Outcome {
+        let category = msg.attribute(CATEGORY_ATTRIBUTE);
+        let routed = match rules.route(msg.body(), parsed, msg.source(), category, self.act_on_transform_error) {
+            Ok(r) => r,
+            Err(e) => {
+                ctx.count("transform_errors", 1);
+                return Outcome::fail(format!("rule {}: {e} (ActOnTransformError)", rules.class()));
+            }
         };
-        if let Some(t) = s.transform {
-            send = send.with_transform(t);
+        let log = self.rule_logging;
+        for t in &routed.traces {
+            ctx.info(&format!("rule trace: {t}"));
         }
-        out = out.send(send);
+        if log.debug {
+            for d in &routed.debugs {
+                ctx.info(&format!("rule debug: {d}"));
+            }
+        }
+        if log.reasons && !routed.fired.is_empty() {
+            ctx.info(&format!("rule {}: fired {}", rules.class(), routed.fired.join(", ")));
+        }
+        if routed.transform_errors > 0 {
+            ctx.count("transform_errors", routed.transform_errors as u64);
+        }
+        for e in &routed.errors {
+            if log.errors {
+                ctx.warn(&format!("rule {}: {e}", rules.class()));
+            } else {
+                ctx.debug(&format!("rule {}: {e}", rules.class()));
+            }
+        }
+        if routed.deleted {
+            return Outcome::discard(format!("deleted by rule {}", routed.fired.join(", ")));
+        }
+        if routed.sends.is_empty() {
+            ctx.count("unmatched", 1);
+            return Outcome::completed().warn(if routed.fired.is_empty() {
+                "no rule fired; the message was not sent anywhere".to_string()
+            } else {
+                format!("rules {} fired and sent nothing", routed.fired.join(", "))
+            });
+        }
+        let mut out = Outcome::completed();
+        for s in routed.sends {
+            let mut send = match s.body {
+                Some(body) => Send::new(s.target, body),
+                None => Send::forward(s.target),
+            };
+            if let Some(t) = s.transform {
+                send = send.with_transform(t);
+            }
+            out = out.send(send);
+        }
+        out
     }
-    out
-}
 }

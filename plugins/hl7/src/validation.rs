@@ -192,7 +192,8 @@ mod tests {
     #[test]
     fn l_fails_an_overlong_field_with_code_104() {
         // 2.5 PV1-2 (Patient Class) is at most 1 character long.
-        let p = check("l", &A01.iter().copied().collect::<Vec<u8>>().replace_pv1_class("INPATIENT")).expect_err("too long");
+        let p =
+            check("l", &A01.iter().copied().collect::<Vec<u8>>().replace_pv1_class("INPATIENT")).expect_err("too long");
         assert_eq!((p.code, p.location().as_deref()), (104, Some("PV1^4^2")), "{p:?}");
         assert_eq!(check("l", A01), Ok(()));
     }
@@ -210,7 +211,15 @@ mod tests {
         // PV1-2 does not repeat.
         let p = check("a", &A01.to_vec().replace_pv1_class("I~O")).expect_err("repeats");
         assert_eq!((p.code, p.location().as_deref()), (102, Some("PV1^4^2")));
-        let p = check("n", &with("")[..A01.len() - 1].iter().copied().chain(b"|||||||||||||||||||||||||||||||||||||||||||||||||||||||EXTRA\r".iter().copied()).collect::<Vec<u8>>()).expect_err("extra field");
+        let p = check(
+            "n",
+            &with("")[..A01.len() - 1]
+                .iter()
+                .copied()
+                .chain(b"|||||||||||||||||||||||||||||||||||||||||||||||||||||||EXTRA\r".iter().copied())
+                .collect::<Vec<u8>>(),
+        )
+        .expect_err("extra field");
         assert_eq!(p.code, 102);
         assert!(p.text.contains("PV1 defines"), "{}", p.text);
         // EVN-2 (Recorded Date/Time) is a TS/DTM.

@@ -62,7 +62,8 @@ fn fixture_files(dir: &str, ext: &[&str]) -> Vec<std::path::PathBuf> {
 /// Routes every fixture message from each source through `rule` as IRIS does and through its
 /// YAML conversion; returns the number of (message, source) pairs that sent somewhere.
 fn assert_twins_route_alike(rule: &RuleDefinition, yaml: &str) -> usize {
-    let set = RuleSet::parse(yaml).unwrap_or_else(|e| panic!("{}: the router refuses its YAML: {e}\n{yaml}", rule.class));
+    let set =
+        RuleSet::parse(yaml).unwrap_or_else(|e| panic!("{}: the router refuses its YAML: {e}\n{yaml}", rule.class));
     let registry = hie_hl7_schema::Registry::new();
     let mut compared = 0;
     let tables = LookupTables::new();
@@ -74,7 +75,9 @@ fn assert_twins_route_alike(rule: &RuleDefinition, yaml: &str) -> usize {
         // Without a MessageSchemaCategory, and with one (2.5): with a DocType IRIS refuses a
         // top-level path to a segment inside a group (an error, so the condition is false)
         // where YAML reads the first such segment; those evaluations are not comparable.
-        for (doc, source) in [(None, "PAS_ADT_In"), (None, "LAB_In"), (registry.resolve_message(Some("2.5"), &msg), "PAS_ADT_In")] {
+        for (doc, source) in
+            [(None, "PAS_ADT_In"), (None, "LAB_In"), (registry.resolve_message(Some("2.5"), &msg), "PAS_ADT_In")]
+        {
             let input = Input {
                 body: Body::Hl7(&msg),
                 msg_class: HL7_MESSAGE_CLASS,

@@ -47,4 +47,3 @@ pub fn mutate(rng: &mut Rng, input: &[u8], interesting: &[u8]) -> Vec<u8> {
     }
     v
 }
-

@@ -349,7 +349,11 @@ pub fn convert(def: &RuleDefinition) -> Conversion {
         return fail(notes, format!("rule set {:?} has effective dates", set.name));
     }
     let mut out = Out { yaml: String::new(), notes: Vec::new() };
-    out.yaml.push_str(&format!("# Converted from the IRIS rule class {} (rule set {:?}).\n", def.class.escape_debug(), set.name));
+    out.yaml.push_str(&format!(
+        "# Converted from the IRIS rule class {} (rule set {:?}).\n",
+        def.class.escape_debug(),
+        set.name
+    ));
     out.yaml.push_str("rules:\n");
     for (i, item) in set.items.iter().enumerate() {
         let r = match item {

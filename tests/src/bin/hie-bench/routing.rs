@@ -5,13 +5,13 @@
 //! each HL7 ⇄ JSON / XML conversion.
 
 use super::Opts;
+use hie_hl7_schema::convert;
 use hie_iris::IrisClass;
 use hie_iris::catalog::{self, Catalog};
 use hie_iris::dtl::DtlInput;
 use hie_iris::env::{Aux, DirFileReader, Services};
 use hie_iris::rules::{Body, HL7_MESSAGE_CLASS, Input};
 use hie_pack_hl7::rules::{Facts, RuleSet};
-use hie_hl7_schema::convert;
 use hie_pack_hl7::validation::Validation;
 use std::hint::black_box;
 use std::path::PathBuf;
