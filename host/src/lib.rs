@@ -34,4 +34,5 @@ pub mod pack;
 pub mod production;
 pub mod queue;
 pub mod reload;
+pub mod value_paths;
 pub mod worker;

@@ -174,7 +174,7 @@ items:
     adapter_settings: {{DSN: "{dsn}"}}
     host_settings:
       Query: "INSERT INTO {dst} (control_id, mrn, body) VALUES (?, ?, ?) ON CONFLICT (control_id) DO NOTHING"
-      Parameters: "MSH-10,PID-3.1,%Body"
+      Parameters: "MSH:10,HL7.{{PID:PatientIdentifierList(1).ID}},%Body"
       RetryInterval: 1
   - id: MLLP_Out
     class: EnsLib.HL7.Operation.TCPOperation
@@ -201,7 +201,7 @@ fn sql_rows_are_polled_and_each_becomes_a_message_inserted_by_sql_and_sent_over_
     receiver.wait_for_count(60, Duration::from_secs(60));
     wait_for(Duration::from_secs(60), "60 rows inserted", || (count(&mut db, &dst) == 60).then_some(()));
     let row = db.query_one(&format!("SELECT mrn, body FROM {dst} WHERE control_id = 'ROW7'"), &[]).expect("row");
-    assert_eq!(row.get::<_, String>(0), "MRN7", "PID-3.1 as a parameter");
+    assert_eq!(row.get::<_, String>(0), "MRN7", "an IRIS symbolic path (2.4 names) as a parameter");
     assert!(row.get::<_, String>(1).starts_with("MSH|"), "%Body is the message");
     wait_for(Duration::from_secs(30), "the polled rows deleted", || (count(&mut db, &src) == 0).then_some(()));
     // More rows later are taken from the key on.

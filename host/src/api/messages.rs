@@ -96,7 +96,7 @@ async fn search(State(s): State<ApiState>, Query(p): Query<SearchParams>) -> Res
     };
     let field = match (p.field, p.value) {
         (Some(f), Some(v)) => {
-            f.parse::<hie_hl7::Path>().map_err(|e| bad_request(format!("field: {e}")))?;
+            hie_hl7_schema::FieldPath::parse(&f).map_err(|e| bad_request(format!("field: {e}")))?;
             Some((f, v))
         }
         (None, None) => None,

@@ -86,14 +86,19 @@ pub async fn intake(engine: &Arc<EngineInner>, item: &Arc<ItemRuntime>, messages
 /// The service setting a session records on its first hop, as IRIS sets a message's
 /// DocType from the service that took it in: routers downstream read it (the DocType is
 /// that category's structure for MSH-9).
-const SCHEMA_CATEGORY: &str = "MessageSchemaCategory";
+const SCHEMA_CATEGORY: &str = crate::value_paths::CATEGORY_ATTRIBUTE;
+
+/// The service's `MessageSchemaCategory`, when it sets one.
+fn service_category(item: &ItemRuntime) -> Option<&str> {
+    item.plan.settings.get(SCHEMA_CATEGORY).map(|c| c.trim()).filter(|c| !c.is_empty())
+}
 
 /// The attributes of a session's first hop: the adapter's metadata, and the service's
 /// `MessageSchemaCategory` when it sets one.
 fn session_attributes(item: &ItemRuntime, msg: &Inbound) -> Vec<(String, String)> {
     let mut attributes = msg.attributes.clone();
-    if let Some(category) = item.plan.settings.get(SCHEMA_CATEGORY).filter(|c| !c.trim().is_empty()) {
-        attributes.push((SCHEMA_CATEGORY.to_string(), category.trim().to_string()));
+    if let Some(category) = service_category(item) {
+        attributes.push((SCHEMA_CATEGORY.to_string(), category.to_string()));
     }
     attributes
 }
@@ -117,7 +122,7 @@ pub async fn intake_with_state(
     for msg in &messages {
         let id = engine.journal.next_header_id();
         let mut msg_out = Outgoing::default();
-        let stored = store_body(engine, &msg.body, &mut msg_out);
+        let stored = store_body(engine, &msg.body, service_category(item), &mut msg_out);
         let header_at = msg_out.ops.len();
         let header = Arc::new(Header::first(
             id,

@@ -89,8 +89,6 @@ pub struct ItemRuntime {
     accepting: tokio::sync::watch::Sender<bool>,
     /// A problem the inbound adapter reports with its source (cannot connect, ...).
     adapter_problem: Mutex<Option<String>>,
-    /// Parsed OrderingKey path.
-    pub ordering_path: Option<hie_hl7::Path>,
     /// Circuit breaker (CircuitBreakerThreshold; disabled at 0).
     pub breaker: super::guard::Breaker,
     /// Rate limit (RateLimit), if any.
@@ -114,7 +112,6 @@ impl ItemRuntime {
             .map_err(|reason| super::EngineError::ItemStart { item: plan.name.to_string(), reason })?
             .map(|a| Arc::new(OutboundSlot::new(a)));
         let stats = Arc::new(ItemStats::default());
-        let ordering_path = plan.engine.ordering_key.as_deref().and_then(|p| p.parse().ok());
         let rt = Arc::new(ItemRuntime {
             queue,
             executor: RwLock::new(None),
@@ -127,7 +124,6 @@ impl ItemRuntime {
             inbound: Mutex::new(None),
             accepting: tokio::sync::watch::Sender::new(false),
             adapter_problem: Mutex::new(None),
-            ordering_path,
             breaker: super::guard::Breaker::new(plan.engine.breaker_threshold, plan.engine.breaker_cooldown),
             rate_limit: plan.engine.rate_limit.map(super::guard::RateLimit::new),
             pack: RwLock::new(plan.pack.clone()),
@@ -356,13 +352,6 @@ impl ItemRuntime {
     /// The cancellation token consumers watch.
     pub fn stop_token(&self) -> &CancellationToken {
         &self.stop
-    }
-
-    /// Extracts the ordering key for a body, if the item has an OrderingKey.
-    pub fn ordering_key_of(&self, body: &[u8]) -> Option<String> {
-        let path = self.ordering_path.as_ref()?;
-        let msg = hie_hl7::parse(body).ok()?;
-        Some(msg.value(path).map(|v| v.to_string()).unwrap_or_default())
     }
 }
 

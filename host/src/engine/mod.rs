@@ -74,6 +74,12 @@ impl Target {
     pub fn settings(&self) -> &EngineSettings {
         &self.plan.items[self.index].engine
     }
+
+    /// The item's `OrderingKey` value for `body`, read with the session's schema
+    /// `category`; `None` when the item has no `OrderingKey`.
+    pub fn ordering_key(&self, body: &[u8], category: Option<&str>) -> Option<String> {
+        self.plan.paths.ordering_key(&self.plan.items[self.index].name, body, category)
+    }
 }
 
 /// How the engine was started.
@@ -281,13 +287,16 @@ impl EngineInner {
     /// Replaces the running plan (routing sees the new items at once). When its
     /// `SearchFields` differ, the search index is brought up to date in the background.
     pub(crate) fn set_plan(&self, plan: Option<Arc<ProductionPlan>>) {
-        let fields = plan.as_ref().map(|p| p.search_fields.clone());
+        let fields = plan.as_ref().map(|p| (p.search_fields.clone(), p.paths.clone()));
         self.schedules.set_purge_keep_days(plan.as_ref().map_or(0, |p| p.purge_keep_days));
         let old = self.topology.replace_plan(plan);
-        if let Some(fields) = fields
-            && old.is_none_or(|o| o.search_fields != fields)
-        {
-            self.journal.want_search_fields(&fields);
+        if let Some((fields, paths)) = fields {
+            let changed = old.is_none_or(|o| o.search_fields != fields);
+            // The new schemas serve scanning searches even when the paths stay.
+            self.journal.want_search_fields(paths);
+            if !changed {
+                return;
+            }
             let journal = self.journal.clone();
             self.runtime.spawn(async move {
                 match journal.sync_search_fields().await {

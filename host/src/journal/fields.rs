@@ -12,8 +12,11 @@
 
 use super::{Journal, JournalError};
 use crate::lock::{LockExt, RwLockExt};
+use crate::value_paths::{ValuePaths, category_of};
+use hie_hl7_schema::FieldPath;
 use rusqlite::{Connection, params};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// Bodies indexed per transaction while bringing a path up to date: short enough that
 /// the indexer, which runs them in order with everything else, is never held up long.
@@ -30,22 +33,6 @@ pub struct FieldsSync {
     pub bodies: u64,
     /// Field rows written for them.
     pub fields: u64,
-}
-
-/// The values `paths` (name, parsed path) have in `msg`, as stored for search: what a
-/// body is indexed with when it is stored, and when a path is added later. Empty values
-/// are left out.
-pub fn values_in<'p>(
-    msg: &hie_hl7::Message<'_>,
-    paths: impl IntoIterator<Item = (&'p str, &'p hie_hl7::Path)>,
-) -> Vec<(String, String)> {
-    paths
-        .into_iter()
-        .filter_map(|(name, path)| {
-            let v = msg.value(path)?;
-            (!v.is_empty()).then(|| (name.to_string(), v.to_string()))
-        })
-        .collect()
 }
 
 /// The complete paths, as the warehouse records them.
@@ -71,8 +58,13 @@ impl Journal {
     /// Records the production's `SearchFields`, for the next [`Journal::sync_search_fields`].
     /// Call once the plan naming them is in force, so bodies stored from then on carry
     /// their rows.
-    pub fn want_search_fields(&self, paths: &[String]) {
-        *self.wanted_paths.lock_unpoisoned() = paths.to_vec();
+    pub fn want_search_fields(&self, paths: Arc<ValuePaths>) {
+        *self.wanted_paths.lock_unpoisoned() = paths;
+    }
+
+    /// The production's value paths as last set (empty before a plan is in force).
+    pub fn value_paths(&self) -> Arc<ValuePaths> {
+        self.wanted_paths.lock_unpoisoned().clone()
     }
 
     /// Makes the index complete for exactly the paths last wanted: paths no longer named
@@ -81,7 +73,8 @@ impl Journal {
     /// towards the latest wish, so syncs that overlap end where the last one wanted.
     pub async fn sync_search_fields(&self) -> Result<FieldsSync, JournalError> {
         let _one_at_a_time = self.fields_sync.lock().await;
-        let wanted: HashSet<String> = self.wanted_paths.lock_unpoisoned().iter().cloned().collect();
+        let paths = self.value_paths();
+        let wanted: HashSet<String> = paths.search().iter().map(|p| p.text().to_string()).collect();
         let complete = self.exec(|c| load_complete(c)).await??;
         let mut report = FieldsSync {
             dropped: complete.difference(&wanted).cloned().collect(),
@@ -99,14 +92,21 @@ impl Journal {
         if report.added.is_empty() {
             return Ok(report);
         }
-        let parsed: Vec<(String, hie_hl7::Path)> =
-            report.added.iter().filter_map(|p| p.parse().ok().map(|path| (p.clone(), path))).collect();
+        let added: Arc<Vec<usize>> = Arc::new(
+            paths
+                .search()
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| report.added.iter().any(|a| a == p.text()))
+                .map(|(i, _)| i)
+                .collect(),
+        );
         // Bodies handed in before now were stored under the previous paths: let them in first.
         self.flush().await?;
         let mut after = 0i64;
         loop {
-            let chunk = parsed.clone();
-            let (bodies, fields, last) = self.exec(move |c| index_chunk(c, &chunk, after)).await??;
+            let (chunk, which) = (paths.clone(), added.clone());
+            let (bodies, fields, last) = self.exec(move |c| index_chunk(c, &chunk, &which, after)).await??;
             if bodies == 0 {
                 break;
             }
@@ -135,29 +135,43 @@ fn execute_each(c: &mut Connection, sql: &str, paths: &[String]) -> rusqlite::Re
     Ok(())
 }
 
-/// Indexes `paths` for up to [`BODIES_PER_CHUNK`] bodies with ids above `after`, in one
-/// transaction, replacing rows a body may already have for them. Returns (bodies,
-/// field rows, last body id).
-fn index_chunk(c: &mut Connection, paths: &[(String, hie_hl7::Path)], after: i64) -> rusqlite::Result<(u64, u64, i64)> {
+/// Indexes the search paths at positions `which` for up to [`BODIES_PER_CHUNK`] bodies
+/// with ids above `after`, in one transaction, replacing rows a body may already have for
+/// them. A body is read with the schema category of the session it first came in with.
+/// Returns (bodies, field rows, last body id).
+fn index_chunk(
+    c: &mut Connection,
+    paths: &ValuePaths,
+    which: &[usize],
+    after: i64,
+) -> rusqlite::Result<(u64, u64, i64)> {
+    let chosen: Vec<&FieldPath> = which.iter().filter_map(|i| paths.search().get(*i)).collect();
     let tx = c.transaction()?;
     let (mut bodies, mut fields, mut last) = (0u64, 0u64, after);
     {
-        let mut read = tx.prepare_cached("SELECT id, data FROM bodies WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+        let mut read = tx.prepare_cached(
+            "SELECT b.id, b.data, (SELECT attributes FROM headers h WHERE h.body_id = b.id ORDER BY h.id LIMIT 1) \
+             FROM bodies b WHERE b.id > ?1 ORDER BY b.id LIMIT ?2",
+        )?;
         let mut clear = tx.prepare_cached("DELETE FROM fields WHERE body_id = ?1 AND path = ?2")?;
         let mut insert = tx.prepare_cached("INSERT INTO fields (body_id, path, value) VALUES (?1, ?2, ?3)")?;
         let mut rows = read.query(params![after, BODIES_PER_CHUNK as i64])?;
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
             let data: Vec<u8> = row.get(1)?;
+            let attributes: Vec<(String, String)> =
+                row.get::<_, Option<String>>(2)?.and_then(|a| serde_json::from_str(&a).ok()).unwrap_or_default();
             bodies += 1;
             last = id;
-            for (name, _) in paths {
-                clear.execute(params![id, name])?;
+            for p in &chosen {
+                clear.execute(params![id, p.text()])?;
             }
             // A body that is not HL7 has no field values.
             let Ok(msg) = hie_hl7::parse(&data) else { continue };
-            for (name, value) in values_in(&msg, paths.iter().map(|(n, p)| (n.as_str(), p))) {
-                insert.execute(params![id, name, value])?;
+            let category = category_of(&attributes);
+            for p in &chosen {
+                let Some(value) = p.value(&msg, paths.registry(), category).filter(|v| !v.is_empty()) else { continue };
+                insert.execute(params![id, p.text(), value.as_ref()])?;
                 fields += 1;
             }
         }

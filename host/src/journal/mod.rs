@@ -34,7 +34,7 @@ mod tail;
 mod test_dirs;
 mod writer;
 
-pub use fields::{FieldsSync, values_in as field_values_in};
+pub use fields::FieldsSync;
 pub use gather::gather_on_this_thread;
 pub use query::{HeaderRow, JournalStats, PurgeReport, Search};
 pub use writer::{Done, Op};
@@ -118,8 +118,9 @@ pub struct Journal {
     complete_paths: std::sync::RwLock<std::collections::HashSet<String>>,
     /// Held by the one [`Journal::sync_search_fields`] running.
     fields_sync: tokio::sync::Mutex<()>,
-    /// The production's `SearchFields` as last set ([`Journal::want_search_fields`]).
-    wanted_paths: Mutex<Vec<String>>,
+    /// The production's `SearchFields` (and the schemas they read with) as last set
+    /// ([`Journal::want_search_fields`]); also what a scanning search reads paths with.
+    wanted_paths: Mutex<Arc<crate::value_paths::ValuePaths>>,
 }
 
 impl Journal {
@@ -197,7 +198,7 @@ impl Journal {
             segments: journal_segments,
             complete_paths: std::sync::RwLock::new(complete_paths),
             fields_sync: tokio::sync::Mutex::new(()),
-            wanted_paths: Mutex::new(Vec::new()),
+            wanted_paths: Mutex::new(Arc::default()),
         }))
     }
 

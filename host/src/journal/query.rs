@@ -227,10 +227,10 @@ impl Journal {
             }
             Some((path, value)) => {
                 // Unindexed path: parse bodies of candidate rows, newest first, bounded.
-                let parsed_path: Result<hie_hl7::Path, _> = path.parse();
-                let Ok(parsed_path) = parsed_path else {
+                let Ok(parsed_path) = hie_hl7_schema::FieldPath::parse(&path) else {
                     return Err(JournalError::Store(format!("invalid HL7 path {path:?}")));
                 };
+                let paths = self.value_paths();
                 sql.push_str(" LIMIT 200000");
                 self.read(|c| {
                     let mut stmt = c.prepare(&sql)?;
@@ -241,9 +241,12 @@ impl Journal {
                         let row = row_to_header(r)?;
                         let body: Vec<u8> =
                             body_stmt.query_row([row.header.body_id as i64], |r| r.get(0)).unwrap_or_default();
+                        let category = crate::value_paths::category_of(&row.header.attributes);
                         let matches = hie_hl7::parse(&body)
                             .ok()
-                            .and_then(|m| m.value(&parsed_path).map(|v| v == value.as_str()))
+                            .and_then(|m| {
+                                parsed_path.value(&m, paths.registry(), category).map(|v| v == value.as_str())
+                            })
                             .unwrap_or(false);
                         if matches {
                             out.push(row);

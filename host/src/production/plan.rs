@@ -192,6 +192,8 @@ pub struct ProductionPlan {
     pub durability: Durability,
     /// HL7 paths whose values are indexed for message search.
     pub search_fields: Vec<String>,
+    /// `SearchFields` and every `OrderingKey`, parsed, with the schemas they read with.
+    pub paths: std::sync::Arc<crate::value_paths::ValuePaths>,
     /// Automatic purge: keep this many days (0 = never purge automatically).
     pub purge_keep_days: u32,
     /// How long a shutdown waits for items to finish their messages in hand before it

@@ -59,6 +59,7 @@ mod definition;
 pub mod doctype;
 pub mod error;
 pub mod eval;
+pub mod field_path;
 pub mod matcher;
 pub mod meta;
 pub mod model;
@@ -76,6 +77,7 @@ pub use conformance::Missing;
 pub use doctype::{DocType, ResolvedBy, doc_name, message_doc_name};
 pub use error::{CompileError, PathSyntaxError, SchemaError};
 pub use eval::{Keys, Location, Node};
+pub use field_path::FieldPath;
 pub use matcher::{Placement, SegmentMap, Step};
 pub use meta::{ItemInfo, component_name, field_name, subcomponent_name, symbolic_path};
 pub use model::{

@@ -101,7 +101,7 @@ impl Poller {
     /// One poll: reads the rows, submits them in commits of [`ROWS_PER_COMMIT`], deletes
     /// the committed ones. Returns the new last key.
     fn poll(&self, client: &mut postgres::Client, ctx: &InboundContext<'_>, last_key: &str) -> Result<String, Error> {
-        let values = params::values(&self.params, b"", last_key).map_err(Error::failed)?;
+        let values = params::values(&self.params, b"", last_key, None).map_err(Error::failed)?;
         let (sql, _) = params::positional(&self.query);
         let rows = crate::outbound::query_json(client, &sql, &values).map_err(|e| Error::failed(e.to_string()))?;
         let mut last = last_key.to_string();

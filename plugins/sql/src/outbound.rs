@@ -57,7 +57,7 @@ struct Statement {
 
 impl Item for Statement {
     fn process(&mut self, ctx: &Context<'_>, msg: &Message<'_>) -> Result<Outcome, Error> {
-        let values = match params::values(&self.params, msg.body(), "") {
+        let values = match params::values(&self.params, msg.body(), "", msg.attribute(params::CATEGORY_ATTRIBUTE)) {
             Ok(v) => v,
             Err(e) => return Ok(Outcome::fail(e)),
         };

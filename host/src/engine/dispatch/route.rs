@@ -17,27 +17,31 @@ use crate::engine::call::SendData;
 use crate::journal::Op;
 use crate::message::{BodyRef, Envelope, MessageId, Status, now_us, priority, summary_of};
 use crate::queue::{Entry, Overflow};
+use crate::value_paths::category_of;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// Values of the production's indexed search fields in a parsed body.
-fn field_values(engine: &EngineInner, msg: &hie_hl7::Message<'_>) -> Vec<(String, String)> {
+fn field_values(engine: &EngineInner, msg: &hie_hl7::Message<'_>, category: Option<&str>) -> Vec<(String, String)> {
     let Some(plan) = engine.plan() else { return Vec::new() };
-    let paths: Vec<(&str, hie_hl7::Path)> =
-        plan.search_fields.iter().filter_map(|p| Some((p.as_str(), p.parse().ok()?))).collect();
-    crate::journal::field_values_in(msg, paths.iter().map(|(n, p)| (*n, p)))
+    plan.paths.search_values(msg, category)
 }
 
-/// Adds a new body to `out`, with its search field values; one parse gives those and
-/// the header summary.
-pub(in crate::engine) fn store_body(engine: &EngineInner, body: &Bytes, out: &mut Outgoing) -> BodyRef {
+/// Adds a new body to `out`, with its search field values (read with the session's schema
+/// `category`); one parse gives those and the header summary.
+pub(in crate::engine) fn store_body(
+    engine: &EngineInner,
+    body: &Bytes,
+    category: Option<&str>,
+    out: &mut Outgoing,
+) -> BodyRef {
     let id = engine.journal.next_body_id();
     out.ops.push(Op::Body { id, data: body.clone(), created_us: now_us() });
     let Ok(msg) = hie_hl7::parse(body) else {
         return BodyRef { id, doc_type: String::new(), control_id: String::new() };
     };
-    let fields = field_values(engine, &msg);
+    let fields = field_values(engine, &msg, category);
     if !fields.is_empty() {
         out.ops.push(Op::Fields { body_id: id, fields });
     }
@@ -78,7 +82,7 @@ pub(in crate::engine) async fn route_sends(
             (None, true) => None,
         };
         let (stored, body) = match new_body {
-            Some(b) => (store_body(engine, &b, out), b),
+            Some(b) => (store_body(engine, &b, category_of(&current.header.attributes), out), b),
             None => (BodyRef::of(&current.header), current.body.clone()),
         };
         // Capacity, with the target's overflow policy.
@@ -101,10 +105,7 @@ pub(in crate::engine) async fn route_sends(
             },
         };
         let id = engine.journal.next_header_id();
-        let ordering_key =
-            dest.settings().ordering_key.as_deref().and_then(|k| k.parse::<hie_hl7::Path>().ok()).map(|path| {
-                hie_hl7::parse(&body).ok().and_then(|m| m.value(&path).map(|v| v.to_string())).unwrap_or_default()
-            });
+        let ordering_key = dest.ordering_key(&body, category_of(&current.header.attributes));
         let priority = if send.priority > 0 {
             send.priority
         } else if sync {

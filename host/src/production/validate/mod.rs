@@ -1,6 +1,8 @@
 //! Validation: turns a [`ProductionConfig`] into a [`ProductionPlan`] against the loaded
 //! packs, collecting every problem at once, each naming file, line, item and setting.
 
+mod paths;
+
 use super::diagnostics::Diagnostic;
 use super::model::{ItemConfig, ProductionConfig, Setting, SettingTarget};
 use super::plan::{EngineSettings, ExecutionMode, ItemPlan, ProductionPlan};
@@ -278,12 +280,15 @@ pub fn validate(
         None => Some(super::plan::DEFAULT_INDEX_LAG_ALERT),
     };
 
+    let paths = paths::value_paths(config, &plans, &search_fields, &mut diags);
+
     let has_errors = diags.iter().any(Diagnostic::is_error);
     let plan = (!has_errors).then(|| ProductionPlan {
         name: config.name.clone(),
         file: config.file.clone(),
         durability,
         search_fields,
+        paths,
         purge_keep_days,
         shutdown_timeout,
         index_lag_alert,
@@ -329,8 +334,11 @@ fn production_settings(config: &ProductionConfig, diags: &mut Vec<Diagnostic>) -
     }
     if let Some(s) = config.setting("SearchFields") {
         for p in s.value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            if p.parse::<hie_hl7::Path>().is_err() {
-                diags.push(Diagnostic::error(&s.location, format!("{p:?} is not an HL7 path")).setting("SearchFields"));
+            if let Err(e) = hie_hl7_schema::FieldPath::parse(p) {
+                diags.push(
+                    Diagnostic::error(&s.location, format!("{p:?} is not an HL7 path ({})", e.reason))
+                        .setting("SearchFields"),
+                );
             }
         }
     }
@@ -564,9 +572,9 @@ fn engine_settings(
     if let Some(s) = values.get("OrderingKey") {
         let v = s.value.trim();
         if !v.is_empty() {
-            match v.parse::<hie_hl7::Path>() {
+            match hie_hl7_schema::FieldPath::parse(v) {
                 Ok(_) => e.ordering_key = Some(v.to_string()),
-                Err(err) => diags.push(bad(s, &format!("an HL7 path such as PID-3.1 ({err})"))),
+                Err(err) => diags.push(bad(s, &format!("an HL7 path such as PID-3.1 or PID:3.1 ({err})"))),
             }
         }
     }

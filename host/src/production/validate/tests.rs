@@ -175,7 +175,12 @@ fn a_bad_production_setting_is_an_error_naming_the_setting_and_its_line() {
         ("PurgeKeepDays", "-1", "invalid value \"-1\": expected a whole number"),
         ("ShutdownTimeout", "soon", "invalid value \"soon\": expected a whole number"),
         ("IndexLagAlert", "1.5", "invalid value \"1.5\": expected a whole number"),
-        ("SearchFields", "PID-3.1, PIDX-3", "\"PIDX-3\" is not an HL7 path"),
+        (
+            "SearchFields",
+            "PID-3.1, PIDX-3",
+            "\"PIDX-3\" is not an HL7 path (HL7 path \"PIDX-3\": segment name must be 3 letters or digits (e.g. PID, \
+             OBX, ZPI))",
+        ),
     ] {
         let text = format!("name: P\nsettings:\n  Other: x\n  {setting}: {value}\nitems:\n");
         let (plan, diags) = check(&text);
@@ -184,6 +189,36 @@ fn a_bad_production_setting_is_an_error_naming_the_setting_and_its_line() {
         assert_eq!(errors, [(Severity::Error, 4, None, Some(setting), message)], "{setting}");
         assert!(diags.iter().all(|d| d.file == FILE), "{setting}: every diagnostic names the file");
     }
+}
+
+#[test]
+fn search_fields_and_ordering_keys_take_iris_paths_and_a_misspelt_name_is_an_error_at_its_setting() {
+    let good = "PID-3.1, PID:PatientName.FamilyName, HL7.{MSH:ReceivingFacility.namespaceID}, \
+                PIDgrpgrp(1).ORCgrp(1).OBXgrp(1).OBX:5";
+    let text = format!("name: P\nsettings:\n  SearchFields: {good}\nitems:\n");
+    let (plan, diags) = check(&text);
+    assert!(diags.iter().all(|d| !d.is_error()), "{:?}", all_said(&diags));
+    let plan = plan.expect("a plan");
+    assert_eq!(plan.paths.search().len(), 4);
+    let (plan, diags) = check("name: P\nsettings:\n  SearchFields: PID:PatientNmae\nitems:\n");
+    assert!(plan.is_none());
+    let errors: Vec<Said> = diags.iter().filter(|d| d.is_error()).map(said).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!((errors[0].1, errors[0].3), (3, Some("SearchFields")));
+    assert!(
+        errors[0].4.contains("PatientNmae") && errors[0].4.contains("not a path of any known schema"),
+        "{errors:?}"
+    );
+    let text =
+        sender_with("    enabled: true\n    host_settings:\n      OrderingKey: PID:PatientIdentifierLst(1).IDNumber\n");
+    let (plan, diags) = check(&text);
+    assert!(plan.is_none());
+    let said = all_said(&diags);
+    assert_eq!((said[0].1, said[0].2, said[0].3), (7, Some("Sender"), Some("OrderingKey")), "{said:?}");
+    let text = sender_with(
+        "    enabled: true\n    host_settings:\n      OrderingKey: PID:PatientIdentifierList(1).IDNumber\n",
+    );
+    assert!(check(&text).0.is_some(), "a symbolic OrderingKey is accepted");
 }
 
 #[test]
@@ -494,8 +529,9 @@ fn zero_means_off_and_a_class_default_applies_until_the_item_sets_a_value() {
 
 #[test]
 fn a_bad_engine_setting_is_an_error_naming_the_item_setting_line_and_the_form_expected() {
-    let hl7 = "invalid value \"PIDX-3\": expected an HL7 path such as PID-3.1 (HL7 path \"PIDX-3\": segment name \
-               must be 3 letters or digits (e.g. PID, OBX, ZPI))";
+    let hl7 = "invalid value \"PIDX-3\": expected an HL7 path such as PID-3.1 or PID:3.1 (virtual property path \
+               \"PIDX-3\", at character 5: HL7 path \"PIDX-3\": segment name must be 3 letters or digits (e.g. PID, OBX, \
+               ZPI))";
     for (setting, value, message) in [
         (
             "ExecutionMode",
