@@ -167,7 +167,8 @@ impl Journal {
         let segments = log.segments();
         let (first_lsn, path, offset) = log.end();
         // The indexer reads on from where the log ends now: everything before is replayed.
-        let reader = tail::LogReader::at(segments.clone(), first_lsn, path, offset, last.max(log.last_lsn()));
+        let reader =
+            tail::LogReader::at(segments.clone(), log.end_mark(), first_lsn, path, offset, last.max(log.last_lsn()));
         let journal_segments = segments.clone();
         let tx = Arc::new(handoff::Handoff::new());
         let rx = tx.clone();

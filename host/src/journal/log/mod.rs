@@ -58,6 +58,25 @@ pub struct SegmentSet {
 /// The segments, behind one lock.
 pub type Segments = Arc<Mutex<SegmentSet>>;
 
+/// Where the records end: the current segment's first LSN and the bytes written to it.
+/// Set after every write, so before its records are published; the reader that follows
+/// the log reads no further in that segment (the rest of a preallocated segment is zeros,
+/// or a recycled segment's stale records), so a reader that has caught up reads only new
+/// records, not a chunk of the segment, per poll.
+#[derive(Debug, Default)]
+pub struct LogEnd(Mutex<(u64, u64)>);
+
+impl LogEnd {
+    /// (segment's first LSN, bytes of records in it).
+    pub fn get(&self) -> (u64, u64) {
+        *self.0.lock_unpoisoned()
+    }
+
+    fn set(&self, segment: u64, len: u64) {
+        *self.0.lock_unpoisoned() = (segment, len);
+    }
+}
+
 /// The log, as its single writer holds it.
 pub struct Log {
     dir: PathBuf,
@@ -70,6 +89,8 @@ pub struct Log {
     first_lsn: u64,
     next_lsn: u64,
     segments: Segments,
+    /// Where the records end, for the reader ([`LogEnd`]).
+    end_mark: Arc<LogEnd>,
     /// The next segment, being zero-filled in the background (at normal priority: it is
     /// disk work, and a rotation never waits for it).
     spare: Option<JoinHandle<std::io::Result<PathBuf>>>,
@@ -251,6 +272,7 @@ impl Log {
             first_lsn,
             next_lsn,
             segments: Arc::new(Mutex::new(SegmentSet { live: found, ..SegmentSet::default() })),
+            end_mark: Arc::new(LogEnd(Mutex::new((first_lsn, len)))),
             spare: None,
             spares_made: 0,
         };
@@ -287,6 +309,11 @@ impl Log {
         self.segments.clone()
     }
 
+    /// Where the records end, as the reader sees it.
+    pub fn end_mark(&self) -> Arc<LogEnd> {
+        self.end_mark.clone()
+    }
+
     /// The current segment's first LSN (its name).
     pub fn first_lsn(&self) -> u64 {
         self.first_lsn
@@ -318,6 +345,7 @@ impl Log {
             return Err(e);
         }
         self.len += need;
+        self.end_mark.set(self.first_lsn, self.len);
         Ok(at)
     }
 
@@ -329,6 +357,7 @@ impl Log {
             let _ = zero_range(&self.file, offset, self.len);
         }
         self.len = self.len.min(offset);
+        self.end_mark.set(self.first_lsn, self.len);
     }
 
     /// Bytes left in the current segment before a rotation (which syncs).
