@@ -1,6 +1,8 @@
 //! HL7 v2 ⇄ JSON and HL7 v2 ⇄ XML: loss-free round trips over every sample message, the
 //! tricky corners of HL7 (escapes, custom separators, nulls, empty repetitions, Z-segments,
 //! unknown versions, charsets), malformed input, and mutated messages that must never panic.
+//! JSON gives back `normalise(m)`, XML `normalise_xml(m)` (HL7 v2.xml escapes: a lone
+//! escape character comes back as `\E\`).
 
 #![allow(clippy::unwrap_used)] // Test assertions.
 
@@ -9,13 +11,16 @@ mod common;
 use common::{SAMPLES, hl7_files, sample};
 use hie_hl7::{Message, parse, split_messages};
 use hie_hl7_schema::convert::{
-    ConvertError, from_json, from_json_value, from_xml, normalise, to_json, to_json_pretty, to_xml, to_xml_pretty,
+    ConvertError, from_json, from_json_value, from_xml, normalise, normalise_xml, to_json, to_json_pretty, to_xml,
+    to_xml_pretty,
 };
 use hie_hl7_schema::{DocType, Registry};
 
-/// Every conversion of `msg` (JSON and XML, compact and pretty) gives back `normalise(msg)`.
+/// Every conversion of `msg` (JSON and XML, compact and pretty) gives back `normalise(msg)`
+/// (JSON) or `normalise_xml(msg)` (XML).
 fn assert_round_trips(msg: &Message<'_>, doc: Option<&DocType>, what: &str) {
     let expected = normalise(msg);
+    let expected_xml = normalise_xml(msg);
     for json in [to_json(msg, doc), to_json_pretty(msg, doc)] {
         let back = from_json(&json).unwrap_or_else(|e| panic!("{what}: {e}\n{json}"));
         assert_eq!(String::from_utf8_lossy(&back), String::from_utf8_lossy(&expected), "{what} (JSON)");
@@ -25,8 +30,8 @@ fn assert_round_trips(msg: &Message<'_>, doc: Option<&DocType>, what: &str) {
     }
     for xml in [to_xml(msg, doc), to_xml_pretty(msg, doc)] {
         let back = from_xml(&xml).unwrap_or_else(|e| panic!("{what}: {e}\n{xml}"));
-        assert_eq!(String::from_utf8_lossy(&back), String::from_utf8_lossy(&expected), "{what} (XML)");
-        assert_eq!(back, expected, "{what} (XML bytes)");
+        assert_eq!(String::from_utf8_lossy(&back), String::from_utf8_lossy(&expected_xml), "{what} (XML)");
+        assert_eq!(back, expected_xml, "{what} (XML bytes)");
     }
     // What comes back parses into the same segments, and converting that again is stable.
     let again = parse(&expected).unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -36,6 +41,11 @@ fn assert_round_trips(msg: &Message<'_>, doc: Option<&DocType>, what: &str) {
     }
     assert_eq!(to_json(&again, doc), to_json(msg, doc), "{what}");
     assert_eq!(to_xml(&again, doc), to_xml(msg, doc), "{what}");
+    // The XML normalisation changes no item's meaning: the same XML, and stable.
+    let again = parse(&expected_xml).unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(again.segment_count(), msg.segment_count(), "{what}");
+    assert_eq!(to_xml(&again, doc), to_xml(msg, doc), "{what}");
+    assert_eq!(normalise_xml(&again), expected_xml, "{what}");
 }
 
 fn round_trip_both(bytes: &[u8], what: &str) -> String {
@@ -64,6 +74,8 @@ fn every_sample_message_round_trips_with_and_without_a_schema() {
             messages += 1;
             assert_round_trips(&msg, None, &format!("{name} #{i} without schema"));
             assert_round_trips(&msg, doc.as_ref(), &format!("{name} #{i} with {doc:?}"));
+            // The samples' escapes are all well formed: XML gives them back byte for byte.
+            assert_eq!(normalise_xml(&msg), normalise(&msg), "{name} #{i}");
         }
     }
     assert_eq!(messages, 11);
@@ -123,7 +135,7 @@ fn xml_shape_with_a_schema() {
 }
 
 #[test]
-fn escape_sequences_stay_raw_in_both_directions() {
+fn json_keeps_escape_sequences_raw() {
     let bytes = b"MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.5\r\
 OBX|1|TX|||a\\F\\b\\S\\c\\T\\d\\R\\e\\E\\f\\X0D0A\\g\\H\\bold\\N\\\\.br\\\\Zfoo\\ C:\\temp \\\r";
     let json = round_trip_both(bytes, "escapes");
@@ -131,9 +143,77 @@ OBX|1|TX|||a\\F\\b\\S\\c\\T\\d\\R\\e\\E\\f\\X0D0A\\g\\H\\bold\\N\\\\.br\\\\Zfoo\
         json.contains(r#""a\\F\\b\\S\\c\\T\\d\\R\\e\\E\\f\\X0D0A\\g\\H\\bold\\N\\\\.br\\\\Zfoo\\ C:\\temp \\""#),
         "{json}"
     );
+    // JSON gives back every byte, the lone escape characters included.
+    let msg = parse(bytes).unwrap();
+    assert_eq!(from_json(&to_json(&msg, None)).unwrap(), msg.as_bytes());
+}
+
+#[test]
+fn delimiter_escapes_become_literal_characters_and_formatting_escapes_become_escape_elements() {
+    let bytes = b"MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.5\r\
+OBX|1|TX|||a\\F\\b\\S\\c\\T\\d\\R\\e\\E\\f\\X0D0A\\g\\H\\bold\\N\\\\.br\\\\.sp 2\\\\.in+4\\\\Zfoo\\\r";
+    round_trip_both(bytes, "v2.xml escapes");
     let msg = parse(bytes).unwrap();
     let xml = to_xml(&msg, None);
-    assert!(xml.contains(r"<OBX.5>a\F\b\S\c\T\d\R\e\E\f\X0D0A\g\H\bold\N\\.br\\Zfoo\ C:\temp \</OBX.5>"), "{xml}");
+    assert!(
+        xml.contains(concat!(
+            r#"<OBX.5>a|b^c&amp;d~e\f<escape V="X0D0A"/>g<escape V="H"/>bold<escape V="N"/>"#,
+            r#"<escape V=".br"/><escape V=".sp 2"/><escape V=".in+4"/><escape V="Zfoo"/></OBX.5>"#
+        )),
+        "{xml}"
+    );
+    // Every sequence is well formed: the round trip is byte-exact.
+    assert_eq!(from_xml(&xml).unwrap(), msg.as_bytes());
+    // With a schema OBX-5 is a TX; the value is the same. Pretty output adds no whitespace inside.
+    let doc = Registry::new().resolve_message(None, &msg).unwrap();
+    let pretty = to_xml_pretty(&msg, Some(&doc));
+    assert!(pretty.contains(r#"<OBX.5>a|b^c&amp;d~e\f<escape V="X0D0A"/>g<escape V="H"/>"#), "{pretty}");
+    assert_eq!(from_xml(&pretty).unwrap(), msg.as_bytes());
+    // A sample: ORU's `\T\` is an `&` in the XML.
+    let bytes = sample("fhirconv_ORU-R01-01_v251.hl7");
+    let msg = parse(&bytes).unwrap();
+    let xml = to_xml(&msg, None);
+    assert!(xml.contains("E.coli O157:H7 &amp; other STECs"), "{xml}");
+    assert!(!xml.contains(r"\T\"), "{xml}");
+    assert_eq!(from_xml(&xml).unwrap(), normalise(&msg));
+}
+
+#[test]
+fn a_lone_escape_character_comes_back_as_the_escape_escape() {
+    let bytes = b"MSH|^~\\&|A\rNTE|1|C:\\temp\\F\\x|a\\|\\Q\\|\\\\|x^\\X0\\&\\.sp-1\\\r";
+    let msg = parse(bytes).unwrap();
+    let xml = to_xml(&msg, None);
+    assert!(xml.contains(r"<NTE.2>C:\temp|x</NTE.2><NTE.3>a\</NTE.3><NTE.4>\Q\</NTE.4><NTE.5>\\</NTE.5>"), "{xml}");
+    assert!(xml.contains(r"<NTE.6.2><NTE.6.2.1>\X0\</NTE.6.2.1><NTE.6.2.2>\.sp-1\</NTE.6.2.2></NTE.6.2>"), "{xml}");
+    let expected: &[u8] = b"MSH|^~\\&|A\rNTE|1|C:\\E\\temp\\F\\x|a\\E\\|\\E\\Q\\E\\|\\E\\\\E\\|\
+x^\\E\\X0\\E\\&\\E\\.sp-1\\E\\\r";
+    assert_eq!(String::from_utf8_lossy(&from_xml(&xml).unwrap()), String::from_utf8_lossy(expected));
+    assert_eq!(normalise_xml(&msg), expected);
+    round_trip_both(bytes, "lone escapes");
+    // JSON keeps them as they are.
+    assert_eq!(from_json(&to_json(&msg, None)).unwrap(), msg.as_bytes());
+    // HL7 reads the same text from both.
+    let back = parse(expected).unwrap();
+    for n in 2..=5 {
+        let path = format!("NTE-{n}");
+        assert_eq!(back.value_str(&path).unwrap(), msg.value_str(&path).unwrap(), "{path}");
+    }
+}
+
+#[test]
+fn literal_separators_in_xml_text_are_escaped_on_the_way_back() {
+    let xml = r#"<X><MSH><MSH.1>|</MSH.1><MSH.2>^~\&amp;</MSH.2></MSH>
+        <NTE><NTE.3>Fasting &amp; rested | 5^6 ~ C:\temp</NTE.3><NTE.4><escape V="H"/>x<escape V=".br"/></NTE.4></NTE></X>"#;
+    assert_eq!(
+        String::from_utf8(from_xml(xml).unwrap()).unwrap(),
+        "MSH|^~\\&\rNTE|||Fasting \\T\\ rested \\F\\ 5\\S\\6 \\R\\ C:\\E\\temp|\\H\\x\\.br\\\r"
+    );
+    // With the message's own delimiters; `|` and `\` are ordinary characters there.
+    let xml = "<X><MSH><MSH.1>*</MSH.1><MSH.2>!@$%#</MSH.2></MSH><NTE><NTE.1>a*b!c@d$e%f#g|h\\i</NTE.1></NTE></X>";
+    assert_eq!(from_xml(xml).unwrap(), b"MSH*!@$%#\rNTE*a$F$b$S$c$R$d$E$e$T$f#g|h\\i\r");
+    // JSON still refuses a separator of the value's level, naming the escape to write.
+    let e = from_json(r#"{"segments":[{"segment":"MSH","1":"|","2":"^~\\&"},{"segment":"NTE","3":"a|b"}]}"#);
+    assert!(e.unwrap_err().to_string().contains("write it as the escape sequence \\F\\"));
 }
 
 #[test]
@@ -245,8 +325,9 @@ fn control_characters_become_hex_escapes_in_xml_only() {
     let msg = parse(bytes).unwrap();
     assert_eq!(from_json(&to_json(&msg, None)).unwrap(), normalise(&msg));
     let xml = to_xml(&msg, None);
-    assert!(xml.contains("<PID.2>a\\X01\\b\\X1F\\c\td</PID.2>"), "{xml}");
+    assert!(xml.contains(r#"<PID.2>a<escape V="X01"/>b<escape V="X1F"/>c	d</PID.2>"#), "{xml}");
     assert_eq!(from_xml(&xml).unwrap(), b"MSH|^~\\&|A\rPID|1|a\\X01\\b\\X1F\\c\td\r");
+    assert_eq!(from_xml(&xml).unwrap(), normalise_xml(&msg));
 }
 
 #[test]
@@ -256,8 +337,12 @@ fn readers_need_no_schema_and_accept_hand_written_input() {
         {"segment":"PID","5 anything":[{"2":"John","1":{"1":"Doe"}}],"3":"a~b"}]}"#;
     assert_eq!(from_json(json).unwrap(), b"MSH|^~\\&|||||||ADT^A01\rPID|||a~b||Doe^John\r");
     let xml = r#"<v2:X xmlns:v2="urn:hl7-org:v2xml"><v2:MSH><v2:MSH.1>|</v2:MSH.1><v2:MSH.2>^~\&amp;</v2:MSH.2></v2:MSH>
-        <v2:G><v2:PID><v2:PID.3><![CDATA[a&b]]></v2:PID.3></v2:PID></v2:G></v2:X>"#;
-    assert_eq!(from_xml(xml).unwrap(), b"MSH|^~\\&\rPID|||a&b\r");
+        <v2:G><v2:PID><v2:PID.3><![CDATA[a&b]]></v2:PID.3><v2:PID.5><v2:XPN.1>Doe</v2:XPN.1><v2:XPN.2>J<v2:escape V="H"/>
+</v2:XPN.2></v2:PID.5></v2:PID></v2:G></v2:X>"#;
+    // XML text is literal (`&` is `\T\`); a line break inside a value is an error.
+    assert!(matches!(from_xml(xml), Err(ConvertError::LineBreak { .. })), "{:?}", from_xml(xml));
+    let xml = xml.replace("/>\n", "/>");
+    assert_eq!(from_xml(&xml).unwrap(), b"MSH|^~\\&\rPID|||a\\T\\b||Doe^J\\H\\\r");
 }
 
 #[test]
@@ -348,12 +433,6 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
     mutate::mutate(rng, input, INTERESTING)
 }
 
-/// True when XML can carry every character of the message's text.
-fn xml_clean(msg: &Message<'_>) -> bool {
-    msg.body().iter().all(|&b| b >= 0x20 || matches!(b, b'\t' | b'\r' | b'\n'))
-        && !String::from_utf8_lossy(msg.body()).contains(['\u{FFFE}', '\u{FFFF}'])
-}
-
 #[test]
 fn mutated_messages_never_panic_and_still_round_trip() {
     let registry = Registry::new();
@@ -378,11 +457,10 @@ fn mutated_messages_never_panic_and_still_round_trip() {
             assert_eq!(from_json(&json).as_ref(), Ok(&expected), "round {round}: {json}");
             let xml = to_xml(&msg, d);
             let back = from_xml(&xml).unwrap_or_else(|e| panic!("round {round}: {e}\n{xml}"));
-            if xml_clean(&msg) {
-                assert_eq!(back, expected, "round {round}: {xml}");
-            } else {
-                assert!(parse(&back).is_ok(), "round {round}");
-            }
+            assert_eq!(back, normalise_xml(&msg), "round {round}: {xml}");
+            // The normalised message has the same XML.
+            let again = parse(&back).unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_eq!(to_xml(&again, d), xml, "round {round}");
             // Mutated conversions: errors or bytes, never a panic.
             let _ = from_json(&String::from_utf8_lossy(&mutate(&mut rng, json.as_bytes())));
             let _ = from_xml(&String::from_utf8_lossy(&mutate(&mut rng, xml.as_bytes())));

@@ -153,6 +153,17 @@ pub enum ConvertError {
         /// The escape sequence that stands for it (`\F\`).
         escape: String,
     },
+    /// An escape element (`<escape V="..."/>` in XML) does not hold an escape sequence that
+    /// can be written into the message: HL7 does not define it, or it contains a delimiter.
+    #[error("{at}: the escape sequence {sequence:?} {problem}")]
+    Escape {
+        /// Where.
+        at: Location,
+        /// The text between the escape characters, as given (`V`).
+        sequence: String,
+        /// What is wrong (`is not one HL7 defines (...)`, `contains the field separator '|'`).
+        problem: String,
+    },
     /// A value holds CR or LF, which would end the segment.
     #[error(
         "{at}: the value contains a line break (CR or LF), which would end the segment; write it as \\X0D\\ or \\X0A\\"

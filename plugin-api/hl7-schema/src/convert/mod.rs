@@ -17,23 +17,39 @@
 //! let xml = convert::to_xml(&msg, doc.as_ref());
 //! assert!(xml.contains("<PID.5><XPN.1><FN.1>Doe</FN.1></XPN.1><XPN.2>John</XPN.2></PID.5>"));
 //! assert_eq!(convert::from_xml(&xml).unwrap(), msg.as_bytes());
+//!
+//! // XML follows HL7 v2.xml for escape sequences: `\T\` is `&`, `\.br\` an element.
+//! let msg = hie_hl7::parse(b"MSH|^~\\&|A\rNTE|1||Fasting \\T\\ rested\\.br\\C:\\temp\r").unwrap();
+//! let xml = convert::to_xml(&msg, None);
+//! assert!(xml.contains(r#"<NTE.3>Fasting &amp; rested<escape V=".br"/>C:\temp</NTE.3>"#));
+//! // The lone escape character comes back as `\E\`.
+//! assert_eq!(convert::from_xml(&xml).unwrap(), b"MSH|^~\\&|A\rNTE|1||Fasting \\T\\ rested\\.br\\C:\\E\\temp\r");
+//! assert_eq!(convert::from_xml(&xml).unwrap(), convert::normalise_xml(&msg));
 //! ```
 //!
 //! # Invariants
 //!
 //! - **Loss-free.** `from_json(&to_json(m, doc))` is [`normalise`]`(m)` byte for byte, for
-//!   every message the parser accepts, with or without a schema. The same holds for XML,
-//!   except that characters XML 1.0 cannot carry (C0 controls other than TAB, U+FFFE, U+FFFF)
-//!   are written as HL7 hex escapes (`\X01\`), which an HL7 reader decodes to the same bytes.
+//!   every message the parser accepts, with or without a schema; `from_xml(&to_xml(m, doc))`
+//!   is [`normalise_xml`]`(m)`, which is [`normalise`]`(m)` unless a value holds an escape
+//!   character that starts no escape sequence HL7 defines, or a character XML 1.0 cannot
+//!   carry.
 //! - **Normalisation** ([`normalise`]): the BOM and anything before `MSH` are dropped and
 //!   every segment ends with exactly one `\r` (blank lines and trailing whitespace lines,
 //!   which the parser files under the terminator, are dropped). Nothing inside a segment
 //!   changes: every field, repetition, component and subcomponent, empty or not, trailing or
-//!   not, the separators and all escape sequences stay as they were.
-//! - **Values are raw.** Every string is the item's raw HL7 text, escape sequences included
-//!   (`Smith \T\ Sons`); the explicit null `""` stays `""`. Nothing is decoded, so nothing
-//!   has to be re-encoded. The message's bytes map to text as [`TextEncoding::of`] says
-//!   (UTF-8, or one character per byte for Latin-1/Latin-9 and invalid UTF-8).
+//!   not, the separators and all escape sequences stay as they were. [`normalise_xml`] adds
+//!   two changes inside values: a lone escape character (or the first of an unknown or
+//!   unterminated sequence) becomes `\E\`, and a character XML cannot carry (C0 controls
+//!   other than TAB, U+FFFE, U+FFFF) becomes its hex escape (`\X01\`).
+//! - **JSON values are raw.** Every JSON string is the item's raw HL7 text, escape sequences
+//!   included (`Smith \T\ Sons`); the explicit null `""` stays `""`. Nothing is decoded, so
+//!   nothing has to be re-encoded. The message's bytes map to text as [`TextEncoding::of`]
+//!   says (UTF-8, or one character per byte for Latin-1/Latin-9 and invalid UTF-8).
+//! - **XML values follow HL7 v2.xml.** The delimiter escapes (`\F\ \S\ \T\ \R\ \E\`) are
+//!   the literal characters in the XML text, every other escape sequence HL7 defines is an
+//!   `<escape V="..."/>` element (`<escape V=".br"/>`); reading back, literal delimiters
+//!   become their escapes again. MSH-1 and MSH-2 are the delimiters and stay as they are.
 //! - **Numbers carry the structure; names are decoration.** Field keys and element names
 //!   hold the HL7 number (`"5 PatientName"`, `<PID.5>`, `<XPN.1>`); the readers use only the
 //!   number and ignore names, paths, groups and the DocType. A schema only adds names and
@@ -47,6 +63,7 @@
 //!   segments are not part of any message.
 
 mod error;
+mod escapes;
 mod json;
 mod json_read;
 mod names;
@@ -68,6 +85,25 @@ pub fn normalise(msg: &Message<'_>) -> Vec<u8> {
     let mut out = Vec::with_capacity(msg.body().len() + 1);
     for seg in msg.segments() {
         out.extend_from_slice(seg.raw());
+        out.push(b'\r');
+    }
+    out
+}
+
+/// The bytes a round trip through XML gives for `msg`: [`normalise`], and inside every value
+/// (but MSH-1 and MSH-2) the escape characters HL7 v2.xml cannot keep are written as `\E\`
+/// (a lone escape character, or the first of an unknown or unterminated sequence), and the
+/// characters XML 1.0 cannot carry as hex escapes (`\X01\`). Escape sequences HL7 defines,
+/// delimiter escapes included, stay as they are (see the module documentation).
+///
+/// A message without such characters gives exactly [`normalise`]`(msg)`; the XML of the
+/// result is the XML of `msg`.
+pub fn normalise_xml(msg: &Message<'_>) -> Vec<u8> {
+    let d = msg.delimiters();
+    let enc = TextEncoding::of(msg);
+    let mut out = Vec::with_capacity(msg.body().len() + 1);
+    for seg in msg.segments() {
+        escapes::normalise_segment(seg.raw(), seg.is_header(), &d, enc, &mut out);
         out.push(b'\r');
     }
     out

@@ -2,20 +2,30 @@
 //!
 //! # Invariants
 //!
-//! - A [`Node`] holds raw HL7 text (escape sequences untouched). [`Node::Text`] is the raw
-//!   text of the item at its position and may contain the separators of lower levels (a
-//!   field's text may hold `~ ^ &`, a component's `&`), never those of its own level or above.
+//! - A [`Node::Text`] (JSON) holds raw HL7 text, escape sequences untouched: the raw text of
+//!   the item at its position, which may contain the separators of lower levels (a field's
+//!   text may hold `~ ^ &`, a component's `&`), never those of its own level or above.
+//! - A [`Node::Decoded`] (XML) holds HL7 v2.xml text: [`Piece::Text`] whose every character
+//!   stands for itself, so the four separators and the escape character are written as their
+//!   escapes (`\F\ \S\ \R\ \T\ \E\`, with the message's escape character), and
+//!   [`Piece::Escape`] bodies, written between escape characters after checking that they are
+//!   escape sequences HL7 defines without a delimiter inside. Header fields 1 and 2 (MSH-1,
+//!   MSH-2) are the delimiters themselves: their text is written as it is, and an escape in
+//!   them is an error.
 //! - Numbered children ([`Node::Parts`]) are sorted by number, each number at most once;
 //!   missing numbers are empty items. Readers build them sorted; [`encode`] checks again.
 //! - [`encode`] either returns bytes that [`hie_hl7::parse`] accepts and whose items are
 //!   exactly the tree's, or an error: every check that keeps that promise (segment names, delimiters,
-//!   separators and line breaks inside values, characters the encoding lacks) is made here,
-//!   once, for both readers. Each segment ends with `\r`.
+//!   separators and line breaks inside values, escape sequences, characters the encoding
+//!   lacks) is made here, once, for both readers. Each segment ends with `\r`.
 //! - The filler written for gaps between numbers is bounded (see [`Budget`]).
+
+use std::borrow::Cow;
 
 use hie_hl7::Delimiters;
 
 use super::error::{ConvertError, Location};
+use super::escapes::{code_of, delimiter_of, is_sequence, push_sequence};
 use super::text::TextEncoding;
 
 /// Largest number accepted for a field, component or subcomponent.
@@ -37,12 +47,48 @@ pub(crate) fn parse_number(digits: &str) -> Option<usize> {
 /// One field, repetition, component or subcomponent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Node {
-    /// The raw text of the item.
+    /// The raw HL7 text of the item (JSON).
     Text(String),
+    /// The item's text in the HL7 v2.xml sense (XML): literal text and escape sequences.
+    Decoded(Vec<Piece>),
     /// A field's repetitions (at least one).
     List(Vec<Node>),
     /// Numbered children: a repetition's components or a component's subcomponents.
     Parts(Vec<(usize, Node)>),
+}
+
+/// One piece of a [`Node::Decoded`] value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Piece {
+    /// Text whose every character stands for itself (a delimiter is written as its escape).
+    Text(String),
+    /// The body of an escape sequence (`.br`, `X0D`), written between escape characters.
+    Escape(String),
+}
+
+impl Node {
+    /// The text of a value without escape sequences: a [`Node::Text`], or a
+    /// [`Node::Decoded`] of text pieces only (the empty value too).
+    fn plain(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Node::Text(t) => Some(Cow::Borrowed(t)),
+            Node::Decoded(pieces) => match pieces.as_slice() {
+                [] => Some(Cow::Borrowed("")),
+                [Piece::Text(t)] => Some(Cow::Borrowed(t)),
+                _ => {
+                    let mut out = String::new();
+                    for p in pieces {
+                        match p {
+                            Piece::Text(t) => out.push_str(t),
+                            Piece::Escape(_) => return None,
+                        }
+                    }
+                    Some(Cow::Owned(out))
+                }
+            },
+            Node::List(_) | Node::Parts(_) => None,
+        }
+    }
 }
 
 /// One segment: its name and its numbered fields.
@@ -129,16 +175,13 @@ pub(crate) fn encode(tree: &Tree, mut budget: Budget) -> Result<Vec<u8>, Convert
 }
 
 /// The text of field `n` of a header segment, which must be a plain string.
-fn header_text(seg: &SegmentNode, n: usize) -> Result<Option<&str>, ConvertError> {
+fn header_text(seg: &SegmentNode, n: usize) -> Result<Option<Cow<'_, str>>, ConvertError> {
     let Some((_, node)) = seg.fields.iter().find(|(k, _)| *k == n) else { return Ok(None) };
-    match node {
-        Node::Text(t) => Ok(Some(t)),
-        Node::List(items) if items.len() == 1 => match &items[0] {
-            Node::Text(t) => Ok(Some(t)),
-            _ => Err(atomic_error(seg, n)),
-        },
-        _ => Err(atomic_error(seg, n)),
-    }
+    let text = match node {
+        Node::List(items) if items.len() == 1 => items[0].plain(),
+        node => node.plain(),
+    };
+    text.map(Some).ok_or_else(|| atomic_error(seg, n))
 }
 
 fn atomic_error(seg: &SegmentNode, n: usize) -> ConvertError {
@@ -229,12 +272,11 @@ impl Encoder<'_> {
     fn header_field(&mut self, s: Seg<'_>, n: usize, node: &Node) -> Result<(), ConvertError> {
         let at = At { field: Some(n), ..At::default() };
         let text = match node {
-            Node::Text(t) => t.as_str(),
-            Node::List(items) => match items.as_slice() {
-                [Node::Text(t)] => t.as_str(),
-                _ => return Err(s.shape(at, format!("{}-{n} must be a plain string", s.name))),
-            },
-            Node::Parts(_) => return Err(s.shape(at, format!("{}-{n} must be a plain string", s.name))),
+            Node::List(items) if items.len() == 1 => items[0].plain(),
+            node => node.plain(),
+        };
+        let Some(text) = text else {
+            return Err(s.shape(at, format!("{}-{n} must be a plain string", s.name)));
         };
         if n == 1 {
             if text.as_bytes() != [self.d.field] {
@@ -252,12 +294,13 @@ impl Encoder<'_> {
         }
         // Field 2 is not split into repetitions or components: only the field separator
         // and line breaks are forbidden.
-        self.text(s, at, text, Level::Field)
+        self.text(s, at, &text, Level::Field)
     }
 
     fn field(&mut self, s: Seg<'_>, at: At, node: &Node) -> Result<(), ConvertError> {
         match node {
             Node::Text(t) => self.text(s, at, t, Level::Field),
+            Node::Decoded(pieces) => self.decoded(s, at, pieces),
             Node::List(items) => {
                 if items.is_empty() {
                     return Err(s.shape(at, "a field has at least one repetition (write \"\" for an empty field)"));
@@ -277,6 +320,7 @@ impl Encoder<'_> {
     fn repetition(&mut self, s: Seg<'_>, at: At, node: &Node) -> Result<(), ConvertError> {
         match node {
             Node::Text(t) => self.text(s, at, t, Level::Repetition),
+            Node::Decoded(pieces) => self.decoded(s, at, pieces),
             Node::List(_) => Err(s.shape(at, "a repetition cannot hold repetitions")),
             Node::Parts(parts) => self.components(s, at, parts),
         }
@@ -293,6 +337,7 @@ impl Encoder<'_> {
             let at = At { component: Some(*n), ..at };
             match node {
                 Node::Text(t) => self.text(s, at, t, Level::Component)?,
+                Node::Decoded(pieces) => self.decoded(s, at, pieces)?,
                 Node::List(_) => return Err(s.shape(at, "a component cannot hold repetitions")),
                 Node::Parts(subs) => self.subcomponents(s, at, subs)?,
             }
@@ -312,6 +357,7 @@ impl Encoder<'_> {
             let at = At { subcomponent: Some(*n), ..at };
             match node {
                 Node::Text(t) => self.text(s, at, t, Level::Subcomponent)?,
+                Node::Decoded(pieces) => self.decoded(s, at, pieces)?,
                 _ => return Err(s.shape(at, "a subcomponent is a plain string; it cannot be split further")),
             }
             next = n.saturating_add(1);
@@ -365,6 +411,57 @@ impl Encoder<'_> {
         }
         Ok(())
     }
+
+    /// Appends an HL7 v2.xml value: delimiters in its text become their escapes, escape
+    /// pieces are checked and written between escape characters.
+    fn decoded(&mut self, s: Seg<'_>, at: At, pieces: &[Piece]) -> Result<(), ConvertError> {
+        let d = self.d;
+        for piece in pieces {
+            match piece {
+                Piece::Text(text) => {
+                    for c in text.chars() {
+                        if !c.is_ascii() {
+                            if !self.encoding.encode_non_ascii(c, &mut self.out) {
+                                let encoding = self.encoding.name();
+                                return Err(ConvertError::Unencodable { at: s.location(at), ch: c, encoding });
+                            }
+                            continue;
+                        }
+                        let b = c as u8;
+                        if b == b'\r' || b == b'\n' {
+                            return Err(ConvertError::LineBreak { at: s.location(at) });
+                        }
+                        match code_of(b, &d) {
+                            Some((code, _)) => push_sequence(&mut self.out, d.escape, code.as_bytes()),
+                            None => self.out.push(b),
+                        }
+                    }
+                }
+                Piece::Escape(body) => {
+                    if let Some(problem) = escape_problem(body, &d) {
+                        return Err(ConvertError::Escape { at: s.location(at), sequence: body.clone(), problem });
+                    }
+                    push_sequence(&mut self.out, d.escape, body.as_bytes());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why `body` cannot be written as an escape sequence, if it cannot.
+fn escape_problem(body: &str, d: &Delimiters) -> Option<String> {
+    let bytes = body.as_bytes();
+    if !is_sequence(bytes) && delimiter_of(bytes, d).is_none() {
+        return Some(
+            "is not one HL7 defines (H, N, F, S, T, R, E, P, Xhh.., Zxx.., Cxxyy, Mxxyy, Mxxyyzz, .br, .sp, .sk, \
+.in, .ti, .fi, .nf, .ce)"
+                .to_owned(),
+        );
+    }
+    // Printable ASCII, but one of them may be a delimiter of this message (`.` as a separator).
+    let (b, what) = bytes.iter().find_map(|&b| code_of(b, d).map(|(_, what)| (b, what)))?;
+    Some(format!("contains the {what} {:?}", char::from(b)))
 }
 
 /// `Err(n)` when number `n` repeats or the numbers are not increasing.

@@ -6,9 +6,16 @@
 //!   `SEGMENT.n` (one element per repetition), a component `TYPE.n` (the field's data type
 //!   when the schema knows it and it is composite, else the field's element name plus
 //!   `.n`), a subcomponent likewise one level down. Root and group names are decoration.
-//! - Text content is the raw HL7 text of an item with no separator left in it, escaped for
-//!   XML by quick-xml. Characters XML 1.0 cannot carry become HL7 hex escapes (the only
-//!   change a round trip through XML makes beyond [`super::normalise`]).
+//! - A value's content follows HL7 v2.xml (see [`super::escapes`]): the delimiter escapes
+//!   `\F\ \S\ \T\ \R\ \E\` are the literal characters, every other well-formed escape
+//!   sequence is an `<escape V="..."/>` element (`<escape V=".br"/>`), so a value may be
+//!   mixed content; a lone escape character, or one starting an unknown or unterminated
+//!   sequence, is the character itself. Characters XML 1.0 cannot carry are hex escape
+//!   elements (`<escape V="X01"/>`). `<`, `>` and `&` are entities; quotes stay as they are.
+//!   What a round trip gives back is [`super::normalise_xml`].
+//! - MSH-1 and MSH-2 (FHS, BHS likewise) are the delimiters: their text is written as it is.
+//! - A value is one text event, escape elements included, so pretty output never adds
+//!   whitespace inside a value.
 //! - Which items are written, and when a value is split, follows the JSON writer (see
 //!   [`super::json`]): non-empty items and the last of each level; empty ones are empty
 //!   elements.
@@ -20,8 +27,10 @@ use std::borrow::Cow;
 
 use hie_hl7::{Component, Delimiters, Field, Message, Repetition};
 use quick_xml::Writer;
+use quick_xml::escape::{escape, partial_escape};
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
+use super::escapes::{Token, is_plain, tokens};
 use super::json::count;
 use super::names::{FieldInfo, PartInfo, Schema, SegInfo, is_xml_name};
 use super::text::TextEncoding;
@@ -143,23 +152,34 @@ impl Out {
         self.event(Event::End(BytesEnd::new(name)));
     }
 
-    /// `<name>text</name>`, or `<name/>` when `raw` is empty.
+    /// `<name>content</name>` (see [`content`]), or `<name/>` when `raw` is empty.
     fn leaf(&mut self, name: &str, raw: &[u8]) {
         if raw.is_empty() {
             self.event(Event::Empty(BytesStart::new(name)));
             return;
         }
-        let text = self.enc.decode(raw);
-        let text = xml_safe(&text, self.d.escape, self.enc);
+        let content = content(raw, &self.d, self.enc);
         self.start(name);
-        // `<`, `>` and `&` are escaped; quotes stay readable (`""` is the HL7 null).
-        self.event(Event::Text(BytesText::from_escaped(quick_xml::escape::partial_escape(text))));
+        // One text event, escape elements included: the indenting writer adds no whitespace
+        // inside it.
+        self.event(Event::Text(BytesText::from_escaped(content)));
         self.end(name);
     }
 
+    /// `<name>text</name>` with the raw text as it is (MSH-1 and MSH-2: the delimiters).
+    fn raw_leaf(&mut self, name: &str, raw: &[u8]) {
+        if raw.is_empty() {
+            self.event(Event::Empty(BytesStart::new(name)));
+            return;
+        }
+        let text = self.enc.decode(raw);
+        self.start(name);
+        self.event(Event::Text(BytesText::from_escaped(quick_xml::escape::partial_escape(text))));
+        self.end(name);
+    }
     fn field(&mut self, elem: &str, field: Field<'_>, info: FieldInfo<'_>, atomic: bool) {
         if atomic {
-            self.leaf(elem, field.raw());
+            self.raw_leaf(elem, field.raw());
             return;
         }
         for rep in field.repetitions() {
@@ -214,38 +234,30 @@ fn child_name(parent: &str, info: PartInfo<'_>, n: usize) -> String {
     }
 }
 
-/// True for characters XML 1.0 cannot carry, even as character references.
-fn is_xml_forbidden(c: char) -> bool {
-    (c < ' ' && c != '\t') || c == '\u{FFFE}' || c == '\u{FFFF}'
-}
-
-/// `text` with every character XML cannot carry replaced by an HL7 hex escape of its bytes
-/// (`\X01\`, written with the message's escape character).
-fn xml_safe<'t>(text: &'t str, escape: u8, enc: TextEncoding) -> Cow<'t, str> {
-    if !text.chars().any(is_xml_forbidden) {
-        return Cow::Borrowed(text);
+/// The XML content of a leaf value (already escaped for XML): delimiter escapes as the
+/// literal characters, other escape sequences as `<escape V="..."/>`, a lone escape
+/// character as itself, and `<`, `>`, `&` as entities (quotes stay readable: `""` is the
+/// HL7 null).
+fn content<'r>(raw: &'r [u8], d: &Delimiters, enc: TextEncoding) -> Cow<'r, str> {
+    if is_plain(raw, d, enc) {
+        return match enc.decode(raw) {
+            Cow::Borrowed(t) => partial_escape(t),
+            Cow::Owned(t) => Cow::Owned(partial_escape(t.as_str()).into_owned()),
+        };
     }
-    let esc = char::from(escape);
-    let mut out = String::with_capacity(text.len() + 8);
-    let mut bytes = Vec::with_capacity(4);
-    for c in text.chars() {
-        if !is_xml_forbidden(c) {
-            out.push(c);
-            continue;
+    let mut out = String::with_capacity(raw.len() + 16);
+    tokens(raw, d, enc, |t| match t {
+        Token::Text(b) => out.push_str(&partial_escape(enc.decode(b).as_ref())),
+        Token::Char(b'&') => out.push_str("&amp;"),
+        Token::Char(b'<') => out.push_str("&lt;"),
+        Token::Char(b'>') => out.push_str("&gt;"),
+        Token::Char(c) => out.push(char::from(c)),
+        Token::Escape(v) => {
+            out.push_str("<escape V=\"");
+            out.push_str(&escape(v.as_ref()));
+            out.push_str("\"/>");
         }
-        bytes.clear();
-        if c.is_ascii() {
-            bytes.push(c as u8);
-        } else {
-            enc.encode_non_ascii(c, &mut bytes);
-        }
-        out.push(esc);
-        out.push('X');
-        for b in &bytes {
-            out.push_str(&format!("{b:02X}"));
-        }
-        out.push(esc);
-    }
+    });
     Cow::Owned(out)
 }
 
@@ -288,11 +300,43 @@ mod tests {
         assert!(xml.ends_with("</ORU_R01.OBSERVATION></ORU_R01.ORDER_OBSERVATION></ORU_R01.PATIENT_RESULT></ORU_R01>"));
     }
 
+    fn leaf_content(raw: &str) -> String {
+        content(raw.as_bytes(), &Delimiters::default(), TextEncoding::Utf8).into_owned()
+    }
+
     #[test]
-    fn characters_xml_cannot_carry_become_hex_escapes() {
-        assert_eq!(xml_safe("a\u{1}b\tc", b'\\', TextEncoding::Utf8), "a\\X01\\b\tc");
-        assert_eq!(xml_safe("\u{FFFE}", b'!', TextEncoding::Utf8), "!XEFBFBE!");
-        assert!(matches!(xml_safe("plain", b'\\', TextEncoding::Utf8), Cow::Borrowed(_)));
+    fn delimiter_escapes_become_literal_characters_and_formatting_escapes_become_escape_elements() {
+        assert_eq!(leaf_content(r"a\F\b\S\c\T\d\R\e\E\f"), r"a|b^c&amp;d~e\f");
+        assert_eq!(
+            leaf_content(r"\H\bold\N\ x\.br\y\.sp 2\\.in+4\\X0D0A\\Zfoo\\C2842\\M244233\"),
+            "<escape V=\"H\"/>bold<escape V=\"N\"/> x<escape V=\".br\"/>y<escape V=\".sp 2\"/><escape V=\".in+4\"/>\
+<escape V=\"X0D0A\"/><escape V=\"Zfoo\"/><escape V=\"C2842\"/><escape V=\"M244233\"/>"
+        );
+        // The body is escaped as an attribute value.
+        assert_eq!(leaf_content(r#"\Z<"&'>\"#), r#"<escape V="Z&lt;&quot;&amp;&apos;&gt;"/>"#);
+        // A custom escape character: `!` is the escape, `\` an ordinary character.
+        let d = Delimiters::from_parts(b'|', b"^~!&").unwrap();
+        assert_eq!(content(br"!T!!.br!\", &d, TextEncoding::Utf8), "&amp;<escape V=\".br\"/>\\");
+    }
+
+    #[test]
+    fn a_lone_or_unknown_escape_character_is_written_as_the_character() {
+        assert_eq!(leaf_content(r"C:\temp \Q\ \"), r"C:\temp \Q\ \");
+        assert!(matches!(content(b"plain <x>", &Delimiters::default(), TextEncoding::Utf8), Cow::Owned(_)));
+        assert!(matches!(content(b"plain", &Delimiters::default(), TextEncoding::Utf8), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn characters_xml_cannot_carry_become_hex_escape_elements() {
+        assert_eq!(leaf_content("a\u{1}b\tc"), "a<escape V=\"X01\"/>b\tc");
+        assert_eq!(leaf_content("\u{FFFE}"), "<escape V=\"XEFBFBE\"/>");
+    }
+
+    #[test]
+    fn msh1_and_msh2_are_written_as_they_are() {
+        let msg = hie_hl7::parse(b"MSH|^~\\&|A\\B\rPID|1\r").unwrap();
+        let xml = write(&msg, None, false);
+        assert!(xml.contains(r"<MSH.1>|</MSH.1><MSH.2>^~\&amp;</MSH.2><MSH.3>A\B</MSH.3>"), "{xml}");
     }
 
     #[test]

@@ -6,13 +6,20 @@
 //!   Inside it, an element named like a segment (`PID`, or `_` + a name starting with a
 //!   digit, `_123`) is a segment; any other element is a group and only its content counts.
 //! - A segment holds field elements `SEGMENT.n`, one per repetition, in non-decreasing
-//!   order (repetitions of a field are adjacent). A field holds text or component elements
-//!   `ANY.n`; a component holds text or subcomponent elements `ANY.n`; a subcomponent holds
-//!   text. Component and subcomponent numbers increase strictly. Only the number after the
-//!   last `.` is used.
-//! - Whitespace-only text between elements is ignored; other text beside child elements
-//!   (mixed content) is an error. Comments, processing instructions, the XML declaration
-//!   and a DOCTYPE are ignored; entity references other than the five XML ones are errors.
+//!   order (repetitions of a field are adjacent). A field holds a value or component
+//!   elements `ANY.n`; a component holds a value or subcomponent elements `ANY.n`; a
+//!   subcomponent holds a value. Component and subcomponent numbers increase strictly. Only
+//!   the number after the last `.` is used.
+//! - A value is HL7 v2.xml text: text and empty `<escape V="..."/>` elements, mixed in any
+//!   order, read into a [`Node::Decoded`]. Its text is taken literally: the encoder writes a
+//!   separator or the escape character in it as its escape (`&amp;` is `\T\`), and an
+//!   escape element as `\V\`, after checking V. MSH-1 and MSH-2 are read the same way and
+//!   written as they are (they are the delimiters).
+//! - Whitespace-only text between numbered elements is ignored; other text, or an escape
+//!   element, beside numbered child elements is an error, as is an escape element outside a
+//!   value or with content. Text in a value is kept whole, whitespace included. Comments,
+//!   processing instructions, the XML declaration and a DOCTYPE are ignored; entity
+//!   references other than the five XML ones are errors.
 //! - The reader is a loop over quick-xml events with an explicit stack: no recursion,
 //!   whatever the nesting. Every error names the element and gives its line and column.
 
@@ -21,7 +28,10 @@ use quick_xml::events::{BytesStart, Event};
 
 use super::error::{ConvertError, Position};
 use super::text::TextEncoding;
-use super::tree::{Budget, Node, SegmentNode, Tree, encode, is_segment_name, parse_number};
+use super::tree::{Budget, Node, Piece, SegmentNode, Tree, encode, is_segment_name, parse_number};
+
+/// The local name of the HL7 v2.xml element for an escape sequence.
+const ESCAPE: &str = "escape";
 
 /// [`super::from_xml`].
 pub(crate) fn from_str(xml: &str) -> Result<Vec<u8>, ConvertError> {
@@ -29,18 +39,28 @@ pub(crate) fn from_str(xml: &str) -> Result<Vec<u8>, ConvertError> {
     encode(&tree, Budget::for_input(xml.len()))
 }
 
-/// A field repetition or a component being read: text or numbered children.
+/// A field repetition, component or subcomponent being read: text and escape elements, or
+/// numbered children.
 #[derive(Debug, Default)]
 struct Item {
     element: String,
     n: usize,
+    /// The text since the last escape element.
     text: String,
+    /// Text and escape elements before `text`.
+    pieces: Vec<Piece>,
     parts: Vec<(usize, Node)>,
 }
 
 impl Item {
-    fn into_node(self) -> Node {
-        if self.parts.is_empty() { Node::Text(self.text) } else { Node::Parts(self.parts) }
+    fn into_node(mut self) -> Node {
+        if !self.parts.is_empty() {
+            return Node::Parts(self.parts);
+        }
+        if !self.text.is_empty() {
+            self.pieces.push(Piece::Text(self.text));
+        }
+        Node::Decoded(self.pieces)
     }
 }
 
@@ -49,16 +69,21 @@ impl Item {
 enum Frame {
     Root(String),
     Group(String),
-    Segment { element: String, node: SegmentNode },
+    Segment {
+        element: String,
+        node: SegmentNode,
+    },
     Field(Item),
     Component(Item),
     Subcomponent(Item),
+    /// An `<escape V="..."/>` element (its V is already in the value's pieces).
+    Escape(String),
 }
 
 impl Frame {
     fn element(&self) -> &str {
         match self {
-            Frame::Root(e) | Frame::Group(e) | Frame::Segment { element: e, .. } => e,
+            Frame::Root(e) | Frame::Group(e) | Frame::Escape(e) | Frame::Segment { element: e, .. } => e,
             Frame::Field(i) | Frame::Component(i) | Frame::Subcomponent(i) => &i.element,
         }
     }
@@ -102,6 +127,9 @@ fn child(
     let Some(n) = trailing_number(&element) else {
         return Err(err(format!("<{element}> in <{p}> is not a {what} element (expected <NAME.NUMBER>)")));
     };
+    if !parent.pieces.is_empty() {
+        return Err(err(format!("<{p}> has both escape elements and {what} elements")));
+    }
     if !is_xml_space(&parent.text) {
         return Err(err(format!("<{p}> has both text ({:?}) and elements", preview(&parent.text))));
     }
@@ -203,6 +231,9 @@ impl Reader<'_> {
         let (xml, offset) = (self.xml, self.offset);
         let err = |message: String| ConvertError::Xml { message, position: Position::of_offset(xml, offset) };
         let segment = self.tree.segments.len() + 1;
+        if element == ESCAPE {
+            return self.escape(e, element);
+        }
         let frame = match self.stack.last_mut() {
             None => return Err(err(format!("<{element}> outside the root element"))),
             Some(Frame::Root(_) | Frame::Group(_)) => match segment_of(&element) {
@@ -232,12 +263,57 @@ impl Reader<'_> {
             Some(Frame::Component(item)) => Frame::Subcomponent(child(item, element, "subcomponent", &err)?),
             Some(Frame::Subcomponent(item)) => {
                 return Err(err(format!(
-                    "<{element}> inside subcomponent <{}>: a subcomponent holds only text",
+                    "<{element}> inside subcomponent <{}>: a subcomponent holds only text and escape elements",
                     item.element
                 )));
             }
+            Some(Frame::Escape(_)) => {
+                return Err(err(format!("<{element}> inside <escape>: an escape element is empty")));
+            }
         };
         self.stack.push(frame);
+        Ok(())
+    }
+
+    /// An `<escape V="..."/>` element: one more piece of the value it is in. Its V is checked
+    /// when the tree is encoded (which knows the delimiters).
+    fn escape(&mut self, e: &BytesStart<'_>, element: String) -> Result<(), ConvertError> {
+        let mut v = None;
+        for a in e.attributes() {
+            let a = a.map_err(|err| self.error(format!("bad attribute in <escape>: {err}")))?;
+            if a.key.local_name().as_ref() == "V" {
+                let value = a
+                    .normalized_value(XmlVersion::Implicit1_0)
+                    .map_err(|err| self.error(format!("bad V attribute in <escape>: {err}")))?;
+                v = Some(value.into_owned());
+            }
+        }
+        let (xml, offset) = (self.xml, self.offset);
+        let err = |message: String| ConvertError::Xml { message, position: Position::of_offset(xml, offset) };
+        let item = match self.stack.last_mut() {
+            Some(Frame::Field(item) | Frame::Component(item) | Frame::Subcomponent(item)) => item,
+            Some(f) => {
+                return Err(err(format!(
+                    "<escape> in <{}>: an escape element belongs in a field, component or subcomponent",
+                    f.element()
+                )));
+            }
+            None => return Err(err("<escape> outside the root element".into())),
+        };
+        if !item.parts.is_empty() {
+            return Err(err(format!("<{}> has both elements and escape elements", item.element)));
+        }
+        let Some(v) = v else {
+            return Err(err(format!(
+                "<escape> in <{}> has no V attribute (the escape sequence, e.g. V=\".br\")",
+                item.element
+            )));
+        };
+        if !item.text.is_empty() {
+            item.pieces.push(Piece::Text(std::mem::take(&mut item.text)));
+        }
+        item.pieces.push(Piece::Escape(v));
+        self.stack.push(Frame::Escape(element));
         Ok(())
     }
 
@@ -264,7 +340,7 @@ impl Reader<'_> {
         let (xml, offset) = (self.xml, self.offset);
         match (frame, self.stack.last_mut()) {
             (Frame::Root(_), _) => self.root_done = true,
-            (Frame::Group(_), _) => {}
+            (Frame::Group(_) | Frame::Escape(_), _) => {}
             (Frame::Segment { node, .. }, _) => self.tree.segments.push(node),
             (Frame::Field(item), Some(Frame::Segment { node, .. })) => {
                 let n = item.n;
@@ -308,7 +384,10 @@ impl Reader<'_> {
                 );
                 Err(err(msg))
             }
-            Some(Frame::Root(_) | Frame::Group(_) | Frame::Segment { .. }) => Ok(()),
+            Some(Frame::Escape(_)) if !is_xml_space(text) => {
+                Err(err(format!("text {:?} inside <escape>: an escape element is empty", preview(text))))
+            }
+            Some(Frame::Root(_) | Frame::Group(_) | Frame::Segment { .. } | Frame::Escape(_)) => Ok(()),
             Some(Frame::Field(item) | Frame::Component(item)) if !item.parts.is_empty() => {
                 if is_xml_space(text) {
                     return Ok(());
@@ -361,7 +440,7 @@ mod tests {
         let e = hl7(&format!("<X>{MSH}<PID><PID.2><A.2/><A.1/></PID.2></PID></X>")).unwrap_err();
         assert!(e.to_string().contains("component 1 comes after component 2"), "{e}");
         let e = hl7(&format!("<X>{MSH}<PID><PID.2><A.1><B.1><C.1/></B.1></A.1></PID.2></PID></X>")).unwrap_err();
-        assert!(e.to_string().contains("a subcomponent holds only text"), "{e}");
+        assert!(e.to_string().contains("a subcomponent holds only text and escape elements"), "{e}");
         let e = hl7(&format!("<X>{MSH}<PID><PID.1>&nbsp;</PID.1></PID></X>")).unwrap_err();
         assert!(e.to_string().contains("unknown entity &nbsp;"), "{e}");
         assert!(hl7(&format!("<X>{MSH}</X><Y/>")).unwrap_err().to_string().contains("after the root element"));
@@ -371,6 +450,59 @@ mod tests {
             hl7(&format!("<X encoding=\"ebcdic\">{MSH}</X>")).unwrap_err().to_string().contains("unknown encoding")
         );
         assert_eq!(hl7("<X/>").unwrap_err(), ConvertError::NoSegments);
+    }
+
+    #[test]
+    fn literal_separators_in_xml_text_are_escaped_on_the_way_back() {
+        let xml = format!(
+            "<X>{MSH}<NTE><NTE.3>a|b^c~d&amp;e\\f#g</NTE.3><NTE.4><A.1><B.2>x&amp;y</B.2></A.1></NTE.4></NTE></X>"
+        );
+        assert_eq!(hl7(&xml).unwrap(), "MSH|^~\\&\rNTE|||a\\F\\b\\S\\c\\R\\d\\T\\e\\E\\f#g|&x\\T\\y\r");
+        // The message's own delimiters, not the standard ones.
+        let xml = "<X><MSH><MSH.1>*</MSH.1><MSH.2>!@$%</MSH.2></MSH><PID><PID.1>a|b*c!d$e%f</PID.1></PID></X>";
+        assert_eq!(hl7(xml).unwrap(), "MSH*!@$%\rPID*a|b$F$c$S$d$E$e$T$f\r");
+    }
+
+    #[test]
+    fn escape_elements_become_escape_sequences_in_mixed_content() {
+        let xml = format!(
+            "<X>{MSH}<NTE><NTE.3>a <escape V=\".br\"/> b<escape V=\"H\"></escape>c<v2:escape V=\"N\"/>\
+</NTE.3><NTE.4><escape V=\"X0D0A\"/></NTE.4><NTE.5><A.1><B.1>x<escape V=\"Zfoo\"/></B.1></A.1></NTE.5></NTE></X>"
+        );
+        assert_eq!(hl7(&xml).unwrap(), "MSH|^~\\&\rNTE|||a \\.br\\ b\\H\\c\\N\\|\\X0D0A\\|x\\Zfoo\\\r");
+        // Hand-written delimiter escapes are accepted too.
+        let xml = format!("<X>{MSH}<NTE><NTE.1><escape V=\"T\"/><escape V=\"E\"/></NTE.1></NTE></X>");
+        assert_eq!(hl7(&xml).unwrap(), "MSH|^~\\&\rNTE|\\T\\\\E\\\r");
+    }
+
+    #[test]
+    fn escape_elements_that_hl7_cannot_hold_are_errors() {
+        let bad = |inner: &str| hl7(&format!("<X>{MSH}<NTE><NTE.3>{inner}</NTE.3></NTE></X>")).unwrap_err().to_string();
+        let e = bad("<escape V=\"Q\"/>");
+        assert!(e.contains("NTE-3(1): the escape sequence \"Q\" is not one HL7 defines"), "{e}");
+        assert!(bad("<escape V=\"\"/>").contains("is not one HL7 defines"));
+        assert!(bad("<escape V=\"X0\"/>").contains("is not one HL7 defines"));
+        assert!(bad("<escape V=\"Za|b\"/>").contains("contains the field separator '|'"));
+        assert!(bad("<escape/>").contains("no V attribute"), "{}", bad("<escape/>"));
+        assert!(bad("<escape V=\"H\">x</escape>").contains("an escape element is empty"));
+        assert!(bad("<escape V=\"H\"><A.1/></escape>").contains("an escape element is empty"));
+        assert!(bad("<A.1>x</A.1><escape V=\"H\"/>").contains("has both elements and escape elements"));
+        assert!(bad("<escape V=\"H\"/><A.1>x</A.1>").contains("has both escape elements and component elements"));
+        assert!(bad("a&#xA;<escape V=\"H\"/>").contains("line break"));
+        // Not inside a value.
+        let e = hl7(&format!("<X>{MSH}<escape V=\"H\"/></X>")).unwrap_err().to_string();
+        assert!(e.contains("an escape element belongs in a field"), "{e}");
+        let e = hl7(&format!("<X>{MSH}<NTE><escape V=\"H\"/></NTE></X>")).unwrap_err().to_string();
+        assert!(e.contains("an escape element belongs in a field"), "{e}");
+        // MSH-1 and MSH-2 are the delimiters: no escapes there.
+        let e = hl7("<X><MSH><MSH.1>|</MSH.1><MSH.2>^~\\&amp;<escape V=\"H\"/></MSH.2></MSH></X>").unwrap_err();
+        assert!(e.to_string().contains("must be a plain string"), "{e}");
+        // A `.` delimiter cannot sit in a formatting command.
+        let e = hl7(
+            "<X><MSH><MSH.1>.</MSH.1><MSH.2>^~\\&amp;</MSH.2></MSH><NTE><NTE.1><escape V=\".br\"/></NTE.1></NTE></X>",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("contains the field separator '.'"), "{e}");
     }
 
     #[test]
