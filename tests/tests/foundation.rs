@@ -317,7 +317,7 @@ items:
     assert!(out.contains("unknown class Acme.Custom.Thing") && out.contains("searched"), "{out}");
     // An allow-list entry that cannot be read is an error, never skipped (that could let anyone in).
     assert!(has(19, "D", "AllowedIPAddresses", "\"10.1.2.300\""), "{out}");
-    assert!(has(20, "D", "LocalInterface", "eth0 (10.1.2.3)"), "{out}");
+    assert!(has(20, "D", "LocalInterface", "10.1.2.3 (eth0)"), "{out}");
 
     // `hie run` refuses to start and says why.
     let (code, _, err) = run_hie(&["run", config.to_str().unwrap(), "--data-dir", dir.join("d").to_str().unwrap()]);

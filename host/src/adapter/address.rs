@@ -11,21 +11,25 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 /// Where `LocalInterface` says to bind: `None` is every interface (listeners) or the
 /// system's choice (connections).
 ///
-/// IRIS's selector writes `name (address)`, e.g. `eth0 (10.1.2.3)`; a bare address is
-/// taken too. A bare interface name is refused with a hint, since an interface's
-/// addresses can change under a running engine.
+/// IRIS's selector stores `address (description)`, e.g. `10.1.2.3 (eth0)` or
+/// `10.1.2.3 (IPv4 Ethernet0)`; `eth0 (10.1.2.3)` and a bare address are taken too. A bare
+/// interface name is refused with a hint, since an interface's addresses can change under
+/// a running engine.
 pub fn local_interface(text: &str) -> Result<Option<IpAddr>, String> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
     }
-    let inner = match (text.find('('), text.ends_with(')')) {
-        (Some(open), true) => text[open + 1..text.len() - 1].trim(),
-        _ => text,
+    // IRIS stores the address first and a description in brackets ("10.1.2.3 (eth0)",
+    // "10.1.2.3 (IPv4 Ethernet0)"); the interface name first ("eth0 (10.1.2.3)") is read too.
+    let (before, inside) = match (text.find('('), text.ends_with(')')) {
+        (Some(open), true) => (text[..open].trim(), Some(text[open + 1..text.len() - 1].trim())),
+        _ => (text, None),
     };
-    inner.parse::<IpAddr>().map(Some).map_err(|_| {
+    before.parse::<IpAddr>().ok().or_else(|| inside.and_then(|i| i.parse::<IpAddr>().ok())).map(Some).ok_or_else(|| {
         format!(
-            "LocalInterface {text:?} is not an IP address: give one, or the interface with it, e.g. \"eth0 (10.1.2.3)\""
+            "LocalInterface {text:?} is not an IP address: give one, as IRIS stores it with its interface \
+             (\"10.1.2.3 (eth0)\"), or alone"
         )
     })
 }
@@ -140,13 +144,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn local_interface_takes_an_address_or_the_iris_selector_form_and_refuses_a_bare_name() {
+    fn local_interface_takes_an_address_alone_or_as_iris_stores_it_with_its_interface_and_refuses_a_bare_name() {
         assert_eq!(local_interface(""), Ok(None));
         assert_eq!(local_interface("127.0.0.1"), Ok(Some("127.0.0.1".parse().unwrap())));
         assert_eq!(local_interface("eth0 (10.1.2.3)"), Ok(Some("10.1.2.3".parse().unwrap())));
         assert_eq!(local_interface(" lo (::1) "), Ok(Some("::1".parse().unwrap())));
+        // As IRIS stores it: the address first, the interface described in brackets.
+        assert_eq!(local_interface("10.1.2.3 (IPv4 Ethernet0)"), Ok(Some("10.1.2.3".parse().unwrap())));
+        assert_eq!(local_interface("10.1.2.3 (eth0)"), Ok(Some("10.1.2.3".parse().unwrap())));
+        assert_eq!(local_interface("fe80::1 (IPv6 eth0)"), Ok(Some("fe80::1".parse().unwrap())));
         let err = local_interface("eth0").unwrap_err();
-        assert!(err.contains("eth0") && err.contains("(10.1.2.3)"), "{err}");
+        assert!(err.contains("eth0") && err.contains("10.1.2.3 (eth0)"), "{err}");
+        assert!(local_interface("eth0 (lo)").is_err(), "no address on either side");
     }
 
     #[test]

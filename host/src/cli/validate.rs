@@ -26,13 +26,28 @@ pub struct ValidateArgs {
     pub trusted_keys: Option<PathBuf>,
 }
 
-/// Validates and prints every problem; exit 0 when it would run, 2 when not.
+/// Validates and prints every problem; exit 0 when it would run, 2 when not. With
+/// `--json` stdout is one JSON object on every path, an unreadable or malformed file
+/// included: `file`, `production`, `valid`, `items`, `errors`, `warnings`, `diagnostics`.
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     super::init_tracing_with("warn");
+    let file = args.config.display().to_string();
     let config = match production::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            if args.json {
+                let line = match &e {
+                    production::LoadError::Syntax { location, .. } => location.line,
+                    production::LoadError::Io { .. } => 0,
+                };
+                let diagnostic = serde_json::json!({
+                    "severity": "error", "file": file, "line": line, "item": null, "setting": null,
+                    "message": e.to_string(),
+                });
+                outln!("{}", serde_json::to_string_pretty(&summary(&file, None, 0, &[diagnostic], false))?);
+            } else {
+                eprintln!("{e}");
+            }
             return Ok(ExitCode::from(2));
         }
     };
@@ -45,33 +60,68 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     }
     let (plan, diags) =
         production::validate::validate(&config, &packs, ValidateOptions { skip_unresolved: args.skip_unresolved });
+    let _ = std::fs::remove_dir_all(&stage);
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    let warnings = diags.len() - errors;
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&diags)?);
+        let listed: Vec<serde_json::Value> = diags.iter().filter_map(|d| serde_json::to_value(d).ok()).collect();
+        let items = plan.as_ref().map_or(config.items.len(), |p| p.items.len());
+        let out = summary(&file, Some(&config.name), items, &listed, plan.is_some());
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for d in &diags {
             outln!("{d}");
         }
+        match &plan {
+            Some(p) => outln!(
+                "{file}: production {:?} is valid ({}, {})",
+                p.name,
+                plural(p.items.len(), "item"),
+                plural(warnings, "warning")
+            ),
+            None => outln!(
+                "{file}: {} and {}; the production would not start",
+                plural(errors, "error"),
+                plural(warnings, "warning")
+            ),
+        }
     }
-    let _ = std::fs::remove_dir_all(&stage);
-    match plan {
-        Some(p) => {
-            if !args.json {
-                outln!(
-                    "{}: production {:?} is valid ({} items, {} warnings)",
-                    args.config.display(),
-                    p.name,
-                    p.items.len(),
-                    diags.len()
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        None => {
-            let errors = diags.iter().filter(|d| d.is_error()).count();
-            if !args.json {
-                outln!("{}: {errors} error(s); the production would not start", args.config.display());
-            }
-            Ok(ExitCode::from(2))
-        }
+    Ok(if plan.is_some() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+/// `n` and the noun, plural unless `n` is 1.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
+/// The `--json` object.
+fn summary(
+    file: &str,
+    production: Option<&str>,
+    items: usize,
+    diagnostics: &[serde_json::Value],
+    valid: bool,
+) -> serde_json::Value {
+    let errors = diagnostics.iter().filter(|d| d["severity"] == "error").count();
+    serde_json::json!({
+        "file": file,
+        "production": production,
+        "valid": valid,
+        "items": items,
+        "errors": errors,
+        "warnings": diagnostics.len() - errors,
+        "diagnostics": diagnostics,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_singular_for_one_and_plural_otherwise() {
+        assert_eq!(plural(1, "item"), "1 item");
+        assert_eq!(plural(0, "warning"), "0 warnings");
+        assert_eq!(plural(3, "error"), "3 errors");
     }
 }

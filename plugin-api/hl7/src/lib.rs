@@ -52,6 +52,7 @@ pub mod error;
 pub mod escape;
 pub mod message;
 pub mod mllp;
+pub mod output;
 pub mod path;
 
 pub use batch::{Batch, Unit, split_messages, split_units};
@@ -61,4 +62,5 @@ pub use delimiters::{DelimiterProblem, Delimiters};
 pub use error::ParseError;
 pub use escape::{escape, unescape, unescape_bytes};
 pub use message::{Component, Field, Message, NULL_VALUE, Pieces, Repetition, Segment, UTF8_BOM, parse};
+pub use output::{OutputForm, SeparatorsError};
 pub use path::{Path, PathError};

@@ -2,11 +2,14 @@
 //! `EnsLib.HL7.Operation.FileOperation`.
 //!
 //! Delivery itself is the host adapter's (MLLP client, atomic file writer); these classes
-//! interpret the outcome: ReplyCodeActions for MLLP replies, retry on delivery errors.
+//! write the message in its output form (`Separators`: no BOM, the terminator after every
+//! segment, IRIS's delimiter set; the stored message stays as it came) and interpret the
+//! outcome: ReplyCodeActions for MLLP replies, retry on delivery errors.
 //! The host applies RetryInterval and FailureTimeout to retries, so a retrying message
 //! holds up only this operation.
 
 use crate::reply_actions::{self, Reply, ReplyActions, Verdict};
+use hie_plugin_api::hl7::OutputForm;
 use hie_plugin_api::{
     ClassDef, Context, Error, ErrorAction, ErrorKind, Item, ItemKind, Message, Outcome, SettingDef, adapters,
 };
@@ -25,7 +28,18 @@ fn common_operation_settings(failure_timeout: &'static str) -> Vec<SettingDef> {
         SettingDef::host("ArchiveIO", "0", "archive adapter I/O").unsupported(),
         SettingDef::host("SearchTableClass", "", "IRIS search table class").unsupported(),
         SettingDef::host("DefCharEncoding", "Latin1", "default character encoding").unsupported(),
+        SettingDef::host(
+            "Separators",
+            "",
+            "delimiters and segment terminator to write (IRIS syntax, e.g. |^~\\&\\r\\n); empty = the message's \
+             own delimiters and CR",
+        ),
     ]
+}
+
+/// The item's output form, from `Separators`.
+fn output_form(ctx: &Context<'_>) -> Result<OutputForm, Error> {
+    OutputForm::from_separators(&ctx.setting_or("Separators", "")).map_err(|e| Error::failed(format!("setting {e}")))
 }
 
 /// `EnsLib.HL7.Operation.TCPOperation`.
@@ -33,7 +47,7 @@ pub fn tcp_operation() -> ClassDef {
     ClassDef::new("EnsLib.HL7.Operation.TCPOperation", ItemKind::Operation, |ctx| {
         let actions = ReplyActions::parse(&ctx.setting_or("ReplyCodeActions", reply_actions::DEFAULT))
             .map_err(|e| Error::failed(format!("setting ReplyCodeActions: {e}")))?;
-        Ok(Box::new(TcpOperation { actions, retry: retry_interval(ctx) }))
+        Ok(Box::new(TcpOperation { actions, retry: retry_interval(ctx), output: output_form(ctx)? }))
     })
     .adapter(adapters::TCP_MLLP_OUTBOUND)
     .doc("sends HL7 v2 over MLLP/TCP and acts on the reply per ReplyCodeActions")
@@ -69,7 +83,11 @@ pub fn tcp_operation() -> ClassDef {
 /// `EnsLib.HL7.Operation.FileOperation`.
 pub fn file_operation() -> ClassDef {
     ClassDef::new("EnsLib.HL7.Operation.FileOperation", ItemKind::Operation, |ctx| {
-        Ok(Box::new(FileOperation { filename: ctx.setting_or("Filename", "%f_%Q%!+(_a)"), retry: retry_interval(ctx) }))
+        Ok(Box::new(FileOperation {
+            filename: ctx.setting_or("Filename", "%f_%Q%!+(_a)"),
+            retry: retry_interval(ctx),
+            output: output_form(ctx)?,
+        }))
     })
     .adapter(adapters::FILE_OUTBOUND)
     .doc("writes each HL7 v2 message to a file (atomically: temporary name, then rename)")
@@ -96,12 +114,14 @@ fn retry_interval(ctx: &Context<'_>) -> Duration {
 struct TcpOperation {
     actions: ReplyActions,
     retry: Duration,
+    /// How messages are written (`Separators`).
+    output: OutputForm,
 }
 
 impl Item for TcpOperation {
     fn process(&mut self, ctx: &Context<'_>, msg: &Message<'_>) -> Result<Outcome, Error> {
         let control_id = msg.hl7().ok().and_then(|m| m.control_id().map(str::to_string)).unwrap_or_default();
-        match ctx.adapter_call(msg.body(), &[]) {
+        match ctx.adapter_call(&self.output.apply(msg.body()), &[]) {
             Ok(reply) => {
                 let e = self.actions.evaluate(Reply::Body(&reply.body), &control_id);
                 Ok(verdict_outcome(&e, self.retry).reply(reply.body))
@@ -140,6 +160,8 @@ fn verdict_outcome(e: &reply_actions::Evaluation, retry: Duration) -> Outcome {
 struct FileOperation {
     filename: String,
     retry: Duration,
+    /// How messages are written (`Separators`).
+    output: OutputForm,
 }
 
 impl Item for FileOperation {
@@ -148,7 +170,7 @@ impl Item for FileOperation {
         let control_id = msg.hl7().ok().and_then(|m| m.control_id().map(str::to_string)).unwrap_or_default();
         let default_name = if control_id.is_empty() { format!("message{}", msg.id()) } else { control_id };
         let written = ctx.adapter_call(
-            msg.body(),
+            &self.output.apply(msg.body()),
             &[("Filename", &self.filename), ("OriginalFilename", original), ("DefaultName", &default_name)],
         )?;
         if let Some((_, path)) = written.params.iter().find(|(k, _)| k == "Path") {

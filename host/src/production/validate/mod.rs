@@ -254,7 +254,12 @@ pub fn validate(
                 super::adapters::check_adapter(&mut plan, item, &packs.adapters, &mut diags);
                 plans.push(plan);
             }
-            None => skipped.push(&item.name),
+            // Only an item left out for its class counts as skipped (an item with errors
+            // fails the validation anyway).
+            None if packs.class(&item.class).is_none() && (options.skip_unresolved || !item.enabled) => {
+                skipped.push(&item.name)
+            }
+            None => {}
         }
     }
 
@@ -367,6 +372,9 @@ fn plan_item(
         }
         let d = if options.skip_unresolved {
             Diagnostic::warning(&item.location, format!("{msg} (skipped: --skip-unresolved)"))
+        } else if !item.enabled {
+            // IRIS starts a production whose disabled items name classes it lacks.
+            Diagnostic::warning(&item.location, format!("{msg} (the item is disabled, so it is skipped)"))
         } else {
             Diagnostic::error(&item.location, msg)
         };
@@ -700,14 +708,14 @@ fn check_one_target(
         None => {
             let mut known: Vec<&str> = names.keys().copied().collect();
             known.sort();
-            diags.push(
-                Diagnostic::error(
-                    &s.location,
-                    format!("target {target:?} is not an item of this production (items: {})", known.join(", ")),
-                )
-                .item(&item.name)
-                .setting(&s.name),
-            );
+            let msg = format!("target {target:?} is not an item of this production (items: {})", known.join(", "));
+            // A disabled item sends nothing: IRIS finds a dangling target only at run time.
+            let d = if item.enabled {
+                Diagnostic::error(&s.location, msg)
+            } else {
+                Diagnostic::warning(&s.location, format!("{msg}; the item is disabled, so nothing is sent there"))
+            };
+            diags.push(d.item(&item.name).setting(&s.name));
         }
         Some(_) if skipped.contains(&target) => diags.push(
             Diagnostic::warning(

@@ -373,6 +373,55 @@ fn a_disabled_target_is_a_warning_that_messages_will_queue() {
 }
 
 #[test]
+fn a_disabled_item_with_an_unknown_class_or_a_dangling_target_is_a_warning_and_the_rest_runs() {
+    let text = "\
+name: P
+items:
+  - id: Router
+    class: Test.Router
+    host_settings:
+      TargetConfigNames: Sender
+  - id: Sender
+    class: Test.Sender
+  - id: Legacy
+    class: Trust.Custom.Thing
+    enabled: false
+  - id: Old
+    class: Test.Router
+    enabled: false
+    host_settings:
+      TargetConfigNames: Gone
+";
+    let (plan, diags) = check(text);
+    assert!(diags.iter().all(|d| !d.is_error()), "{}", lines(&diags));
+    let plan = plan.expect("IRIS starts such a production, and so does HIE");
+    assert!(plan.item("Legacy").is_none(), "an item whose class is unknown is skipped");
+    assert!(plan.item("Old").is_some_and(|i| !i.enabled), "a disabled item of a known class is planned, disabled");
+    let said = all_said(&diags);
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert_eq!((said[0].0, said[0].1, said[0].2, said[0].3), (Severity::Warning, 9, Some("Legacy"), Some("ClassName")));
+    assert!(
+        said[0].4.contains("unknown class Trust.Custom.Thing") && said[0].4.ends_with("disabled, so it is skipped)")
+    );
+    assert_eq!(
+        (said[1].0, said[1].1, said[1].2, said[1].3),
+        (Severity::Warning, 16, Some("Old"), Some("TargetConfigNames"))
+    );
+    assert!(said[1].4.contains("\"Gone\" is not an item") && said[1].4.contains("disabled"), "{said:?}");
+    // Enabled, the same item is an error.
+    let (plan, diags) = check(&text.replace("    enabled: false\n    host_settings", "    host_settings"));
+    assert!(plan.is_none());
+    assert!(diags.iter().any(|d| d.is_error() && d.item.as_deref() == Some("Old")), "{}", lines(&diags));
+}
+
+#[test]
+fn an_item_with_errors_is_not_called_skipped_by_the_targets_that_name_it() {
+    let (plan, diags) = check(&sender_with("    host_settings:\n      QueueSize: lots\n"));
+    assert!(plan.is_none());
+    assert!(diags.iter().all(|d| !d.message.contains("skipped")), "{}", lines(&diags));
+}
+
+#[test]
 fn a_class_default_naming_no_item_is_an_error_at_the_item_unless_the_item_sets_it() {
     let text = "name: P\nitems:\n  - id: Hub\n    class: Test.Defaulted\n";
     let (plan, diags) = check(text);
@@ -639,7 +688,8 @@ fn mllp_addresses_that_do_not_read_are_errors_naming_the_setting() {
         (
             "LocalInterface",
             "eth0",
-            "LocalInterface \"eth0\" is not an IP address: give one, or the interface with it, e.g. \"eth0 (10.1.2.3)\"",
+            "LocalInterface \"eth0\" is not an IP address: give one, as IRIS stores it with its interface \
+             (\"10.1.2.3 (eth0)\"), or alone",
         ),
         (
             "AllowedIPAddresses",

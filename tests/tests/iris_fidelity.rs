@@ -1,0 +1,174 @@
+//! Issue 17: IRIS productions run unchanged — disabled items validated as IRIS starts them,
+//! `LocalInterface` as IRIS stores it, `hie validate --json` on every path.
+
+use hie_tests::engine::{Engine, run_hie};
+use hie_tests::mllp::{Client, Receiver};
+use hie_tests::{TempDir, free_port, hl7};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+/// A bare-XML IRIS production: an MLLP service bound as IRIS stores `LocalInterface`, a
+/// router, an MLLP operation, and two disabled items IRIS would start the production with
+/// (a custom class HIE lacks, a target that is not an item).
+fn production(dir: &TempDir, in_port: u16, out_port: u16) -> std::path::PathBuf {
+    let text = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Production Name="Trust.ADT" LogGeneralTraceEvents="false">
+  <Item Name="PAS_In" ClassName="EnsLib.HL7.Service.TCPService" PoolSize="1" Enabled="true">
+    <Setting Target="Adapter" Name="Port">{in_port}</Setting>
+    <Setting Target="Adapter" Name="LocalInterface">127.0.0.1 (IPv4 Loopback)</Setting>
+    <Setting Target="Host" Name="TargetConfigNames">Route</Setting>
+  </Item>
+  <Item Name="Route" ClassName="HIE.Process.Passthrough" PoolSize="1" Enabled="true">
+    <Setting Target="Host" Name="TargetConfigNames">EPR_Out</Setting>
+  </Item>
+  <Item Name="EPR_Out" ClassName="EnsLib.HL7.Operation.TCPOperation" PoolSize="1" Enabled="true">
+    <Setting Target="Adapter" Name="IPAddress">127.0.0.1</Setting>
+    <Setting Target="Adapter" Name="Port">{out_port}</Setting>
+    <Setting Target="Adapter" Name="LocalInterface">127.0.0.1 (lo)</Setting>
+  </Item>
+  <Item Name="Old_Feed" ClassName="Trust.Custom.LegacyFeed" PoolSize="1" Enabled="false">
+  </Item>
+  <Item Name="Old_Route" ClassName="HIE.Process.Passthrough" PoolSize="1" Enabled="false">
+    <Setting Target="Host" Name="TargetConfigNames">Decommissioned_Out</Setting>
+  </Item>
+</Production>
+"#
+    );
+    let file = dir.join("Trust.ADT.xml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+#[test]
+fn a_production_with_disabled_items_iris_would_start_validates_with_warnings_and_runs() {
+    let dir = TempDir::new("iris-disabled");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = production(&dir, in_port, out_port);
+    let (code, out, err) = run_hie(&["validate", config.to_str().unwrap()]);
+    assert_eq!(code, 0, "IRIS starts it, so it validates:\n{out}{err}");
+    let warned =
+        |item: &str, text: &str| out.lines().any(|l| l.contains("warning") && l.contains(item) && l.contains(text));
+    assert!(warned("Old_Feed", "unknown class Trust.Custom.LegacyFeed"), "{out}");
+    assert!(warned("Old_Route", "\"Decommissioned_Out\" is not an item"), "{out}");
+    assert!(out.contains("is valid (4 items, 2 warnings)"), "the skipped item is not counted: {out}");
+    // And it runs: the listener on the IRIS-form LocalInterface, messages through.
+    let receiver = Receiver::start(out_port);
+    let _engine = Engine::start(&config, &dir.join("data"), &[]);
+    let mut client = Client::connect_retry(in_port);
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("D1", "MRN1")).unwrap()), "AA");
+    receiver.wait_for_count(1, T);
+    assert_eq!(receiver.control_ids(), ["D1"]);
+    // Enabled, the same items are errors.
+    let enabled = std::fs::read_to_string(&config).unwrap().replace("Enabled=\"false\"", "Enabled=\"true\"");
+    let file = dir.join("enabled.xml");
+    std::fs::write(&file, enabled).unwrap();
+    let (code, out, _) = run_hie(&["validate", file.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("2 errors and 0 warnings; the production would not start"), "{out}");
+}
+
+#[test]
+fn validate_json_prints_one_summary_object_on_every_path_unreadable_and_malformed_files_included() {
+    let dir = TempDir::new("validate-json");
+    let json = |args: &[&str]| -> (i32, serde_json::Value) {
+        let (code, out, err) = run_hie(args);
+        let value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("stdout is JSON ({e}):\n{out}\n{err}"));
+        (code, value)
+    };
+    let missing = dir.join("missing.yaml");
+    let (code, v) = json(&["validate", "--json", missing.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        (v["valid"].clone(), v["errors"].clone(), v["items"].clone()),
+        (false.into(), 1.into(), 0.into()),
+        "{v}"
+    );
+    assert!(v["diagnostics"][0]["message"].as_str().is_some_and(|m| m.contains("cannot read")), "{v}");
+
+    let malformed = dir.join("malformed.xml");
+    std::fs::write(&malformed, "<Production Name=\"X\">\n  <Item Name=\"A\"\n</Production>\n").unwrap();
+    let (code, v) = json(&["validate", "--json", malformed.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert_eq!(v["valid"], false, "{v}");
+    assert!(v["diagnostics"][0]["line"].as_u64().is_some_and(|l| l > 0), "the line of the problem: {v}");
+    assert_eq!(v["diagnostics"][0]["file"], malformed.display().to_string());
+
+    let config = production(&dir, free_port(), free_port());
+    let (code, v) = json(&["validate", "--json", config.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(v["production"], "Trust.ADT");
+    assert_eq!(
+        (v["valid"].clone(), v["items"].clone(), v["errors"].clone(), v["warnings"].clone()),
+        (true.into(), 4.into(), 0.into(), 2.into()),
+        "{v}"
+    );
+    assert_eq!(v["diagnostics"].as_array().map(Vec::len), Some(2));
+
+    // One item reads "1 item".
+    let one = dir.join("one.yaml");
+    std::fs::write(&one, "name: One\nitems:\n  - id: P\n    class: HIE.Process.Passthrough\n").unwrap();
+    let (code, out, _) = run_hie(&["validate", one.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("is valid (1 item, 0 warnings)"), "{out}");
+}
+
+#[test]
+fn operations_write_clean_hl7_while_the_stored_message_stays_byte_exact() {
+    let dir = TempDir::new("clean-output");
+    let (in_port, out_port) = (free_port(), free_port());
+    let (plain, crlf) = (dir.join("plain"), dir.join("crlf"));
+    let config = dir.join("Clean.xml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"<Production Name="Clean">
+  <Item Name="In" ClassName="EnsLib.HL7.Service.TCPService" Enabled="true">
+    <Setting Target="Adapter" Name="Port">{in_port}</Setting>
+    <Setting Target="Host" Name="TargetConfigNames">Tcp_Out,File_Out,Crlf_Out</Setting>
+  </Item>
+  <Item Name="Tcp_Out" ClassName="EnsLib.HL7.Operation.TCPOperation" Enabled="true">
+    <Setting Target="Adapter" Name="IPAddress">127.0.0.1</Setting>
+    <Setting Target="Adapter" Name="Port">{out_port}</Setting>
+  </Item>
+  <Item Name="File_Out" ClassName="EnsLib.HL7.Operation.FileOperation" Enabled="true">
+    <Setting Target="Adapter" Name="FilePath">{}</Setting>
+    <Setting Target="Host" Name="Filename">%f.hl7</Setting>
+  </Item>
+  <Item Name="Crlf_Out" ClassName="EnsLib.HL7.Operation.FileOperation" Enabled="true">
+    <Setting Target="Adapter" Name="FilePath">{}</Setting>
+    <Setting Target="Host" Name="Filename">%f.hl7</Setting>
+    <Setting Target="Host" Name="Separators"><![CDATA[|^~\&\r\n]]></Setting>
+  </Item>
+</Production>
+"#,
+            plain.display(),
+            crlf.display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(&plain).unwrap();
+    std::fs::create_dir_all(&crlf).unwrap();
+    let receiver = Receiver::start(out_port);
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    let mut client = Client::connect_retry(in_port);
+    // A BOM, LF terminators and a blank line, as some senders write.
+    let sent = b"\xEF\xBB\xBFMSH|^~\\&|PAS|RXX|EPR|RXX|20260101120000||ADT^A01|C1|P|2.4\nEVN|A01|20260101120000\n\nPID|1||MRN9^^^RXX^MR||Smith^Al\n";
+    assert_eq!(hl7::ack_code(&client.send(sent).unwrap()), "AA");
+    let clean: &[u8] =
+        b"MSH|^~\\&|PAS|RXX|EPR|RXX|20260101120000||ADT^A01|C1|P|2.4\rEVN|A01|20260101120000\rPID|1||MRN9^^^RXX^MR||Smith^Al\r";
+    receiver.wait_for_count(1, T);
+    assert_eq!(receiver.messages()[0], clean, "MLLP: no BOM, CR after every segment");
+    let file_of = |dir: &std::path::Path| {
+        hie_tests::wait_for(T, "the file written", || hie_tests::finished_files(dir).filter(|f| f.len() == 1)).remove(0)
+    };
+    assert_eq!(std::fs::read(file_of(&plain)).unwrap(), clean, "file: the same by default");
+    let crlf_bytes = std::fs::read(file_of(&crlf)).unwrap();
+    assert_eq!(crlf_bytes, String::from_utf8_lossy(clean).replace('\r', "\r\n").as_bytes(), "Separators |^~\\&\\r\\n");
+    // The stored message is what arrived, byte for byte.
+    let found = engine.get("/api/messages?control_id=C1&item=In");
+    let id = found["messages"][0]["id"].as_u64().unwrap_or_else(|| panic!("{found}"));
+    let shown = engine.get(&format!("/api/messages/{id}"));
+    assert_eq!(shown["body"].as_str().map(str::as_bytes), Some(&sent[..]), "{shown}");
+}
