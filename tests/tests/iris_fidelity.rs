@@ -172,3 +172,73 @@ fn operations_write_clean_hl7_while_the_stored_message_stays_byte_exact() {
     let shown = engine.get(&format!("/api/messages/{id}"));
     assert_eq!(shown["body"].as_str().map(str::as_bytes), Some(&sent[..]), "{shown}");
 }
+
+#[test]
+fn system_default_settings_in_a_studio_export_apply_with_iris_precedence_and_explain_says_where_from() {
+    let dir = TempDir::new("esd");
+    let fixtures = hie_tests::workspace_root().join("tests/fixtures/iris/productions");
+    let ports: Vec<(String, String)> = ["21001", "21002", "21003", "21004", "21999"]
+        .iter()
+        .map(|p| (p.to_string(), free_port().to_string()))
+        .collect();
+    let mut text = std::fs::read_to_string(fixtures.join("esd-precedence.export.xml")).unwrap();
+    for (old, new) in &ports {
+        text = text.replace(old.as_str(), new);
+    }
+    let out_dir = dir.join("data/out");
+    text = text.replace("data/out/", &format!("{}/", out_dir.display()));
+    for d in ["adt", "default"] {
+        std::fs::create_dir_all(out_dir.join(d)).unwrap();
+    }
+    let config = dir.join("esd-precedence.export.xml");
+    std::fs::write(&config, &text).unwrap();
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    let rules = "HIE.Fixture.ESD.Rules.Main.yaml";
+    std::fs::copy(fixtures.join("rules").join(rules), dir.join("rules").join(rules)).unwrap();
+    let port = |p: &str| ports.iter().find(|(o, _)| o == p).map(|(_, n)| n.clone()).unwrap_or_default();
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).map(|i| i + 1).unwrap_or(0);
+
+    let (code, out, err) = run_hie(&["validate", config.to_str().unwrap(), "--explain", "PAS_ADT_In"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let said = |setting: &str| {
+        out.lines().find(|l| l.trim_start().starts_with(&format!("{setting} "))).unwrap_or("").to_string()
+    };
+    let file = config.display().to_string();
+    assert!(
+        said("Port").contains(&format!(
+            "\"{}\"  (System Default Settings {file}:{})",
+            port("21001"),
+            line_of("E5 PAS")
+        )),
+        "{out}"
+    );
+    assert!(
+        said("ReadTimeout").contains(&format!("\"12\"  (System Default Settings {file}:{})", line_of("E3 PAS"))),
+        "{out}"
+    );
+    assert!(
+        said("MessageSchemaCategory").contains("\"\"  (production"),
+        "an empty value written in the production wins: {out}"
+    );
+    assert!(said("AckMode").contains("\"Immed\"  (production"), "{out}");
+
+    let (_, out, _) = run_hie(&["validate", "--json", config.to_str().unwrap(), "--explain", "LAB_ORU_In"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let get = |name: &str| v["explain"].as_array().and_then(|a| a.iter().find(|x| x["setting"] == name).cloned());
+    assert_eq!(get("Port").map(|x| x["value"].clone()), Some(port("21999").into()), "the class-wide entry: {v}");
+    assert_eq!(get("ReadTimeout").map(|x| x["value"].clone()), Some("20".into()), "class beats *: {v}");
+    assert_eq!(get("MessageSchemaCategory").map(|x| x["value"].clone()), Some("2.5".into()), "{v}");
+
+    // It runs as validated: the PAS port and the EPR address exist only in the ESD.
+    let (epr, rad) = (Receiver::start(port("21002").parse().unwrap()), Receiver::start(port("21004").parse().unwrap()));
+    let _engine = Engine::start(&config, &dir.join("engine-data"), &[]);
+    let mut client = Client::connect_retry(port("21001").parse().unwrap());
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("E1", "MRN1")).unwrap()), "AA");
+    epr.wait_for_count(1, T);
+    rad.wait_for_count(1, T);
+    let written = hie_tests::wait_for(T, "the ADT archive file", || {
+        hie_tests::finished_files(&out_dir.join("adt")).filter(|f| !f.is_empty())
+    });
+    let bytes = std::fs::read(&written[0]).unwrap();
+    assert!(bytes.ends_with(b"\r") && !bytes.contains(&b'\n'), "E15's Separators: CR only");
+}

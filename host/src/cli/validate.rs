@@ -20,6 +20,10 @@ pub struct ValidateArgs {
     /// Print the diagnostics as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Print every effective setting of this item and where it came from: the production
+    /// file, System Default Settings (file and line) or the class default.
+    #[arg(long, value_name = "ITEM")]
+    pub explain: Option<String>,
     /// File of trusted ed25519 public keys (`hie pack keygen`): packs outside the hie
     /// binary's directory then load only when signed by one of them (`hie pack sign`).
     #[arg(long, env = "HIE_TRUSTED_KEYS", value_name = "FILE")]
@@ -60,17 +64,39 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     }
     let (plan, diags) =
         production::validate::validate(&config, &packs, ValidateOptions { skip_unresolved: args.skip_unresolved });
+    let explained = match &args.explain {
+        Some(name) => {
+            let merged = production::defaults::apply(&config, &packs);
+            let Some(item) = merged.item(name) else {
+                let _ = std::fs::remove_dir_all(&stage);
+                anyhow::bail!("--explain {name}: the production has no item of that name");
+            };
+            let plan_item = plan.as_ref().and_then(|p| p.item(name));
+            Some(explain(&merged, item, plan_item.map(|p| &p.settings)))
+        }
+        None => None,
+    };
     let _ = std::fs::remove_dir_all(&stage);
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;
     if args.json {
         let listed: Vec<serde_json::Value> = diags.iter().filter_map(|d| serde_json::to_value(d).ok()).collect();
         let items = plan.as_ref().map_or(config.items.len(), |p| p.items.len());
-        let out = summary(&file, Some(&config.name), items, &listed, plan.is_some());
+        let mut out = summary(&file, Some(&config.name), items, &listed, plan.is_some());
+        if let Some(e) = &explained {
+            out["explain"] = serde_json::to_value(e)?;
+        }
         outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for d in &diags {
             outln!("{d}");
+        }
+        if let (Some(e), Some(name)) = (&explained, &args.explain) {
+            outln!("effective settings of {name}:");
+            let width = e.iter().map(|x| x.setting.len()).max().unwrap_or(0);
+            for x in e {
+                outln!("  {:width$} = {:?}  ({})", x.setting, x.value, x.source);
+            }
         }
         match &plan {
             Some(p) => outln!(
@@ -87,6 +113,42 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if plan.is_some() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+/// One effective setting and where it came from.
+#[derive(serde::Serialize)]
+struct Explained {
+    setting: String,
+    value: String,
+    /// `production FILE:LINE`, `System Default Settings FILE:LINE` or `class default`.
+    source: String,
+}
+
+/// The effective settings of `item` (of the production with System Default Settings
+/// applied): what it sets, and the class defaults the plan filled in.
+fn explain(
+    merged: &production::ProductionConfig,
+    item: &production::ItemConfig,
+    planned: Option<&std::collections::BTreeMap<String, String>>,
+) -> Vec<Explained> {
+    let mut names: Vec<String> = item.settings.iter().map(|s| s.name.clone()).collect();
+    names.extend(planned.into_iter().flat_map(|p| p.keys().cloned()));
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| {
+            let written = item.settings.iter().rev().find(|s| s.name == name);
+            let (value, source) = match written {
+                Some(s) if production::defaults::from_defaults(merged, s) => {
+                    (s.value.clone(), format!("System Default Settings {}", s.location))
+                }
+                Some(s) => (s.value.clone(), format!("production {}", s.location)),
+                None => (planned.and_then(|p| p.get(&name)).cloned().unwrap_or_default(), "class default".into()),
+            };
+            Explained { setting: name, value, source }
+        })
+        .collect()
 }
 
 /// `n` and the noun, plural unless `n` is 1.

@@ -17,6 +17,7 @@
 
 mod adapters;
 pub mod catalog;
+pub mod defaults;
 pub mod diagnostics;
 pub mod diff;
 pub mod model;
@@ -34,9 +35,28 @@ use std::sync::Arc;
 /// Reads and loads the production file at `path`, choosing the loader by extension
 /// (`.xml`/`.cls`: IRIS; `.yaml`/`.yml`: YAML; `.json`: JSON) or, for other extensions,
 /// by content.
+/// The files its `SystemDefaults` setting names (comma-separated, relative to the
+/// production's directory) are read into its `defaults`, after those of its own export.
 pub fn load(path: &Path) -> Result<ProductionConfig, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { file: path.to_path_buf(), source })?;
-    load_str(path, &text)
+    let mut config = load_str(path, &text)?;
+    if let Some(setting) = config.setting(defaults::FILES_SETTING).cloned() {
+        let dir = catalog::production_dir(path);
+        for name in setting.value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let file = dir.join(name);
+            let text = std::fs::read_to_string(&file).map_err(|e| LoadError::Syntax {
+                location: setting.location.clone(),
+                message: format!("SystemDefaults: cannot read {}: {e}", file.display()),
+            })?;
+            config.defaults.extend(load_defaults_str(&file, &text)?);
+        }
+    }
+    Ok(config)
+}
+
+/// Reads a System Default Settings export (what `SystemDefaults` names).
+pub fn load_defaults_str(path: &Path, text: &str) -> Result<Vec<DefaultSetting>, LoadError> {
+    iris::load_defaults(&Arc::from(path), text)
 }
 
 /// Loads a production from `text` as if read from `path` (the path picks the loader and

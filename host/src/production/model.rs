@@ -125,7 +125,29 @@ pub struct ProductionConfig {
     pub plugin_dirs: Vec<PathBuf>,
     /// The items, in file order.
     pub items: Vec<ItemConfig>,
+    /// System Default Settings (IRIS `Ens.Config.DefaultSettings`) that came with the
+    /// production: an export's ESD document, or the files its `SystemDefaults` setting names.
+    /// Validation applies them ([`crate::production::defaults`]).
+    pub defaults: Vec<DefaultSetting>,
     /// Where the production element / document starts.
+    pub location: Location,
+}
+
+/// One System Default Settings entry (`<item production item class setting value>`).
+/// `*` in `production`, `item` or `class` matches anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DefaultSetting {
+    /// Production name, or `*`.
+    pub production: String,
+    /// Item name, or `*`.
+    pub item: String,
+    /// The item's host class, or `*` (also for adapter settings).
+    pub class: String,
+    /// Setting name (host or adapter: ESD has no target).
+    pub setting: String,
+    /// The value (used even when empty).
+    pub value: String,
+    /// Where the entry is written.
     pub location: Location,
 }
 

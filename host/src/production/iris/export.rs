@@ -3,6 +3,10 @@
 //! reads the `<Data>` text (split over several CDATA sections where IRIS split it at a
 //! literal `]]>`) as the production.
 //!
+//! A `<Document>` holding System Default Settings ([`super::esd`]) is read into the
+//! production's `defaults`; an export of such documents alone is read by
+//! [`load_defaults_export`].
+//!
 //! # Invariants
 //! - An export holds exactly one production class; two are an error naming both.
 //! - The inner XML is read with the file's line numbers (CDATA split markers hold no
@@ -14,8 +18,8 @@ use std::sync::Arc;
 use quick_xml::events::Event;
 
 use super::reader::{Element, Xml};
-use super::{NO_PRODUCTION, mapping};
-use crate::production::model::{LoadError, ProductionConfig, SourceFormat};
+use super::{NO_PRODUCTION, esd, mapping};
+use crate::production::model::{DefaultSetting, LoadError, ProductionConfig, SourceFormat};
 
 /// One `<Class>` of a Studio export whose `XData ProductionDefinition` was found.
 struct ExportedProduction {
@@ -32,7 +36,33 @@ struct ExportedProduction {
 /// Reads a Studio export: finds the one class with `XData ProductionDefinition`, then parses
 /// the `<Data>` text as the production.
 pub(super) fn load_export(file: &Arc<Path>, xml: &mut Xml<'_>, export: Element) -> Result<ProductionConfig, LoadError> {
+    let (found, defaults) = scan(xml, &export)?;
+    let mut found = found.into_iter();
+    let Some(first) = found.next() else {
+        let message = if defaults.is_empty() {
+            NO_PRODUCTION.to_string()
+        } else {
+            "this export holds System Default Settings and no production: name it in the production's \
+             SystemDefaults setting"
+                .to_string()
+        };
+        return Err(LoadError::syntax(file, export.line, message));
+    };
+    let mut production = production_of(file, first, found.next())?;
+    production.defaults = defaults;
+    Ok(production)
+}
+
+/// Reads the System Default Settings of an export that holds them (and maybe a production,
+/// which is not read here).
+pub(super) fn load_defaults_export(xml: &mut Xml<'_>, export: Element) -> Result<Vec<DefaultSetting>, LoadError> {
+    scan(xml, &export).map(|(_, defaults)| defaults)
+}
+
+/// The production classes and the System Default Settings of an export.
+fn scan(xml: &mut Xml<'_>, export: &Element) -> Result<(Vec<ExportedProduction>, Vec<DefaultSetting>), LoadError> {
     let mut found: Vec<ExportedProduction> = Vec::new();
+    let mut defaults = Vec::new();
     if !export.empty {
         loop {
             let (event, pos) = xml.next()?;
@@ -41,23 +71,36 @@ pub(super) fn load_export(file: &Arc<Path>, xml: &mut Xml<'_>, export: Element) 
                     let class = xml.element(&e, pos, false)?;
                     export_class(xml, &class, &mut found)?;
                 }
+                Event::Start(e) if e.name().0 == "Document" => {
+                    let document = xml.element(&e, pos, false)?;
+                    if esd::is_defaults_document(&document) {
+                        esd::read_document(xml, &document, &mut defaults)?;
+                    } else {
+                        xml.skip(&document)?;
+                    }
+                }
                 Event::Start(e) => {
                     let other = xml.element(&e, pos, false)?;
                     xml.skip(&other)?;
                 }
                 Event::End(_) => break,
-                Event::Eof => return Err(xml.unclosed(&export)),
+                Event::Eof => return Err(xml.unclosed(export)),
                 // Empty elements, text, comments: nothing an export needs.
                 _ => {}
             }
         }
     }
     xml.expect_end("</Export>")?;
-    let mut found = found.into_iter();
-    let Some(first) = found.next() else {
-        return Err(LoadError::syntax(file, export.line, NO_PRODUCTION));
-    };
-    if let Some(second) = found.next() {
+    Ok((found, defaults))
+}
+
+/// Reads the production of the export's one production class (`second`: another one).
+fn production_of(
+    file: &Arc<Path>,
+    first: ExportedProduction,
+    second: Option<ExportedProduction>,
+) -> Result<ProductionConfig, LoadError> {
+    if let Some(second) = second {
         return Err(LoadError::syntax(
             file,
             second.line,

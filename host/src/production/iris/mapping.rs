@@ -43,6 +43,7 @@ pub(super) fn production(
         settings: Vec::new(),
         plugin_dirs: Vec::new(),
         items: Vec::new(),
+        defaults: Vec::new(),
         location: Location::new(&file, root.line),
     };
     if !root.empty {

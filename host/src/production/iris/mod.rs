@@ -17,6 +17,7 @@
 //! model, `export` unwraps a Studio export; this module tells the containers apart and
 //! finds the XML in a UDL class.
 
+mod esd;
 mod export;
 mod mapping;
 mod reader;
@@ -28,7 +29,7 @@ use std::sync::Arc;
 
 use reader::Xml;
 
-use super::model::{LoadError, ProductionConfig, SourceFormat};
+use super::model::{DefaultSetting, LoadError, ProductionConfig, SourceFormat};
 
 /// Message when a file holds none of the three containers.
 const NO_PRODUCTION: &str = "no <Production> element found (expected a bare <Production>, \
@@ -58,6 +59,25 @@ pub fn load_iris(file: &Arc<Path>, text: &str) -> Result<ProductionConfig, LoadE
             mapping::production(&mut xml, root, SourceFormat::IrisUdl, class_name.as_deref())
         }
         _ => Err(LoadError::syntax(file, base.saturating_add(1), NO_PRODUCTION)),
+    }
+}
+
+/// Reads the System Default Settings of an IRIS export (`<Export>` with one or more
+/// `<Document name="....ESD">`, with or without a production class).
+pub fn load_defaults(file: &Arc<Path>, text: &str) -> Result<Vec<DefaultSetting>, LoadError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut xml = Xml::new(file, text, 0);
+    match xml.root()? {
+        Some(root) if root.name == "Export" => export::load_defaults_export(&mut xml, root),
+        Some(root) => Err(LoadError::syntax(
+            file,
+            root.line,
+            format!(
+                "<{}>: a System Default Settings file is an IRIS <Export> holding Ens.Config.DefaultSettings.ESD",
+                root.name
+            ),
+        )),
+        None => Err(LoadError::syntax(file, 1, "no <Export> element: not a System Default Settings export")),
     }
 }
 

@@ -208,6 +208,7 @@ const PRODUCTION_SETTINGS: &[&str] = &[
     "ShutdownTimeout",
     "TLSDir",
     "IndexLagAlert",
+    super::defaults::FILES_SETTING,
 ];
 
 /// Options for validation.
@@ -224,6 +225,14 @@ pub fn validate(
     packs: &PackRegistry,
     options: ValidateOptions,
 ) -> (Option<ProductionPlan>, Vec<Diagnostic>) {
+    // System Default Settings first: everything below sees the settings as they run.
+    let merged;
+    let config = if config.defaults.is_empty() {
+        config
+    } else {
+        merged = super::defaults::apply(config, packs);
+        &merged
+    };
     let mut diags = Vec::new();
     let durability = production_settings(config, &mut diags);
 

@@ -152,6 +152,7 @@ impl TreeReader<'_> {
             settings: Vec::new(),
             plugin_dirs: Vec::new(),
             items: Vec::new(),
+            defaults: Vec::new(),
             location: Location::new(self.file, root_line),
         };
         let mut has_name = false;
