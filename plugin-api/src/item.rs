@@ -10,7 +10,11 @@ use crate::outcome::{ErrorAction, Outcome};
 /// The host calls the hooks in this order, in every execution mode:
 ///
 /// 1. `on_init` once after construction (an error refuses the item: the production or
-///    the hot swap that created it does not go ahead);
+///    the hot swap that created it does not go ahead). `hie validate`, and `hie run`
+///    before it starts anything, build each enabled item once this far and tear it down
+///    (`on_teardown`), to find what would stop it starting: so the class's constructor
+///    and `on_init` read settings and files and check them, and leave connections,
+///    threads and sends to `on_start`;
 /// 2. `on_start` when the item starts taking messages;
 /// 3. per message: `on_before_process`, `process`, `on_after_process`; if any of them
 ///    fails (returns an error or panics), `on_process_error` decides what happens;

@@ -32,9 +32,13 @@ pub struct RunArgs {
     /// must then send `Authorization: Bearer <token>`.
     #[arg(long, env = "HIE_API_TOKEN_FILE", value_name = "FILE")]
     pub api_token_file: Option<PathBuf>,
-    /// Run the items whose classes resolve; skip (and report) the others.
+    /// Run the items whose classes resolve and can be built; skip (and report) the others.
     #[arg(long)]
     pub skip_unresolved: bool,
+    /// A System Default Settings export (IRIS `Ens.Config.DefaultSettings.ESD`) applied
+    /// after the production's own and those its `SystemDefaults` setting names; repeatable.
+    #[arg(long = "defaults", value_name = "FILE")]
+    pub defaults: Vec<PathBuf>,
     /// File of trusted ed25519 public keys (`hie pack keygen`): packs outside the hie
     /// binary's directory then load only when signed by one of them (`hie pack sign`).
     #[arg(long, env = "HIE_TRUSTED_KEYS", value_name = "FILE")]
@@ -51,7 +55,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let text = std::fs::read_to_string(&args.config)
         .map_err(|e| anyhow::anyhow!("cannot read production file {}: {e}", args.config.display()))?;
-    let config = match production::load_str(&args.config, &text) {
+    let loaded = production::load_str(&args.config, &text)
+        .and_then(|mut c| production::read_defaults_files(&mut c, &args.defaults).map(|()| c));
+    let config = match loaded {
         Ok(c) => c,
         Err(e) => {
             say_error!("{e}");
@@ -101,7 +107,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         say_warn!("warning: pack {f}");
     }
     let options = ValidateOptions { skip_unresolved: args.skip_unresolved };
-    let (plan, diags) = production::validate::validate(&config, &packs, options);
+    let (mut plan, mut diags) = production::validate::validate(&config, &packs, options);
+    // The items are built once before anything starts, as `hie validate` builds them.
+    if let Some(p) = plan.as_mut() {
+        diags.extend(hie_host::engine::probe::probe(p, args.skip_unresolved));
+        if diags.iter().any(|d| d.is_error()) {
+            plan = None;
+        }
+    }
     for d in &diags {
         if d.is_error() {
             say_error!("{d}");
@@ -135,7 +148,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             say_error!("hie: {e}");
             return Ok(ExitCode::from(1));
         }
-        let reloader = Reloader::new(engine.clone(), &args.config, &text, options);
+        let reloader = Reloader::new(engine.clone(), &args.config, &text, options, args.defaults.clone());
         let (change_tx, mut changes) = tokio::sync::mpsc::unbounded_channel();
         match watch::start(&args.config, &dirs, change_tx) {
             Ok(w) => reloader.keep_watchers(w),

@@ -14,9 +14,14 @@ pub struct ValidateArgs {
     /// Extra pack directories.
     #[arg(long = "plugins", value_name = "DIR")]
     pub plugins: Vec<PathBuf>,
-    /// Treat classes no pack provides as warnings (those items are skipped).
+    /// Treat classes no pack provides, and items that cannot be built (a rule class or
+    /// transform not found), as warnings: those items are skipped.
     #[arg(long)]
     pub skip_unresolved: bool,
+    /// A System Default Settings export applied after the production's own; repeatable
+    /// (as `hie run --defaults`).
+    #[arg(long = "defaults", value_name = "FILE")]
+    pub defaults: Vec<PathBuf>,
     /// Print the diagnostics as JSON.
     #[arg(long)]
     pub json: bool,
@@ -36,7 +41,7 @@ pub struct ValidateArgs {
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     super::init_tracing_with("warn");
     let file = args.config.display().to_string();
-    let config = match production::load(&args.config) {
+    let config = match production::load_with_defaults(&args.config, &args.defaults) {
         Ok(c) => c,
         Err(e) => {
             if args.json {
@@ -62,8 +67,15 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     for f in &packs.failures {
         eprintln!("warning: pack {f}");
     }
-    let (plan, diags) =
+    let (mut plan, mut diags) =
         production::validate::validate(&config, &packs, ValidateOptions { skip_unresolved: args.skip_unresolved });
+    // Build every item as `hie run` will (rules files, DTLs, schemas): validate ⇒ run.
+    if let Some(p) = plan.as_mut() {
+        diags.extend(hie_host::engine::probe::probe(p, args.skip_unresolved));
+        if diags.iter().any(|d| d.is_error()) {
+            plan = None;
+        }
+    }
     let explained = match &args.explain {
         Some(name) => {
             let merged = production::defaults::apply(&config, &packs);

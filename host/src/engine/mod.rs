@@ -31,6 +31,7 @@ mod outbound_slot;
 pub mod pack_adapters;
 mod pack_store;
 mod pack_swap;
+pub mod probe;
 pub mod reconfigure;
 mod schedules;
 mod services;

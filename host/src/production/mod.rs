@@ -34,14 +34,28 @@ use std::sync::Arc;
 
 /// Reads and loads the production file at `path`, choosing the loader by extension
 /// (`.xml`/`.cls`: IRIS; `.yaml`/`.yml`: YAML; `.json`: JSON) or, for other extensions,
-/// by content.
-/// The files its `SystemDefaults` setting names (comma-separated, relative to the
-/// production's directory) are read into its `defaults`, after those of its own export.
+/// by content, then reads the System Default Settings files it names
+/// ([`read_defaults_files`]).
 pub fn load(path: &Path) -> Result<ProductionConfig, LoadError> {
+    load_with_defaults(path, &[])
+}
+
+/// [`load`], then the System Default Settings exports in `extra` (`--defaults FILE`).
+pub fn load_with_defaults(path: &Path, extra: &[std::path::PathBuf]) -> Result<ProductionConfig, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { file: path.to_path_buf(), source })?;
     let mut config = load_str(path, &text)?;
+    read_defaults_files(&mut config, extra)?;
+    Ok(config)
+}
+
+/// Adds to `config.defaults`, after those of its own export, the System Default Settings
+/// exports its `SystemDefaults` setting names (comma-separated, relative to the
+/// production's directory) and then those in `extra` (`hie run --defaults FILE`, relative
+/// to the working directory). Every path that loads a production file (`hie validate`,
+/// `hie run`, reloads) calls this, so they all see the same settings.
+pub fn read_defaults_files(config: &mut ProductionConfig, extra: &[std::path::PathBuf]) -> Result<(), LoadError> {
     if let Some(setting) = config.setting(defaults::FILES_SETTING).cloned() {
-        let dir = catalog::production_dir(path);
+        let dir = catalog::production_dir(&config.file);
         for name in setting.value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             let file = dir.join(name);
             let text = std::fs::read_to_string(&file).map_err(|e| LoadError::Syntax {
@@ -51,7 +65,12 @@ pub fn load(path: &Path) -> Result<ProductionConfig, LoadError> {
             config.defaults.extend(load_defaults_str(&file, &text)?);
         }
     }
-    Ok(config)
+    for file in extra {
+        let text =
+            std::fs::read_to_string(file).map_err(|source| LoadError::Io { file: file.to_path_buf(), source })?;
+        config.defaults.extend(load_defaults_str(file, &text)?);
+    }
+    Ok(())
 }
 
 /// Reads a System Default Settings export (what `SystemDefaults` names).

@@ -92,6 +92,8 @@ pub struct Reloader {
     config_path: PathBuf,
     /// Validation options of this run.
     options: ValidateOptions,
+    /// `hie run --defaults` files: System Default Settings applied on every load.
+    defaults: Vec<PathBuf>,
     /// Serialises reloads.
     lock: tokio::sync::Mutex<()>,
     /// Applied config versions.
@@ -112,7 +114,15 @@ pub struct Reloader {
 impl Reloader {
     /// A reloader for the running `engine`, started from `config_path` whose text was
     /// `initial_text`.
-    pub fn new(engine: Engine, config_path: &Path, initial_text: &str, options: ValidateOptions) -> Arc<Reloader> {
+    /// `defaults` are the `--defaults` System Default Settings files, read again on every
+    /// reload as at start-up.
+    pub fn new(
+        engine: Engine,
+        config_path: &Path,
+        initial_text: &str,
+        options: ValidateOptions,
+        defaults: Vec<PathBuf>,
+    ) -> Arc<Reloader> {
         let dir = engine.inner.options.data_dir.join("config-versions");
         let mut versions = Versions::open(&dir);
         versions.record(config_path, initial_text, "startup");
@@ -120,6 +130,7 @@ impl Reloader {
             engine,
             config_path: config_path.to_path_buf(),
             options,
+            defaults,
             lock: tokio::sync::Mutex::new(()),
             versions: Mutex::new(versions),
             status: Mutex::new(Status::default()),
@@ -243,7 +254,9 @@ impl Reloader {
             ev.version = current.map(|c| c.version);
             return ev;
         }
-        let config = match production::load_str(&self.config_path, text) {
+        let loaded = production::load_str(&self.config_path, text)
+            .and_then(|mut c| production::read_defaults_files(&mut c, &self.defaults).map(|()| c));
+        let config = match loaded {
             Ok(c) => c,
             Err(e) => {
                 let mut ev = ReloadEvent::new(
