@@ -21,7 +21,7 @@ SECS=${FUZZ_SECONDS:-20}
 SAN=${FUZZ_SANITIZER:-none}
 TARGET_DIR=${FUZZ_TARGET_DIR:-$FUZZ_DIR/target}
 ARTIFACTS=${FUZZ_ARTIFACTS:-$FUZZ_DIR/artifacts/ci}
-TARGETS=${FUZZ_TARGETS:-"hl7_message mllp_framer schema_paths schema_xml production_iris production_yaml routing_rules iris_classes worker_protocol journal_log"}
+TARGETS=${FUZZ_TARGETS:-"hl7_message mllp_framer framing schema_paths schema_xml production_iris production_yaml routing_rules iris_classes worker_protocol journal_log"}
 LOCK=/tmp/hie-cargo.lock
 START=$(date +%s)
 
@@ -95,7 +95,7 @@ trap 'rm -rf "$WORK"' EXIT
 failed=()
 for t in $TARGETS; do
     case $t in
-        mllp_framer) max=(-max_len=1024) ;;
+        mllp_framer | framing) max=(-max_len=1024) ;;
         worker_protocol | journal_log) max=() ;;
         *) max=(-max_len=4096) ;;
     esac

@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 RUNS=${1:-10000000}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(mllp_framer worker_protocol journal_log hl7_message schema_paths schema_xml \
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(mllp_framer framing worker_protocol journal_log hl7_message schema_paths schema_xml \
     production_iris production_yaml routing_rules iris_classes)
 BIN=${FUZZ_BIN_DIR:-target/x86_64-unknown-linux-gnu/release}
 mkdir -p logs
@@ -20,7 +20,7 @@ for t in "${TARGETS[@]}"; do
     mkdir -p "corpus/$t" "artifacts/$t"
     extra=()
     case $t in
-        mllp_framer) extra=(-max_len=1024) ;;
+        mllp_framer|framing) extra=(-max_len=1024) ;;
         worker_protocol|journal_log) ;;
         *) extra=(-max_len=4096) ;;
     esac

@@ -7,18 +7,27 @@
 //! `ReadTimeout` (seconds a started frame may take to arrive in full, default 5),
 //! `StayConnected` (seconds a connection may sit idle; -1 = for ever), `MaxConnections`
 //! (HIE: connections served at once, default 1024; more are refused and logged),
-//! `MaxFrameSize` (HIE: bytes, default 16 MiB).
+//! `MaxFrameSize` (HIE: bytes, default 16 MiB), and the service's Host setting `Framing`
+//! (IRIS values, default `Flexible`; see [`hie_hl7::framing`]), which the adapter sees
+//! because an adapter's settings are all of the item's class settings.
 //!
 //! # Invariants
 //! - A reply is written only after the sink returned it, which is after the commit.
 //! - A frame must arrive in full within `ReadTimeout` of its first byte, however slowly
 //!   its bytes trickle in, so a slow sender cannot hold a connection (or memory) for long.
 //! - An idle connection holds no read buffer beyond what its last frame needed.
+//! - Each reply goes back in the framing its message came in (under `Flexible`, the one
+//!   detected for that message).
+//! - A message with no end marker (`Framing=None`, or unframed under `Flexible` until its
+//!   end shows) ends at the next `MSH` line, when the sender closes, or when nothing more
+//!   arrives within `ReadTimeout` of its first byte; any other unfinished frame is
+//!   discarded then and the connection closed.
 
 use super::port::{Inbound, InboundContext};
 use super::{SettingsSource, address};
 use bytes::Bytes;
-use hie_hl7::mllp::{self, MllpDecoder, MllpItem};
+use hie_hl7::framing::{Direction, Frame, Framing};
+use hie_hl7::mllp::{self, MllpItem};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,6 +50,8 @@ struct ConnConfig {
     idle_timeout: Option<Duration>,
     /// Largest frame accepted.
     max_frame: usize,
+    /// How messages are framed (`Framing`).
+    framing: Framing,
 }
 
 /// Connections the kernel holds before they are accepted. The standard library's 128 is
@@ -97,9 +108,10 @@ pub async fn start(ctx: InboundContext) -> Result<Vec<JoinHandle<()>>, String> {
             .int_or("MaxFrameSize", mllp::DEFAULT_MAX_FRAME_SIZE as i64)
             .map_err(|e| e.to_string())?
             .max(1024) as usize,
+        framing: Framing::parse(&settings.text("Framing"), Direction::Inbound).map_err(|e| format!("Framing: {e}"))?,
     };
     let listener = listener.into_std().map_err(|e| format!("cannot hand TCP port {port} to the intake thread: {e}"))?;
-    tracing::info!(item = %ctx.item, port, address = %bind.ip(), tls = cfg.tls.is_some(), max_connections, "MLLP listener open");
+    tracing::info!(item = %ctx.item, port, address = %bind.ip(), tls = cfg.tls.is_some(), max_connections, framing = %cfg.framing, "MLLP listener open");
     let limit = Arc::new(Semaphore::new(max_connections.clamp(1, Semaphore::MAX_PERMITS as i64) as usize));
     // Helper intake threads take connections from the accepting one, round robin.
     let mut helpers = Vec::new();
@@ -237,11 +249,13 @@ async fn connection(
 }
 
 /// Hands `frames` to the sink as one batch (one commit) and writes their replies, in
-/// order, in one write. While the service is paused it holds them (backpressure).
+/// order, in one write, each in the framing its message came in (`framings`, one per
+/// frame). While the service is paused it holds them (backpressure).
 async fn take_in<S: tokio::io::AsyncWrite + Unpin>(
     ctx: &InboundContext,
     stream: &mut S,
     frames: Vec<Inbound>,
+    framings: Vec<Frame>,
 ) -> std::io::Result<()> {
     if frames.is_empty() {
         return Ok(());
@@ -252,8 +266,11 @@ async fn take_in<S: tokio::io::AsyncWrite + Unpin>(
     }
     let replies = ctx.sink.submit(frames).await;
     let mut out = Vec::new();
-    for reply in replies.into_iter().filter_map(|r| r.reply) {
-        mllp::encode_into(&mut out, &reply);
+    let last = framings.last().copied().unwrap_or(Frame::MLLP);
+    for (i, reply) in replies.into_iter().enumerate() {
+        if let Some(reply) = reply.reply {
+            framings.get(i).copied().unwrap_or(last).encode_into(&mut out, &reply);
+        }
     }
     if out.is_empty() {
         return Ok(());
@@ -275,34 +292,42 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
 ) {
     let origin = format!("mllp://{peer}");
     tracing::debug!(item = %ctx.item, %peer, "connection open");
-    let mut decoder = MllpDecoder::new(cfg.max_frame);
+    let mut decoder = cfg.framing.decoder(cfg.max_frame);
     let mut buf: Vec<u8> = Vec::new();
     // When the frame being read started: it must be complete within ReadTimeout.
     let mut frame_started: Option<Instant> = None;
+    // The sender paused (or closed) in a message that ends on a pause: take it in.
+    let mut paused = false;
     loop {
         // Frames that arrived together (a pipelining sender) are taken in together: one
         // commit for all of them, then their ACKs in one write, in order.
         let mut frames: Vec<Inbound> = Vec::new();
-        for event in decoder.decode(&mut buf) {
+        let mut framings: Vec<Frame> = Vec::new();
+        let events =
+            if std::mem::take(&mut paused) { decoder.flush_decode(&mut buf) } else { decoder.decode(&mut buf) };
+        for (event, frame) in events {
             match event {
-                MllpItem::Frame(payload) => frames.push(Inbound {
-                    body: Bytes::from(payload),
-                    origin: origin.clone(),
-                    attributes: vec![("RemoteAddress".into(), peer.to_string())],
-                }),
+                MllpItem::Frame(payload) => {
+                    frames.push(Inbound {
+                        body: Bytes::from(payload),
+                        origin: origin.clone(),
+                        attributes: vec![("RemoteAddress".into(), peer.to_string())],
+                    });
+                    framings.push(frame);
+                }
                 MllpItem::Oversize { discarded } => {
                     tracing::warn!(item = %ctx.item, %peer, bytes = discarded, max = cfg.max_frame, "frame larger than MaxFrameSize: closing the connection");
                     // The frames before it still get their answers.
-                    let _ = take_in(&ctx, &mut stream, std::mem::take(&mut frames)).await;
+                    let _ = take_in(&ctx, &mut stream, std::mem::take(&mut frames), framings).await;
                     let _ = stream.shutdown().await;
                     return;
                 }
                 MllpItem::JunkSkipped(n) => {
-                    tracing::debug!(item = %ctx.item, %peer, bytes = n, "skipped bytes outside an MLLP frame");
+                    tracing::debug!(item = %ctx.item, %peer, bytes = n, framing = %frame, "skipped bytes outside a frame");
                 }
             }
         }
-        if let Err(e) = take_in(&ctx, &mut stream, frames).await {
+        if let Err(e) = take_in(&ctx, &mut stream, frames, framings).await {
             tracing::debug!(item = %ctx.item, %peer, error = %e, "cannot write reply; closing");
             return;
         }
@@ -329,6 +354,11 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
             r = read_some(&mut stream, &mut buf, wait) => r,
         };
         match got {
+            None | Some(Ok(0)) if decoder.ends_on_pause() => {
+                // A message with no end marker is complete once the sender pauses or
+                // closes; a closed connection is noticed on the next read.
+                paused = true;
+            }
             None => {
                 if decoder.in_frame() {
                     tracing::warn!(item = %ctx.item, %peer, timeout_s = cfg.read_timeout.as_secs_f64(), "a frame did not arrive in full within ReadTimeout: closing");

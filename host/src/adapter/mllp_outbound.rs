@@ -3,14 +3,23 @@
 //! Settings (IRIS names): `IPAddress`, `Port`, `StayConnected` (-1: keep the connection;
 //! 0: close after each message; N: close after N idle seconds), `ConnectTimeout` (5),
 //! `ResponseTimeout` (30), `LocalInterface` (the local address to connect from; empty =
-//! the system's choice), `MaxFrameSize` (HIE). Connections are pooled, one per
+//! the system's choice), `MaxFrameSize` (HIE), and the operation's Host setting `Framing`
+//! (IRIS values, default `MLLP`; see [`hie_hl7::framing`]). Connections are pooled, one per
 //! concurrent call, and re-established on the next call after any failure.
+//!
+//! # Invariants
+//! - A message is sent in the configured framing and its reply read in the same one
+//!   (`Flexible`: sent as MLLP, the reply's framing detected).
+//! - A reply with no end marker (`Framing=None`) ends when the receiver closes the
+//!   connection or sends nothing more for [`UNFRAMED_REPLY_PAUSE`]; the connection is then
+//!   not reused.
 
 use super::tls::{ByteStream as Stream, Connector};
 use super::{AdapterResult, AdapterSettings, OutboundAdapter, SettingsSource};
 use crate::lock::LockExt;
 use futures::future::BoxFuture;
-use hie_hl7::mllp::{self, MllpDecoder, MllpItem};
+use hie_hl7::framing::{Direction, Framing};
+use hie_hl7::mllp::{self, MllpItem};
 use hie_plugin_api::abi::{ErrorKind, PluginError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -45,7 +54,14 @@ struct Config {
     response_timeout: Option<Duration>,
     /// Largest reply frame accepted.
     max_frame: usize,
+    /// How messages and replies are framed (`Framing`).
+    framing: Framing,
 }
+
+/// How long a reply with no end marker (`Framing=None`) may pause before it is taken as
+/// complete. IRIS has the adapter's ReadTimeout for this, which HIE's operations do not
+/// declare.
+pub const UNFRAMED_REPLY_PAUSE: Duration = Duration::from_secs(1);
 
 /// The MLLP client of one operation.
 pub struct MllpClient {
@@ -78,6 +94,8 @@ impl MllpClient {
                 response_timeout: settings.seconds_or("ResponseTimeout", Some(Duration::from_secs(30))).map_err(e)?,
                 max_frame: settings.int_or("MaxFrameSize", mllp::DEFAULT_MAX_FRAME_SIZE as i64).map_err(e)?.max(1024)
                     as usize,
+                framing: Framing::parse(&settings.text("Framing"), Direction::Outbound)
+                    .map_err(|e| format!("Framing: {e}"))?,
             }),
             idle: Arc::new(Mutex::new(Vec::new())),
         })
@@ -127,24 +145,42 @@ async fn send(stream: &mut Box<dyn Stream>, frame: &[u8]) -> std::io::Result<()>
     stream.flush().await
 }
 
-/// Reads one reply frame, skipping MLLP release 2 commit acknowledgements.
-async fn read_reply(stream: &mut Box<dyn Stream>, config: &Config) -> Result<Vec<u8>, PluginError> {
-    let mut decoder = MllpDecoder::new(config.max_frame);
+/// Reads one reply frame, skipping MLLP release 2 commit acknowledgements. `Ok` with
+/// `false`: the reply ended on a pause or a close, so the connection is not reused.
+async fn read_reply(stream: &mut Box<dyn Stream>, config: &Config) -> Result<(Vec<u8>, bool), PluginError> {
+    let mut decoder = config.framing.decoder(config.max_frame);
     let mut buf = Vec::with_capacity(4096);
+    let mut paused = false;
     loop {
-        for item in decoder.decode(&mut buf) {
+        let items = if paused { decoder.flush_decode(&mut buf) } else { decoder.decode(&mut buf) };
+        for (item, _) in items {
             match item {
                 MllpItem::Frame(f) if f.as_slice() == [0x06] => {}
-                MllpItem::Frame(f) => return Ok(f),
+                MllpItem::Frame(f) => return Ok((f, !paused)),
                 MllpItem::Oversize { .. } => {
                     return Err(PluginError::new(ErrorKind::Failed, "reply frame larger than MaxFrameSize"));
                 }
                 MllpItem::JunkSkipped(_) => {}
             }
         }
+        if paused {
+            return Err(disconnected(format!("{} closed the connection before replying", config.address)));
+        }
         // Straight into `buf`: no zeroed scratch buffer per reply.
         buf.reserve(4096);
-        match stream.read_buf(&mut buf).await {
+        let read = if decoder.ends_on_pause() {
+            match tokio::time::timeout(UNFRAMED_REPLY_PAUSE, stream.read_buf(&mut buf)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    paused = true;
+                    continue;
+                }
+            }
+        } else {
+            stream.read_buf(&mut buf).await
+        };
+        match read {
+            Ok(0) if decoder.ends_on_pause() => paused = true,
             Ok(0) => return Err(disconnected(format!("{} closed the connection before replying", config.address))),
             Ok(_) => {}
             Err(e) => return Err(disconnected(format!("reading reply from {}: {e}", config.address))),
@@ -174,7 +210,7 @@ impl OutboundAdapter for MllpClient {
                 Some(c) => c.stream,
                 None => connect(&config).await?,
             };
-            let framed = mllp::encode(&body);
+            let framed = config.framing.send_frame().encode(&body);
             if let Err(e) = send(&mut stream, &framed).await {
                 // A pooled connection may have been closed by the peer: one fresh attempt.
                 tracing::debug!(address = %config.address, error = %e, "write on pooled connection failed; reconnecting");
@@ -183,7 +219,7 @@ impl OutboundAdapter for MllpClient {
                     .await
                     .map_err(|e| disconnected(format!("writing to {}: {e}", config.address)))?;
             }
-            let reply = match config.response_timeout {
+            let (reply, reusable) = match config.response_timeout {
                 Some(t) => match tokio::time::timeout(t, read_reply(&mut stream, &config)).await {
                     Ok(r) => r?,
                     Err(_) => {
@@ -195,7 +231,7 @@ impl OutboundAdapter for MllpClient {
                 },
                 None => read_reply(&mut stream, &config).await?,
             };
-            if config.stay_connected != 0 {
+            if config.stay_connected != 0 && reusable {
                 idle.lock_unpoisoned().push(Conn { stream, last_used: Instant::now() });
             }
             Ok((reply, Vec::new()))
@@ -223,7 +259,53 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             response_timeout: None,
             max_frame: 1 << 20,
+            framing: Framing::default_for(Direction::Outbound),
         }
+    }
+
+    /// A receiver that reads one message ending in `end`, answers `reply` and closes.
+    fn answer_once(end: &'static [u8], reply: &'static [u8]) -> (u16, std::thread::JoinHandle<Vec<u8>>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+        let port = listener.local_addr().expect("addr").port();
+        let receiver = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            let mut got = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !got.ends_with(end) {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let _ = s.write_all(reply);
+            got
+        });
+        (port, receiver)
+    }
+
+    #[tokio::test]
+    async fn a_none_framed_reply_ends_when_the_receiver_closes_and_the_connection_is_not_pooled() {
+        let (port, receiver) = answer_once(b"PID|1\r", b"MSH|^~\\&|B\rMSA|AA|1\r");
+        let config = Config { framing: Framing::Fixed(hie_hl7::framing::Frame::None), ..config_to(port, "") };
+        let client = MllpClient { config: Arc::new(config), idle: Arc::new(Mutex::new(Vec::new())) };
+        let (reply, _) = client.call(b"MSH|^~\\&|A\rPID|1\r".to_vec(), Vec::new()).await.expect("reply");
+        assert_eq!(reply, b"MSH|^~\\&|B\rMSA|AA|1\r");
+        assert_eq!(receiver.join().expect("receiver"), b"MSH|^~\\&|A\rPID|1\r", "sent unframed");
+        assert!(client.idle.lock_unpoisoned().is_empty(), "a closed connection is not reused");
+    }
+
+    #[tokio::test]
+    async fn an_ascii_cr_operation_sends_the_extra_cr_and_reads_the_reply_up_to_it() {
+        let (port, receiver) = answer_once(b"\r\r", b"MSH|^~\\&|B\rMSA|AA|1\r\r");
+        let framing = Framing::parse("AsciiCR", Direction::Outbound).expect("AsciiCR");
+        let client = MllpClient {
+            config: Arc::new(Config { framing, ..config_to(port, "") }),
+            idle: Arc::new(Mutex::new(Vec::new())),
+        };
+        let (reply, _) = client.call(b"MSH|^~\\&|A\r".to_vec(), Vec::new()).await.expect("reply");
+        assert_eq!(reply, b"MSH|^~\\&|B\rMSA|AA|1\r");
+        assert_eq!(receiver.join().expect("receiver"), b"MSH|^~\\&|A\r\r");
     }
 
     #[tokio::test]

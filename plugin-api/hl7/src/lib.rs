@@ -50,6 +50,7 @@ pub mod charset;
 pub mod delimiters;
 pub mod error;
 pub mod escape;
+pub mod framing;
 pub mod message;
 pub mod mllp;
 pub mod output;

@@ -18,6 +18,12 @@
 //!   arrive and [`MllpEvent::Oversize`] is reported once its end (or the next start byte)
 //!   is seen.
 //! - Scanning is incremental: bytes already scanned are not scanned again on the next call.
+//!
+//! [`MllpDecoder::with_blocks`] decodes the same way with other start and end bytes (IRIS
+//! `MLLPnn/mm`), or with no CR after the end byte (IRIS `Asciinn/mm`: the end byte alone
+//! ends a frame, and no LF is consumed after it). When the start and end bytes are the same
+//! byte, it is read as an end. [`MllpDecoder::new`] is standard MLLP (`0B` / `1C 0D`); the
+//! other framings of IRIS `Framing` are in [`crate::framing`].
 
 use std::ops::Range;
 
@@ -124,6 +130,12 @@ enum State {
 #[derive(Debug, Clone)]
 pub struct MllpDecoder {
     max_frame_size: usize,
+    /// Start byte (`0x0B` for MLLP).
+    start: u8,
+    /// End byte (`0x1C` for MLLP).
+    end: u8,
+    /// Whether a CR follows the end byte (MLLP) or the end byte alone ends a frame.
+    cr: bool,
     state: State,
     /// InFrame: bytes from the buffer start already scanned without finding the end.
     scanned: usize,
@@ -143,12 +155,31 @@ impl Default for MllpDecoder {
 impl MllpDecoder {
     /// A decoder accepting payloads of at most `max_frame_size` bytes.
     pub fn new(max_frame_size: usize) -> MllpDecoder {
-        MllpDecoder { max_frame_size, state: State::Idle, scanned: 0, discarded: 0, skip_lf: false }
+        MllpDecoder::with_blocks(START_BLOCK, END_BLOCK, true, max_frame_size)
+    }
+
+    /// A decoder of frames `start payload end CR` (`cr` true, IRIS `MLLPnn/mm`) or
+    /// `start payload end` (`cr` false, IRIS `Asciinn/mm`), payloads of at most
+    /// `max_frame_size` bytes.
+    pub fn with_blocks(start: u8, end: u8, cr: bool, max_frame_size: usize) -> MllpDecoder {
+        MllpDecoder { max_frame_size, start, end, cr, state: State::Idle, scanned: 0, discarded: 0, skip_lf: false }
+    }
+
+    /// True when no frame is in progress and no LF of the last frame is pending: the next
+    /// byte starts afresh.
+    pub fn at_rest(&self) -> bool {
+        self.state == State::Idle && !self.skip_lf
     }
 
     /// The largest payload accepted.
     pub fn max_frame_size(&self) -> usize {
         self.max_frame_size
+    }
+
+    /// Forgets an LF expected after the last frame's `FS CR` (the caller consumed it, or
+    /// knows it will not come); true when one was expected.
+    pub fn clear_pending_lf(&mut self) -> bool {
+        std::mem::take(&mut self.skip_lf)
     }
 
     /// True while inside a frame whose end has not arrived.
@@ -163,7 +194,7 @@ impl MllpDecoder {
 
     /// Forgets any partial frame (e.g. after the connection was reset).
     pub fn reset(&mut self) {
-        *self = MllpDecoder::new(self.max_frame_size);
+        *self = MllpDecoder::with_blocks(self.start, self.end, self.cr, self.max_frame_size);
     }
 
     /// Looks for the next event at the front of `buf`. See [`Decoded`] and the type contract.
@@ -221,7 +252,8 @@ impl MllpDecoder {
     }
 
     fn idle(&mut self, b: &[u8]) -> (usize, MllpEvent) {
-        match b.iter().position(|&x| x == START_BLOCK) {
+        let start = self.start;
+        match b.iter().position(|&x| x == start) {
             None if b.is_empty() => (0, MllpEvent::NeedMore),
             None => (b.len(), MllpEvent::JunkSkipped(b.len())),
             Some(0) => {
@@ -234,16 +266,17 @@ impl MllpDecoder {
     }
 
     fn in_frame_scan(&mut self, b: &[u8]) -> (usize, MllpEvent) {
-        if b.first() != Some(&START_BLOCK) {
+        let (start, end) = (self.start, self.end);
+        if b.first() != Some(&start) {
             // The caller broke the contract; start over rather than mis-slice.
             self.state = State::Idle;
             self.scanned = 0;
             return self.idle(b);
         }
         let mut i = self.scanned.clamp(1, b.len());
-        while let Some(p) = b[i..].iter().position(|&x| x == END_BLOCK || x == START_BLOCK) {
+        while let Some(p) = b[i..].iter().position(|&x| x == end || x == start) {
             let at = i + p;
-            if b[at] == START_BLOCK {
+            if b[at] != end {
                 // A new frame starts before this one ended: drop the partial frame. One whose
                 // payload is already over the maximum is an oversize frame, as it is when its
                 // bytes arrived in smaller reads (and were being discarded).
@@ -254,6 +287,9 @@ impl MllpDecoder {
                 }
                 return (at, MllpEvent::JunkSkipped(at));
             }
+            if !self.cr {
+                return self.finish(b, at, at + 1);
+            }
             match b.get(at + 1) {
                 None => {
                     // FS is the last byte: wait to see what follows it.
@@ -261,7 +297,7 @@ impl MllpDecoder {
                     return self.check_size(b);
                 }
                 Some(&CR) => return self.finish(b, at, at + 2),
-                Some(&START_BLOCK) => return self.finish(b, at, at + 1),
+                Some(&x) if x == start => return self.finish(b, at, at + 1),
                 Some(_) => i = at + 1,
             }
         }
@@ -271,7 +307,7 @@ impl MllpDecoder {
 
     /// Ends the frame whose FS is at `fs_at`; `end` is just after the terminator.
     fn finish(&mut self, b: &[u8], fs_at: usize, mut end: usize) -> (usize, MllpEvent) {
-        if b.get(fs_at + 1) == Some(&CR) {
+        if self.cr && end == fs_at + 2 {
             match b.get(end) {
                 Some(&LF) => end += 1,
                 None => self.skip_lf = true,
@@ -290,7 +326,8 @@ impl MllpDecoder {
     fn check_size(&mut self, b: &[u8]) -> (usize, MllpEvent) {
         // A trailing FS may be the start of the end marker: it is not payload (yet), and it
         // is kept.
-        let keep = usize::from(b.last() == Some(&END_BLOCK));
+        // (Not the start byte itself, when start and end are the same byte.)
+        let keep = usize::from(self.cr && b.len() > 1 && b.last() == Some(&self.end));
         if b.len() - 1 - keep <= self.max_frame_size {
             return (0, MllpEvent::NeedMore);
         }
@@ -302,11 +339,15 @@ impl MllpDecoder {
     }
 
     fn discard(&mut self, b: &[u8]) -> (usize, MllpEvent) {
+        let (start, end) = (self.start, self.end);
         let mut i = 0;
-        while let Some(p) = b[i..].iter().position(|&x| x == END_BLOCK || x == START_BLOCK) {
+        while let Some(p) = b[i..].iter().position(|&x| x == end || x == start) {
             let at = i + p;
-            if b[at] == START_BLOCK {
+            if b[at] != end {
                 return self.end_discard(at);
+            }
+            if !self.cr {
+                return self.end_discard(at + 1);
             }
             match b.get(at + 1) {
                 None => {
@@ -322,7 +363,7 @@ impl MllpDecoder {
                     }
                     return self.end_discard(end);
                 }
-                Some(&START_BLOCK) => return self.end_discard(at + 1),
+                Some(&x) if x == start => return self.end_discard(at + 1),
                 Some(_) => i = at + 1,
             }
         }
