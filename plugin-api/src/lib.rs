@@ -62,6 +62,9 @@ pub mod adapters {
     pub const FILE_OUTBOUND: &str = "file-outbound";
     /// Calls an HTTP service (IRIS EnsLib.HTTP.OutboundAdapter settings).
     pub const HTTP_OUTBOUND: &str = "http-outbound";
+    /// Listens for HTTP requests; each POST body is a message, the reply the response
+    /// (IRIS EnsLib.HTTP.InboundAdapter settings).
+    pub const HTTP_INBOUND: &str = "http-inbound";
 }
 
 #[doc(hidden)]

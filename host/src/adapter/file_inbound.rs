@@ -3,8 +3,9 @@
 //! Settings (IRIS names): `FilePath` (required), `FileSpec` (`*`; several patterns with
 //! `;`), `ArchivePath` (move files here after intake), `DeleteFromServer` (1: delete
 //! when there is no ArchivePath), `CallInterval` (seconds between polls, default 5), and
-//! HIE's `FileFraming`: `HL7` (the default) splits a file into the HL7 messages or the
-//! FHS/BHS batch it holds, taking a file that is not HL7 in whole; `Whole` takes every
+//! HIE's `FileFraming`: `HL7` (the default) splits a file into the HL7 messages it holds,
+//! taking an FHS/BHS batch whole (the HL7 service applies `BatchHandling`) and a file
+//! that is not HL7 whole; `Whole` takes every
 //! file whole as one message, whatever it holds (IRIS's passthrough services).
 //! A file is archived or deleted only after every message in it is committed; a file
 //! whose commit failed stays and is read again at the next poll.
@@ -134,14 +135,26 @@ async fn take_file(ctx: &InboundContext, config: &Config, file: &Path, seen: &mu
     let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let attributes = vec![("OriginalFilename".to_string(), file.display().to_string()), ("Filename".to_string(), name)];
     let origin = format!("file://{}", file.display());
-    // A file holds one message, several, or an FHS/BHS batch; a file that is not HL7 at
-    // all goes in whole so the service can refuse it and it shows up as an error. With
-    // FileFraming=Whole every file goes in whole, its bytes as they are.
+    // A file holds one message or several, split here; an FHS/BHS batch goes in whole, so
+    // the service applies its BatchHandling and answers with one batch of ACKs; a file
+    // that is not HL7 at all goes in whole so the service can refuse it and it shows up as
+    // an error. With FileFraming=Whole every file goes in whole, its bytes as they are.
     let parts: Vec<Bytes> = if config.whole {
         vec![Bytes::from(bytes)]
     } else {
-        match hie_hl7::split_messages(&bytes) {
-            Ok(list) if !list.is_empty() => list.into_iter().map(Bytes::copy_from_slice).collect(),
+        match hie_hl7::split_units(&bytes) {
+            Ok(units)
+                if matches!(units.first(), Some(hie_hl7::Unit::FileHeader(_) | hie_hl7::Unit::BatchHeader(_))) =>
+            {
+                vec![Bytes::from(bytes)]
+            }
+            Ok(units) if !units.is_empty() => units
+                .into_iter()
+                .filter_map(|u| match u {
+                    hie_hl7::Unit::Message(m) => Some(Bytes::copy_from_slice(m)),
+                    _ => None,
+                })
+                .collect(),
             _ => vec![Bytes::from(bytes)],
         }
     };

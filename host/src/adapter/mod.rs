@@ -9,6 +9,7 @@
 //! - [`file_inbound`]: directory poller for services.
 //! - [`file_outbound`]: atomic file writer for operations.
 //! - [`http_outbound`]: HTTP client for operations that call web services.
+//! - [`http_inbound`]: HTTP listener for services (each POST body a message).
 //! - [`address`]: the TCP adapters' `LocalInterface` and `AllowedIPAddresses`.
 //! - [`tls`]: the TCP adapters' `SSLConfig`.
 //!
@@ -20,6 +21,7 @@
 pub mod address;
 pub mod file_inbound;
 pub mod file_outbound;
+pub mod http_inbound;
 pub mod http_outbound;
 pub mod mllp_inbound;
 pub mod mllp_outbound;
@@ -83,6 +85,7 @@ pub async fn start_host_inbound(adapter: &str, ctx: InboundContext) -> Result<Op
     let tasks = match adapter {
         adapters::TCP_MLLP_INBOUND => mllp_inbound::start(ctx).await?,
         adapters::FILE_INBOUND => file_inbound::start(ctx)?,
+        adapters::HTTP_INBOUND => http_inbound::start(ctx).await?,
         _ => return Ok(None),
     };
     Ok(Some(InboundHandle::new(stop, tasks)))

@@ -88,6 +88,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let classes = production::migration::report(&production::defaults::apply(&config, &packs), &packs);
     let _ = std::fs::remove_dir_all(&stage);
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;
@@ -95,6 +96,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         let listed: Vec<serde_json::Value> = diags.iter().filter_map(|d| serde_json::to_value(d).ok()).collect();
         let items = plan.as_ref().map_or(config.items.len(), |p| p.items.len());
         let mut out = summary(&file, Some(&config.name), items, &listed, plan.is_some());
+        out["classes"] = serde_json::to_value(&classes)?;
         if let Some(e) = &explained {
             out["explain"] = serde_json::to_value(e)?;
         }
@@ -123,8 +125,23 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                 plural(warnings, "warning")
             ),
         }
+        print_migration_report(&classes);
     }
     Ok(if plan.is_some() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+/// The migration report: each class, its items, and who provides it in HIE.
+fn print_migration_report(classes: &[production::migration::ClassUse]) {
+    if classes.is_empty() {
+        return;
+    }
+    outln!("classes this production uses:");
+    let mut t =
+        super::table::Table::new(&["CLASS", "ITEMS", "DISABLED", "PROVIDED BY"]).right(&[1, 2]).max_width(3, 100);
+    for c in classes {
+        t.row(vec![c.class.clone(), c.items.to_string(), c.disabled.to_string(), c.provided_by()]);
+    }
+    t.print();
 }
 
 /// One effective setting and where it came from.

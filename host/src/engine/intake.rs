@@ -14,7 +14,7 @@ pub use crate::adapter::port::{Inbound, IntakeReply};
 use crate::journal::Op;
 use crate::message::{Envelope, Header, Status, priority};
 use bytes::Bytes;
-use hie_hl7::ack::{AckCode, AckError, AckMode, err_code};
+use hie_hl7::ack::{self, AckCode, AckError, AckMode, err_code};
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -63,17 +63,53 @@ pub fn refuse(msg: &Inbound, reason: &str) -> IntakeReply {
 /// Builds a NACK from the host (journal failure, full queue, engine not running):
 /// `AR` in original mode, `CR` in enhanced mode, with an ERR segment.
 pub fn host_nack(body: &[u8], reason: &str) -> Vec<u8> {
+    host_nack_coded(body, reason, |m| match AckMode::of(m) {
+        AckMode::Original => AckCode::AR,
+        AckMode::Enhanced { .. } => AckCode::CR,
+    })
+}
+
+fn host_nack_coded(body: &[u8], reason: &str, code: impl Fn(&hie_hl7::Message<'_>) -> AckCode) -> Vec<u8> {
     let ts = chrono::Local::now().format("%Y%m%d%H%M%S").to_string();
     let err = AckError::new(err_code::APPLICATION_INTERNAL_ERROR, reason);
     match hie_hl7::parse(body) {
-        Ok(m) => {
-            let code = match AckMode::of(&m) {
-                AckMode::Original => AckCode::AR,
-                AckMode::Enhanced { .. } => AckCode::CR,
-            };
-            hie_hl7::ack::AckBuilder::new(&m, code, &ts).error(err).build()
-        }
+        Ok(m) => hie_hl7::ack::AckBuilder::new(&m, code(&m), &ts).error(err).build(),
         Err(_) => hie_hl7::ack::nack_for_unparseable(body, AckCode::AR, &err, &ts, None),
+    }
+}
+
+/// The host's answer to a message of `item` it could not take (a system error), as the
+/// IRIS ACK settings of an HL7 service say: nothing for `AckMode=Never`, the NAK byte for
+/// `Byte`, MSA-1 from `NackErrorCode` and `UseAckCommitCodes` (docs/iris-settings.md §9.1).
+/// A service that does not declare them gets [`host_nack`].
+fn item_nack(item: &ItemRuntime, body: &[u8], reason: &str) -> Option<Vec<u8>> {
+    let setting = |name: &str| item.plan.setting(name).map(str::trim);
+    match setting("AckMode") {
+        Some(m) if m.eq_ignore_ascii_case("never") => return None,
+        Some(m) if m.eq_ignore_ascii_case("byte") => return Some(vec![ack::NAK_BYTE]),
+        _ => {}
+    }
+    let Some(nack) = setting("NackErrorCode").and_then(ack::NackErrorCode::from_name) else {
+        return Some(host_nack(body, reason));
+    };
+    let commit = setting("UseAckCommitCodes").is_none_or(|v| hie_plugin_api::settings::parse_bool(v).unwrap_or(true));
+    Some(host_nack_coded(body, reason, |m| ack::iris_ack_code(ack::AckOutcome::SystemError, nack, commit, m.version())))
+}
+
+/// Whether a service keeps `reply` with its message (IRIS `SaveReplies`, declared by the
+/// HL7 services): `None` keeps none, `NotOKs` and `IndexNotOKs` all but plain OK ACKs
+/// (MSA-1 AA or CA and no ERR, or the ACK byte); `All`, or a service without the setting, all.
+fn keeps_reply(item: &ItemRuntime, reply: &[u8]) -> bool {
+    let ok_ack = || {
+        reply == [ack::ACK_BYTE]
+            || hie_hl7::parse(reply).is_ok_and(|m| {
+                ack::parse_ack(&m).is_some_and(|a| a.ack_code.is_some_and(|c| c.is_positive())) && !m.has_segment("ERR")
+            })
+    };
+    match item.plan.setting("SaveReplies").map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        Some("none") => false,
+        Some("notoks" | "indexnotoks") => !ok_ack(),
+        _ => true,
     }
 }
 
@@ -112,7 +148,11 @@ pub async fn intake_with_state(
     state: Vec<(String, String)>,
 ) -> Vec<IntakeReply> {
     let Some(executor) = item.executor() else {
-        return messages.iter().map(|m| refuse(m, &format!("service {} is not running", item.plan.name))).collect();
+        let why = format!("service {} is not running", item.plan.name);
+        return messages
+            .iter()
+            .map(|m| IntakeReply { reply: item_nack(item, &m.body, &why), accepted: false, id: 0 })
+            .collect();
     };
     let mut out = Outgoing::default();
     let mut replies: Vec<IntakeReply> = Vec::with_capacity(messages.len());
@@ -141,7 +181,7 @@ pub async fn intake_with_state(
         if refused {
             let note = note.as_deref().unwrap_or_default();
             tracing::warn!(item = %item.plan.name, origin = %msg.origin, error = %note, "inbound message refused");
-            reply = reply.or_else(|| Some(host_nack(&msg.body, note)));
+            reply = reply.or_else(|| item_nack(item, &msg.body, note));
         }
         if status == Status::Error {
             errors += 1;
@@ -151,7 +191,7 @@ pub async fn intake_with_state(
             Ok(_) if !msg_out.dropped.is_empty() => {
                 let why =
                     format!("queue full for {}: message dropped (QueueOverflow=drop)", msg_out.dropped.join(", "));
-                reply = Some(host_nack(&msg.body, &why));
+                reply = item_nack(item, &msg.body, &why);
                 (Status::Discarded, Some(why))
             }
             Ok(_) => (status, note),
@@ -159,7 +199,7 @@ pub async fn intake_with_state(
                 // Nothing half-sent: keep only the body, record the error, NACK.
                 msg_out.ops.truncate(header_at);
                 msg_out.pushes.clear();
-                reply = Some(host_nack(&msg.body, &e));
+                reply = item_nack(item, &msg.body, &e);
                 errors += 1;
                 (Status::Error, Some(e))
             }
@@ -168,7 +208,8 @@ pub async fn intake_with_state(
         if status == Status::Error && first_error.is_none() {
             first_error = Some(note.clone().unwrap_or_default());
         }
-        msg_out.ops.insert(header_at, Op::Header { header, status, note, reply: reply.clone().map(Bytes::from) });
+        let kept = reply.clone().filter(|r| keeps_reply(item, r)).map(Bytes::from);
+        msg_out.ops.insert(header_at, Op::Header { header, status, note, reply: kept });
         out.ops.append(&mut msg_out.ops);
         out.pushes.append(&mut msg_out.pushes);
         replies.push(IntakeReply { reply, accepted, id });
@@ -197,7 +238,10 @@ pub async fn intake_with_state(
             if item.plan.engine.alert_on_error {
                 engine.raise_alert(&item.plan.name, AlertKind::Error, reason.clone());
             }
-            messages.iter().map(|m| refuse(m, &reason)).collect()
+            messages
+                .iter()
+                .map(|m| IntakeReply { reply: item_nack(item, &m.body, &reason), accepted: false, id: 0 })
+                .collect()
         }
     }
 }

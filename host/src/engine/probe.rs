@@ -131,7 +131,7 @@ pub fn probe(plan: &mut ProductionPlan, skip_unresolved: bool) -> Vec<Diagnostic
         Some(d) if !d.is_empty() => d,
         _ => ".".to_string(),
     };
-    let names: Vec<String> = plan.items.iter().map(|i| i.name.to_string()).collect();
+    let names = plan.item_names();
     let mut diags = Vec::new();
     let mut failed: Vec<Arc<str>> = Vec::new();
     for item in plan.items.iter().filter(|i| i.enabled) {
@@ -157,6 +157,7 @@ pub fn probe(plan: &mut ProductionPlan, skip_unresolved: bool) -> Vec<Diagnostic
     }
     if skip_unresolved && !failed.is_empty() {
         plan.items.retain(|i| !failed.contains(&i.name));
+        plan.skipped.extend(failed.iter().map(|f| f.to_string()));
         for item in &plan.items {
             let targets = item.setting("TargetConfigNames").unwrap_or_default();
             for t in targets.split(',').map(str::trim).filter(|t| failed.iter().any(|f| &**f == *t)) {

@@ -170,7 +170,7 @@ impl HostServices for EngineServices {
             "hie.items" => {
                 let engine = self.engine.upgrade()?;
                 let plan = engine.plan()?;
-                Some(Ok(plan.items.iter().map(|i| i.name.to_string()).collect::<Vec<_>>().join("\n").into_bytes()))
+                Some(Ok(plan.item_names().join("\n").into_bytes()))
             }
             _ => None,
         }

@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod defaults;
 pub mod diagnostics;
 pub mod diff;
+pub mod migration;
 pub mod model;
 pub mod plan;
 pub mod validate;

@@ -205,9 +205,18 @@ pub struct ProductionPlan {
     pub index_lag_alert: Option<Duration>,
     /// Items in file order (unresolved items skipped with `--skip-unresolved` are absent).
     pub items: Vec<ItemPlan>,
+    /// Items of the production that are not in `items` (skipped: a class no pack
+    /// provides, or disabled with such a class). They are still names of the production:
+    /// a rule may name one (what is sent there is Suspended), as IRIS allows.
+    pub skipped: Vec<String>,
 }
 
 impl ProductionPlan {
+    /// Every item name of the production, planned or skipped, in file order of each kind.
+    pub fn item_names(&self) -> Vec<String> {
+        self.items.iter().map(|i| i.name.to_string()).chain(self.skipped.iter().cloned()).collect()
+    }
+
     /// The item called `name`.
     pub fn item(&self, name: &str) -> Option<&ItemPlan> {
         self.items.iter().find(|i| &*i.name == name)

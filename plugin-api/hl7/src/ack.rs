@@ -667,3 +667,134 @@ pub fn parse_ack(reply: &Message<'_>) -> Option<AckInfo> {
         code,
     })
 }
+
+/// IRIS `AckMode=Byte`'s whole answer to an accepted message (ASCII ACK; MLLP-framed, MLLP R2's commit block).
+pub const ACK_BYTE: u8 = 0x06;
+/// The byte `AckMode=Byte` answers a refused message with (ASCII NAK).
+pub const NAK_BYTE: u8 = 0x15;
+
+/// What a service's answer says, for choosing MSA-1 as IRIS does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AckOutcome {
+    /// The message was taken.
+    Accepted,
+    /// The message itself is wrong (unparseable, no MSH-9, invalid): a resend fails again.
+    ContentError,
+    /// The engine could not take a good message (not stored, queue full): a resend may work.
+    SystemError,
+}
+
+/// IRIS `NackErrorCode`: the MSA-1 letter, `E` or `R`, of content and system errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum NackErrorCode {
+    /// `E` for content errors, `R` for system errors (IRIS's default).
+    #[default]
+    ContentE,
+    /// `R` for content errors, `E` for system errors (early Ensemble).
+    ContentR,
+    /// `E` for every error.
+    AllE,
+    /// `R` for every error.
+    AllR,
+}
+
+impl NackErrorCode {
+    /// The values IRIS accepts, as IRIS spells them.
+    pub const NAMES: [&'static str; 4] = ["ContentE", "ContentR", "AllE", "AllR"];
+
+    /// Reads an IRIS value (ASCII case-insensitive, trimmed); `None` for anything else.
+    pub fn from_name(value: &str) -> Option<NackErrorCode> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "contente" => Some(NackErrorCode::ContentE),
+            "contentr" => Some(NackErrorCode::ContentR),
+            "alle" => Some(NackErrorCode::AllE),
+            "allr" => Some(NackErrorCode::AllR),
+            _ => None,
+        }
+    }
+
+    /// Whether `outcome` (an error) gets the letter `R` rather than `E`.
+    fn rejects(self, o: AckOutcome) -> bool {
+        let content = o == AckOutcome::ContentError;
+        matches!(self, NackErrorCode::AllR)
+            || (self == NackErrorCode::ContentE && !content)
+            || (self == NackErrorCode::ContentR && content)
+    }
+}
+
+/// Whether an MSH-12 value is 2.3 or later, the versions for which IRIS's
+/// `UseAckCommitCodes` turns MSA-1 into the commit codes (CA/CE/CR). Only the first
+/// component counts; an unreadable or empty version is not.
+pub fn version_has_commit_codes(version: &str) -> bool {
+    let v = version.split('^').next().unwrap_or_default().trim().trim_start_matches(['v', 'V']);
+    let mut parts = v.split('.');
+    let major = parts.next().and_then(|p| p.trim().parse::<u32>().ok());
+    let minor = parts.next().map_or(Some(0), |p| p.trim().parse::<u32>().ok());
+    matches!((major, minor), (Some(major), Some(minor)) if (major, minor) >= (2, 3))
+}
+
+/// MSA-1 as an IRIS service writes it (docs/iris-settings.md §9.1.3, §9.1.4): `A` or, with
+/// `UseAckCommitCodes` and MSH-12 ≥ 2.3, `C`; then `A`, or `E`/`R` as `nack` says for the
+/// error. IRIS does not look at MSH-15/16 for this.
+pub fn iris_ack_code(outcome: AckOutcome, nack: NackErrorCode, commit_codes: bool, version: Option<&str>) -> AckCode {
+    let commit = commit_codes && version.is_some_and(version_has_commit_codes);
+    match (outcome, nack.rejects(outcome), commit) {
+        (AckOutcome::Accepted, _, false) => AckCode::AA,
+        (AckOutcome::Accepted, _, true) => AckCode::CA,
+        (_, false, false) => AckCode::AE,
+        (_, false, true) => AckCode::CE,
+        (_, true, false) => AckCode::AR,
+        (_, true, true) => AckCode::CR,
+    }
+}
+
+/// MSH-12 of input that does not parse, from an MSH line as [`nack_for_unparseable`] finds it.
+pub fn msh_version_of(bytes: &[u8]) -> Option<String> {
+    let start = find_msh_line(bytes)?;
+    let delims = read_delimiters(bytes, start).ok()?;
+    let end = bytes[start..].iter().position(|&b| b == b'\r' || b == b'\n').map_or(bytes.len(), |p| start + p);
+    let h = Header::from_msh_line(&bytes[start..end], delims);
+    let first = h.version.split(|&c| c == delims.component).next().unwrap_or_default();
+    std::str::from_utf8(first).ok().map(str::to_string).filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod iris_code_tests {
+    use super::*;
+
+    #[test]
+    fn commit_codes_follow_msh12_from_2_3_and_never_an_empty_or_unreadable_version() {
+        for v in ["2.3", "2.3.1", "2.4", "2.5^ENG", "2.8.2", "v2.5"] {
+            assert!(version_has_commit_codes(v), "{v}");
+        }
+        for v in ["2.2", "2.1", "", "x", "2.x"] {
+            assert!(!version_has_commit_codes(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn nack_error_code_picks_e_or_r_per_error_class_and_use_ack_commit_codes_the_c_prefix() {
+        use AckOutcome::{Accepted, ContentError as C, SystemError as S};
+        let code = |n, commit, o| iris_ack_code(o, n, commit, Some("2.4")).as_str();
+        let table = [
+            (NackErrorCode::ContentE, ["AA", "AE", "AR"], ["CA", "CE", "CR"]),
+            (NackErrorCode::ContentR, ["AA", "AR", "AE"], ["CA", "CR", "CE"]),
+            (NackErrorCode::AllE, ["AA", "AE", "AE"], ["CA", "CE", "CE"]),
+            (NackErrorCode::AllR, ["AA", "AR", "AR"], ["CA", "CR", "CR"]),
+        ];
+        for (n, legacy, commit) in table {
+            assert_eq!([code(n, false, Accepted), code(n, false, C), code(n, false, S)], legacy, "{n:?}");
+            assert_eq!([code(n, true, Accepted), code(n, true, C), code(n, true, S)], commit, "{n:?}");
+        }
+        assert_eq!(iris_ack_code(Accepted, NackErrorCode::ContentE, true, Some("2.2")), AckCode::AA);
+        assert_eq!(iris_ack_code(C, NackErrorCode::ContentE, true, None), AckCode::AE);
+        assert_eq!(NackErrorCode::from_name(" allr "), Some(NackErrorCode::AllR));
+        assert_eq!(NackErrorCode::from_name("E"), None);
+    }
+
+    #[test]
+    fn the_version_of_unparseable_input_is_read_from_its_msh_line() {
+        assert_eq!(msh_version_of(b"junk\rMSH|^~\\&|A|B|C|D|||ADT^A01|1|P|2.4^X\rPID|"), Some("2.4".into()));
+        assert_eq!((msh_version_of(b"MSH|^~\\&|A|B"), msh_version_of(b"not HL7")), (None, None));
+    }
+}

@@ -6,7 +6,10 @@
 //!   sends to `Ens.Alert`, over SMTP with STARTTLS or implicit TLS (rustls).
 //! - `EnsLib.File.PassthroughService` and `EnsLib.File.PassthroughOperation` ([`file`])
 //!   on the host's file adapters: files of any content, whole and unchanged.
-//! - `EnsLib.HTTP.GenericOperation` ([`http`]) on the host's HTTP adapter.
+//! - `EnsLib.HTTP.GenericOperation` ([`http`]) on the host's HTTP adapter, and
+//!   `EnsLib.HTTP.GenericService` ([`http_service`]) on the host's HTTP listener.
+//! - `EnsLib.MsgRouter.RoutingEngine` ([`router`]): the generic router (IRIS rule
+//!   classes over alerts and other non-HL7 messages), usually the item `Ens.Alert`.
 //!
 //! # Invariants
 //! - Every class declares every IRIS setting it is known to have, with IRIS's default;
@@ -22,6 +25,8 @@ pub mod alert;
 pub mod common;
 pub mod file;
 pub mod http;
+pub mod http_service;
+pub mod router;
 pub mod smtp;
 
 use hie_plugin_api::ClassDef;
@@ -29,7 +34,14 @@ use hie_plugin_api::adapter::AdapterDef;
 
 /// Every class of the pack.
 pub fn classes() -> Vec<ClassDef> {
-    vec![alert::class(), file::service_class(), file::operation_class(), http::class()]
+    vec![
+        alert::class(),
+        file::service_class(),
+        file::operation_class(),
+        http::class(),
+        http_service::class(),
+        router::class(),
+    ]
 }
 
 /// Every adapter of the pack.

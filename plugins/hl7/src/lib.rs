@@ -5,13 +5,16 @@
 //! IRIS's default; settings not implemented yet are declared `unsupported` so
 //! `hie validate` reports them instead of ignoring them.
 //!
-//! The I/O (MLLP listener and client, file poller and writer) lives in host adapters;
+//! The I/O (MLLP listener and client, file poller and writer, HTTP listener and client)
+//! lives in host adapters;
 //! these classes decide what to do with messages: parse and acknowledge, route by rules,
 //! interpret replies with ReplyCodeActions.
 
 mod ack;
+mod batch;
 mod conversions;
 mod field_checks;
+mod http;
 mod iris_rules;
 mod operations;
 mod passthrough;
@@ -31,6 +34,8 @@ pub fn classes() -> Vec<ClassDef> {
         services::file_service(),
         operations::tcp_operation(),
         operations::file_operation(),
+        http::http_service(),
+        http::http_operation(),
         router::routing_engine(),
         passthrough::passthrough(),
     ];

@@ -54,7 +54,11 @@ pub fn tcp_operation() -> ClassDef {
     .settings(common_operation_settings("-1"))
     .settings([
         SettingDef::host("ReplyCodeActions", reply_actions::DEFAULT, "what to do per reply code (IRIS syntax)"),
-        SettingDef::host("Framing", "MLLP", "framing (HIE sends MLLP)"),
+        SettingDef::host(
+            "Framing",
+            "MLLP",
+            "MLLP | MLLPnn/mm | AsciiLF | AsciiCR | Asciinn | Asciinn/mm | None | Flexible (send MLLP, detect the reply's); the reply ACK is read in the same framing",
+        ),
         SettingDef::host("GetReply", "1", "wait for a reply (HIE always reads the reply)").unsupported(),
         SettingDef::adapter("IPAddress", "", "host to connect to"),
         SettingDef::adapter("Port", "", "TCP port to connect to"),
@@ -66,6 +70,12 @@ pub fn tcp_operation() -> ClassDef {
         SettingDef::adapter("ConnectTimeout", "5", "seconds to wait for a connection"),
         SettingDef::adapter("ReconnectRetry", "5", "reconnect attempts per message (HIE reconnects on every retry)"),
         SettingDef::adapter("ResponseTimeout", "30", "seconds to wait for the reply; -1 = for ever"),
+        SettingDef::adapter(
+            "ReadTimeout",
+            "5",
+            "seconds to wait for the rest of a started reply (HIE: ResponseTimeout)",
+        )
+        .unsupported(),
         SettingDef::adapter("MaxFrameSize", "16777216", "HIE: largest reply in bytes"),
         SettingDef::adapter(
             "SSLConfig",

@@ -1,14 +1,19 @@
 //! Business services: `EnsLib.HL7.Service.TCPService` and `EnsLib.HL7.Service.FileService`.
 //!
 //! The host adapter receives the bytes; the service parses them, decides the targets
-//! (`TargetConfigNames`) and builds the ACK. The host commits the message before it sends
-//! that ACK, and NACKs instead if it cannot.
+//! (`TargetConfigNames`) and builds the ACK as IRIS's ACK settings say ([`crate::ack`]).
+//! The host commits the message before it sends that ACK, and NACKs instead if it cannot
+//! (following the same settings, `host/src/engine/intake.rs`), and it keeps the reply with
+//! the message as `SaveReplies` says. A file service has no connection to answer on: the
+//! ACK it builds goes, as a message, to `AckTargetConfigNames` (docs/iris-settings.md §9.1.7).
 
-use crate::ack::AckPolicy;
+use crate::ack::{self, AckMode, AckPolicy};
+use crate::batch::{self, BatchHandling, ChildVerdict};
 use crate::validation::{Validation, load_schemas};
 use hie_hl7_schema::Registry;
 use hie_plugin_api::hl7::{self, ack::err_code};
-use hie_plugin_api::{ClassDef, Context, Error, Item, ItemKind, Message, Outcome, SettingDef, adapters};
+use hie_plugin_api::settings::{SettingKind, SettingsSource};
+use hie_plugin_api::{ClassDef, Context, Error, Item, ItemKind, Message, Outcome, Send, SettingDef, adapters};
 
 fn common_host_settings() -> Vec<SettingDef> {
     vec![
@@ -21,15 +26,39 @@ fn common_host_settings() -> Vec<SettingDef> {
         SettingDef::host(
             "Validation",
             "",
-            "schema validation: d (DocType required), m (segment structure), z / -z (trailing Z segments refused / accepted), 1 = dm-z; a failing message is NACKed (AE, ERR naming the segment and code)",
+            "schema validation: d (DocType required), m (segment structure), z / -z (trailing Z segments refused / accepted), 1 = dm-z; a failing message is NACKed (AE or CE, ERR naming the segment and code)",
         ),
         SettingDef::host("SearchTableClass", "", "IRIS search table class (HIE indexes SearchFields instead)")
             .unsupported(),
         SettingDef::host("DefCharEncoding", "Latin1", "default character encoding when MSH-18 is empty").unsupported(),
-        SettingDef::host("BatchHandling", "Whole", "how batches are forwarded (HIE forwards each message)")
-            .unsupported(),
+        SettingDef::host(
+            "BatchHandling",
+            "1Session",
+            "an FHS/BHS batch in one frame, body or file: Whole (forwarded as one document) | 1Session | Batch | Indiv (each message forwarded; HIE keeps them in the batch's session); one batch of ACKs answers it",
+        ),
         SettingDef::host("ArchiveIO", "0", "archive adapter I/O").unsupported(),
         SettingDef::host("ThrottleDelay", "0", "milliseconds between messages").unsupported(),
+        SettingDef::host("AlertGracePeriod", "0", "seconds during which connection errors raise no alert")
+            .unsupported(),
+        SettingDef::host(
+            "IgnoreInboundAck",
+            "1",
+            "a message that is itself an ACK (MSH-9 ACK) is neither forwarded nor acknowledged (Discarded), so two engines do not ACK each other's ACKs",
+        )
+        .kind(SettingKind::Bool),
+        SettingDef::host(
+            "SaveReplies",
+            "IndexNotOKs",
+            "which replies are kept with the message: None, NotOKs (all but plain AA/CA ACKs), All, IndexNotOKs (as NotOKs; HIE indexes nothing more)",
+        )
+        .kind(SettingKind::choice(&["None", "NotOKs", "All", "IndexNotOKs"])),
+        SettingDef::host(
+            "DocTypeResolution",
+            "Standard",
+            "how MSH-9 gives the DocType (HIE resolves as Standard)",
+        )
+        .kind(SettingKind::choice(&["Standard", "Ignore 9.3", "Use 9.3", "Literal"]))
+        .unsupported(),
     ]
 }
 
@@ -38,33 +67,35 @@ pub fn tcp_service() -> ClassDef {
     ClassDef::new("EnsLib.HL7.Service.TCPService", ItemKind::Service, |ctx| {
         Ok(Box::new(HL7Service {
             targets: ctx.setting_list("TargetConfigNames"),
-            ack: AckPolicy::from_settings(ctx),
+            ack: AckPolicy::from_settings(ctx, "Immed", ack::TCP_ACK_MODES)?,
+            ack_targets: Vec::new(),
+            ignore_acks: ctx.bool_or("IgnoreInboundAck", true).map_err(|e| Error::failed(e.to_string()))?,
             file: false,
+            batch: BatchHandling::parse(&ctx.setting_or("BatchHandling", "")).map_err(Error::failed)?,
             validation: validation(ctx)?,
         }))
     })
     .adapter(adapters::TCP_MLLP_INBOUND)
     .doc("receives HL7 v2 over MLLP/TCP and acknowledges after commit")
     .settings(common_host_settings())
+    .settings(ack::ack_settings(
+        "Immed",
+        ack::TCP_ACK_MODES,
+        "Never | Immed (ACK once committed) | Msh (as MSH-15/16 ask) | App (treated as Immed) | Byte (one byte: 0x06 accepted, 0x15 refused)",
+    ))
     .settings([
         SettingDef::host(
-            "AckMode",
-            "Immed",
-            "Never | Immed (ACK once committed) | Msh (as MSH-15/16 ask) | App (treated as Immed)",
-        ),
+            "PreACKTCPClear",
+            "0",
+            "discard bytes waiting on the connection before writing the ACK: 0 no, 1 yes and warn, 2 yes",
+        )
+        .kind(SettingKind::choice(&["0", "1", "2"]))
+        .unsupported(),
         SettingDef::host(
-            "LocalFacilityApplication",
-            "ISC:EnsembleHL7",
-            "FACILITY:APPLICATION placed in ACKs' MSH-4/MSH-3",
+            "Framing",
+            "Flexible",
+            "Flexible (detect each message's framing; reply in it) | Flexible! (detect once) | MLLP | MLLPnn/mm | AsciiLF | AsciiCR | Asciinn | Asciinn/mm | None (a line starting MSH starts a message)",
         ),
-        SettingDef::host(
-            "UseAckCommitCodes",
-            "1",
-            "answer CA/CE/CR when the sender uses enhanced acknowledgement mode",
-        ),
-        SettingDef::host("AddNackERR", "1", "add an ERR segment to NACKs"),
-        SettingDef::host("NackErrorCode", "E", "ERR-4 severity code for NACKs").unsupported(),
-        SettingDef::host("Framing", "Flexible", "framing: HIE speaks MLLP (also accepts FS CR LF endings)"),
         SettingDef::adapter("Port", "", "TCP port to listen on (required)"),
         SettingDef::adapter("StayConnected", "-1", "seconds a connection may stay idle; -1 = for ever"),
         SettingDef::adapter("ReadTimeout", "5", "seconds to wait for the rest of a started message"),
@@ -91,15 +122,35 @@ pub fn file_service() -> ClassDef {
     ClassDef::new("EnsLib.HL7.Service.FileService", ItemKind::Service, |ctx| {
         Ok(Box::new(HL7Service {
             targets: ctx.setting_list("TargetConfigNames"),
-            ack: AckPolicy::from_settings(ctx),
+            ack: AckPolicy::from_settings(ctx, "Never", ack::FILE_ACK_MODES)?,
+            ack_targets: ctx.setting_list("AckTargetConfigNames"),
+            ignore_acks: ctx.bool_or("IgnoreInboundAck", true).map_err(|e| Error::failed(e.to_string()))?,
             file: true,
+            batch: BatchHandling::parse(&ctx.setting_or("BatchHandling", "")).map_err(Error::failed)?,
             validation: validation(ctx)?,
         }))
     })
     .adapter(adapters::FILE_INBOUND)
     .doc("takes HL7 v2 messages (single, many or FHS/BHS batches) from files in a directory")
     .settings(common_host_settings())
+    .settings(ack::ack_settings(
+        "Never",
+        ack::FILE_ACK_MODES,
+        "Never | Immed | Msh | App (treated as Immed): the ACK built for each message goes to AckTargetConfigNames",
+    ))
     .settings([
+        SettingDef::host(
+            "AckTargetConfigNames",
+            "",
+            "comma-separated items that receive, as a message, the ACK built for each accepted message (AckMode other than Never)",
+        ),
+        SettingDef::host(
+            "OverrideSegmentTerminator",
+            "13",
+            "control characters taken as segment terminators (HIE reads CR, LF and CR LF)",
+        )
+        .unsupported(),
+        SettingDef::adapter("FileAccessTimeout", "2", "seconds to wait for a file to be complete").unsupported(),
         SettingDef::adapter("FilePath", "", "directory to poll (required)"),
         SettingDef::adapter("FileSpec", "*", "file name pattern(s), `;`-separated, with * and ?"),
         SettingDef::adapter("ArchivePath", "", "move files here once their messages are committed"),
@@ -145,8 +196,37 @@ struct HL7Service {
     targets: Vec<String>,
     /// How to acknowledge.
     ack: AckPolicy,
-    /// File services never reply.
+    /// File service: where the ACKs it builds go as messages (`AckTargetConfigNames`).
+    ack_targets: Vec<String>,
+    /// `IgnoreInboundAck`: an inbound ACK is discarded unanswered.
+    ignore_acks: bool,
+    /// File services have no connection to reply on: their ACKs go to `ack_targets`.
     file: bool,
+    /// `BatchHandling`: what an FHS/BHS batch arriving as one unit becomes.
+    batch: BatchHandling,
+}
+
+/// What the service decides for one message (alone, or a child of a batch).
+enum Verdict {
+    /// Accepted: forwarded, with its ACK if the AckMode gives one.
+    Accept(Option<Vec<u8>>),
+    /// Refused: why (the outcome's reason), and its NACK if any.
+    Reject(String, Option<Vec<u8>>),
+    /// An inbound ACK under IgnoreInboundAck: neither forwarded nor answered.
+    IgnoredAck,
+}
+
+impl HL7Service {
+    /// The outcome with the ACK or NACK `ack` built for the message: the reply of a TCP
+    /// service; for a file service a message to each of AckTargetConfigNames (sent only
+    /// when the outcome completes: the host drops the sends of a failed intake).
+    fn answer(&self, out: Outcome, ack: Option<Vec<u8>>) -> Outcome {
+        match ack {
+            Some(a) if self.file => self.ack_targets.iter().fold(out, |o, t| o.send(Send::new(t.clone(), a.clone()))),
+            Some(a) => out.reply(a),
+            None => out,
+        }
+    }
 }
 
 impl Item for HL7Service {
@@ -154,57 +234,112 @@ impl Item for HL7Service {
         if self.targets.is_empty() {
             ctx.warn("TargetConfigNames is empty: messages are acknowledged but go nowhere");
         }
-        if self.ack.mode.eq_ignore_ascii_case("app") {
+        if self.ack.mode == AckMode::App {
             ctx.warn("AckMode=App is treated as Immed: HIE acknowledges once the message is committed");
+        }
+        if self.file && self.ack.mode != AckMode::Never && self.ack_targets.is_empty() {
+            ctx.warn("AckMode is not Never but AckTargetConfigNames is empty: the ACKs built go nowhere");
+        }
+        // A dangling target would make every accepted message fail at routing.
+        if let Some(items) = ctx.production_items()
+            && let Some(missing) = self.ack_targets.iter().find(|t| !items.contains(t))
+        {
+            return Err(Error::failed(format!("setting AckTargetConfigNames: {missing:?} is not an item")));
         }
         Ok(())
     }
 
     fn process(&mut self, ctx: &Context<'_>, msg: &Message<'_>) -> Result<Outcome, Error> {
         let body = msg.body();
+        if batch::is_batch(body) {
+            return Ok(self.process_batch(ctx, body));
+        }
+        Ok(match self.check(ctx, body) {
+            Verdict::Accept(ack) => self.answer(Outcome::completed().forward_to(self.targets.iter().cloned()), ack),
+            Verdict::Reject(reason, nack) => self.answer(Outcome::fail(reason), nack),
+            Verdict::IgnoredAck => {
+                Outcome::discard("an inbound ACK: not forwarded, not acknowledged (IgnoreInboundAck=1)")
+            }
+        })
+    }
+}
+
+impl HL7Service {
+    /// Parses and checks one message and builds its ACK or NACK.
+    fn check(&self, ctx: &Context<'_>, body: &[u8]) -> Verdict {
         let parsed = match hl7::parse(body) {
             Ok(m) => m,
             Err(e) => {
                 ctx.count("rejected", 1);
-                let mut out = Outcome::fail(format!("not a valid HL7 v2 message: {e}"));
-                if !self.file
-                    && let Some(nack) = self.ack.reject_unparseable(body, &e)
-                {
-                    out = out.reply(nack);
-                }
-                return Ok(out);
+                return Verdict::Reject(
+                    format!("not a valid HL7 v2 message: {e}"),
+                    self.ack.reject_unparseable(body, &e),
+                );
             }
         };
         if parsed.message_code().is_none() {
             ctx.count("rejected", 1);
-            let mut out = Outcome::fail("MSH-9 (message type) is empty");
-            if !self.file
-                && let Some(nack) =
-                    self.ack.reject(&parsed, err_code::REQUIRED_FIELD_MISSING, "MSH-9 message type is required")
-            {
-                out = out.reply(nack);
-            }
-            return Ok(out);
+            let nack = self.ack.reject(&parsed, err_code::REQUIRED_FIELD_MISSING, "MSH-9 message type is required");
+            return Verdict::Reject("MSH-9 (message type) is empty".into(), nack);
+        }
+        if self.ignore_acks && parsed.message_code().is_some_and(|c| c.trim().eq_ignore_ascii_case("ACK")) {
+            ctx.count("ignored_acks", 1);
+            return Verdict::IgnoredAck;
         }
         if let Some(v) = &self.validation {
             let doc = v.schemas.resolve_message(v.category.as_deref(), &parsed);
             if let Err(p) = v.flags.check(&parsed, doc.as_ref()) {
                 ctx.count("invalid", 1);
-                let mut out = Outcome::fail(format!("failed validation: {}", p.text));
-                if !self.file
-                    && let Some(nack) = self.ack.reject_at(&parsed, p.code, &p.text, p.location())
-                {
-                    out = out.reply(nack);
-                }
-                return Ok(out);
+                let nack = self.ack.reject_at(&parsed, p.code, &p.text, p.location());
+                return Verdict::Reject(format!("failed validation: {}", p.text), nack);
             }
         }
-        let mut out = Outcome::completed().forward_to(self.targets.iter().cloned());
-        if !self.file
-            && let Some(a) = self.ack.accept(&parsed)
-        {
-            out = out.reply(a);
+        Verdict::Accept(self.ack.accept(&parsed))
+    }
+
+    /// An FHS/BHS batch: each child checked as a lone message; forwarded as BatchHandling
+    /// says; one batch of ACKs answers it (docs/iris-settings.md §9.5).
+    fn process_batch(&self, ctx: &Context<'_>, body: &[u8]) -> Outcome {
+        let handled = batch::handle(body, self.batch, |child| match self.check(ctx, child) {
+            Verdict::Accept(ack) => ChildVerdict { accepted: true, reason: String::new(), ack },
+            Verdict::Reject(reason, ack) => ChildVerdict { accepted: false, reason, ack },
+            Verdict::IgnoredAck => {
+                ChildVerdict { accepted: false, reason: "an inbound ACK (IgnoreInboundAck=1)".into(), ack: None }
+            }
+        });
+        let out = match handled {
+            Err(e) => {
+                ctx.count("rejected", 1);
+                let nack = self.ack.reject_unparseable(body, &e);
+                return self.answer(Outcome::fail(format!("not a valid HL7 v2 batch: {e}")), nack);
+            }
+            Ok(out) => out,
+        };
+        ctx.count("batches", 1);
+        let mut outcome = if out.forward.is_empty() {
+            let why = match out.rejected.first() {
+                Some((n, reason)) => format!("message {n} of the batch: {reason}"),
+                None => "the batch holds no message".to_string(),
+            };
+            Outcome::fail(format!(
+                "batch of {} messages, {} rejected, nothing forwarded: {why}",
+                out.children,
+                out.rejected.len()
+            ))
+        } else {
+            let mut o = Outcome::completed();
+            for child in &out.forward {
+                for t in &self.targets {
+                    o = o.send(Send::new(t.clone(), child.clone()));
+                }
+            }
+            o
+        };
+        if !out.forward.is_empty() {
+            for (n, reason) in &out.rejected {
+                outcome = outcome.warn(format!("message {n} of the batch was rejected and not forwarded: {reason}"));
+            }
         }
-        Ok(out)
+        self.answer(outcome, out.reply)
     }
 }

@@ -2,6 +2,8 @@
 //! packs, collecting every problem at once, each naming file, line, item and setting.
 
 mod paths;
+mod targets;
+pub(crate) mod unavailable;
 
 use super::diagnostics::Diagnostic;
 use super::model::{ItemConfig, ProductionConfig, Setting, SettingTarget};
@@ -167,11 +169,12 @@ pub const ENGINE_SETTINGS: &[EngineSettingDoc] = &[
 const IRIS_COMMON_UNSUPPORTED: &[&str] =
     &["AlertGroups", "AlertRetryGracePeriod", "ArchiveIO", "ThrottleDelay", "BusinessPartner", "Schedule"];
 
-/// Whether a setting's value names other items: `TargetConfigNames`, `BadMessageHandler`
-/// and every setting whose name ends in `Target` (OverflowTarget, ErrorTarget, and pack
-/// settings that follow the convention, e.g. LookupTarget).
+/// Whether a setting's value names other items: `TargetConfigNames` (and
+/// `AckTargetConfigNames`), `BadMessageHandler` and every setting whose name ends in
+/// `Target` (OverflowTarget, ErrorTarget, and pack settings that follow the convention,
+/// e.g. LookupTarget).
 fn names_targets(setting: &str) -> bool {
-    setting == "TargetConfigNames" || setting == "BadMessageHandler" || setting.ends_with("Target")
+    setting.ends_with("TargetConfigNames") || setting == "BadMessageHandler" || setting.ends_with("Target")
 }
 
 /// Settings that must be whole numbers (seconds, counts, ports).
@@ -203,6 +206,7 @@ const PRODUCTION_SETTINGS: &[&str] = &[
     "Durability",
     "PluginDirs",
     "ActorPoolSize",
+    "UpdateTimeout",
     "SearchFields",
     "PurgeKeepDays",
     "ShutdownTimeout",
@@ -272,7 +276,8 @@ pub fn validate(
         }
     }
 
-    check_targets(config, &plans, &skipped, &mut diags);
+    actor_pool(config, &mut plans);
+    targets::check_targets(config, &plans, &skipped, &mut diags);
     let configs: BTreeMap<&str, &ItemConfig> = config.items.iter().map(|i| (i.name.as_str(), i)).collect();
     super::adapters::check_claims(&plans, &configs, &packs.adapters, &mut diags);
     check_tls(config, &mut plans, &mut diags);
@@ -307,18 +312,35 @@ pub fn validate(
         shutdown_timeout,
         index_lag_alert,
         items: plans,
+        skipped: skipped.iter().map(|s| s.to_string()).collect(),
     });
     (plan, diags)
+}
+
+/// IRIS's actor pool: a business process whose `PoolSize` is written 0 runs on the
+/// production's shared pool of `ActorPoolSize` jobs (default 2) instead of its own. HIE
+/// has no shared pool: such a process gets `ActorPoolSize` instances of its own, which is
+/// what IRIS's pool gives one busy process (no FIFO between its messages, as in IRIS).
+fn actor_pool(config: &ProductionConfig, plans: &mut [ItemPlan]) {
+    let size = config.setting("ActorPoolSize").and_then(|s| s.value.trim().parse::<usize>().ok()).unwrap_or(2).max(1);
+    for plan in plans.iter_mut().filter(|p| p.kind == ItemKind::Process) {
+        let Some(item) = config.item(&plan.name) else { continue };
+        let written = item.settings.iter().rev().find(|s| s.name == "PoolSize").map(|s| s.value.as_str());
+        let zero = written.or(item.pool_size.as_deref()).is_some_and(|v| v.trim() == "0");
+        if zero && plan.engine.execution_mode != ExecutionMode::SingleProcess {
+            plan.engine.concurrency = size;
+        }
+    }
 }
 
 fn production_settings(config: &ProductionConfig, diags: &mut Vec<Diagnostic>) -> Durability {
     let mut durability = Durability::Fsync;
     for s in &config.settings {
-        if s.name == "ActorPoolSize" {
+        if s.name == "UpdateTimeout" {
             diags.push(
                 Diagnostic::warning(
                     &s.location,
-                    "accepted for IRIS compatibility but not implemented; it has no effect",
+                    "accepted for IRIS compatibility but not implemented: a reload waits for each changed item to finish the message in hand",
                 )
                 .setting(&s.name),
             );
@@ -336,7 +358,7 @@ fn production_settings(config: &ProductionConfig, diags: &mut Vec<Diagnostic>) -
             ),
         }
     }
-    for name in ["PurgeKeepDays", "ShutdownTimeout", "IndexLagAlert"] {
+    for name in ["PurgeKeepDays", "ShutdownTimeout", "IndexLagAlert", "ActorPoolSize", "UpdateTimeout"] {
         if let Some(s) = config.setting(name)
             && s.value.trim().parse::<u32>().is_err()
         {
@@ -376,7 +398,9 @@ fn plan_item(
             if searched.is_empty() { "no directories".to_string() } else { searched.join(", ") },
             if loaded.is_empty() { "none".to_string() } else { loaded.join(", ") }
         );
-        if !item.class.starts_with("EnsLib.") && !item.class.starts_with("HIE.") {
+        if let Some(why) = unavailable::reason(&item.class, &item.location.file) {
+            msg = format!("class {} is not available in HIE: {why}", item.class);
+        } else if !item.class.starts_with("EnsLib.") && !item.class.starts_with("HIE.") {
             msg.push_str("; this looks like a custom class: provide it in a pack, or run with --skip-unresolved");
         }
         let d = if options.skip_unresolved {
@@ -465,7 +489,8 @@ fn plan_item(
             diags.push(err(format!("invalid value {:?}: expected a number of seconds", s.value)));
         }
         // A typo must not open a listener wider than meant (address.rs says why).
-        let tcp = [adapters::TCP_MLLP_INBOUND, adapters::TCP_MLLP_OUTBOUND].contains(&class.adapter.as_str());
+        let tcp = [adapters::TCP_MLLP_INBOUND, adapters::TCP_MLLP_OUTBOUND, adapters::HTTP_INBOUND]
+            .contains(&class.adapter.as_str());
         let address_error = match s.name.as_str() {
             _ if !tcp => None,
             "LocalInterface" => crate::adapter::address::local_interface(&s.value).err(),
@@ -474,6 +499,18 @@ fn plan_item(
         };
         if let Some(e) = address_error {
             diags.push(err(e));
+        }
+        // Framing is a Host setting that the TCP adapters read (hie_hl7::framing).
+        let framing_side = match class.adapter.as_str() {
+            adapters::TCP_MLLP_INBOUND => Some(hie_hl7::framing::Direction::Inbound),
+            adapters::TCP_MLLP_OUTBOUND => Some(hie_hl7::framing::Direction::Outbound),
+            _ => None,
+        };
+        if s.name == "Framing"
+            && let Some(side) = framing_side
+            && let Err(e) = hie_hl7::framing::Framing::parse(&s.value, side)
+        {
+            diags.push(err(e.to_string()));
         }
     }
 
@@ -674,75 +711,6 @@ fn engine_settings(
     e
 }
 
-fn check_targets(config: &ProductionConfig, plans: &[ItemPlan], skipped: &[&str], diags: &mut Vec<Diagnostic>) {
-    let names: HashMap<&str, bool> = config.items.iter().map(|i| (i.name.as_str(), i.enabled)).collect();
-    for item in &config.items {
-        for s in item.settings.iter().filter(|s| names_targets(&s.name)) {
-            for target in s.value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-                check_one_target(item, s, target, &names, skipped, diags);
-            }
-        }
-    }
-    // Class defaults can name targets too (rare, but validate them the same way).
-    for plan in plans {
-        let Some(cfg) = config.item(&plan.name) else { continue };
-        for (name, v) in plan.settings.iter().filter(|(n, _)| names_targets(n)) {
-            if cfg.any_setting(name).is_some() {
-                continue;
-            }
-            {
-                for target in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-                    if !names.contains_key(target) {
-                        diags.push(
-                            Diagnostic::error(&plan.location, format!("default target {target:?} is not an item"))
-                                .item(&plan.name)
-                                .setting(name),
-                        );
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn check_one_target(
-    item: &ItemConfig,
-    s: &Setting,
-    target: &str,
-    names: &HashMap<&str, bool>,
-    skipped: &[&str],
-    diags: &mut Vec<Diagnostic>,
-) {
-    match names.get(target) {
-        None => {
-            let mut known: Vec<&str> = names.keys().copied().collect();
-            known.sort();
-            let msg = format!("target {target:?} is not an item of this production (items: {})", known.join(", "));
-            // A disabled item sends nothing: IRIS finds a dangling target only at run time.
-            let d = if item.enabled {
-                Diagnostic::error(&s.location, msg)
-            } else {
-                Diagnostic::warning(&s.location, format!("{msg}; the item is disabled, so nothing is sent there"))
-            };
-            diags.push(d.item(&item.name).setting(&s.name));
-        }
-        Some(_) if skipped.contains(&target) => diags.push(
-            Diagnostic::warning(
-                &s.location,
-                format!("target {target:?} is skipped (unresolved class): messages to it will be Suspended"),
-            )
-            .item(&item.name)
-            .setting(&s.name),
-        ),
-        Some(false) => diags.push(
-            Diagnostic::warning(&s.location, format!("target {target:?} is disabled: messages to it will queue"))
-                .item(&item.name)
-                .setting(&s.name),
-        ),
-        Some(true) => {}
-    }
-}
-
 /// Loads each MLLP or HTTP item's `SSLConfig` the way its adapter will, and gives the item the
 /// production's TLS directory as its adapter setting `TLSDir`, so the adapter finds the
 /// files wherever it runs (worker processes get the item's settings, not the plan).
@@ -755,7 +723,7 @@ fn check_tls(config: &ProductionConfig, plans: &mut [ItemPlan], diags: &mut Vec<
         _ => crate::adapter::tls::default_dir(&config.file),
     };
     for plan in plans.iter_mut() {
-        let inbound = plan.adapter == adapters::TCP_MLLP_INBOUND;
+        let inbound = plan.adapter == adapters::TCP_MLLP_INBOUND || plan.adapter == adapters::HTTP_INBOUND;
         if !inbound && plan.adapter != adapters::TCP_MLLP_OUTBOUND && plan.adapter != adapters::HTTP_OUTBOUND {
             continue;
         }

@@ -223,7 +223,7 @@ fn search_fields_and_ordering_keys_take_iris_paths_and_a_misspelt_name_is_an_err
 
 #[test]
 fn unknown_and_unimplemented_production_settings_are_warnings_and_the_plan_still_builds() {
-    let (plan, diags) = check("name: P\nsettings:\n  ActorPoolSize: 4\n  Colour: blue\nitems:\n");
+    let (plan, diags) = check("name: P\nsettings:\n  UpdateTimeout: 4\n  Colour: blue\nitems:\n");
     assert!(plan.is_some(), "warnings do not stop the plan");
     assert_eq!(
         all_said(&diags),
@@ -232,12 +232,26 @@ fn unknown_and_unimplemented_production_settings_are_warnings_and_the_plan_still
                 Severity::Warning,
                 3,
                 None,
-                Some("ActorPoolSize"),
-                "accepted for IRIS compatibility but not implemented; it has no effect"
+                Some("UpdateTimeout"),
+                "accepted for IRIS compatibility but not implemented: a reload waits for each changed item to finish the message in hand"
             ),
             (Severity::Warning, 4, None, Some("Colour"), "unknown production setting; it is ignored"),
         ]
     );
+}
+
+#[test]
+fn a_process_written_with_pool_size_0_runs_actor_pool_size_instances_and_others_keep_theirs() {
+    let text = |pool: &str| {
+        format!(
+            "name: P\n{pool}items:\n  - id: Actor\n    class: Test.Router\n    concurrency: 0\n  - id: Own\n    class: Test.Router\n    concurrency: 3\n  - id: Sender\n    class: Test.Sender\n    concurrency: 0\n"
+        )
+    };
+    let plan = plan_of(&text(""));
+    let n = |p: &ProductionPlan, name: &str| item(p, name).engine.concurrency;
+    assert_eq!((n(&plan, "Actor"), n(&plan, "Own"), n(&plan, "Sender")), (2, 3, 1), "IRIS's default pool is 2 jobs");
+    let plan = plan_of(&text("settings:\n  ActorPoolSize: 5\n"));
+    assert_eq!((n(&plan, "Actor"), n(&plan, "Own"), n(&plan, "Sender")), (5, 3, 1), "operations have no actor pool");
 }
 
 #[test]

@@ -148,7 +148,7 @@ pub async fn start(
     pack: &Arc<crate::pack::LoadedPack>,
 ) -> Result<Arc<dyn Executor>, String> {
     let plan = &rt.plan;
-    let items = engine.plan().map(|p| p.items.iter().map(|i| i.name.to_string()).collect()).unwrap_or_default();
+    let items = engine.plan().map(|p| p.item_names()).unwrap_or_default();
     let mut host_values = std::collections::BTreeMap::new();
     host_values.insert("HIE.ItemName".to_string(), plan.name.to_string());
     host_values.insert("HIE.DataDir".to_string(), engine.options.data_dir.display().to_string());
