@@ -12,8 +12,9 @@
 #
 # Production: In (EnsLib.HL7.Service.TCPService) → Work (HIE.Test.Probe, multi_process,
 # 2 workers) → Out (EnsLib.HL7.Operation.TCPOperation) → `hie-bench sink --ids-file`.
-# The sender (`hie-bench soak-send`) resends a message until it gets AA and logs every
-# AA'd id; the sink logs every id it receives before it ACKs.
+# The sender (`hie-bench soak-send`) resends a message until it is accepted (AA, or CA:
+# the service's commit ACK to a v2.4 message under UseAckCommitCodes=1) and logs every
+# accepted id; the sink logs every id it receives before it ACKs.
 #
 # Events, one every SOAK_EVENT_EVERY seconds (± half), in a shuffled cycle:
 #   kill-engine    kill -9 of hie, then a restart on the same data directory

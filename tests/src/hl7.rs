@@ -29,6 +29,34 @@ pub fn ack_code(reply: &[u8]) -> String {
         .unwrap_or_default()
 }
 
+/// Whether MSA-1 `code` accepts the message: `AA` (original mode) or `CA` (enhanced-mode commit
+/// accept). HIE's HL7 services answer `CA` to a v2.3+ message (the test messages are v2.4) under
+/// IRIS's default `UseAckCommitCodes=1`, and `AA` otherwise (docs/iris-settings.md §9.1.3).
+pub fn is_accept_code(code: &str) -> bool {
+    matches!(code, "AA" | "CA")
+}
+
+/// Whether MSA-1 `code` refuses the message: `AE`/`AR` or the commit-mode `CE`/`CR`.
+pub fn is_nack_code(code: &str) -> bool {
+    matches!(code, "AE" | "AR" | "CE" | "CR")
+}
+
+/// Whether a reply accepts the message (MSA-1 `AA` or `CA`, see [`is_accept_code`]).
+///
+/// For tests that only need "the message was acknowledged" (durability, floods, reliability,
+/// reload); tests about the ACK itself compare [`ack_code`] with the exact code instead.
+pub fn accepted(reply: &[u8]) -> bool {
+    is_accept_code(&ack_code(reply))
+}
+
+/// Whether a reply is a NACK (MSA-1 `AE`, `AR`, `CE` or `CR`, see [`is_nack_code`]).
+///
+/// For tests that only need "the message was refused"; an empty or missing MSA-1 is neither
+/// accepted nor a NACK.
+pub fn is_nack(reply: &[u8]) -> bool {
+    is_nack_code(&ack_code(reply))
+}
+
 /// The value at an HL7 path.
 pub fn value(msg: &[u8], path: &str) -> String {
     hie_hl7::parse(msg).ok().and_then(|m| m.value_str(path).ok().flatten().map(|v| v.into_owned())).unwrap_or_default()

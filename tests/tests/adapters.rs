@@ -305,7 +305,7 @@ items:
     .expect("production");
     let engine = Engine::start(&config, &dir.join("data"), &[]);
     let mut client = Client::connect_retry(in_port);
-    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("REF1", "M1")).expect("ack")), "AA");
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("REF1", "M1")).expect("ack")), "CA");
     wait_for(Duration::from_secs(30), "Good inserted the row", || (count(&mut db, &dst) == 1).then_some(()));
     wait_for(Duration::from_secs(30), "Bad's message in Error", || {
         let r = engine.get("/api/messages?item=Bad&status=Error");
@@ -385,8 +385,8 @@ fn a_segfault_in_a_pack_adapter_kills_one_worker_never_the_engine_and_nothing_co
     // tried, until the message is quarantined; the rest go through.
     let mut client = Client::connect_retry(in_port);
     let ack = client.send(&hl7::with_note(hl7::adt("BOOM", "M1"), "SEGV")).expect("ack");
-    assert_eq!(hl7::ack_code(&ack), "AA");
-    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("AFTER", "M2")).expect("ack")), "AA");
+    assert_eq!(hl7::ack_code(&ack), "CA");
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("AFTER", "M2")).expect("ack")), "CA");
     wait_for(Duration::from_secs(60), "BOOM quarantined", || {
         (engine.get("/api/messages?control_id=BOOM&item=Echo&status=Suspended")["count"] == 1).then_some(())
     });
@@ -422,7 +422,7 @@ fn a_panicking_or_hanging_pack_adapter_takes_the_error_path_and_the_engine_lives
     let engine = Engine::start(&config, &dir.join("data"), &[pack]);
     let mut client = Client::connect_retry(in_port);
     for (id, note) in [("PANICKY", "PANIC"), ("FATALITY", "FATAL"), ("STUCK", "HANG")] {
-        assert_eq!(hl7::ack_code(&client.send(&hl7::with_note(hl7::adt(id, "M"), note)).expect("ack")), "AA");
+        assert_eq!(hl7::ack_code(&client.send(&hl7::with_note(hl7::adt(id, "M"), note)).expect("ack")), "CA");
     }
     wait_for(Duration::from_secs(30), "PANICKY in Error", || {
         let r = engine.get("/api/messages?control_id=PANICKY&item=Echo&status=Error");
@@ -474,7 +474,7 @@ items:
     let receiver = Receiver::start(out_port);
     let engine = Engine::start(&config, &dir.join("data"), &[pack]);
     let mut client = Client::connect_retry(in_port);
-    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("V1MSG", "M")).expect("ack")), "AA");
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("V1MSG", "M")).expect("ack")), "CA");
     receiver.wait_for_count(1, Duration::from_secs(30));
     assert_eq!(hl7::value(&receiver.messages()[0], "ZV1-1"), "from a 1.0 pack");
     let plugins = engine.get("/api/plugins");
@@ -606,7 +606,7 @@ fn with_trusted_keys_only_packs_signed_by_them_load_and_a_rejected_swap_leaves_t
     );
     assert_eq!(engine.item("Stamp")["pack_sha256"], before, "the signed version keeps serving");
     let mut client = Client::connect_retry(in_port);
-    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("SIGNED1", "M")).expect("ack")), "AA");
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("SIGNED1", "M")).expect("ack")), "CA");
     receiver.wait_for_count(1, Duration::from_secs(30));
 }
 

@@ -102,14 +102,14 @@ fn completed_hop(engine: &Engine, control_id: &str, item: &str) -> serde_json::V
 #[test]
 fn status_prints_a_table_of_items_with_state_queue_and_errors() {
     let (_dir, engine, in_port) = start("cli-status");
-    assert_eq!(send(in_port, &[hl7::adt("ST1", "M1"), hl7::adt("ST2", "M2")]), vec!["AA"; 2]);
+    assert_eq!(send(in_port, &[hl7::adt("ST1", "M1"), hl7::adt("ST2", "M2")]), vec!["CA"; 2]);
     engine.wait_until(T, "both delivered", |_| engine.item("Out")["processed"] == 2);
     engine.post("/api/items/Out/pause", None);
-    assert_eq!(send(in_port, &[hl7::adt("ST3", "M3")]), vec!["AA"]);
+    assert_eq!(send(in_port, &[hl7::adt("ST3", "M3")]), vec!["CA"]);
     engine.wait_until(T, "one waiting at Out", |_| engine.item("Out")["queue_depth"] == 1);
     // Junk is refused at intake: an error of In.
     let mut c = Client::connect_retry(in_port);
-    assert_eq!(hl7::ack_code(&c.send(b"this is not HL7").expect("send junk")), "AR");
+    assert_eq!(hl7::ack_code(&c.send(b"this is not HL7").expect("send junk")), "AE");
 
     let (code, out, err) = hie(&engine, &["status", "--interval", "0.2"]);
     assert_eq!(code, 0, "{err}");
@@ -135,7 +135,7 @@ fn status_prints_a_table_of_items_with_state_queue_and_errors() {
 #[test]
 fn status_rate_is_the_change_in_processed_between_two_samples() {
     let (_dir, engine, in_port) = start("cli-rate");
-    assert_eq!(send(in_port, &[hl7::adt("WARM", "M")]), vec!["AA"]);
+    assert_eq!(send(in_port, &[hl7::adt("WARM", "M")]), vec!["CA"]);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();
     let load = std::thread::spawn(move || {
@@ -168,7 +168,7 @@ fn items_pause_resume_and_restart_change_the_items_state() {
     let (code, out, err) = hie(&engine, &["items", "pause", "Out"]);
     assert_eq!((code, out.trim()), (0, "Out: Paused"), "{err}");
     assert_eq!(engine.item("Out")["state"], "Paused");
-    assert_eq!(send(in_port, &[hl7::adt("IT1", "M")]), vec!["AA"]);
+    assert_eq!(send(in_port, &[hl7::adt("IT1", "M")]), vec!["CA"]);
     engine.wait_until(T, "IT1 waiting at Out", |_| engine.item("Out")["queue_depth"] == 1);
 
     // Restart keeps the queue and the pause, and is a new runtime.
@@ -188,7 +188,7 @@ fn items_pause_resume_and_restart_change_the_items_state() {
     // A running item restarts running; an unknown one is an error that says why.
     let (code, v) = hie_json(&engine, &["items", "restart", "Route"]);
     assert_eq!((code, v["state"].as_str()), (0, Some("Running")), "{v}");
-    assert_eq!(send(in_port, &[hl7::adt("IT2", "M")]), vec!["AA"]);
+    assert_eq!(send(in_port, &[hl7::adt("IT2", "M")]), vec!["CA"]);
     engine.wait_until(T, "IT2 through the restarted Route", |_| engine.item("Out")["processed"] == 2);
     let (code, _, err) = hie(&engine, &["items", "pause", "Nope"]);
     assert_eq!(code, 1);
@@ -199,7 +199,7 @@ fn items_pause_resume_and_restart_change_the_items_state() {
 fn messages_search_prints_a_table_and_the_api_json_with_json() {
     let (_dir, engine, in_port) = start("cli-search");
     let long_id = format!("LONG{}", "X".repeat(40));
-    assert_eq!(send(in_port, &[hl7::adt("SE1", "M1"), hl7::adt(&long_id, "M2")]), vec!["AA"; 2]);
+    assert_eq!(send(in_port, &[hl7::adt("SE1", "M1"), hl7::adt(&long_id, "M2")]), vec!["CA"; 2]);
     completed_hop(&engine, "SE1", "Out");
     completed_hop(&engine, "SE1", "Archive");
 
@@ -236,7 +236,7 @@ fn messages_search_prints_a_table_and_the_api_json_with_json() {
 #[test]
 fn messages_session_prints_the_causation_tree_with_items_status_and_times() {
     let (_dir, engine, in_port) = start("cli-session");
-    assert_eq!(send(in_port, &[hl7::adt("SS1", "M1")]), vec!["AA"]);
+    assert_eq!(send(in_port, &[hl7::adt("SS1", "M1")]), vec!["CA"]);
     let out_hop = completed_hop(&engine, "SS1", "Out");
     completed_hop(&engine, "SS1", "Archive");
     let session = out_hop["session_id"].to_string();
@@ -268,7 +268,7 @@ fn messages_session_prints_the_causation_tree_with_items_status_and_times() {
 #[test]
 fn messages_show_prints_a_header_block_and_the_body_one_segment_per_line() {
     let (_dir, engine, in_port) = start("cli-show");
-    assert_eq!(send(in_port, &[hl7::adt("SH1", "MRN5")]), vec!["AA"]);
+    assert_eq!(send(in_port, &[hl7::adt("SH1", "MRN5")]), vec!["CA"]);
     let hop = completed_hop(&engine, "SH1", "Out");
     let id = hop["id"].to_string();
 
@@ -305,7 +305,7 @@ fn messages_show_prints_a_header_block_and_the_body_one_segment_per_line() {
 #[test]
 fn actions_say_what_they_did_and_purge_shows_no_spinner_off_a_terminal() {
     let (_dir, engine, in_port) = start("cli-actions");
-    assert_eq!(send(in_port, &[hl7::adt("AC1", "M")]), vec!["AA"]);
+    assert_eq!(send(in_port, &[hl7::adt("AC1", "M")]), vec!["CA"]);
     let hop = completed_hop(&engine, "AC1", "Out");
     let id = hop["id"].to_string();
     let (code, out, err) = hie(&engine, &["messages", "resend", &id]);
@@ -376,7 +376,7 @@ fn a_closed_pipe_ends_hie_quietly_without_a_panic() {
 #[test]
 fn engine_logs_carry_no_colour_codes_when_stderr_is_a_file() {
     let (_dir, mut engine, in_port) = start("cli-ansi");
-    assert_eq!(send(in_port, &[hl7::adt("AN1", "M")]), vec!["AA"]);
+    assert_eq!(send(in_port, &[hl7::adt("AN1", "M")]), vec!["CA"]);
     engine.wait_until(T, "delivered", |_| engine.item("Out")["processed"] == 1);
     engine.terminate();
     let log = engine.log_text();
@@ -390,7 +390,7 @@ fn log_format_json_writes_one_json_object_per_line() {
     let in_port = free_port();
     let config = production(&dir, in_port);
     let mut engine = Engine::start_with(&config, &dir.join("data"), &[], &["--log-format", "json"]);
-    assert_eq!(send(in_port, &[hl7::adt("JL1", "M")]), vec!["AA"]);
+    assert_eq!(send(in_port, &[hl7::adt("JL1", "M")]), vec!["CA"]);
     engine.wait_until(T, "delivered", |_| engine.item("Out")["processed"] == 1);
     engine.terminate();
     let log = engine.log_text();
@@ -437,7 +437,7 @@ fn log_format_json_writes_one_json_object_per_line() {
 #[test]
 fn every_printing_client_command_speaks_json_with_json() {
     let (_dir, engine, in_port) = start("cli-json");
-    assert_eq!(send(in_port, &[hl7::adt("JS1", "M")]), vec!["AA"]);
+    assert_eq!(send(in_port, &[hl7::adt("JS1", "M")]), vec!["CA"]);
     let hop = completed_hop(&engine, "JS1", "Out");
     let (id, session) = (hop["id"].to_string(), hop["session_id"].to_string());
     let started = Instant::now();

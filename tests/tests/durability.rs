@@ -22,7 +22,7 @@ fn every_acked_message_survives_kill_9_at_several_points_during_load() {
     let receiver = Receiver::start(out_port);
     let mut engine = Engine::start(&config, &dir.join("data"), &[]);
 
-    // Four senders; each records the control ids that were ACKed AA.
+    // Four senders; each records the control ids that were accepted (CA; see `hl7::accepted`).
     let acked: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let running = Arc::new(AtomicBool::new(true));
     let senders: Vec<_> = (0..4)
@@ -42,7 +42,7 @@ fn every_acked_message_survives_kill_9_at_several_points_during_load() {
                     let id = format!("S{s}-{n}");
                     n += 1;
                     match client.as_mut().unwrap().send(&hl7::adt(&id, &format!("MRN{s}"))) {
-                        Ok(ack) if hl7::ack_code(&ack) == "AA" => acked.lock().unwrap().push(id),
+                        Ok(ack) if hl7::accepted(&ack) => acked.lock().unwrap().push(id),
                         Ok(_) => {}
                         Err(_) => client = None,
                     }
@@ -100,7 +100,7 @@ fn a_downstream_outage_grows_the_queue_and_delivery_resumes_in_order() {
     let engine = Engine::start(&config, &dir.join("data"), &[]);
     let mut client = Client::connect_retry(in_port);
     for i in 0..200 {
-        assert_eq!(hl7::ack_code(&client.send(&hl7::adt(&format!("D{i:03}"), "M")).unwrap()), "AA");
+        assert!(hl7::accepted(&client.send(&hl7::adt(&format!("D{i:03}"), "M")).unwrap()), "D{i:03} accepted");
     }
     engine.wait_until(T, "199 queued behind the retrying message", |_| {
         engine.item("Out")["queue_depth"].as_u64().unwrap_or(0) >= 199
@@ -120,7 +120,7 @@ fn an_unwritable_data_directory_gets_nacks_and_intake_recovers_by_itself() {
     let data = dir.join("data");
     let engine = Engine::start(&config, &data, &[]);
     let mut client = Client::connect_retry(in_port);
-    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("BEFORE", "M")).unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("BEFORE", "M")).unwrap()), "CA");
 
     // Immutable files refuse writes even to root and even through open descriptors. The
     // WAL index (-shm) is shared memory, not storage; it stays writable.
@@ -149,17 +149,18 @@ fn an_unwritable_data_directory_gets_nacks_and_intake_recovers_by_itself() {
     let during = nack.as_ref().map(|n| hl7::ack_code(n)).unwrap_or_default();
     let status = engine.production();
     unlock();
-    assert_eq!(during, "AR", "a message that cannot be committed is refused: {nack:?}");
+    // A failed commit is a system error: CR for the v2.4 message (docs/iris-settings.md §9.1.4).
+    assert_eq!(during, "CR", "a message that cannot be committed is refused: {nack:?}");
     let text = String::from_utf8_lossy(nack.as_ref().unwrap()).to_string();
     assert!(text.contains("ERR"), "with an ERR segment: {text}");
     assert_eq!(status["journal_writable"], false);
     assert!(engine.log_text().contains("journal commit failed"), "a clear error is logged");
 
     // Writable again: intake resumes without a restart.
-    let ack = wait_for(T, "an AA after the journal is writable", || {
-        client.send(&hl7::adt("AFTER", "M")).ok().filter(|a| hl7::ack_code(a) == "AA")
+    let ack = wait_for(T, "an accept after the journal is writable", || {
+        client.send(&hl7::adt("AFTER", "M")).ok().filter(|a| hl7::accepted(a))
     });
-    assert_eq!(hl7::ack_code(&ack), "AA");
+    assert_eq!(hl7::ack_code(&ack), "CA");
     // BEFORE may arrive twice: its delivery was done but not yet recorded when the journal
     // stopped accepting writes (at-least-once, bounded by what was in flight).
     let ids = wait_for(T, "AFTER delivered", || {
@@ -215,7 +216,7 @@ fn a_priority_queue_delivers_by_priority_then_arrival() {
     let engine = Engine::start(&config, &dir.join("data"), &[]);
     engine.post("/api/items/Out/pause", None);
     let msgs = vec![hl7::adt("A1", "M"), hl7::oru("O1", "M"), hl7::adt("A2", "M"), hl7::oru("O2", "M")];
-    assert_eq!(send_all(in_port, &msgs), vec!["AA"; 4]);
+    assert_eq!(send_all(in_port, &msgs), vec!["CA"; 4]);
     engine.wait_until(T, "4 queued", |_| engine.item("Out")["queue_depth"] == 4);
     engine.post("/api/items/Out/resume", None);
     receiver.wait_for_count(4, T);
@@ -248,7 +249,7 @@ fn deliver_a_deep_queue_after_kill_9(name: &str, queue_type: &str, msgs: &[Vec<u
     let receiver = Receiver::start(out_port);
     let mut engine = Engine::start(&config, &dir.join("data"), &[]);
     engine.post("/api/items/Out/pause", None);
-    assert_eq!(send_all(in_port, msgs), vec!["AA"; msgs.len()]);
+    assert_eq!(send_all(in_port, msgs), vec!["CA"; msgs.len()]);
     let n = msgs.len() as u64;
     engine.wait_until(T, "all queued at Out", |_| engine.item("Out")["queue_depth"] == n);
     assert_eq!(
@@ -293,7 +294,7 @@ fn overflow_drop_records_discarded_and_nacks_the_waiting_sender() {
     engine.post("/api/items/Out/pause", None);
     // The router acks nothing; services do. Route directly: In → Router → Out (full).
     let codes = send_all(in_port, &(0..4).map(|i| hl7::adt(&format!("F{i}"), "M")).collect::<Vec<_>>());
-    assert_eq!(codes, vec!["AA"; 4], "the service accepted all four; the router met the full queue");
+    assert_eq!(codes, vec!["CA"; 4], "the service accepted all four; the router met the full queue");
     engine.wait_until(T, "two discarded at Out", |_| engine.item("Out")["discarded"] == 2);
     let found = engine.get("/api/messages?status=Discarded&item=Out");
     assert_eq!(found["count"], 2, "{found}");
@@ -315,7 +316,8 @@ fn overflow_drop_at_a_service_target_nacks_the_sender() {
     let engine = Engine::start(&config, &dir.join("data"), &[]);
     engine.post("/api/items/Out/pause", None);
     let codes = send_all(in_port, &[hl7::adt("N1", "M"), hl7::adt("N2", "M")]);
-    assert_eq!(codes, vec!["AA", "AR"], "the second message meets a full queue");
+    // A full queue is a system error: CR for the v2.4 message (docs/iris-settings.md §9.1.4).
+    assert_eq!(codes, vec!["CA", "CR"], "the second message meets a full queue");
 }
 
 #[test]
@@ -356,13 +358,13 @@ fn overflow_block_holds_the_ack_until_there_is_room() {
     let engine = Engine::start(&config, &dir.join("data"), &[]);
     engine.post("/api/items/Out/pause", None);
     let mut client = Client::connect_retry(in_port);
-    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("B1", "M")).unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("B1", "M")).unwrap()), "CA");
     client.stream.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
     let held = client.send(&hl7::adt("B2", "M"));
     assert!(held.is_err(), "the ACK is held while the queue is full: {held:?}");
     engine.post("/api/items/Out/resume", None);
     client.stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    assert_eq!(hl7::ack_code(&client.read_reply().unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&client.read_reply().unwrap()), "CA");
     receiver.wait_for_count(2, T);
     assert_eq!(receiver.control_ids(), vec!["B1", "B2"]);
 }
@@ -377,7 +379,7 @@ fn a_search_field_added_while_running_covers_messages_stored_before_it_and_a_dro
     let engine = Engine::start(&config, &dir.join("data"), &[]);
     let mut client = Client::connect_retry(in_port);
     let send = |client: &mut Client, id: &str| {
-        assert_eq!(hl7::ack_code(&client.send(&hl7::adt(id, &format!("MRN-{id}"))).unwrap()), "AA");
+        assert_eq!(hl7::ack_code(&client.send(&hl7::adt(id, &format!("MRN-{id}"))).unwrap()), "CA");
     };
     for id in ["F1", "F2", "F3"] {
         send(&mut client, id);
@@ -448,7 +450,7 @@ fn a_deep_fifo_queue_spills_to_the_journal_and_drains_in_order_exactly_once_even
     engine.post("/api/items/Out/pause", None);
     let mut client = Client::connect_retry(in_port);
     for i in 0..300 {
-        assert_eq!(hl7::ack_code(&client.send(&hl7::adt(&format!("W{i:03}"), "M")).unwrap()), "AA");
+        assert!(hl7::accepted(&client.send(&hl7::adt(&format!("W{i:03}"), "M")).unwrap()), "W{i:03} accepted");
     }
     engine.wait_until(T, "300 waiting at Out", |_| engine.item("Out")["queue_depth"] == 300);
     assert_eq!(engine.item("Out")["queue_in_journal"], 280, "the window holds 20, the journal the rest");
@@ -488,10 +490,8 @@ fn spilling_under_continuous_load_delivers_every_message_exactly_once() {
             std::thread::spawn(move || {
                 let mut c = Client::connect_retry(in_port);
                 for i in 0..400 {
-                    assert_eq!(
-                        hl7::ack_code(&c.send(&hl7::adt(&format!("X{s}-{i}"), &format!("K{s}"))).unwrap()),
-                        "AA"
-                    );
+                    let ack = c.send(&hl7::adt(&format!("X{s}-{i}"), &format!("K{s}"))).unwrap();
+                    assert!(hl7::accepted(&ack), "X{s}-{i}: {}", String::from_utf8_lossy(&ack));
                 }
             })
         })
@@ -548,7 +548,7 @@ fn operations_suspend_on_ae_fail_after_failure_timeout_keep_trying_while_disconn
         hl7::adt("OK1", "M"),
         hl7::adt("NONE1", "M"),
     ];
-    assert_eq!(send_all(in_port, &msgs), vec!["AA"; 5]);
+    assert_eq!(send_all(in_port, &msgs), vec!["CA"; 5]);
     let status_at = |item: &str| {
         let found = engine.get(&format!("/api/messages?item={item}"));
         found["messages"].as_array().and_then(|m| m.first()).map(|m| m["status"].as_str().unwrap_or("").to_string())
@@ -586,7 +586,7 @@ fn a_message_deep_in_a_spilled_queue_can_be_suspended_and_resent() {
     let engine = Engine::start(&config, &dir.join("data"), &[]);
     engine.post("/api/items/Out/pause", None);
     let msgs: Vec<Vec<u8>> = (0..30).map(|i| hl7::adt(&format!("D{i:02}"), "M")).collect();
-    assert_eq!(send_all(in_port, &msgs), vec!["AA"; 30]);
+    assert_eq!(send_all(in_port, &msgs), vec!["CA"; 30]);
     engine.wait_until(T, "30 waiting at Out", |_| engine.item("Out")["queue_depth"] == 30);
     assert_eq!(engine.item("Out")["queue_in_journal"], 25);
     // D25 is far beyond the 5 held in memory: an operator can still suspend it.

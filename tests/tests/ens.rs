@@ -194,7 +194,7 @@ items:
 fn raise_alert(in_port: u16) {
     let mut client = Client::connect_retry(in_port);
     let nack = client.send(b"this is not an HL7 message").expect("the service answers");
-    assert!(String::from_utf8_lossy(&nack).contains("MSA|AR"), "{}", String::from_utf8_lossy(&nack));
+    assert!(String::from_utf8_lossy(&nack).contains("MSA|AE"), "{}", String::from_utf8_lossy(&nack));
 }
 
 /// The messages addressed to `item`, newest first, once there are `n`.

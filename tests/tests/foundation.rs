@@ -59,11 +59,11 @@ fn iris_production_routes_mllp_to_mllp_and_files_by_content() {
 
     let mut client = Client::connect_retry(in_port);
     let ack = client.send(&hl7::adt("ADT-1", "MRN1")).unwrap();
-    assert_eq!(hl7::ack_code(&ack), "AA");
+    assert_eq!(hl7::ack_code(&ack), "CA");
     assert_eq!(hl7::value(&ack, "MSA-2"), "ADT-1");
     assert_eq!(hl7::value(&ack, "MSH-9.1"), "ACK");
     let ack = client.send(&hl7::oru("ORU-1", "MRN2")).unwrap();
-    assert_eq!(hl7::ack_code(&ack), "AA");
+    assert_eq!(hl7::ack_code(&ack), "CA");
 
     receiver.wait_for_count(1, T);
     assert_eq!(receiver.control_ids(), vec!["ADT-1"]);
@@ -111,16 +111,18 @@ fn malformed_input_gets_a_nack_with_err_and_the_connection_stays_usable() {
     let _engine = Engine::start(&config, &dir.join("data"), &[]);
     let mut client = Client::connect_retry(in_port);
 
+    // Junk is a content error with no version to read: the A code (docs/iris-settings.md §9.1.3).
     let nack = client.send(b"this is not HL7 at all").unwrap();
-    assert_eq!(hl7::ack_code(&nack), "AR");
+    assert_eq!(hl7::ack_code(&nack), "AE");
     assert!(hie_hl7::parse(&nack).unwrap().has_segment("ERR"), "NACK has ERR: {}", String::from_utf8_lossy(&nack));
 
     let nack = client.send(b"MSH|^~\\&|A|B|C|D|20260101||||1|P|2.4\rPID|1\r").unwrap();
-    assert!(["AR", "AE"].contains(&hl7::ack_code(&nack).as_str()), "missing MSH-9: {}", String::from_utf8_lossy(&nack));
+    // A content error; this header's MSH-12 is `P` (no version), so the A code.
+    assert_eq!(hl7::ack_code(&nack), "AE", "missing MSH-9: {}", String::from_utf8_lossy(&nack));
 
     // Same connection, good message: accepted.
     let ack = client.send(&hl7::adt("OK-1", "M")).unwrap();
-    assert_eq!(hl7::ack_code(&ack), "AA");
+    assert_eq!(hl7::ack_code(&ack), "CA");
 }
 
 #[test]
@@ -201,9 +203,9 @@ fn a_panicking_plugin_takes_the_error_path_and_the_engine_keeps_running() {
 
     // Accepted (committed) first; the panic happens later, in the probe's process.
     let bad = hl7::with_note(hl7::adt("BOOM", "M"), "PANIC");
-    assert_eq!(hl7::ack_code(&client.send(&bad).unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&client.send(&bad).unwrap()), "CA");
     for i in 0..3 {
-        assert_eq!(hl7::ack_code(&client.send(&hl7::adt(&format!("OK{i}"), "M")).unwrap()), "AA");
+        assert_eq!(hl7::ack_code(&client.send(&hl7::adt(&format!("OK{i}"), "M")).unwrap()), "CA");
     }
     receiver.wait_for_count(3, T);
     assert_eq!(receiver.control_ids(), vec!["OK0", "OK1", "OK2"]);
@@ -230,7 +232,7 @@ fn oversize_frames_close_the_connection_and_are_logged_with_the_peer() {
     assert!(engine.log_text().contains("127.0.0.1"), "peer address logged");
     // The listener still works for others.
     let mut other = Client::connect_retry(in_port);
-    assert_eq!(hl7::ack_code(&other.send(&hl7::adt("AFTER", "M")).unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&other.send(&hl7::adt("AFTER", "M")).unwrap()), "CA");
 }
 
 #[test]
@@ -409,7 +411,7 @@ fn sigterm_drains_in_flight_work_and_exits_zero() {
     let mut engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
     let mut client = Client::connect_retry(in_port);
     let slow = hl7::with_note(hl7::adt("SLOW", "M"), "SLEEP500");
-    assert_eq!(hl7::ack_code(&client.send(&slow).unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&client.send(&slow).unwrap()), "CA");
     // SIGTERM while the probe is inside its 500 ms call (not while it is still queued).
     engine.wait_until(T, "SLOW in flight at Probe", |_| engine.item("Probe")["in_flight"] == 1);
     let status = engine.terminate();
@@ -431,7 +433,7 @@ fn shutdown_timeout_leaves_a_stuck_item_and_its_message_is_back_in_flight_after_
     let mut client = Client::connect_retry(in_port);
     // The probe will be inside a 60 s call when the engine is told to stop.
     let stuck = hl7::with_note(hl7::adt("STUCK", "M"), "SLEEP60000");
-    assert_eq!(hl7::ack_code(&client.send(&stuck).unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&client.send(&stuck).unwrap()), "CA");
     engine.wait_until(T, "STUCK in flight at Probe", |_| engine.item("Probe")["in_flight"] == 1);
     // Waits at most 30 s: without ShutdownTimeout the drain would take the full minute.
     let status = engine.terminate();
@@ -456,7 +458,7 @@ fn a_paused_operation_keeps_messages_queued_and_delivers_them_on_resume() {
     assert_eq!(engine.item("Out")["state"], "Paused");
     let mut client = Client::connect_retry(in_port);
     for i in 0..5 {
-        assert_eq!(hl7::ack_code(&client.send(&hl7::adt(&format!("Q{i}"), "M")).unwrap()), "AA");
+        assert_eq!(hl7::ack_code(&client.send(&hl7::adt(&format!("Q{i}"), "M")).unwrap()), "CA");
     }
     engine.wait_until(T, "5 queued at Out", |_| engine.item("Out")["queue_depth"] == 5);
     std::thread::sleep(Duration::from_millis(300));
@@ -557,10 +559,10 @@ fn local_interface_limits_the_listener_and_allowed_addresses_take_names_and_port
     std::fs::write(&config, yaml).unwrap();
     let _engine = Engine::start(&config, &dir.join("data"), &[]);
     let ack = |port: u16| Client::connect_retry(port).send(&hl7::adt("L", "M")).map(|a| hl7::ack_code(&a));
-    assert_eq!(ack(open_port).expect("127.0.0.1 is served"), "AA");
+    assert_eq!(ack(open_port).expect("127.0.0.1 is served"), "CA");
     // 127.0.0.2 is loopback too, but not the address the listener is bound to.
     assert!(std::net::TcpStream::connect(("127.0.0.2", open_port)).is_err(), "bound to 127.0.0.1 only");
-    assert_eq!(ack(named_port).expect("localhost resolves to this peer"), "AA");
+    assert_eq!(ack(named_port).expect("localhost resolves to this peer"), "CA");
     assert!(ack(port_bound).is_err(), "a peer from another source port is refused");
 }
 
@@ -599,7 +601,7 @@ items:
     let receiver = Receiver::start(out_port);
     let engine = Engine::start(&config, &dir.join("data"), &[]);
     let mut client = Client::connect_retry(in_port);
-    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("TLS-1", "M")).unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("TLS-1", "M")).unwrap()), "CA");
     receiver.wait_for_count(1, T);
     assert_eq!(receiver.control_ids(), vec!["TLS-1"], "through ToHub and Hub over TLS");
     let hub = engine.item("ToHub");
@@ -633,7 +635,7 @@ fn operations_retry_while_the_receiver_is_down_and_deliver_when_it_returns() {
     let engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
     let mut client = Client::connect_retry(in_port);
     for i in 0..3 {
-        assert_eq!(hl7::ack_code(&client.send(&hl7::adt(&format!("R{i}"), "M")).unwrap()), "AA");
+        assert_eq!(hl7::ack_code(&client.send(&hl7::adt(&format!("R{i}"), "M")).unwrap()), "CA");
     }
     engine.wait_until(T, "retries at Out", |_| engine.item("Out")["retries"].as_u64().unwrap_or(0) >= 1);
     // A receiver that first rejects (AR: retry per ReplyCodeActions), then accepts.

@@ -57,7 +57,7 @@ fn a_production_with_disabled_items_iris_would_start_validates_with_warnings_and
     let receiver = Receiver::start(out_port);
     let _engine = Engine::start(&config, &dir.join("data"), &[]);
     let mut client = Client::connect_retry(in_port);
-    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("D1", "MRN1")).unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("D1", "MRN1")).unwrap()), "CA");
     receiver.wait_for_count(1, T);
     assert_eq!(receiver.control_ids(), ["D1"]);
     // Enabled, the same items are errors.
@@ -155,7 +155,7 @@ fn operations_write_clean_hl7_while_the_stored_message_stays_byte_exact() {
     let mut client = Client::connect_retry(in_port);
     // A BOM, LF terminators and a blank line, as some senders write.
     let sent = b"\xEF\xBB\xBFMSH|^~\\&|PAS|RXX|EPR|RXX|20260101120000||ADT^A01|C1|P|2.4\nEVN|A01|20260101120000\n\nPID|1||MRN9^^^RXX^MR||Smith^Al\n";
-    assert_eq!(hl7::ack_code(&client.send(sent).unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&client.send(sent).unwrap()), "CA");
     let clean: &[u8] =
         b"MSH|^~\\&|PAS|RXX|EPR|RXX|20260101120000||ADT^A01|C1|P|2.4\rEVN|A01|20260101120000\rPID|1||MRN9^^^RXX^MR||Smith^Al\r";
     receiver.wait_for_count(1, T);
@@ -233,7 +233,7 @@ fn system_default_settings_in_a_studio_export_apply_with_iris_precedence_and_exp
     let (epr, rad) = (Receiver::start(port("21002").parse().unwrap()), Receiver::start(port("21004").parse().unwrap()));
     let _engine = Engine::start(&config, &dir.join("engine-data"), &[]);
     let mut client = Client::connect_retry(port("21001").parse().unwrap());
-    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("E1", "MRN1")).unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("E1", "MRN1")).unwrap()), "CA");
     epr.wait_for_count(1, T);
     rad.wait_for_count(1, T);
     let written = hie_tests::wait_for(T, "the ADT archive file", || {

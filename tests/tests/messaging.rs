@@ -455,7 +455,7 @@ items:
     let mut client = Client::connect_retry(in_port);
     client.send(&hl7::with_note(hl7::adt("BAD", "M"), "FAIL")).unwrap();
     for i in 0..4 {
-        assert_eq!(hl7::ack_code(&client.send(&hl7::adt(&format!("Q{i}"), "M")).unwrap()), "AA");
+        assert_eq!(hl7::ack_code(&client.send(&hl7::adt(&format!("Q{i}"), "M")).unwrap()), "CA");
     }
     let alerts_of = |kind: &str, item: &str| {
         let a = engine.get("/api/alerts");

@@ -126,7 +126,7 @@ fn the_cli_finds_shows_suspends_resends_and_purges_messages() {
     let config = pipeline(&dir, in_port, out_port, "fsync", "");
     let receiver = Receiver::start(out_port);
     let engine = Engine::start(&config, &dir.join("data"), &[]);
-    assert_eq!(send_all(in_port, &[hl7::adt("CLI1", "MRN77"), hl7::oru("CLI2", "MRN78")]), vec!["AA"; 2]);
+    assert_eq!(send_all(in_port, &[hl7::adt("CLI1", "MRN77"), hl7::oru("CLI2", "MRN78")]), vec!["CA"; 2]);
     receiver.wait_for_count(2, T);
 
     // search by control id, by HL7 field, by item and status; show one with its body.
@@ -148,7 +148,7 @@ fn the_cli_finds_shows_suspends_resends_and_purges_messages() {
 
     // Suspend a queued one, resend the item's suspended messages, resend with an edited body.
     engine.post("/api/items/Out/pause", None);
-    assert_eq!(send_all(in_port, &[hl7::adt("CLI3", "MRN79")]), vec!["AA"]);
+    assert_eq!(send_all(in_port, &[hl7::adt("CLI3", "MRN79")]), vec!["CA"]);
     let queued = wait_for(T, "CLI3 queued at Out", || {
         let (_, r) = cli(&engine, &["search", "--control-id", "CLI3", "--item", "Out", "--status", "Queued"]);
         r["messages"][0]["id"].as_u64()

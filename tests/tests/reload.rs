@@ -72,7 +72,7 @@ impl Load {
                         let id = format!("L{s}-{n}");
                         n += 1;
                         match c.send(&hl7::adt(&id, &format!("M{s}"))) {
-                            Ok(ack) if hl7::ack_code(&ack) == "AA" => acked.lock().unwrap().push((id, Instant::now())),
+                            Ok(ack) if hl7::accepted(&ack) => acked.lock().unwrap().push((id, Instant::now())),
                             _ => {
                                 dropped.store(true, Ordering::SeqCst);
                                 return;
@@ -219,7 +219,7 @@ fn broken_packs_are_rejected_and_the_running_version_keeps_serving() {
         assert_eq!(event["outcome"], "rejected", "{what}: {event}");
         assert!(event["detail"].as_str().unwrap().contains(reason), "{what}: {event}");
         let id = format!("B{n}");
-        assert_eq!(hl7::ack_code(&client.send(&hl7::adt(&id, "M")).unwrap()), "AA");
+        assert_eq!(hl7::ack_code(&client.send(&hl7::adt(&id, "M")).unwrap()), "CA");
         receiver.wait_for_count(n + 1, T);
         assert_eq!(hl7::value(&receiver.messages()[n], "ZPR-1"), "v1", "{what}: v1 still serving");
     }
@@ -278,7 +278,7 @@ fn a_config_edit_touches_only_what_it_changes_bad_edits_are_rejected_and_rollbac
     }
     engine.wait_until(T, "3 waiting at Gone", |_| engine.item("Gone")["queue_depth"] == 3);
     let mut client = Client::connect_retry(in_port);
-    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("BEFORE", "M")).unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("BEFORE", "M")).unwrap()), "CA");
 
     // Edit: add New, change Route (now also to New), remove Gone (and In2 that fed it).
     let edited = config_v1(in_port, in2_port, out_port)
@@ -312,7 +312,7 @@ fn a_config_edit_touches_only_what_it_changes_bad_edits_are_rejected_and_rollbac
     assert_eq!(suspended["count"], 3, "the removed item's messages are kept, Suspended: {suspended}");
 
     // The old connection to the unchanged service still works, and routing uses the edit.
-    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("AFTER", "M")).unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("AFTER", "M")).unwrap()), "CA");
     wait_for(T, "a file from New", || (finished_files(&dir.join("new"))?.len() == 1).then_some(()));
 
     // An invalid edit is rejected with file/line/item/setting and traffic continues.
@@ -330,7 +330,7 @@ fn a_config_edit_touches_only_what_it_changes_bad_edits_are_rejected_and_rollbac
         "{line}"
     );
     assert_eq!(engine.production()["config"]["version"], 2);
-    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("STILL", "M")).unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("STILL", "M")).unwrap()), "CA");
     receiver.wait_for_count(3, T);
 
     // Roll back to version 1: Gone and In2 return, New goes.
@@ -388,7 +388,7 @@ fn a_reloaded_production_that_names_a_new_plugin_directory_gets_its_packs_withou
     // Started without the probe pack's directory: HIE.Test.Probe is unknown.
     let engine = Engine::start(&config, &dir.join("data"), &[]);
     let mut client = Client::connect_retry(in_port);
-    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("BEFORE", "M")).unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("BEFORE", "M")).unwrap()), "CA");
 
     // The edit names the probe's directory and routes through a probe item.
     let probe_dir = packs::probe();
@@ -400,7 +400,7 @@ fn a_reloaded_production_that_names_a_new_plugin_directory_gets_its_packs_withou
     assert_eq!(code, 200, "the new directory's class resolves: {body}");
     // In changed (its target), so it restarted: a new connection.
     let mut client = Client::connect_retry(in_port);
-    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("AFTER", "M")).unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("AFTER", "M")).unwrap()), "CA");
     receiver.wait_for_count(2, T);
     let after = String::from_utf8(receiver.messages()[1].clone()).unwrap();
     assert!(after.contains("AFTER") && after.contains("ZPR|"), "went through the probe: {after}");

@@ -113,6 +113,7 @@ fn every_production_of_the_corpus_that_validates_runs_and_one_that_does_not_is_r
         "bare-production.xml",
         "udl-production.cls",
         "esd-precedence.export.xml",
+        "nhs-adt.export.xml",
         "nhs-adt.export.xml --skip-unresolved",
         "06_irisdemo-demo-readmission_risksrv_IRISDemo.Production.cls --skip-unresolved",
     ] {
@@ -176,4 +177,55 @@ fn a_missing_or_unparseable_rules_file_fails_validation_and_skip_unresolved_runs
     let production = engine.production();
     let names: Vec<&str> = production["items"].as_array().unwrap().iter().filter_map(|i| i["name"].as_str()).collect();
     assert!(names.contains(&"In") && names.contains(&"Archive") && !names.contains(&"Router"), "{production}");
+}
+
+/// Issue 17 item 10: `hie validate` ends with a table of the classes the production
+/// uses — items and disabled items per class, and the pack that provides each, or why
+/// it cannot exist in HIE, or that it is the Trust's own — and `--json` carries it.
+#[test]
+fn validate_ends_with_a_migration_report_of_every_class_and_who_provides_it() {
+    let tmp = TempDir::new("vr-migration");
+    let root = tmp.join("p");
+    copy_dir(&workspace_root().join("tests/fixtures/iris/productions"), &root);
+    let file = root.join("nhs-adt.export.xml");
+    let defaults = root.join("nhs-adt.DefaultSettings.xml");
+    let (_, out, err) = run_hie(&["validate", file.to_str().unwrap(), "--defaults", defaults.to_str().unwrap()]);
+    let report = out.split("classes this production uses:").nth(1).unwrap_or_else(|| panic!("no report:\n{out}{err}"));
+    let row = |class: &str| -> Vec<String> {
+        let line = report
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(class))
+            .unwrap_or_else(|| panic!("no row for {class}:\n{report}"));
+        line.split_whitespace().skip(1).map(str::to_string).collect()
+    };
+    assert_eq!(row("EnsLib.HL7.Operation.TCPOperation")[..3], ["18", "2", "hie-pack-hl7"], "{report}");
+    assert_eq!(row("EnsLib.HL7.Service.TCPService")[..3], ["6", "1", "hie-pack-hl7"], "{report}");
+    assert_eq!(row("NHSTrust.TIE.BP.PDSTrace").join(" "), "1 1 custom class: port it to a pack", "{report}");
+    assert!(report.lines().nth(1).is_some_and(|h| h.contains("CLASS") && h.contains("PROVIDED BY")), "{report}");
+
+    // A gateway class says why it cannot exist in HIE; --json carries the same rows.
+    let other = tmp.join("gateway.xml");
+    std::fs::write(
+        &other,
+        r#"<Production Name="Trust.Gateway">
+  <Item Name="Java_In" ClassName="EnsLib.JavaGateway.Service" Enabled="true"/>
+  <Item Name="Pass" ClassName="HIE.Process.Passthrough" Enabled="true"/>
+</Production>
+"#,
+    )
+    .unwrap();
+    let (_, out, _) = run_hie(&["validate", other.to_str().unwrap()]);
+    assert!(
+        out.lines().any(|l| l.starts_with("EnsLib.JavaGateway.Service") && l.contains("not available in HIE: ")),
+        "{out}"
+    );
+    let (_, out, _) = run_hie(&["validate", other.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let classes = v["classes"].as_array().unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(classes[0]["class"], "EnsLib.JavaGateway.Service", "{v}");
+    assert_eq!(classes[0]["status"], "unavailable", "{v}");
+    assert!(classes[0]["reason"].as_str().is_some_and(|r| r.contains("Java")), "{v}");
+    assert_eq!(classes[1]["status"], "pack", "{v}");
+    assert_eq!(classes[1]["pack"], "hie-pack-hl7", "{v}");
+    assert_eq!((classes[1]["items"].as_u64(), classes[1]["disabled"].as_u64()), (Some(1), Some(0)), "{v}");
 }

@@ -56,7 +56,7 @@ fn iris_paths_index_search_and_order_messages_read_with_the_session_schema_categ
     let engine = Engine::start(&config, &dir.join("data"), &[]);
     let mut client = Client::connect_retry(in_port);
     for msg in [hl7::adt("A1", "MRN-A1"), hl7::oru("O1", "MRN-O1"), hl7::oru("O2", "MRN-O2")] {
-        assert_eq!(hl7::ack_code(&client.send(&msg).unwrap()), "AA");
+        assert_eq!(hl7::ack_code(&client.send(&msg).unwrap()), "CA");
     }
     receiver.wait_for_count(3, T);
     let found = |path: &str, value: &str| -> Vec<String> {
@@ -99,7 +99,7 @@ fn iris_paths_index_search_and_order_messages_read_with_the_session_schema_categ
         (indexed() == serde_json::json!(want)).then_some(())
     });
     assert_eq!(found(OBX5, "5.5"), ["O1", "O2"], "backfilled through the structure");
-    assert_eq!(hl7::ack_code(&client.send(&hl7::oru("O3", "MRN-O3")).unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&client.send(&hl7::oru("O3", "MRN-O3")).unwrap()), "CA");
     receiver.wait_for_count(4, T);
     assert_eq!(found(OBX5, "5.5"), ["O1", "O2", "O3"], "indexed as stored");
     assert!(found(OBX5, "5.5").len() == 3 && found(FAMILY, "Smith") == ["A1"]);
@@ -110,6 +110,6 @@ fn iris_paths_index_search_and_order_messages_read_with_the_session_schema_categ
     assert_ne!(code, 200, "{body}");
     let text = body.to_string();
     assert!(text.contains("SearchFields") && text.contains("PatientNmae"), "{text}");
-    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("A2", "MRN-A2")).unwrap()), "AA");
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("A2", "MRN-A2")).unwrap()), "CA");
     receiver.wait_for_count(5, T);
 }

@@ -23,7 +23,8 @@
 //!                                                read) again and again until N rows are read;
 //!                                                the bound of the SQL inbound adapter
 //! hie-bench soak-send --port P --rate R --seconds S --acked-file F [--connections N]
-//!                                                the soak's sender: resends until AA, logs AA'd ids
+//!                                                the soak's sender: resends until AA or CA,
+//!                                                logs the accepted ids
 //! hie-bench sql-exec --dsn D --sql S             runs statements (benchmark set-up, no psql needed)
 //! hie-bench routing --fixtures DIR [--iterations N]  per-message cost of IRIS rules, their YAML
 //!                                                twin, a DTL and Validation, against parsing alone

@@ -1,10 +1,12 @@
 //! The soak's sender: messages at a fixed rate for a time, through kills and outages.
 //!
 //! Each connection sends `SOAK-<conn>-<n>` in order, one at a time, waiting for its ACK
-//! (as an HL7 sender does). A connection that breaks, or an answer other than AA, is
-//! retried with the same message after a pause (at-least-once, as real senders resend),
-//! so the engine's restarts cost duplicates downstream, never gaps. Every AA'd id is
-//! appended to `--acked-file`: what the engine promised to deliver.
+//! (as an HL7 sender does). A connection that breaks, or an answer other than an accept
+//! (AA, or CA: HIE's services send commit codes for v2.3+ messages under IRIS's default
+//! UseAckCommitCodes=1), is retried with the same message after a pause (at-least-once,
+//! as real senders resend), so the engine's restarts cost duplicates downstream, never
+//! gaps. Every accepted id is appended to `--acked-file`: what the engine promised to
+//! deliver.
 
 use super::*;
 
@@ -60,7 +62,7 @@ pub fn send(opts: &Opts) -> Result<(), String> {
                         };
                         sent.fetch_add(1, Ordering::Relaxed);
                         match c.send(&msg).ok().and_then(|r| load::msa(&r)) {
-                            Some((code, _)) if code == "AA" => {
+                            Some((code, _)) if hie_tests::hl7::is_accept_code(&code) => {
                                 acked.fetch_add(1, Ordering::Relaxed);
                                 if let Ok(mut f) = out.lock() {
                                     let _ = writeln!(f, "{id}");
