@@ -26,6 +26,7 @@
 
 pub mod adapter;
 pub mod api;
+pub mod audit;
 pub mod engine;
 pub mod journal;
 pub mod lock;

@@ -162,7 +162,8 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        let service = TowerToHyperService::new(router.clone());
+        // Each request knows its peer (the audit trail records where an action came from).
+        let service = TowerToHyperService::new(router.clone().layer(axum::Extension(super::auth::Peer(peer))));
         let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

@@ -133,7 +133,13 @@ async fn search(State(s): State<ApiState>, Query(p): Query<SearchParams>) -> Res
     })))
 }
 
-async fn show(State(s): State<ApiState>, Path(id): Path<u64>) -> Result<Json<Value>, ApiError> {
+async fn show(
+    State(s): State<ApiState>,
+    Path(id): Path<u64>,
+    caller: Option<axum::Extension<super::auth::Caller>>,
+) -> Result<Json<Value>, ApiError> {
+    // A viewer sees the header, never the body or the reply.
+    let bodies = caller.is_none_or(|c| c.role >= super::auth::Role::Operator);
     let journal = s.engine.inner.journal.clone();
     let (row, body, reply) = tokio::task::spawn_blocking(move || -> Result<_, crate::journal::JournalError> {
         let Some(row) = journal.header(id)? else { return Ok((None, None, None)) };
@@ -146,9 +152,13 @@ async fn show(State(s): State<ApiState>, Path(id): Path<u64>) -> Result<Json<Val
     .map_err(internal)?;
     let row = row.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no message {id}")))?;
     let mut v = row_json(&row);
-    v["body"] = json!(body.as_ref().map(|b| String::from_utf8_lossy(b).to_string()));
     v["body_size"] = json!(body.as_ref().map(|b| b.len()));
-    v["reply"] = json!(reply.as_ref().map(|b| String::from_utf8_lossy(b).to_string()));
+    if bodies {
+        v["body"] = json!(body.as_ref().map(|b| String::from_utf8_lossy(b).to_string()));
+        v["reply"] = json!(reply.as_ref().map(|b| String::from_utf8_lossy(b).to_string()));
+    } else {
+        v["body_withheld"] = json!("the viewer role sees no bodies");
+    }
     Ok(Json(v))
 }
 

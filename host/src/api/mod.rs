@@ -24,6 +24,8 @@ pub struct ApiState {
     pub engine: Engine,
     /// Hot reload of config and packs.
     pub reloader: std::sync::Arc<crate::reload::Reloader>,
+    /// The audit trail (`<data-dir>/audit.jsonl`).
+    pub audit: std::sync::Arc<crate::audit::AuditLog>,
 }
 
 /// An API error: status code and message, answered as JSON.
@@ -35,14 +37,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Builds the router; with `token`, every request must present it. The request limits
-/// ([`limits`]) apply before the token check, so unauthenticated floods are bounded too.
-pub fn router(state: ApiState, token: Option<auth::ApiToken>, limits: &limits::Limits) -> Router {
-    let router = routes(state);
-    let router = match token {
-        Some(token) => router.layer(axum::middleware::from_fn_with_state(token, auth::require_token)),
-        None => router,
-    };
+/// Builds the router; with `tokens`, every request must present one and its role must
+/// allow the request; every audited request is recorded ([`auth::authorize`]). The
+/// request limits ([`limits`]) apply before the token check, so unauthenticated floods
+/// are bounded too.
+pub fn router(state: ApiState, tokens: Option<auth::Tokens>, limits: &limits::Limits) -> Router {
+    let gate = auth::Gate { tokens, audit: state.audit.clone() };
+    let router = routes(state).layer(axum::middleware::from_fn_with_state(gate, auth::authorize));
     limits::limit_requests(router, limits)
 }
 
@@ -59,6 +60,7 @@ fn routes(state: ApiState) -> Router {
         .route("/api/config/rollback/{version}", post(rollback))
         .route("/api/plugins", get(plugins))
         .route("/api/alerts", get(alerts))
+        .route("/api/audit", get(audit))
         .merge(messages::routes())
         .merge(lookups::routes())
         .with_state(state)
@@ -68,14 +70,35 @@ fn routes(state: ApiState) -> Router {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ApiState,
-    token: Option<auth::ApiToken>,
+    tokens: Option<auth::Tokens>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, token = token.is_some(), "management API listening");
+        tracing::info!(%addr, tokens = tokens.is_some(), "management API listening");
     }
     let limits = limits::Limits::default();
-    limits::serve(listener, router(state, token, &limits), &limits, shutdown).await
+    limits::serve(listener, router(state, tokens, &limits), &limits, shutdown).await
+}
+
+/// Query of `GET /api/audit`.
+#[derive(serde::Deserialize)]
+struct AuditQuery {
+    /// At most this many entries (default 100).
+    limit: Option<usize>,
+}
+
+/// The audit trail, newest first.
+async fn audit(
+    State(s): State<ApiState>,
+    axum::extract::Query(q): axum::extract::Query<AuditQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let log = s.audit.clone();
+    let limit = q.limit.unwrap_or(100).min(100_000);
+    let entries = tokio::task::spawn_blocking(move || log.recent(limit))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(json!({ "entries": entries })))
 }
 
 /// Recent alerts, newest first, and how many were raised since start.

@@ -2,7 +2,7 @@
 
 use super::logging::{say_error, say_warn};
 use clap::Args;
-use hie_host::api::auth::{self, ApiToken};
+use hie_host::api::auth::{self, Tokens};
 use hie_host::api::{self, ApiState};
 use hie_host::engine::{Engine, EngineOptions, PackStore};
 use hie_host::journal::Journal;
@@ -28,8 +28,9 @@ pub struct RunArgs {
     /// Management API address. Anything but loopback needs --api-token-file.
     #[arg(long, default_value = "127.0.0.1:9840")]
     pub api: SocketAddr,
-    /// File holding the API's bearer token (at least 16 characters): every API request
-    /// must then send `Authorization: Bearer <token>`.
+    /// File holding the API's bearer tokens (each at least 16 characters): one token
+    /// (admin), or `NAME ROLE TOKEN` lines with roles viewer, operator, admin. Every API
+    /// request must then send `Authorization: Bearer <token>`.
     #[arg(long, env = "HIE_API_TOKEN_FILE", value_name = "FILE")]
     pub api_token_file: Option<PathBuf>,
     /// Run the items whose classes resolve and can be built; skip (and report) the others.
@@ -65,7 +66,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let token = match &args.api_token_file {
-        Some(path) => match ApiToken::load(path) {
+        Some(path) => match Tokens::load(path) {
             Ok(t) => {
                 if auth::readable_by_others(path) {
                     say_warn!(
@@ -157,7 +158,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let shutdown = tokio_util::sync::CancellationToken::new();
-        let api_state = ApiState { engine: engine.clone(), reloader: reloader.clone() };
+        let audit = std::sync::Arc::new(hie_host::audit::AuditLog::new(&args.data_dir));
+        let api_state = ApiState { engine: engine.clone(), reloader: reloader.clone(), audit };
         let api_shutdown = shutdown.clone();
         let api_addr = args.api;
         let api_task = tokio::spawn(async move {
