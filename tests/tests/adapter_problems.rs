@@ -118,3 +118,42 @@ fn a_database_away_at_start_shows_on_the_item_is_retried_and_clears_when_it_come
 fn a_database_away_at_start_shows_on_the_item_is_retried_and_clears_when_it_comes_in_a_worker() {
     source_away_at_start("multi_process");
 }
+
+/// IRIS `AlertGracePeriod`: with `AlertOnError`, a service whose inbound adapter cannot
+/// reach its source alerts once the problem has lasted the grace period; one with a long
+/// grace period has not alerted while the other already has. No database is needed: the
+/// DSNs name a port nobody listens on.
+#[test]
+fn a_source_away_alerts_after_alert_grace_period_and_not_before() {
+    let dir = TempDir::new("alert-grace");
+    let config = dir.join("production.yaml");
+    let item = |name: &str, grace: u32| {
+        format!(
+            "  - id: {name}\n    class: EnsLib.SQL.Service.GenericService\n    adapter_settings:\n      DSN: \"host=127.0.0.1 port={} user=hie dbname=none connect_timeout=2\"\n      Query: \"SELECT 1\"\n      CallInterval: 0.2\n    host_settings: {{AlertOnError: 1, AlertGracePeriod: {grace}}}\n",
+            free_port()
+        )
+    };
+    std::fs::write(&config, format!("name: Grace\nitems:\n{}{}", item("Quick", 0), item("Patient", 3600))).unwrap();
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    let connection_alerts = |e: &Engine| -> Vec<String> {
+        e.get("/api/alerts")["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["kind"] == "connection")
+            .filter_map(|a| a["item"].as_str().map(str::to_string))
+            .collect()
+    };
+    wait_for(T, "Quick's connection alert", || connection_alerts(&engine).contains(&"Quick".to_string()).then_some(()));
+    // Both have the problem; only the one past its grace period alerted.
+    wait_for(T, "Patient's problem shown", || {
+        let note = engine.item("Patient")["state_note"].as_str().unwrap_or("").to_string();
+        note.starts_with("adapter:").then_some(())
+    });
+    let alerted = connection_alerts(&engine);
+    assert_eq!(alerted, ["Quick"], "one alert, from Quick only: {alerted:?}");
+    let alerts = engine.get("/api/alerts");
+    let quick = alerts["alerts"].as_array().and_then(|a| a.iter().find(|x| x["kind"] == "connection").cloned());
+    let text = quick.map(|a| a["text"].as_str().unwrap_or("").to_string()).unwrap_or_default();
+    assert!(text.contains("cannot reach its source"), "{alerts}");
+}

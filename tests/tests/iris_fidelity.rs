@@ -242,3 +242,39 @@ fn system_default_settings_in_a_studio_export_apply_with_iris_precedence_and_exp
     let bytes = std::fs::read(&written[0]).unwrap();
     assert!(bytes.ends_with(b"\r") && !bytes.contains(&b'\n'), "E15's Separators: CR only");
 }
+
+/// IRIS `ConfirmComplete` 1 with `FileAccessTimeout`: a file still being written (a
+/// writer that pauses 200 ms between writes) is taken only once it has gone unmodified
+/// for FileAccessTimeout, so the message holds everything the writer wrote.
+#[test]
+fn a_file_being_written_is_taken_whole_after_file_access_timeout() {
+    let dir = TempDir::new("iris-file-access");
+    let (inbox, out) = (dir.join("in"), dir.join("out"));
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let config = dir.join("production.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "name: Slow\nitems:\n  - id: In\n    class: EnsLib.HL7.Service.FileService\n    adapter_settings: {{FilePath: {}, CallInterval: 0.1, ConfirmComplete: 1, FileAccessTimeout: 5}}\n    host_settings: {{TargetConfigNames: Out}}\n  - id: Out\n    class: EnsLib.HL7.Operation.FileOperation\n    adapter_settings: {{FilePath: {}}}\n",
+            inbox.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let _engine = Engine::start(&config, &dir.join("data"), &[]);
+    let file = inbox.join("slow.hl7");
+    std::fs::write(&file, b"MSH|^~\\&|PAS|RXX|EPR|RXX|20260101120000||ADT^A01|SLOW1|P|2.4\rPID|1||M1\r").unwrap();
+    for i in 1..=6 {
+        std::thread::sleep(Duration::from_millis(200));
+        let mut f = std::fs::OpenOptions::new().append(true).open(&file).unwrap();
+        std::io::Write::write_all(&mut f, format!("ZAP|{i}\r").as_bytes()).unwrap();
+    }
+    let written =
+        hie_tests::wait_for(T, "the message written out", || hie_tests::finished_files(&out).filter(|f| !f.is_empty()));
+    assert_eq!(written.len(), 1, "one message: {written:?}");
+    let text = String::from_utf8(std::fs::read(&written[0]).unwrap()).unwrap();
+    for i in 1..=6 {
+        assert!(text.contains(&format!("ZAP|{i}\r")), "segment {i} of the writer is in the message: {text:?}");
+    }
+}

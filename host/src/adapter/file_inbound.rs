@@ -33,6 +33,31 @@ struct Config {
     interval: Duration,
     /// `FileFraming=Whole`: each file is one message, never split.
     whole: bool,
+    /// How long a file must go unmodified before it is taken: IRIS `FileAccessTimeout`
+    /// when `ConfirmComplete` asks for the size check (bit 1), else 200 ms.
+    settle: Duration,
+}
+
+/// The settle time from IRIS `ConfirmComplete` (a bit set: 1 = the size has stopped
+/// changing) and `FileAccessTimeout` (seconds): a writer that pauses less than that
+/// between writes never has its file taken half-written.
+fn settle_time(confirm: &str, access_timeout: &str) -> Result<Duration, String> {
+    let bits: u32 = match confirm.trim() {
+        "" => 0,
+        v => v.parse().map_err(|_| format!("adapter setting ConfirmComplete: invalid value {v:?}: expected a number (bits: 1 size, 2 rename, 4 readable, 8 writable)"))?,
+    };
+    if bits & 1 == 0 {
+        return Ok(Duration::from_millis(200));
+    }
+    let secs: f64 = match access_timeout.trim() {
+        "" => 2.0,
+        v => v
+            .parse()
+            .ok()
+            .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+            .ok_or_else(|| format!("adapter setting FileAccessTimeout: invalid value {v:?}: expected seconds"))?,
+    };
+    Ok(Duration::from_secs_f64(secs).max(Duration::from_millis(200)))
 }
 
 /// Reads `FileFraming`: `HL7` (or empty) splits files into HL7 messages, `Whole` does not.
@@ -69,6 +94,7 @@ pub fn start(ctx: InboundContext) -> Result<Vec<JoinHandle<()>>, String> {
             .unwrap_or(Duration::from_secs(5))
             .max(Duration::from_millis(50)),
         whole: whole_files(&settings.text("FileFraming"))?,
+        settle: settle_time(&settings.text("ConfirmComplete"), &settings.text("FileAccessTimeout"))?,
     };
     tracing::info!(item = %ctx.item, dir = %config.dir.display(), "file poller started");
     Ok(vec![ctx.runtime.clone().spawn(poll_loop(ctx, config))])
@@ -97,7 +123,7 @@ async fn poll_loop(ctx: InboundContext, config: Config) {
 }
 
 /// Files in the directory matching a spec, oldest name first, skipping files written
-/// in the last 200 ms (probably still being written).
+/// within the settle time (probably still being written).
 fn list(config: &Config) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(&config.dir) else { return Vec::new() };
     let now = SystemTime::now();
@@ -111,7 +137,7 @@ fn list(config: &Config) -> Vec<PathBuf> {
         .filter(|e| {
             e.metadata()
                 .and_then(|m| m.modified())
-                .map(|m| now.duration_since(m).unwrap_or_default() >= Duration::from_millis(200))
+                .map(|m| now.duration_since(m).unwrap_or_default() >= config.settle)
                 .unwrap_or(false)
         })
         .map(|e| e.path())
@@ -235,7 +261,19 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{glob_match, whole_files};
+    use super::{glob_match, settle_time, whole_files};
+
+    #[test]
+    fn confirm_complete_size_makes_file_access_timeout_the_settle_time() {
+        use std::time::Duration;
+        assert_eq!(settle_time("", ""), Ok(Duration::from_millis(200)));
+        assert_eq!(settle_time("0", "10"), Ok(Duration::from_millis(200)), "no size check: HIE's 200 ms");
+        assert_eq!(settle_time("1", ""), Ok(Duration::from_secs(2)), "IRIS's default FileAccessTimeout");
+        assert_eq!(settle_time("3", "5"), Ok(Duration::from_secs(5)));
+        assert_eq!(settle_time("1", "0"), Ok(Duration::from_millis(200)), "never less than 200 ms");
+        assert!(settle_time("x", "").unwrap_err().contains("ConfirmComplete"));
+        assert!(settle_time("1", "-1").unwrap_err().contains("FileAccessTimeout"));
+    }
 
     #[test]
     fn file_framing_reads_hl7_by_default_and_whole_in_any_case_and_refuses_anything_else() {

@@ -41,6 +41,9 @@ pub enum AlertKind {
     JournalUnwritable,
     /// The warehouse (search, sessions) trails the commit log by `IndexLagAlert`.
     IndexLag,
+    /// A service's inbound adapter cannot reach its source, for longer than the
+    /// service's `AlertGracePeriod` (`AlertOnError`).
+    Connection,
 }
 
 /// The name engine-wide alerts carry as their source (IRIS `SourceConfigName`).
@@ -143,6 +146,8 @@ struct Watched {
     idle_alerted: bool,
     /// A message in its queue had waited `QueueWaitAlert` at the last look (alerted).
     wait_alerted: bool,
+    /// Its inbound adapter's problem outlasted `AlertGracePeriod` (alerted).
+    connection_alerted: bool,
 }
 
 /// What the watch remembers of the journal between looks.
@@ -192,6 +197,30 @@ impl JournalWatch {
     }
 }
 
+/// IRIS `AlertGracePeriod` of a service: its inbound adapter's problem with its source
+/// (a connection error) alerts only when it has lasted this long (0: at once), once,
+/// and again after it has cleared.
+fn look_at_connection(engine: &EngineInner, item: &super::item::ItemRuntime, w: &mut Watched) {
+    let Some((problem, since)) = item.adapter_problem() else {
+        w.connection_alerted = false;
+        return;
+    };
+    let grace = item
+        .plan
+        .setting("AlertGracePeriod")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or_default();
+    if !w.connection_alerted && since.elapsed() >= grace {
+        w.connection_alerted = true;
+        engine.raise_alert(
+            &item.plan.name,
+            AlertKind::Connection,
+            format!("the adapter cannot reach its source for {} s: {problem}", since.elapsed().as_secs()),
+        );
+    }
+}
+
 /// How often the watch looks at queues and counters.
 const WATCH_EVERY: Duration = Duration::from_millis(500);
 
@@ -213,6 +242,7 @@ pub(crate) fn watch(engine: Weak<EngineInner>, runtime: &tokio::runtime::Handle)
                 if settings.queue_count_alert == 0
                     && settings.inactivity_timeout.is_none()
                     && settings.queue_wait_alert.is_none()
+                    && !settings.alert_on_error
                 {
                     continue;
                 }
@@ -223,7 +253,11 @@ pub(crate) fn watch(engine: Weak<EngineInner>, runtime: &tokio::runtime::Handle)
                     last_change: Instant::now(),
                     idle_alerted: false,
                     wait_alerted: false,
+                    connection_alerted: false,
                 });
+                if settings.alert_on_error {
+                    look_at_connection(&engine, &item, w);
+                }
                 if settings.queue_count_alert > 0 {
                     let depth = item.queue.depth() + item.queue.spilled();
                     let over = depth >= settings.queue_count_alert;

@@ -88,7 +88,7 @@ pub struct ItemRuntime {
     /// Whether the item takes input now (Running), for its inbound adapter's gate.
     accepting: tokio::sync::watch::Sender<bool>,
     /// A problem the inbound adapter reports with its source (cannot connect, ...).
-    adapter_problem: Mutex<Option<String>>,
+    adapter_problem: Mutex<Option<(String, std::time::Instant)>>,
     /// Circuit breaker (CircuitBreakerThreshold; disabled at 0).
     pub breaker: super::guard::Breaker,
     /// Rate limit (RateLimit), if any.
@@ -304,9 +304,9 @@ impl ItemRuntime {
     /// The note explaining the state (an adapter's problem with its source, if any).
     pub fn state_note(&self) -> String {
         let note = self.state_note.lock_unpoisoned().clone();
-        match self.adapter_problem.lock_unpoisoned().as_deref() {
-            Some(problem) if note.is_empty() => format!("adapter: {problem}"),
-            Some(problem) => format!("{note}; adapter: {problem}"),
+        match self.adapter_problem.lock_unpoisoned().as_ref() {
+            Some((problem, _)) if note.is_empty() => format!("adapter: {problem}"),
+            Some((problem, _)) => format!("{note}; adapter: {problem}"),
             None => note,
         }
     }
@@ -316,9 +316,20 @@ impl ItemRuntime {
         crate::adapter::port::AcceptGate(self.accepting.subscribe())
     }
 
-    /// Records (or clears) the inbound adapter's problem with its source.
+    /// Records (or clears) the inbound adapter's problem with its source. A problem that
+    /// follows another keeps the time the first began: the source has been away since.
     pub fn set_adapter_problem(&self, problem: Option<String>) {
-        *self.adapter_problem.lock_unpoisoned() = problem;
+        let mut p = self.adapter_problem.lock_unpoisoned();
+        *p = match (problem, p.take()) {
+            (Some(text), Some((_, since))) => Some((text, since)),
+            (Some(text), None) => Some((text, std::time::Instant::now())),
+            (None, _) => None,
+        };
+    }
+
+    /// The inbound adapter's problem with its source and since when, if it has one.
+    pub fn adapter_problem(&self) -> Option<(String, std::time::Instant)> {
+        self.adapter_problem.lock_unpoisoned().clone()
     }
 
     /// Sets the state with a reason (and opens or closes the inbound adapter's gate).

@@ -40,8 +40,11 @@ pub fn operation_settings(failure_timeout: &'static str) -> Vec<SettingDef> {
 /// `TargetConfigNames`.
 pub fn service_settings() -> Vec<SettingDef> {
     vec![
-        SettingDef::host("AlertGracePeriod", "0", "seconds during which connection errors raise no alert")
-            .unsupported(),
+        SettingDef::host(
+            "AlertGracePeriod",
+            "0",
+            "seconds the inbound adapter may fail to reach its source before AlertOnError alerts (0: at once)",
+        ),
         SettingDef::host("ArchiveIO", "0", "archive adapter I/O").unsupported(),
         SettingDef::host("GenerateSuperSessionID", "0", "create a SuperSession id for each message").unsupported(),
     ]
@@ -67,6 +70,8 @@ mod tests {
         assert_eq!(get("FailureTimeout").default, "15");
         assert_eq!(get("RetryInterval").default, "5");
         assert!(get("RetryInterval").supported && !get("ReplyCodeActions").supported);
-        assert!(service_settings().iter().all(|s| !s.supported));
+        let services = service_settings();
+        assert!(services.iter().filter(|s| s.name != "AlertGracePeriod").all(|s| !s.supported));
+        assert!(services.iter().any(|s| s.name == "AlertGracePeriod" && s.supported), "the engine applies it");
     }
 }

@@ -48,10 +48,13 @@ pub fn service_class() -> ClassDef {
         SettingDef::adapter(
             "ConfirmComplete",
             "1",
-            "check that files are complete (HIE skips files modified in the last 200 ms)",
-        )
-        .unsupported(),
-        SettingDef::adapter("FileAccessTimeout", "2", "seconds to wait for a file to be complete").unsupported(),
+            "how to be sure a file is complete: 1 = its size has stopped changing for FileAccessTimeout (other bits: HIE's 200 ms settle)",
+        ),
+        SettingDef::adapter(
+            "FileAccessTimeout",
+            "2",
+            "with ConfirmComplete 1: seconds a file must go unmodified before it is taken",
+        ),
     ])
 }
 

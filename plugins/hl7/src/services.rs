@@ -38,8 +38,11 @@ fn common_host_settings() -> Vec<SettingDef> {
         ),
         SettingDef::host("ArchiveIO", "0", "archive adapter I/O").unsupported(),
         SettingDef::host("ThrottleDelay", "0", "milliseconds between messages").unsupported(),
-        SettingDef::host("AlertGracePeriod", "0", "seconds during which connection errors raise no alert")
-            .unsupported(),
+        SettingDef::host(
+            "AlertGracePeriod",
+            "0",
+            "seconds the inbound adapter may fail to reach its source before AlertOnError alerts (0: at once)",
+        ),
         SettingDef::host(
             "IgnoreInboundAck",
             "1",
@@ -150,7 +153,11 @@ pub fn file_service() -> ClassDef {
             "control characters taken as segment terminators (HIE reads CR, LF and CR LF)",
         )
         .unsupported(),
-        SettingDef::adapter("FileAccessTimeout", "2", "seconds to wait for a file to be complete").unsupported(),
+        SettingDef::adapter(
+            "FileAccessTimeout",
+            "2",
+            "with ConfirmComplete 1: seconds a file must go unmodified before it is taken",
+        ),
         SettingDef::adapter("FilePath", "", "directory to poll (required)"),
         SettingDef::adapter("FileSpec", "*", "file name pattern(s), `;`-separated, with * and ?"),
         SettingDef::adapter("ArchivePath", "", "move files here once their messages are committed"),
@@ -164,9 +171,8 @@ pub fn file_service() -> ClassDef {
         SettingDef::adapter(
             "ConfirmComplete",
             "0",
-            "check that files are complete (HIE skips files modified in the last 200 ms)",
-        )
-        .unsupported(),
+            "how to be sure a file is complete: 1 = its size has stopped changing for FileAccessTimeout (other bits: HIE's 200 ms settle)",
+        ),
     ])
 }
 

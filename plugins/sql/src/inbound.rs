@@ -38,6 +38,11 @@ pub fn service_class() -> ClassDef {
     .settings([
         SettingDef::host("TargetConfigNames", "", "comma-separated items that receive every row"),
         SettingDef::host(
+            "AlertGracePeriod",
+            "0",
+            "seconds the database may be unreachable before AlertOnError alerts (0: at once)",
+        ),
+        SettingDef::host(
             "MessageColumn",
             "",
             "column whose text is the message (e.g. an HL7 message); empty: the row as a JSON object",
