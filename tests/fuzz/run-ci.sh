@@ -99,7 +99,8 @@ for t in $TARGETS; do
         worker_protocol | journal_log) max=() ;;
         *) max=(-max_len=4096) ;;
     esac
-    mkdir -p "$WORK/$t" "$WORK/$t.regressions"
+    # A target without seeds yet starts from an empty corpus rather than failing.
+    mkdir -p "$WORK/$t" "$WORK/$t.regressions" "$FUZZ_DIR/seeds/$t"
     cp regressions/"$t"-* "$WORK/$t.regressions/" 2>/dev/null
     dirs=("$WORK/$t" "$WORK/$t.regressions" "$FUZZ_DIR/seeds/$t")
     [ -d "$FUZZ_DIR/corpus/$t" ] && dirs+=("$FUZZ_DIR/corpus/$t")

@@ -122,6 +122,34 @@ fn main() {
     }
     out.put("mllp_framer", "commit-ack", &[8, 0, 0, 0, 1, 0x0B, 0x06, 0x1C, 0x0D, 0x0B, 0x15, 0x1C, 0x0D]);
 
+    // framing: [framing] [max] [seed x4] stream, one seed per IRIS framing (the target's
+    // FRAMINGS order): each message framed as that framing writes it, two per stream.
+    let framed: [(&str, &[u8], &[u8]); 12] = [
+        ("mllp", &[0x0B], &[0x1C, 0x0D]),
+        ("mllp2-3", &[2], &[3, 0x0D]),
+        ("mllp28-28", &[28], &[28, 0x0D]),
+        ("ascii2-3", &[2], &[3]),
+        ("ascii28-28", &[28], &[28]),
+        ("asciilf", &[], &[0x0A]),
+        ("asciicr", &[], &[0x0D]),
+        ("ascii28", &[], &[28]),
+        ("ascii77", &[], &[77]),
+        ("none", &[], &[]),
+        ("flexible", &[0x0B], &[0x1C, 0x0D]),
+        ("flexible-bang", &[], &[0x0D]),
+    ];
+    for (i, (name, start, end)) in framed.iter().enumerate() {
+        for (j, (msg_name, bytes)) in hl7.iter().enumerate().take(2) {
+            let mut s = vec![i as u8, if j == 0 { 255 } else { 16 }, 1, 3, 9, 2];
+            for _ in 0..2 {
+                s.extend_from_slice(start);
+                s.extend_from_slice(bytes);
+                s.extend_from_slice(end);
+            }
+            out.put("framing", &format!("{name}.{msg_name}"), &s);
+        }
+    }
+
     // schema_paths: path lines, alone (fixture messages) and with a message.
     const PATHS: &str = "PID:5(1).1\nPID:PatientName(1).FamilyName\nPIDgrpgrp(1).ORCgrp(1).OBXgrp(2).OBX:5\n\
                          OBX(*)\nPID:3()\nPID-3.1\nPIDgrp.ZPI:2.1\nOBXgrp(k1).OBX:ObservationValue\nMSH:9.2\n\
