@@ -19,7 +19,7 @@
 //!   `FailureTimeout`) unless an explicit `E` entry says otherwise; any other status
 //!   fails the message with the status and the server's text.
 
-use crate::reply_actions::{self, Reply, ReplyActions, Verdict};
+use crate::reply_actions::{self, Reply, ReplyActions};
 use crate::services;
 use hie_plugin_api::abi::SettingTarget;
 use hie_plugin_api::hl7::OutputForm;
@@ -157,20 +157,6 @@ fn retryable(kind: ErrorKind, message: &str) -> bool {
     }
 }
 
-fn verdict_outcome(e: &reply_actions::Evaluation, retry: Duration) -> Outcome {
-    let mut out = match e.verdict {
-        Verdict::Complete => Outcome::completed(),
-        Verdict::Retry => Outcome::retry(retry, &e.reason),
-        Verdict::Suspend => Outcome::suspend(&e.reason),
-        Verdict::Disable => Outcome::disable(&e.reason),
-        Verdict::Fail => Outcome::fail(&e.reason),
-    };
-    for w in &e.warnings {
-        out = out.warn(w.clone());
-    }
-    out
-}
-
 impl Item for HttpOperation {
     fn process(&mut self, ctx: &Context<'_>, msg: &Message<'_>) -> Result<Outcome, Error> {
         let control_id = msg.hl7().ok().and_then(|m| m.control_id().map(str::to_string)).unwrap_or_default();
@@ -178,10 +164,10 @@ impl Item for HttpOperation {
         match ctx.adapter_call(&self.output.apply(msg.body()), &params) {
             Ok(reply) => {
                 let e = self.actions.evaluate(Reply::Body(&reply.body), &control_id);
-                Ok(verdict_outcome(&e, self.retry).reply(reply.body))
+                Ok(e.outcome(self.retry).reply(reply.body))
             }
             Err(err) => Ok(match self.actions.evaluate_failure(&err.message) {
-                Some(e) => verdict_outcome(&e, self.retry),
+                Some(e) => e.outcome(self.retry),
                 None if retryable(err.kind, &err.message) => Outcome::retry(self.retry, err.message),
                 None => Outcome::fail(err.message),
             }),

@@ -8,7 +8,7 @@
 //! The host applies RetryInterval and FailureTimeout to retries, so a retrying message
 //! holds up only this operation.
 
-use crate::reply_actions::{self, Reply, ReplyActions, Verdict};
+use crate::reply_actions::{self, Reply, ReplyActions};
 use hie_plugin_api::hl7::OutputForm;
 use hie_plugin_api::{
     ClassDef, Context, Error, ErrorAction, ErrorKind, Item, ItemKind, Message, Outcome, SettingDef, adapters,
@@ -134,11 +134,11 @@ impl Item for TcpOperation {
         match ctx.adapter_call(&self.output.apply(msg.body()), &[]) {
             Ok(reply) => {
                 let e = self.actions.evaluate(Reply::Body(&reply.body), &control_id);
-                Ok(verdict_outcome(&e, self.retry).reply(reply.body))
+                Ok(e.outcome(self.retry).reply(reply.body))
             }
             // Delivery failed: explicit `E`/`X` entries decide; otherwise retry (on_process_error).
             Err(err) => match self.actions.evaluate_failure(&err.message) {
-                Some(e) => Ok(verdict_outcome(&e, self.retry)),
+                Some(e) => Ok(e.outcome(self.retry)),
                 None => Err(err),
             },
         }
@@ -150,20 +150,6 @@ impl Item for TcpOperation {
             _ => ErrorAction::Default,
         }
     }
-}
-
-fn verdict_outcome(e: &reply_actions::Evaluation, retry: Duration) -> Outcome {
-    let mut out = match e.verdict {
-        Verdict::Complete => Outcome::completed(),
-        Verdict::Retry => Outcome::retry(retry, &e.reason),
-        Verdict::Suspend => Outcome::suspend(&e.reason),
-        Verdict::Disable => Outcome::disable(&e.reason),
-        Verdict::Fail => Outcome::fail(&e.reason),
-    };
-    for w in &e.warnings {
-        out = out.warn(w.clone());
-    }
-    out
 }
 
 /// Writes files.

@@ -81,6 +81,25 @@ pub struct Evaluation {
     pub warnings: Vec<String>,
 }
 
+impl Evaluation {
+    /// The outcome the evaluation asks for (`retry`: the wait before a Retry), with its
+    /// warnings.
+    pub fn outcome(&self, retry: std::time::Duration) -> hie_plugin_api::Outcome {
+        use hie_plugin_api::Outcome;
+        let mut out = match self.verdict {
+            Verdict::Complete => Outcome::completed(),
+            Verdict::Retry => Outcome::retry(retry, &self.reason),
+            Verdict::Suspend => Outcome::suspend(&self.reason),
+            Verdict::Disable => Outcome::disable(&self.reason),
+            Verdict::Fail => Outcome::fail(&self.reason),
+        };
+        for w in &self.warnings {
+            out = out.warn(w.clone());
+        }
+        out
+    }
+}
+
 /// What the operation got back.
 pub enum Reply<'a> {
     /// Reply bytes.
