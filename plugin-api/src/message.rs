@@ -26,9 +26,23 @@ impl<'a> Message<'a> {
         self.view.body.as_slice()
     }
 
-    /// Parses the body as HL7 v2 (zero-copy).
+    /// Parses the body as HL7 v2 (zero-copy), read in the charset its service's
+    /// `DefCharEncoding` chose (the session's [`hl7::DEF_CHAR_ENCODING`] attribute), else
+    /// by MSH-18.
     pub fn hl7(&self) -> Result<hl7::Message<'a>, hl7::ParseError> {
-        hl7::parse(self.body())
+        let msg = hl7::parse(self.body())?;
+        Ok(match self.def_char_encoding() {
+            Some(enc) => {
+                let charset = enc.resolve(msg.charset_kind());
+                msg.with_charset(charset)
+            }
+            None => msg,
+        })
+    }
+
+    /// The `DefCharEncoding` of the service that took this message in, if it set one.
+    pub fn def_char_encoding(&self) -> Option<hl7::DefCharEncoding> {
+        self.attribute(hl7::DEF_CHAR_ENCODING).and_then(|v| hl7::DefCharEncoding::parse(v).ok().flatten())
     }
 
     /// Journal id of this message header.

@@ -278,3 +278,84 @@ fn a_file_being_written_is_taken_whole_after_file_access_timeout() {
         assert!(text.contains(&format!("ZAP|{i}\r")), "segment {i} of the writer is in the message: {text:?}");
     }
 }
+
+/// A service's `DefCharEncoding` says how the bytes that came in are read by every later
+/// hop; an operation's, in which charset they are written. The stored message stays as
+/// it came; a value HIE does not know is refused by `hie validate`, naming item and setting.
+#[test]
+fn def_char_encoding_reads_input_as_the_service_says_and_writes_output_as_the_operation_says() {
+    let dir = TempDir::new("iris-charset");
+    let (forced_port, plain_port) = (free_port(), free_port());
+    let (utf8_dir, latin1_dir) = (dir.join("utf8"), dir.join("latin1"));
+    std::fs::create_dir_all(&utf8_dir).unwrap();
+    std::fs::create_dir_all(&latin1_dir).unwrap();
+    let production = |service_encoding: &str| {
+        format!(
+            r#"<Production Name="Charsets">
+  <Item Name="Mislabelled_In" ClassName="EnsLib.HL7.Service.TCPService" Enabled="true">
+    <Setting Target="Adapter" Name="Port">{forced_port}</Setting>
+    <Setting Target="Host" Name="DefCharEncoding">{service_encoding}</Setting>
+    <Setting Target="Host" Name="TargetConfigNames">Route</Setting>
+  </Item>
+  <Item Name="Route" ClassName="HIE.Process.Passthrough" Enabled="true">
+    <Setting Target="Host" Name="TargetConfigNames">Utf8_Out</Setting>
+  </Item>
+  <Item Name="Utf8_Out" ClassName="EnsLib.HL7.Operation.FileOperation" Enabled="true">
+    <Setting Target="Adapter" Name="FilePath">{}</Setting>
+    <Setting Target="Host" Name="Filename">%f.hl7</Setting>
+    <Setting Target="Host" Name="DefCharEncoding">!UTF-8</Setting>
+  </Item>
+  <Item Name="Plain_In" ClassName="EnsLib.HL7.Service.TCPService" Enabled="true">
+    <Setting Target="Adapter" Name="Port">{plain_port}</Setting>
+    <Setting Target="Host" Name="TargetConfigNames">Latin1_Out</Setting>
+  </Item>
+  <Item Name="Latin1_Out" ClassName="EnsLib.HL7.Operation.FileOperation" Enabled="true">
+    <Setting Target="Adapter" Name="FilePath">{}</Setting>
+    <Setting Target="Host" Name="Filename">%f.hl7</Setting>
+    <Setting Target="Host" Name="DefCharEncoding">Latin1</Setting>
+  </Item>
+</Production>
+"#,
+            utf8_dir.display(),
+            latin1_dir.display()
+        )
+    };
+    let bad = dir.join("Bad.xml");
+    std::fs::write(&bad, production("EBCDIC")).unwrap();
+    let (code, out, err) = run_hie(&["validate", bad.to_str().unwrap()]);
+    let said = format!("{out}{err}");
+    assert_ne!(code, 0, "an unknown DefCharEncoding fails validation: {said}");
+    assert!(said.contains("Mislabelled_In") && said.contains("DefCharEncoding") && said.contains("EBCDIC"), "{said}");
+
+    let config = dir.join("Charsets.xml");
+    std::fs::write(&config, production("!Latin1")).unwrap();
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    // MSH-18 says UTF-8, the bytes are Latin-1 (0xFC is ü): the service is told to read Latin-1.
+    let mislabelled =
+        b"MSH|^~\\&|PAS|RXX|EPR|RXX|20260101120000||ADT^A01|CS1|P|2.4||||||UNICODE UTF-8\rPID|1||M1||M\xfcller^Ann\r";
+    let mut client = Client::connect_retry(forced_port);
+    assert_eq!(hl7::ack_code(&client.send(mislabelled).unwrap()), "CA");
+    // MSH-18 empty, the bytes UTF-8: written in Latin-1, as the operation says.
+    let utf8 = "MSH|^~\\&|PAS|RXX|EPR|RXX|20260101120000||ADT^A01|CS2|P|2.4\rPID|1||M2||Müller^Bo\r";
+    let mut client = Client::connect_retry(plain_port);
+    assert_eq!(hl7::ack_code(&client.send(utf8.as_bytes()).unwrap()), "CA");
+    let file_of = |dir: &std::path::Path| {
+        let found =
+            hie_tests::wait_for(T, "the file written", || hie_tests::finished_files(dir).filter(|f| f.len() == 1));
+        std::fs::read(&found[0]).unwrap()
+    };
+    let as_utf8 = file_of(&utf8_dir);
+    assert!(
+        String::from_utf8(as_utf8.clone()).is_ok_and(|t| t.contains("PID|1||M1||Müller^Ann\r")),
+        "read as Latin-1 through the process hop, written as UTF-8: {:?}",
+        String::from_utf8_lossy(&as_utf8)
+    );
+    let as_latin1 = file_of(&latin1_dir);
+    assert!(as_latin1.windows(9).any(|w| w == b"M\xfcller^Bo"), "written as Latin-1: {as_latin1:?}");
+    // The stored messages are what arrived.
+    let found = engine.get("/api/messages?control_id=CS1&item=Mislabelled_In");
+    let id = found["messages"][0]["id"].as_u64().unwrap_or_else(|| panic!("{found}"));
+    let shown = engine.get(&format!("/api/messages/{id}"));
+    // (The API shows bodies as UTF-8, so the stored Latin-1 byte reads as U+FFFD: not re-encoded.)
+    assert!(shown["body"].as_str().is_some_and(|b| b.contains("M\u{fffd}ller")), "{shown}");
+}

@@ -129,12 +129,19 @@ fn service_category(item: &ItemRuntime) -> Option<&str> {
     item.plan.settings.get(SCHEMA_CATEGORY).map(|c| c.trim()).filter(|c| !c.is_empty())
 }
 
+/// The service's `DefCharEncoding`, recorded on the session like its category, so every
+/// later hop reads the bytes in the charset the service read them in.
+const DEF_CHAR_ENCODING: &str = hie_hl7::DEF_CHAR_ENCODING;
+
 /// The attributes of a session's first hop: the adapter's metadata, and the service's
-/// `MessageSchemaCategory` when it sets one.
+/// `MessageSchemaCategory` and `DefCharEncoding` when it sets them.
 fn session_attributes(item: &ItemRuntime, msg: &Inbound) -> Vec<(String, String)> {
     let mut attributes = msg.attributes.clone();
     if let Some(category) = service_category(item) {
         attributes.push((SCHEMA_CATEGORY.to_string(), category.to_string()));
+    }
+    if let Some(enc) = item.plan.settings.get(DEF_CHAR_ENCODING).map(|c| c.trim()).filter(|c| !c.is_empty()) {
+        attributes.push((DEF_CHAR_ENCODING.to_string(), enc.to_string()));
     }
     attributes
 }

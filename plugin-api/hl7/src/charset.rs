@@ -92,6 +92,73 @@ impl Charset {
     }
 }
 
+/// The attribute under which a session carries its service's `DefCharEncoding`, so every
+/// later hop decodes the message as that service did.
+pub const DEF_CHAR_ENCODING: &str = "DefCharEncoding";
+
+/// IRIS's `DefCharEncoding` setting: the charset of messages whose MSH-18 is empty or names
+/// no charset HIE knows, or, with a `!` prefix, of every message whatever MSH-18 says (for
+/// senders that mislabel their bytes). On a service it says how the bytes that came in are
+/// read; on an operation, in which charset the message is written out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefCharEncoding {
+    /// The charset named.
+    pub charset: Charset,
+    /// `!`: it applies even where MSH-18 names a charset.
+    pub forced: bool,
+}
+
+/// Why a `DefCharEncoding` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "DefCharEncoding {value:?}: not an encoding HIE knows (Latin1, Latin9, UTF-8, ASCII, or an MSH-18 name such as 8859/1; `!` in front forces it)"
+)]
+pub struct DefCharEncodingError {
+    /// The setting's value.
+    pub value: String,
+}
+
+impl DefCharEncoding {
+    /// Reads the setting: empty is `None` (bytes as received, decoded by MSH-18). IRIS's
+    /// names (`Latin1`, `UTF-8`, `@<table>` naming a charset) and MSH-18's are accepted,
+    /// ignoring case; `Binary` and `RAW` (no translation) read as Latin-1, one byte one
+    /// character.
+    pub fn parse(value: &str) -> Result<Option<DefCharEncoding>, DefCharEncodingError> {
+        let v = value.trim();
+        if v.is_empty() {
+            return Ok(None);
+        }
+        let (forced, name) = match v.strip_prefix('!') {
+            Some(rest) => (true, rest.trim()),
+            None => (false, v),
+        };
+        let name = name.strip_prefix('@').unwrap_or(name);
+        let eq = |s: &str| name.eq_ignore_ascii_case(s);
+        let charset = if eq("Latin1") || eq("Binary") || eq("RAW") || eq("ISO-8859-1") {
+            Charset::Latin1
+        } else if eq("Latin9") || eq("ISO-8859-15") {
+            Charset::Latin9
+        } else if eq("UTF-8") || eq("UTF8") || eq("Unicode") {
+            Charset::Utf8
+        } else {
+            match Charset::from_msh18(name.as_bytes()) {
+                Charset::Unknown => return Err(DefCharEncodingError { value: value.to_string() }),
+                c => c,
+            }
+        };
+        Ok(Some(DefCharEncoding { charset, forced }))
+    }
+
+    /// The charset a message is read (or written) in when MSH-18 gives `declared`.
+    pub fn resolve(&self, declared: Charset) -> Charset {
+        match declared {
+            Charset::Ascii | Charset::Unknown => self.charset,
+            _ if self.forced => self.charset,
+            other => other,
+        }
+    }
+}
+
 /// The eight positions where ISO-8859-15 differs from ISO-8859-1.
 const LATIN9_DIFF: [(u8, char); 8] = [
     (0xA4, '\u{20AC}'),
@@ -142,6 +209,19 @@ mod tests {
         assert_eq!(Charset::Latin1.encode("€").as_ref(), b"?");
         assert_eq!(Charset::Latin9.decode(b"\xa4"), "€");
         assert_eq!(Charset::Latin9.encode("€").as_ref(), b"\xa4");
+    }
+
+    #[test]
+    fn def_char_encoding_applies_where_msh18_is_silent_or_when_forced() {
+        let latin1 = DefCharEncoding::parse("Latin1").expect("valid").expect("set");
+        assert_eq!(latin1.resolve(Charset::Ascii), Charset::Latin1);
+        assert_eq!(latin1.resolve(Charset::Utf8), Charset::Utf8);
+        let forced = DefCharEncoding::parse("!latin1").expect("valid").expect("set");
+        assert_eq!(forced.resolve(Charset::Utf8), Charset::Latin1);
+        assert_eq!(DefCharEncoding::parse("@UTF-8").expect("valid").map(|d| d.charset), Some(Charset::Utf8));
+        assert_eq!(DefCharEncoding::parse("8859/15").expect("valid").map(|d| d.charset), Some(Charset::Latin9));
+        assert_eq!(DefCharEncoding::parse(" ").expect("empty"), None);
+        assert!(DefCharEncoding::parse("EBCDIC").is_err());
     }
 
     #[test]

@@ -12,11 +12,13 @@
 //!   input itself when it is already in the output form (the common case, found by one scan
 //!   with no allocation).
 //! - Bytes that do not parse as HL7 go out unchanged (the operation decides what to do).
-//! - Segment content is kept byte for byte apart from delimiter mapping: no value is decoded
-//!   or re-encoded, escape sequences stay as written (with the new escape character).
+//! - Segment content is kept byte for byte apart from delimiter mapping, escape sequences
+//!   as written (with the new escape character); only an operation's `DefCharEncoding`
+//!   re-encodes text, and only when it names another charset than the message is read in.
 
 use std::borrow::Cow;
 
+use crate::charset::{Charset, DefCharEncoding};
 use crate::delimiters::Delimiters;
 use crate::message::parse;
 
@@ -37,12 +39,14 @@ pub struct OutputForm {
     /// `None`: keep each message's own delimiters.
     delimiters: Option<Delimiters>,
     terminator: Vec<u8>,
+    /// The operation's `DefCharEncoding`: the charset written; `None` keeps the bytes.
+    encoding: Option<DefCharEncoding>,
 }
 
 impl Default for OutputForm {
     /// The message's own delimiters, CR after every segment.
     fn default() -> Self {
-        OutputForm { delimiters: None, terminator: vec![b'\r'] }
+        OutputForm { delimiters: None, terminator: vec![b'\r'], encoding: None }
     }
 }
 
@@ -79,7 +83,7 @@ impl OutputForm {
         if terminator.is_empty() {
             terminator.push(b'\r');
         }
-        Ok(OutputForm { delimiters: Some(delimiters), terminator })
+        Ok(OutputForm { delimiters: Some(delimiters), terminator, encoding: None })
     }
 
     /// The segment terminator written after every segment.
@@ -87,8 +91,38 @@ impl OutputForm {
         &self.terminator
     }
 
-    /// `body` as it goes out (see the module documentation).
+    /// This form writing text in `encoding` (IRIS's `DefCharEncoding` on an operation).
+    pub fn with_encoding(mut self, encoding: Option<DefCharEncoding>) -> OutputForm {
+        self.encoding = encoding;
+        self
+    }
+
+    /// `body` as it goes out (see the module documentation), its text read by MSH-18.
     pub fn apply<'a>(&self, body: &'a [u8]) -> Cow<'a, [u8]> {
+        self.apply_from(body, None)
+    }
+
+    /// `body` as it goes out, its text read as `inbound` (the service's `DefCharEncoding`)
+    /// says, and re-encoded when this form's encoding resolves to another charset.
+    pub fn apply_from<'a>(&self, body: &'a [u8], inbound: Option<DefCharEncoding>) -> Cow<'a, [u8]> {
+        let shaped = self.shape(body);
+        let Some(encoding) = self.encoding else { return shaped };
+        if shaped.is_ascii() {
+            return shaped;
+        }
+        let Ok(msg) = parse(&shaped) else { return shaped };
+        let declared = msg.charset_kind();
+        let source = inbound.map_or(declared, |i| i.resolve(declared));
+        let target = encoding.resolve(declared);
+        if same_bytes(source, target) {
+            return shaped;
+        }
+        let text = source.decode(&shaped).into_owned();
+        Cow::Owned(target.encode(&text).into_owned())
+    }
+
+    /// `body` with this form's delimiters and terminators, its bytes otherwise unchanged.
+    fn shape<'a>(&self, body: &'a [u8]) -> Cow<'a, [u8]> {
         let Ok(msg) = parse(body) else { return Cow::Borrowed(body) };
         let from = msg.delimiters();
         let to = match self.delimiters {
@@ -131,6 +165,12 @@ impl OutputForm {
         }
         end == bytes.len()
     }
+}
+
+/// Whether text read in `a` and written in `b` keeps its bytes.
+fn same_bytes(a: Charset, b: Charset) -> bool {
+    let utf8ish = |c: Charset| matches!(c, Charset::Utf8 | Charset::Ascii | Charset::Unknown);
+    a == b || (utf8ish(a) && utf8ish(b) && a != Charset::Ascii && a != Charset::Unknown)
 }
 
 /// Writes segment `raw` (delimiters `from`) with delimiters `to`: delimiters map one to
@@ -211,6 +251,24 @@ mod tests {
 
     fn out(form: &OutputForm, body: &[u8]) -> Vec<u8> {
         form.apply(body).into_owned()
+    }
+
+    #[test]
+    fn def_char_encoding_re_encodes_text_only_between_different_charsets() {
+        let latin1_body = b"MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.4||||||UNICODE UTF-8\rPID|1||123||M\xfcller\r";
+        let to_utf8 = OutputForm::default().with_encoding(DefCharEncoding::parse("!UTF-8").expect("valid"));
+        // MSH-18 says UTF-8 and nothing says otherwise: the bytes are kept.
+        assert_eq!(to_utf8.apply(latin1_body).as_ref(), latin1_body.as_slice());
+        // The service read it as Latin-1 (`!Latin1`): written out as UTF-8.
+        let inbound = DefCharEncoding::parse("!Latin1").expect("valid");
+        let out = to_utf8.apply_from(latin1_body, inbound);
+        assert!(out.windows(7).any(|w| w == "Müller".as_bytes()), "{:?}", String::from_utf8_lossy(&out));
+        // And back to Latin-1 from UTF-8.
+        let utf8_body = String::from_utf8(out.into_owned()).expect("utf-8");
+        let to_latin1 = OutputForm::default().with_encoding(DefCharEncoding::parse("!Latin1").expect("valid"));
+        assert_eq!(to_latin1.apply(utf8_body.as_bytes()).as_ref(), latin1_body.as_slice());
+        // Without DefCharEncoding nothing is re-encoded.
+        assert_eq!(OutputForm::default().apply_from(latin1_body, inbound).as_ref(), latin1_body.as_slice());
     }
 
     #[test]

@@ -134,7 +134,7 @@ impl Item for Router {
 
     fn process(&mut self, ctx: &Context<'_>, msg: &Message<'_>) -> Result<Outcome, Error> {
         let (object, class) = document(msg);
-        let parsed = if object.is_none() { hl7::parse(msg.body()).ok() } else { None };
+        let parsed = if object.is_none() { msg.hl7().ok() } else { None };
         let body = match (&object, &parsed) {
             (Some(o), _) => Body::Object(o),
             (None, Some(m)) => Body::Hl7(m),

@@ -76,8 +76,7 @@ pub fn http_operation() -> ClassDef {
     ClassDef::new("EnsLib.HL7.Operation.HTTPOperation", ItemKind::Operation, |ctx| {
         let actions = ReplyActions::parse(&ctx.setting_or("ReplyCodeActions", reply_actions::DEFAULT))
             .map_err(|e| Error::failed(format!("setting ReplyCodeActions: {e}")))?;
-        let output = OutputForm::from_separators(&ctx.setting_or("Separators", ""))
-            .map_err(|e| Error::failed(format!("setting {e}")))?;
+        let output = crate::operations::output_form(ctx)?;
         let retry = Duration::from_secs(ctx.setting_i64("RetryInterval", 5).max(0) as u64);
         let content_type = ctx.setting_or("ContentType", DEFAULT_CONTENT_TYPE);
         Ok(Box::new(HttpOperation { actions, retry, output, content_type }))
@@ -106,7 +105,7 @@ pub fn http_operation() -> ClassDef {
         SettingDef::host("AlertRetryGracePeriod", "0", "seconds of retrying before an alert").unsupported(),
         SettingDef::host("ArchiveIO", "0", "archive adapter I/O").unsupported(),
         SettingDef::host("SearchTableClass", "", "IRIS search table class").unsupported(),
-        SettingDef::host("DefCharEncoding", "Latin1", "default character encoding").unsupported(),
+        crate::operations::def_char_encoding_setting(),
         SettingDef::adapter("HTTPServer", "", "host name or address of the server (required)"),
         SettingDef::adapter("HTTPPort", "80", "TCP port of the server"),
         SettingDef::adapter("URL", "/", "path of the POST"),
@@ -161,7 +160,7 @@ impl Item for HttpOperation {
     fn process(&mut self, ctx: &Context<'_>, msg: &Message<'_>) -> Result<Outcome, Error> {
         let control_id = msg.hl7().ok().and_then(|m| m.control_id().map(str::to_string)).unwrap_or_default();
         let params = [("Method", "POST"), ("ContentType", self.content_type.as_str())];
-        match ctx.adapter_call(&self.output.apply(msg.body()), &params) {
+        match ctx.adapter_call(&crate::operations::written(&self.output, msg), &params) {
             Ok(reply) => {
                 let e = self.actions.evaluate(Reply::Body(&reply.body), &control_id);
                 Ok(e.outcome(self.retry).reply(reply.body))

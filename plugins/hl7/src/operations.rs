@@ -9,7 +9,7 @@
 //! holds up only this operation.
 
 use crate::reply_actions::{self, Reply, ReplyActions};
-use hie_plugin_api::hl7::OutputForm;
+use hie_plugin_api::hl7::{self, OutputForm};
 use hie_plugin_api::{
     ClassDef, Context, Error, ErrorAction, ErrorKind, Item, ItemKind, Message, Outcome, SettingDef, adapters,
 };
@@ -27,7 +27,7 @@ fn common_operation_settings(failure_timeout: &'static str) -> Vec<SettingDef> {
         SettingDef::host("AlertRetryGracePeriod", "0", "seconds of retrying before an alert").unsupported(),
         SettingDef::host("ArchiveIO", "0", "archive adapter I/O").unsupported(),
         SettingDef::host("SearchTableClass", "", "IRIS search table class").unsupported(),
-        SettingDef::host("DefCharEncoding", "Latin1", "default character encoding").unsupported(),
+        def_char_encoding_setting(),
         SettingDef::host(
             "Separators",
             "",
@@ -37,9 +37,27 @@ fn common_operation_settings(failure_timeout: &'static str) -> Vec<SettingDef> {
     ]
 }
 
-/// The item's output form, from `Separators`.
-fn output_form(ctx: &Context<'_>) -> Result<OutputForm, Error> {
-    OutputForm::from_separators(&ctx.setting_or("Separators", "")).map_err(|e| Error::failed(format!("setting {e}")))
+/// An operation's `DefCharEncoding`: the charset it writes.
+pub(crate) fn def_char_encoding_setting() -> SettingDef {
+    SettingDef::host(
+        "DefCharEncoding",
+        "",
+        "charset to write (Latin1, UTF-8, ...) where MSH-18 names none; !charset for every message; empty = the bytes as received (IRIS: Latin1)",
+    )
+}
+
+/// The item's output form, from `Separators` and `DefCharEncoding`.
+pub(crate) fn output_form(ctx: &Context<'_>) -> Result<OutputForm, Error> {
+    let form = OutputForm::from_separators(&ctx.setting_or("Separators", ""))
+        .map_err(|e| Error::failed(format!("setting {e}")))?;
+    let encoding = hl7::DefCharEncoding::parse(&ctx.setting_or("DefCharEncoding", ""))
+        .map_err(|e| Error::failed(format!("setting {e}")))?;
+    Ok(form.with_encoding(encoding))
+}
+
+/// `msg` as an operation with `form` writes it: read as its service read it.
+pub(crate) fn written<'a>(form: &OutputForm, msg: &Message<'a>) -> std::borrow::Cow<'a, [u8]> {
+    form.apply_from(msg.body(), msg.def_char_encoding())
 }
 
 /// `EnsLib.HL7.Operation.TCPOperation`.
@@ -131,7 +149,7 @@ struct TcpOperation {
 impl Item for TcpOperation {
     fn process(&mut self, ctx: &Context<'_>, msg: &Message<'_>) -> Result<Outcome, Error> {
         let control_id = msg.hl7().ok().and_then(|m| m.control_id().map(str::to_string)).unwrap_or_default();
-        match ctx.adapter_call(&self.output.apply(msg.body()), &[]) {
+        match ctx.adapter_call(&written(&self.output, msg), &[]) {
             Ok(reply) => {
                 let e = self.actions.evaluate(Reply::Body(&reply.body), &control_id);
                 Ok(e.outcome(self.retry).reply(reply.body))
@@ -166,7 +184,7 @@ impl Item for FileOperation {
         let control_id = msg.hl7().ok().and_then(|m| m.control_id().map(str::to_string)).unwrap_or_default();
         let default_name = if control_id.is_empty() { format!("message{}", msg.id()) } else { control_id };
         let written = ctx.adapter_call(
-            &self.output.apply(msg.body()),
+            &written(&self.output, msg),
             &[("Filename", &self.filename), ("OriginalFilename", original), ("DefaultName", &default_name)],
         )?;
         if let Some((_, path)) = written.params.iter().find(|(k, _)| k == "Path") {

@@ -199,7 +199,7 @@ impl Item for Router {
     }
 
     fn process(&mut self, ctx: &Context<'_>, msg: &Message<'_>) -> Result<Outcome, Error> {
-        let parsed = match hl7::parse(msg.body()) {
+        let parsed = match msg.hl7() {
             Ok(m) => m,
             Err(e) => {
                 ctx.count("bad_messages", 1);

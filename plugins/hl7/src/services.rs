@@ -30,7 +30,11 @@ fn common_host_settings() -> Vec<SettingDef> {
         ),
         SettingDef::host("SearchTableClass", "", "IRIS search table class (HIE indexes SearchFields instead)")
             .unsupported(),
-        SettingDef::host("DefCharEncoding", "Latin1", "default character encoding when MSH-18 is empty").unsupported(),
+        SettingDef::host(
+            "DefCharEncoding",
+            "",
+            "charset the bytes are read in (Latin1, UTF-8, ...) where MSH-18 names none; !charset for every message (mislabelled senders); every later hop reads the message so; empty = by MSH-18, else UTF-8 when valid, else Latin-1 (IRIS: Latin1)",
+        ),
         SettingDef::host(
             "BatchHandling",
             "1Session",
@@ -76,6 +80,7 @@ pub fn tcp_service() -> ClassDef {
             file: false,
             batch: BatchHandling::parse(&ctx.setting_or("BatchHandling", "")).map_err(Error::failed)?,
             validation: validation(ctx)?,
+            encoding: def_char_encoding(ctx)?,
         }))
     })
     .adapter(adapters::TCP_MLLP_INBOUND)
@@ -131,6 +136,7 @@ pub fn file_service() -> ClassDef {
             file: true,
             batch: BatchHandling::parse(&ctx.setting_or("BatchHandling", "")).map_err(Error::failed)?,
             validation: validation(ctx)?,
+            encoding: def_char_encoding(ctx)?,
         }))
     })
     .adapter(adapters::FILE_INBOUND)
@@ -195,6 +201,12 @@ fn validation(ctx: &Context<'_>) -> Result<Option<ServiceValidation>, Error> {
 }
 
 /// Both HL7 services: parse, acknowledge, forward.
+/// The service's `DefCharEncoding` (the host records it on the session for later hops).
+fn def_char_encoding(ctx: &Context<'_>) -> Result<Option<hl7::DefCharEncoding>, Error> {
+    hl7::DefCharEncoding::parse(&ctx.setting_or("DefCharEncoding", ""))
+        .map_err(|e| Error::failed(format!("setting {e}")))
+}
+
 struct HL7Service {
     /// Schema validation before the message is accepted.
     validation: Option<ServiceValidation>,
@@ -210,6 +222,9 @@ struct HL7Service {
     file: bool,
     /// `BatchHandling`: what an FHS/BHS batch arriving as one unit becomes.
     batch: BatchHandling,
+    /// `DefCharEncoding`: the charset the bytes are read in where MSH-18 is silent (or
+    /// always, forced), so validation and ACK text decode as later hops will.
+    encoding: Option<hl7::DefCharEncoding>,
 }
 
 /// What the service decides for one message (alone, or a child of a batch).
@@ -274,7 +289,13 @@ impl HL7Service {
     /// Parses and checks one message and builds its ACK or NACK.
     fn check(&self, ctx: &Context<'_>, body: &[u8]) -> Verdict {
         let parsed = match hl7::parse(body) {
-            Ok(m) => m,
+            Ok(m) => match self.encoding {
+                Some(enc) => {
+                    let charset = enc.resolve(m.charset_kind());
+                    m.with_charset(charset)
+                }
+                None => m,
+            },
             Err(e) => {
                 ctx.count("rejected", 1);
                 return Verdict::Reject(

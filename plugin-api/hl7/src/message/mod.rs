@@ -207,6 +207,14 @@ impl<'a> Message<'a> {
         self.charset
     }
 
+    /// This message read in charset `charset` instead of MSH-18's: what a service's
+    /// `DefCharEncoding` decided ([`crate::DefCharEncoding::resolve`]). Bytes are unchanged;
+    /// only decoded values differ.
+    pub fn with_charset(mut self, charset: Charset) -> Self {
+        self.charset = charset;
+        self
+    }
+
     /// Number of segments (MSH included).
     pub fn segment_count(&self) -> usize {
         self.spans.len()
