@@ -648,3 +648,34 @@ fn operations_retry_while_the_receiver_is_down_and_deliver_when_it_returns() {
     let ids = receiver.control_ids();
     assert_eq!(ids, vec!["R0", "R0", "R1", "R2"], "in order, R0 retried after AR");
 }
+
+#[test]
+fn update_timeout_rolls_a_reload_back_and_the_busy_item_restarts_as_it_was() {
+    let dir = TempDir::new("updatetimeout");
+    let (in_port, out_port) = (free_port(), free_port());
+    let config = probe_production(&dir, in_port, out_port, "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("name: Probe\n", "name: Probe\nsettings: {UpdateTimeout: 1}\n");
+    std::fs::write(&config, &text).unwrap();
+    let receiver = Receiver::start(out_port);
+    let engine = Engine::start(&config, &dir.join("data"), &[packs::probe()]);
+    let mut client = Client::connect_retry(in_port);
+    let slow = hl7::with_note(hl7::adt("BUSY", "M"), "SLEEP4000");
+    assert_eq!(hl7::ack_code(&client.send(&slow).unwrap()), "CA");
+    engine.wait_until(T, "BUSY in flight at Probe", |_| engine.item("Probe")["in_flight"] == 1);
+    let edited = text.replace(
+        "    host_settings: {TargetConfigNames: Out}\n",
+        "    host_settings: {TargetConfigNames: Out, AlertOnError: 1}\n",
+    );
+    assert_ne!(edited, text, "the probe's settings changed");
+    std::fs::write(&config, edited).unwrap();
+    let (code, body) = engine.post("/api/reload", None);
+    assert_ne!(code, 200, "the reload is refused: {body}");
+    assert!(body.to_string().contains("UpdateTimeout"), "{body}");
+    // The message in hand is finished and the probe runs again, as it was.
+    receiver.wait_for_count(1, T);
+    engine.wait_until(T, "Probe running again", |_| engine.item("Probe")["state"] == "Running");
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("AFTER", "M")).unwrap()), "CA");
+    receiver.wait_for_count(2, T);
+}

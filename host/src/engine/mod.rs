@@ -123,6 +123,17 @@ pub enum EngineError {
         /// Why.
         reason: String,
     },
+    /// A changed item did not stop within the production's `UpdateTimeout`: the reload
+    /// was rolled back; the item restarts as it was once its message in hand is done.
+    #[error(
+        "item '{item}' did not finish its message in hand within UpdateTimeout ({seconds} s): the update was rolled back; the item restarts on its previous configuration once that message is done"
+    )]
+    UpdateTimeout {
+        /// The item.
+        item: String,
+        /// The production's `UpdateTimeout`.
+        seconds: u64,
+    },
     /// The journal failed.
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),

@@ -130,8 +130,12 @@ pub(super) async fn apply(
         }
     }
     if failure.is_none() {
+        let timeout = inner.plan().and_then(|p| p.update_timeout);
         for change in &diff.changed {
-            running.runtime(&change.new.name).stop(inner).await;
+            if let Err(e) = stop_within(inner, running.runtime(&change.new.name), &change.old, timeout).await {
+                failure = Some(e);
+                break;
+            }
             done.changed.push(change.clone());
             match ItemRuntime::start(inner, change.new.clone()).await {
                 Ok(rt) => {
@@ -160,6 +164,43 @@ pub(super) async fn apply(
         report.removed.push(plan.name.to_string());
     }
     Ok(report)
+}
+
+/// Stops a changed item, waiting at most `timeout` (`UpdateTimeout`) for its message in
+/// hand. Past it the stop goes on in the background and, once it is done, the item starts
+/// again on `previous` (its plan before the reload), so it is left as it was; the reload
+/// gets the error and rolls back the rest.
+async fn stop_within(
+    inner: &Arc<EngineInner>,
+    rt: &Arc<ItemRuntime>,
+    previous: &ItemPlan,
+    timeout: Option<std::time::Duration>,
+) -> Result<(), EngineError> {
+    let Some(timeout) = timeout else {
+        rt.stop(inner).await;
+        return Ok(());
+    };
+    let mut stopping = tokio::spawn({
+        let (inner, rt) = (inner.clone(), rt.clone());
+        async move { rt.stop(&inner).await }
+    });
+    if tokio::time::timeout(timeout, &mut stopping).await.is_ok() {
+        return Ok(());
+    }
+    let item = previous.name.to_string();
+    tracing::warn!(item = %item, timeout_s = timeout.as_secs(), "UpdateTimeout reached: rolling the update back; the item restarts as it was once its message in hand is done");
+    let (inner2, previous) = (inner.clone(), previous.clone());
+    tokio::spawn(async move {
+        let _ = stopping.await;
+        match ItemRuntime::start(&inner2, previous).await {
+            Ok(rt) => inner2.insert_item(rt),
+            Err(e) => {
+                tracing::error!(error = %e, "could not restart an item that outlived UpdateTimeout");
+                inner2.set_state(ProductionState::Troubled);
+            }
+        }
+    });
+    Err(EngineError::UpdateTimeout { item, seconds: timeout.as_secs() })
 }
 
 /// Undoes the part of a diff that was carried out, given as its flip: the items it

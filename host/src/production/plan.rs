@@ -200,6 +200,11 @@ pub struct ProductionPlan {
     /// leaves them (IRIS `ShutdownTimeout`, default 120 s): what they hold stays in the
     /// journal and is delivered after the restart.
     pub shutdown_timeout: std::time::Duration,
+    /// How long a reload waits for each changed or removed item to finish its message in
+    /// hand and stop (IRIS `UpdateTimeout`); past it the reload is rolled back and the item
+    /// restarts on its previous configuration once it has stopped. `None` (HIE's default
+    /// when the setting is absent): as long as it takes.
+    pub update_timeout: Option<std::time::Duration>,
     /// Alert when the warehouse (search, sessions) trails the commit log by this long
     /// (`IndexLagAlert`, seconds; default 60, 0 = never).
     pub index_lag_alert: Option<Duration>,

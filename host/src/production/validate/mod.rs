@@ -293,6 +293,8 @@ pub fn validate(
         .and_then(|s| s.value.trim().parse().ok())
         .map(Duration::from_secs)
         .unwrap_or(super::plan::DEFAULT_SHUTDOWN_TIMEOUT);
+    let update_timeout =
+        config.setting("UpdateTimeout").and_then(|s| s.value.trim().parse().ok()).map(Duration::from_secs);
     let index_lag_alert = match config.setting("IndexLagAlert").and_then(|s| s.value.trim().parse::<u64>().ok()) {
         Some(0) => None,
         Some(s) => Some(Duration::from_secs(s)),
@@ -310,6 +312,7 @@ pub fn validate(
         paths,
         purge_keep_days,
         shutdown_timeout,
+        update_timeout,
         index_lag_alert,
         items: plans,
         skipped: skipped.iter().map(|s| s.to_string()).collect(),
@@ -336,15 +339,6 @@ fn actor_pool(config: &ProductionConfig, plans: &mut [ItemPlan]) {
 fn production_settings(config: &ProductionConfig, diags: &mut Vec<Diagnostic>) -> Durability {
     let mut durability = Durability::Fsync;
     for s in &config.settings {
-        if s.name == "UpdateTimeout" {
-            diags.push(
-                Diagnostic::warning(
-                    &s.location,
-                    "accepted for IRIS compatibility but not implemented: a reload waits for each changed item to finish the message in hand",
-                )
-                .setting(&s.name),
-            );
-        }
         if !PRODUCTION_SETTINGS.contains(&s.name.as_str()) {
             diags.push(Diagnostic::warning(&s.location, "unknown production setting; it is ignored").setting(&s.name));
         }

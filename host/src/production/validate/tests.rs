@@ -222,21 +222,13 @@ fn search_fields_and_ordering_keys_take_iris_paths_and_a_misspelt_name_is_an_err
 }
 
 #[test]
-fn unknown_and_unimplemented_production_settings_are_warnings_and_the_plan_still_builds() {
+fn unknown_production_settings_are_warnings_and_update_timeout_is_read() {
     let (plan, diags) = check("name: P\nsettings:\n  UpdateTimeout: 4\n  Colour: blue\nitems:\n");
-    assert!(plan.is_some(), "warnings do not stop the plan");
+    let plan = plan.expect("warnings do not stop the plan");
+    assert_eq!(plan.update_timeout, Some(Duration::from_secs(4)), "UpdateTimeout is read");
     assert_eq!(
         all_said(&diags),
-        [
-            (
-                Severity::Warning,
-                3,
-                None,
-                Some("UpdateTimeout"),
-                "accepted for IRIS compatibility but not implemented: a reload waits for each changed item to finish the message in hand"
-            ),
-            (Severity::Warning, 4, None, Some("Colour"), "unknown production setting; it is ignored"),
-        ]
+        [(Severity::Warning, 4, None, Some("Colour"), "unknown production setting; it is ignored")]
     );
 }
 
