@@ -13,6 +13,9 @@
 //!   waiting messages are marked Suspended with the reason (resendable once it is back).
 //! - A plan that fails while being applied is rolled back to the previous one: the flip
 //!   of what was done is undone.
+//! - A changed item that does not stop within the production's `UpdateTimeout` fails the
+//!   reload (rolled back like a failed start); that item is never run twice at once: its
+//!   previous configuration starts only once the old runtime has stopped.
 
 use super::item::ItemRuntime;
 use super::{Engine, EngineError, EngineInner, ProductionState};
