@@ -134,11 +134,12 @@ impl DefCharEncoding {
         };
         let name = name.strip_prefix('@').unwrap_or(name);
         let eq = |s: &str| name.eq_ignore_ascii_case(s);
-        let charset = if eq("Latin1") || eq("Binary") || eq("RAW") || eq("ISO-8859-1") {
+        // IRIS's own names; the rest are MSH-18's (Latin1, UTF-8, 8859/1, ...).
+        let charset = if eq("Binary") || eq("RAW") {
             Charset::Latin1
-        } else if eq("Latin9") || eq("ISO-8859-15") {
+        } else if eq("Latin9") {
             Charset::Latin9
-        } else if eq("UTF-8") || eq("UTF8") || eq("Unicode") {
+        } else if eq("Unicode") {
             Charset::Utf8
         } else {
             match Charset::from_msh18(name.as_bytes()) {
