@@ -9,7 +9,6 @@
 //! - A password never appears in an error message.
 
 use lettre::message::Mailbox;
-use std::path::Path;
 
 /// A setting of the e-mail adapter that does not read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,64 +97,12 @@ fn mailbox(setting: &str, entry: &str) -> Result<Mailbox, ConfigError> {
 }
 
 /// An SMTP AUTH user and password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// The user name.
-    pub user: String,
-    /// The password.
-    pub password: String,
-}
+pub use hie_plugin_api::credentials::Credentials;
 
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("user", &self.user).field("password", &"***").finish()
-    }
-}
-
-/// Reads `Credentials`. IRIS names an entry of its credentials store here; HIE has no
-/// such store yet, so the value is either the path of a file whose first line is
-/// `user:password` (or whose first two lines are the user and the password), or
-/// `user:password` itself. A value naming an existing file is always read as a file.
-/// Empty means no SMTP AUTH.
+/// Reads `Credentials` ([`hie_plugin_api::credentials::read`]): `user:password`, or the
+/// path of a file holding it; empty means no SMTP AUTH.
 pub fn credentials(value: &str) -> Result<Option<Credentials>, ConfigError> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Ok(None);
-    }
-    let path = Path::new(value);
-    if path.is_file() {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::Credentials(format!("cannot read {}: {e}", path.display())))?;
-        return credentials_file(&text).map(Some).ok_or_else(|| {
-            ConfigError::Credentials(format!(
-                "{} holds no credentials: its first line must be user:password (or the user, then the password on the next line)",
-                path.display()
-            ))
-        });
-    }
-    match value.split_once(':') {
-        Some((user, password)) if !user.trim().is_empty() => {
-            Ok(Some(Credentials { user: user.trim().to_string(), password: password.to_string() }))
-        }
-        _ if value.contains('/') => Err(ConfigError::Credentials(format!("the file {value} does not exist"))),
-        _ => Err(ConfigError::Credentials(format!(
-            "{value:?} looks like an IRIS credentials name, but HIE has no credentials store: give user:password, or the path of a file holding it"
-        ))),
-    }
-}
-
-/// The credentials a file holds: `user:password` on the first line, or the user on the
-/// first line and the password on the second.
-fn credentials_file(text: &str) -> Option<Credentials> {
-    let mut lines = text.lines().map(|l| l.trim_end_matches('\r')).filter(|l| !l.trim().is_empty());
-    let first = lines.next()?;
-    if let Some((user, password)) = first.split_once(':')
-        && !user.trim().is_empty()
-    {
-        return Some(Credentials { user: user.trim().to_string(), password: password.to_string() });
-    }
-    let password = lines.next()?;
-    Some(Credentials { user: first.trim().to_string(), password: password.to_string() })
+    hie_plugin_api::credentials::read(value).map_err(|e| ConfigError::Credentials(e.0))
 }
 
 #[cfg(test)]
@@ -190,33 +137,12 @@ mod tests {
     }
 
     #[test]
-    fn credentials_read_inline_or_from_a_file_and_never_show_the_password() {
-        assert_eq!(credentials("").unwrap(), None);
-        let c = credentials("alerts@trust.nhs.uk:pa:ss").unwrap().unwrap();
-        assert_eq!((c.user.as_str(), c.password.as_str()), ("alerts@trust.nhs.uk", "pa:ss"));
-        assert!(!format!("{c:?}").contains("pa:ss"));
-
-        let dir = std::env::temp_dir().join(format!("hie-ens-creds-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let one = dir.join("one");
-        std::fs::write(&one, "relay-user:s3cret\n").unwrap();
-        let c = credentials(one.to_str().unwrap()).unwrap().unwrap();
-        assert_eq!((c.user.as_str(), c.password.as_str()), ("relay-user", "s3cret"));
-        let two = dir.join("two");
-        std::fs::write(&two, "relay-user\r\nno colon here\r\n").unwrap();
-        let c = credentials(two.to_str().unwrap()).unwrap().unwrap();
-        assert_eq!(c.password, "no colon here");
-        let empty = dir.join("empty");
-        std::fs::write(&empty, "\n").unwrap();
-        assert!(credentials(empty.to_str().unwrap()).unwrap_err().to_string().contains("holds no credentials"));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn an_iris_credentials_name_or_a_missing_file_is_an_error_saying_what_hie_accepts() {
+    fn credentials_errors_name_the_setting_once() {
         let e = credentials("SMTPRelayCreds").unwrap_err().to_string();
-        assert!(e.contains("no credentials store") && e.contains("user:password"), "{e}");
-        let e = credentials("/etc/hie/missing-creds").unwrap_err().to_string();
-        assert!(e.contains("does not exist"), "{e}");
+        assert!(
+            e.starts_with("setting Credentials: ")
+                && !e["setting Credentials: ".len()..].contains("setting Credentials"),
+            "{e}"
+        );
     }
 }
