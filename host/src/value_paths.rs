@@ -28,6 +28,19 @@ pub fn category_of(attributes: &[(String, String)]) -> Option<&str> {
     attributes.iter().find(|(k, _)| k == CATEGORY_ATTRIBUTE).map(|(_, v)| v.as_str())
 }
 
+/// Parses a stored body as items read it: in the charset its service's `DefCharEncoding`
+/// chose (the session attribute [`hie_hl7::DEF_CHAR_ENCODING`]), else by MSH-18.
+pub fn parse_stored<'a>(
+    body: &'a [u8],
+    attributes: &[(String, String)],
+) -> Result<hie_hl7::Message<'a>, hie_hl7::ParseError> {
+    let encoding = attributes
+        .iter()
+        .find(|(k, _)| k == hie_hl7::DEF_CHAR_ENCODING)
+        .and_then(|(_, v)| hie_hl7::DefCharEncoding::parse(v).ok().flatten());
+    hie_hl7::parse_as(body, encoding)
+}
+
 /// Parsed `SearchFields` and `OrderingKey` paths and the schemas to read them with.
 #[derive(Debug, Default)]
 pub struct ValuePaths {

@@ -30,14 +30,7 @@ impl<'a> Message<'a> {
     /// `DefCharEncoding` chose (the session's [`hl7::DEF_CHAR_ENCODING`] attribute), else
     /// by MSH-18.
     pub fn hl7(&self) -> Result<hl7::Message<'a>, hl7::ParseError> {
-        let msg = hl7::parse(self.body())?;
-        Ok(match self.def_char_encoding() {
-            Some(enc) => {
-                let charset = enc.resolve(msg.charset_kind());
-                msg.with_charset(charset)
-            }
-            None => msg,
-        })
+        hl7::parse_as(self.body(), self.def_char_encoding())
     }
 
     /// The `DefCharEncoding` of the service that took this message in, if it set one.

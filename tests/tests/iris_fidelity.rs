@@ -283,7 +283,7 @@ fn a_file_being_written_is_taken_whole_after_file_access_timeout() {
 /// hop; an operation's, in which charset they are written. The stored message stays as
 /// it came; a value HIE does not know is refused by `hie validate`, naming item and setting.
 #[test]
-fn def_char_encoding_reads_input_as_the_service_says_and_writes_output_as_the_operation_says() {
+fn def_char_encoding_reads_input_as_the_service_says_for_items_and_search_and_writes_output_as_the_operation_says() {
     let dir = TempDir::new("iris-charset");
     let (forced_port, plain_port) = (free_port(), free_port());
     let (utf8_dir, latin1_dir) = (dir.join("utf8"), dir.join("latin1"));
@@ -292,6 +292,7 @@ fn def_char_encoding_reads_input_as_the_service_says_and_writes_output_as_the_op
     let production = |service_encoding: &str| {
         format!(
             r#"<Production Name="Charsets">
+  <Setting Target="Adapter" Name="SearchFields">PID-3.1, PID-5.1</Setting>
   <Item Name="Mislabelled_In" ClassName="EnsLib.HL7.Service.TCPService" Enabled="true">
     <Setting Target="Adapter" Name="Port">{forced_port}</Setting>
     <Setting Target="Host" Name="DefCharEncoding">{service_encoding}</Setting>
@@ -358,4 +359,7 @@ fn def_char_encoding_reads_input_as_the_service_says_and_writes_output_as_the_op
     let shown = engine.get(&format!("/api/messages/{id}"));
     // (The API shows bodies as UTF-8, so the stored Latin-1 byte reads as U+FFFD: not re-encoded.)
     assert!(shown["body"].as_str().is_some_and(|b| b.contains("M\u{fffd}ller")), "{shown}");
+    // The search index reads the stored bytes as the service did: Latin-1 0xFC is ü.
+    let by_name = engine.get("/api/messages?item=Mislabelled_In&field=PID-5.1&value=M%C3%BCller");
+    assert_eq!(by_name["count"], 1, "found by the name as the service read it: {by_name}");
 }

@@ -118,7 +118,7 @@ async fn send_to_alert_item(engine: &Arc<EngineInner>, alert: &Alert) -> Result<
     });
     let body = Bytes::from(body.to_string());
     let mut out = Outgoing::default();
-    let stored = store_body(engine, &body, None, &mut out);
+    let stored = store_body(engine, &body, &[], &mut out);
     let header = Arc::new(Header::first(
         engine.journal.next_header_id(),
         Arc::from(alert.item.as_str()),

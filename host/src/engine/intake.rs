@@ -169,7 +169,8 @@ pub async fn intake_with_state(
     for msg in &messages {
         let id = engine.journal.next_header_id();
         let mut msg_out = Outgoing::default();
-        let stored = store_body(engine, &msg.body, service_category(item), &mut msg_out);
+        let attributes = session_attributes(item, msg);
+        let stored = store_body(engine, &msg.body, &attributes, &mut msg_out);
         let header_at = msg_out.ops.len();
         let header = Arc::new(Header::first(
             id,
@@ -177,7 +178,7 @@ pub async fn intake_with_state(
             item.plan.name.clone(),
             priority::ASYNC,
             stored,
-            session_attributes(item, msg),
+            attributes,
         ));
         let env = Envelope { header: header.clone(), body: msg.body.clone() };
         if let Some(limit) = &item.rate_limit {

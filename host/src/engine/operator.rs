@@ -44,7 +44,7 @@ impl Engine {
         let (stored, body_bytes) = match body {
             Some(b) => {
                 let b = Bytes::from(b);
-                (store_body(engine, &b, crate::value_paths::category_of(&row.header.attributes), &mut out), Some(b))
+                (store_body(engine, &b, &row.header.attributes, &mut out), Some(b))
             }
             None => (BodyRef::of(&row.header), None),
         };

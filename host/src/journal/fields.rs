@@ -167,7 +167,7 @@ fn index_chunk(
                 clear.execute(params![id, p.text()])?;
             }
             // A body that is not HL7 has no field values.
-            let Ok(msg) = hie_hl7::parse(&data) else { continue };
+            let Ok(msg) = crate::value_paths::parse_stored(&data, &attributes) else { continue };
             let category = category_of(&attributes);
             for p in &chosen {
                 let Some(value) = p.value(&msg, paths.registry(), category).filter(|v| !v.is_empty()) else { continue };

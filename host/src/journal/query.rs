@@ -242,7 +242,7 @@ impl Journal {
                         let body: Vec<u8> =
                             body_stmt.query_row([row.header.body_id as i64], |r| r.get(0)).unwrap_or_default();
                         let category = crate::value_paths::category_of(&row.header.attributes);
-                        let matches = hie_hl7::parse(&body)
+                        let matches = crate::value_paths::parse_stored(&body, &row.header.attributes)
                             .ok()
                             .and_then(|m| {
                                 parsed_path.value(&m, paths.registry(), category).map(|v| v == value.as_str())

@@ -160,6 +160,21 @@ impl DefCharEncoding {
     }
 }
 
+/// Parses `bytes` read as a service with `encoding` (its `DefCharEncoding`) reads them:
+/// the charset the setting resolves to against MSH-18, or MSH-18's alone when `None`.
+/// Every reader of a stored message (items, search, the index) parses it this way, so a
+/// value found in one is the value found in the others.
+pub fn parse_as(bytes: &[u8], encoding: Option<DefCharEncoding>) -> Result<crate::Message<'_>, crate::ParseError> {
+    let msg = crate::parse(bytes)?;
+    Ok(match encoding {
+        Some(enc) => {
+            let charset = enc.resolve(msg.charset_kind());
+            msg.with_charset(charset)
+        }
+        None => msg,
+    })
+}
+
 /// The eight positions where ISO-8859-15 differs from ISO-8859-1.
 const LATIN9_DIFF: [(u8, char); 8] = [
     (0xA4, '\u{20AC}'),

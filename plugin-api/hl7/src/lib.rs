@@ -58,7 +58,7 @@ pub mod path;
 
 pub use batch::{Batch, Unit, split_messages, split_units};
 pub use buf::{EditError, MessageBuf};
-pub use charset::{Charset, DEF_CHAR_ENCODING, DefCharEncoding, DefCharEncodingError};
+pub use charset::{Charset, DEF_CHAR_ENCODING, DefCharEncoding, DefCharEncodingError, parse_as};
 pub use delimiters::{DelimiterProblem, Delimiters};
 pub use error::ParseError;
 pub use escape::{escape, unescape, unescape_bytes};

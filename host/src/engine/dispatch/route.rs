@@ -28,17 +28,19 @@ fn field_values(engine: &EngineInner, msg: &hie_hl7::Message<'_>, category: Opti
     plan.paths.search_values(msg, category)
 }
 
-/// Adds a new body to `out`, with its search field values (read with the session's schema
-/// `category`); one parse gives those and the header summary.
+/// Adds a new body to `out`, with its search field values, read as the session's
+/// `attributes` say (its schema category, its service's `DefCharEncoding`); one parse
+/// gives those and the header summary.
 pub(in crate::engine) fn store_body(
     engine: &EngineInner,
     body: &Bytes,
-    category: Option<&str>,
+    attributes: &[(String, String)],
     out: &mut Outgoing,
 ) -> BodyRef {
     let id = engine.journal.next_body_id();
     out.ops.push(Op::Body { id, data: body.clone(), created_us: now_us() });
-    let Ok(msg) = hie_hl7::parse(body) else {
+    let category = category_of(attributes);
+    let Ok(msg) = crate::value_paths::parse_stored(body, attributes) else {
         return BodyRef { id, doc_type: String::new(), control_id: String::new() };
     };
     let fields = field_values(engine, &msg, category);
@@ -82,7 +84,7 @@ pub(in crate::engine) async fn route_sends(
             (None, true) => None,
         };
         let (stored, body) = match new_body {
-            Some(b) => (store_body(engine, &b, category_of(&current.header.attributes), out), b),
+            Some(b) => (store_body(engine, &b, &current.header.attributes, out), b),
             None => (BodyRef::of(&current.header), current.body.clone()),
         };
         // Capacity, with the target's overflow policy.

@@ -69,7 +69,7 @@ pub(super) fn is_request(h: &Header) -> bool {
 /// Ops recording the response to a sync request as its own header (correlated and caused
 /// by the request).
 pub(super) fn response_ops(engine: &EngineInner, request: &Header, reply: &Bytes, out: &mut Outgoing) {
-    let stored = store_body(engine, reply, crate::value_paths::category_of(&request.attributes), out);
+    let stored = store_body(engine, reply, &request.attributes, out);
     let header = Arc::new(request.response(engine.journal.next_header_id(), stored));
     out.ops.push(Op::Header { header, status: Status::Completed, note: None, reply: None });
 }
