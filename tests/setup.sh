@@ -2,12 +2,14 @@
 # Installs what the test suite talks to besides the machine's own services, so that the
 # README's test command works on a fresh machine. Idempotent: what is there is kept.
 #   - Python peers: aiosmtpd (the SMTP receiver of tests/tests/ens.rs) and hl7
-#     (python-hl7's mllp_send, a second MLLP client to test against).
+#     (python-hl7's mllp_send, a second MLLP client to test against), pyftpdlib with
+#     pyopenssl (the FTP and FTPS server of tests/tests/ftp.rs) and asyncssh
+#     with bcrypt (its SFTP server, and an encrypted client key for the SFTP tests).
 set -euo pipefail
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-python_peers=(aiosmtpd:aiosmtpd hl7:hl7)
+python_peers=(aiosmtpd:aiosmtpd hl7:hl7 pyftpdlib:pyftpdlib OpenSSL:pyopenssl asyncssh:asyncssh bcrypt:bcrypt)
 if command -v python3 >/dev/null; then
     for peer in "${python_peers[@]}"; do
         module=${peer%%:*} package=${peer#*:}

@@ -25,6 +25,7 @@ pub mod abi;
 pub mod adapter;
 mod class;
 mod context;
+pub mod credentials;
 mod error;
 mod export;
 mod item;
@@ -65,6 +66,53 @@ pub mod adapters {
     /// Listens for HTTP requests; each POST body is a message, the reply the response
     /// (IRIS EnsLib.HTTP.InboundAdapter settings).
     pub const HTTP_INBOUND: &str = "http-inbound";
+    /// Polls a directory on an FTP, FTPS or SFTP server (IRIS `EnsLib.FTP.InboundAdapter`
+    /// settings; `Protocol` picks the protocol).
+    pub const FTP_INBOUND: &str = "ftp-inbound";
+    /// Writes files to an FTP, FTPS or SFTP server under a temporary name, then renames
+    /// them (IRIS `EnsLib.FTP.OutboundAdapter` settings).
+    pub const FTP_OUTBOUND: &str = "ftp-outbound";
+
+    /// The IRIS settings of the FTP adapters that HIE accepts without effect, for the
+    /// classes on [`FTP_INBOUND`] (`inbound`) or [`FTP_OUTBOUND`] to declare, so a
+    /// genuine IRIS setting is never "unknown". The settings the adapters read are the
+    /// host's adapter registry's.
+    pub fn ftp_unsupported_settings(inbound: bool) -> Vec<crate::SettingDef> {
+        use crate::SettingDef;
+        let mut v = vec![
+            SettingDef::adapter("SSLCheckServerIdentity", "1", "FTPS: check the server's name (HIE always does)")
+                .unsupported(),
+            SettingDef::adapter("SFTPPublicKeyFile", "", "SFTP: public half of the key (HIE reads the private key)")
+                .unsupported(),
+            SettingDef::adapter(
+                "SFTPAuthenticationMethods",
+                "",
+                "SFTP: the order of methods (HIE: key, else password)",
+            )
+            .unsupported(),
+            SettingDef::adapter("CommandTranslateTable", "RAW", "charset of FTP commands").unsupported(),
+            SettingDef::adapter("Charset", "Binary", "character set of the files (HIE moves bytes)").unsupported(),
+            SettingDef::adapter("ServerListStyle", "UNIX", "listing format (HIE reads UNIX and MS-DOS)").unsupported(),
+        ];
+        if inbound {
+            v.extend([
+                SettingDef::adapter("StayConnected", "-1", "keep the session between polls (HIE: one per poll)")
+                    .unsupported(),
+                SettingDef::adapter(
+                    "AppendTimestamp",
+                    "1",
+                    "timestamp archived names (HIE: only when the name is taken)",
+                )
+                .unsupported(),
+                SettingDef::adapter("ConfirmComplete", "0", "how to be sure a file is complete").unsupported(),
+                SettingDef::adapter("FileAccessTimeout", "2", "seconds a file must go unmodified").unsupported(),
+                SettingDef::adapter("SemaphoreSpec", "", "semaphore files").unsupported(),
+                SettingDef::adapter("SubdirectoryLevels", "0", "poll subdirectories").unsupported(),
+                SettingDef::adapter("WorkPath", "", "local directory for files being processed").unsupported(),
+            ]);
+        }
+        v
+    }
 }
 
 #[doc(hidden)]

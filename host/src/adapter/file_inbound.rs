@@ -60,8 +60,8 @@ fn settle_time(confirm: &str, access_timeout: &str) -> Result<Duration, String> 
     Ok(Duration::from_secs_f64(secs).max(Duration::from_millis(200)))
 }
 
-/// Reads `FileFraming`: `HL7` (or empty) splits files into HL7 messages, `Whole` does not.
-fn whole_files(value: &str) -> Result<bool, String> {
+/// Reads `FileFraming` (shared with the FTP poller): `HL7` (or empty) splits files into HL7 messages, `Whole` does not.
+pub fn whole_files(value: &str) -> Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
         "" | "hl7" => Ok(false),
         "whole" => Ok(true),
@@ -161,29 +161,7 @@ async fn take_file(ctx: &InboundContext, config: &Config, file: &Path, seen: &mu
     let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let attributes = vec![("OriginalFilename".to_string(), file.display().to_string()), ("Filename".to_string(), name)];
     let origin = format!("file://{}", file.display());
-    // A file holds one message or several, split here; an FHS/BHS batch goes in whole, so
-    // the service applies its BatchHandling and answers with one batch of ACKs; a file
-    // that is not HL7 at all goes in whole so the service can refuse it and it shows up as
-    // an error. With FileFraming=Whole every file goes in whole, its bytes as they are.
-    let parts: Vec<Bytes> = if config.whole {
-        vec![Bytes::from(bytes)]
-    } else {
-        match hie_hl7::split_units(&bytes) {
-            Ok(units)
-                if matches!(units.first(), Some(hie_hl7::Unit::FileHeader(_) | hie_hl7::Unit::BatchHeader(_))) =>
-            {
-                vec![Bytes::from(bytes)]
-            }
-            Ok(units) if !units.is_empty() => units
-                .into_iter()
-                .filter_map(|u| match u {
-                    hie_hl7::Unit::Message(m) => Some(Bytes::copy_from_slice(m)),
-                    _ => None,
-                })
-                .collect(),
-            _ => vec![Bytes::from(bytes)],
-        }
-    };
+    let parts = messages_of(bytes, config.whole);
     let count = parts.len();
     let inbound: Vec<Inbound> = parts
         .into_iter()
@@ -217,6 +195,30 @@ async fn take_file(ctx: &InboundContext, config: &Config, file: &Path, seen: &mu
         None => {
             seen.insert((file.to_path_buf(), modified));
         }
+    }
+}
+
+/// The messages a file holds, split from its bytes. A file holds one message or several;
+/// an FHS/BHS batch goes in whole, so the service applies its BatchHandling and answers
+/// with one batch of ACKs; a file that is not HL7 at all goes in whole so the service can
+/// refuse it and it shows up as an error. With `whole` (`FileFraming=Whole`) every file
+/// goes in whole, its bytes as they are. Shared with the FTP poller.
+pub fn messages_of(bytes: Vec<u8>, whole: bool) -> Vec<Bytes> {
+    if whole {
+        return vec![Bytes::from(bytes)];
+    }
+    match hie_hl7::split_units(&bytes) {
+        Ok(units) if matches!(units.first(), Some(hie_hl7::Unit::FileHeader(_) | hie_hl7::Unit::BatchHeader(_))) => {
+            vec![Bytes::from(bytes)]
+        }
+        Ok(units) if !units.is_empty() => units
+            .into_iter()
+            .filter_map(|u| match u {
+                hie_hl7::Unit::Message(m) => Some(Bytes::copy_from_slice(m)),
+                _ => None,
+            })
+            .collect(),
+        _ => vec![Bytes::from(bytes)],
     }
 }
 

@@ -97,11 +97,11 @@ pub fn expand_filename(pattern: &str, original: &str, now: DateTime<Local>) -> (
 }
 
 /// Picks a free name for a `%!+(X)` pattern: first without the suffix, then `X`, then
-/// `X` with its last letter (or digit) counting up.
-fn unique_name(dir: &Path, name: &str, at: usize, template: &str) -> String {
-    let candidate = name.to_string();
-    if !dir.join(&candidate).exists() {
-        return candidate;
+/// `X` with its last letter (or digit) counting up; `exists` says whether a name is taken
+/// (a directory here, a server's listing for the FTP writer).
+pub fn unique_name(name: &str, at: usize, template: &str, exists: impl Fn(&str) -> bool) -> String {
+    if !exists(name) {
+        return name.to_string();
     }
     let (head, tail) = name.split_at(at.min(name.len()));
     let base: String = template.chars().take(template.chars().count().saturating_sub(1)).collect();
@@ -113,7 +113,7 @@ fn unique_name(dir: &Path, name: &str, at: usize, template: &str) -> String {
             format!("{base}{n}")
         };
         let candidate = format!("{head}{suffix}{tail}");
-        if !dir.join(&candidate).exists() {
+        if !exists(&candidate) {
             return candidate;
         }
     }
@@ -151,7 +151,7 @@ impl OutboundAdapter for FileWriter {
             let result = tokio::task::spawn_blocking(move || {
                 let (name, unique) = expand_filename(&pattern, &original, Local::now());
                 let name = match unique {
-                    Some((at, template)) => unique_name(&dir, &name, at, &template),
+                    Some((at, template)) => unique_name(&name, at, &template, |n| dir.join(n).exists()),
                     None => name,
                 };
                 if name.contains('/') || name.is_empty() {
@@ -194,7 +194,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("a.hl7"), b"x").unwrap();
         std::fs::write(dir.join("a.hl7_a"), b"x").unwrap();
-        assert_eq!(unique_name(&dir, "a.hl7", 5, "_a"), "a.hl7_b");
+        assert_eq!(unique_name("a.hl7", 5, "_a", |n| dir.join(n).exists()), "a.hl7_b");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

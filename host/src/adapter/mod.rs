@@ -8,6 +8,8 @@
 //! - [`mllp_outbound`]: MLLP/TCP client for operations.
 //! - [`file_inbound`]: directory poller for services.
 //! - [`file_outbound`]: atomic file writer for operations.
+//! - [`ftp_inbound`], [`ftp_outbound`]: the same on an FTP, FTPS or SFTP server,
+//!   through [`remote`].
 //! - [`http_outbound`]: HTTP client for operations that call web services.
 //! - [`http_inbound`]: HTTP listener for services (each POST body a message).
 //! - [`address`]: the TCP adapters' `LocalInterface` and `AllowedIPAddresses`.
@@ -21,12 +23,15 @@
 pub mod address;
 pub mod file_inbound;
 pub mod file_outbound;
+pub mod ftp_inbound;
+pub mod ftp_outbound;
 pub mod http_inbound;
 pub mod http_outbound;
 pub mod mllp_inbound;
 pub mod mllp_outbound;
 pub mod port;
 pub mod registry;
+pub mod remote;
 mod settings;
 pub mod tls;
 
@@ -74,6 +79,7 @@ pub fn host_outbound(
         adapters::TCP_MLLP_OUTBOUND => Some(Arc::new(mllp_outbound::MllpClient::new(settings, runtime)?)),
         adapters::FILE_OUTBOUND => Some(Arc::new(file_outbound::FileWriter::new(settings)?)),
         adapters::HTTP_OUTBOUND => Some(Arc::new(http_outbound::HttpClient::new(settings)?)),
+        adapters::FTP_OUTBOUND => Some(Arc::new(ftp_outbound::FtpWriter::new(settings)?)),
         _ => None,
     })
 }
@@ -86,6 +92,7 @@ pub async fn start_host_inbound(adapter: &str, ctx: InboundContext) -> Result<Op
         adapters::TCP_MLLP_INBOUND => mllp_inbound::start(ctx).await?,
         adapters::FILE_INBOUND => file_inbound::start(ctx)?,
         adapters::HTTP_INBOUND => http_inbound::start(ctx).await?,
+        adapters::FTP_INBOUND => ftp_inbound::start(ctx)?,
         _ => return Ok(None),
     };
     Ok(Some(InboundHandle::new(stop, tasks)))

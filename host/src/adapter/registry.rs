@@ -169,6 +169,37 @@ fn host(name: &str, direction: Direction, doc: &str, settings: Vec<AdapterSettin
     AdapterSpec { name: name.into(), direction, doc: doc.into(), settings, claims, provider: Provider::Host }
 }
 
+/// The server settings both FTP adapters read (IRIS `EnsLib.FTP.*Adapter`).
+fn ftp_server() -> Vec<AdapterSetting> {
+    vec![
+        required("FTPServer", SettingKind::Text, "host name or address of the server"),
+        setting("FTPPort", SettingKind::Port, "", "TCP port of the server; empty = 21 (22 for SFTP)"),
+        setting(
+            "Protocol",
+            SettingKind::choice(&["FTP", "FTPS", "SFTP"]),
+            "FTP",
+            "FTP, FTPS (explicit: AUTH TLS) or SFTP",
+        ),
+        setting(
+            "Credentials",
+            SettingKind::Text,
+            "",
+            "user:password, or the path of a file holding it; empty = anonymous",
+        ),
+        setting("SSLConfig", SettingKind::Text, "", "FTPS: TLS configuration whose .ca verifies the server"),
+        setting("UsePASV", SettingKind::Bool, "1", "passive data connections (0: active)"),
+        seconds("ConnectTimeout", "5", "seconds to connect and log in"),
+        setting("SFTPPrivateKeyFile", SettingKind::Text, "", "SFTP: OpenSSH private key to log in with"),
+        setting("SFTPPassphraseCredentials", SettingKind::Text, "", "SFTP: the key's passphrase, as Credentials"),
+        setting(
+            "SFTPKnownHosts",
+            SettingKind::Text,
+            "",
+            "SFTP: known_hosts file holding the server's host key (required for SFTP) (HIE)",
+        ),
+    ]
+}
+
 /// The adapters built into the host and the settings each reads.
 fn host_adapters() -> Vec<AdapterSpec> {
     let tls = || setting("SSLConfig", SettingKind::Text, "", "TLS configuration name (PEM files in TLSDir)");
@@ -287,6 +318,58 @@ fn host_adapters() -> Vec<AdapterSpec> {
                 tls(),
             ],
             vec![Claim::ListenPort { port: "Port".into(), interface: Some("LocalInterface".into()) }],
+        ),
+        host(
+            adapters::FTP_INBOUND,
+            Direction::Inbound,
+            "polls a directory on an FTP, FTPS or SFTP server and takes in the messages each file holds",
+            [
+                ftp_server(),
+                vec![
+                    setting("FilePath", SettingKind::Text, "", "remote directory polled; empty = the log-in directory"),
+                    setting("FileSpec", SettingKind::Text, "*", "file name patterns (* and ?), separated by ;"),
+                    setting("ArchivePath", SettingKind::Text, "", "remote directory files are moved to once committed"),
+                    setting(
+                        "DeleteFromServer",
+                        SettingKind::Bool,
+                        "1",
+                        "delete files once committed when there is no ArchivePath",
+                    ),
+                    seconds("CallInterval", "5", "seconds between polls"),
+                    setting(
+                        "FileFraming",
+                        SettingKind::choice(&["HL7", "Whole"]),
+                        "HL7",
+                        "HL7: split each file into its HL7 messages; Whole: each file is one message (HIE)",
+                    ),
+                ],
+            ]
+            .concat(),
+            vec![],
+        ),
+        host(
+            adapters::FTP_OUTBOUND,
+            Direction::Outbound,
+            "writes files to an FTP, FTPS or SFTP server (temporary name, then rename)",
+            [
+                ftp_server(),
+                vec![
+                    setting(
+                        "FilePath",
+                        SettingKind::Text,
+                        "",
+                        "remote directory written to; empty = the log-in directory",
+                    ),
+                    setting(
+                        "StayConnected",
+                        SettingKind::at_least(-1),
+                        "-1",
+                        "-1 keeps the session between files; 0 logs out after each",
+                    ),
+                ],
+            ]
+            .concat(),
+            vec![],
         ),
         host(
             adapters::HTTP_OUTBOUND,

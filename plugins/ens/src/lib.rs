@@ -5,7 +5,9 @@
 //!   `EnsLib.EMail.OutboundAdapter` ([`smtp`], ABI 1.1): e-mails the alerts the engine
 //!   sends to `Ens.Alert`, over SMTP with STARTTLS or implicit TLS (rustls).
 //! - `EnsLib.File.PassthroughService` and `EnsLib.File.PassthroughOperation` ([`file`])
-//!   on the host's file adapters: files of any content, whole and unchanged.
+//!   on the host's file adapters: files of any content, whole and unchanged; and
+//!   `EnsLib.FTP.PassthroughService` and `EnsLib.FTP.PassthroughOperation` ([`ftp`]),
+//!   the same on the host's FTP adapters.
 //! - `EnsLib.HTTP.GenericOperation` ([`http`]) on the host's HTTP adapter, and
 //!   `EnsLib.HTTP.GenericService` ([`http_service`]) on the host's HTTP listener.
 //! - `EnsLib.MsgRouter.RoutingEngine` ([`router`]): the generic router (IRIS rule
@@ -24,6 +26,7 @@
 pub mod alert;
 pub mod common;
 pub mod file;
+pub mod ftp;
 pub mod http;
 pub mod http_service;
 pub mod router;
@@ -38,6 +41,8 @@ pub fn classes() -> Vec<ClassDef> {
         alert::class(),
         file::service_class(),
         file::operation_class(),
+        ftp::service_class(),
+        ftp::operation_class(),
         http::class(),
         http_service::class(),
         router::class(),

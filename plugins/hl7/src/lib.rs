@@ -5,7 +5,8 @@
 //! IRIS's default; settings not implemented yet are declared `unsupported` so
 //! `hie validate` reports them instead of ignoring them.
 //!
-//! The I/O (MLLP listener and client, file poller and writer, HTTP listener and client)
+//! The I/O (MLLP listener and client, file poller and writer, HTTP listener and client,
+//! FTP/FTPS/SFTP poller and writer)
 //! lives in host adapters;
 //! these classes decide what to do with messages: parse and acknowledge, route by rules,
 //! interpret replies with ReplyCodeActions.
@@ -14,6 +15,7 @@ mod ack;
 mod batch;
 mod conversions;
 mod field_checks;
+mod ftp;
 mod http;
 mod iris_rules;
 mod operations;
@@ -36,6 +38,8 @@ pub fn classes() -> Vec<ClassDef> {
         operations::file_operation(),
         http::http_service(),
         http::http_operation(),
+        ftp::ftp_service(),
+        ftp::ftp_operation(),
         router::routing_engine(),
         passthrough::passthrough(),
     ];

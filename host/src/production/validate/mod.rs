@@ -13,6 +13,7 @@ use crate::pack::PackRegistry;
 use crate::queue::{Overflow, QueueType};
 use hie_plugin_api::{ItemKind, adapters};
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -718,7 +719,13 @@ fn check_tls(config: &ProductionConfig, plans: &mut [ItemPlan], diags: &mut Vec<
     };
     for plan in plans.iter_mut() {
         let inbound = plan.adapter == adapters::TCP_MLLP_INBOUND || plan.adapter == adapters::HTTP_INBOUND;
-        if !inbound && plan.adapter != adapters::TCP_MLLP_OUTBOUND && plan.adapter != adapters::HTTP_OUTBOUND {
+        let remote = plan.adapter == adapters::FTP_INBOUND || plan.adapter == adapters::FTP_OUTBOUND;
+        if !inbound && !remote && plan.adapter != adapters::TCP_MLLP_OUTBOUND && plan.adapter != adapters::HTTP_OUTBOUND
+        {
+            continue;
+        }
+        if remote {
+            check_remote(config, plan, &tls_dir, diags);
             continue;
         }
         let name = plan.setting("SSLConfig").unwrap_or_default().trim().to_string();
@@ -739,6 +746,31 @@ fn check_tls(config: &ProductionConfig, plans: &mut [ItemPlan], diags: &mut Vec<
             }
         }
     }
+}
+
+/// Reads an FTP item's server settings the way its adapter will (the TLS files of FTPS,
+/// SFTP's known_hosts and key files, the credentials file), reporting the first problem
+/// at the setting it names.
+fn check_remote(config: &ProductionConfig, plan: &mut ItemPlan, tls_dir: &Path, diags: &mut Vec<Diagnostic>) {
+    plan.settings.insert("TLSDir".into(), tls_dir.display().to_string());
+    if plan.setting("FTPServer").unwrap_or_default().trim().is_empty() {
+        return; // a required setting: reported as such
+    }
+    let settings = crate::adapter::AdapterSettings::new(plan);
+    let Err(e) = crate::adapter::remote::Endpoint::from_settings(&settings) else { return };
+    let named = e.strip_prefix("adapter setting ").or_else(|| e.strip_prefix("setting "));
+    let setting = named.and_then(|r| r.split([' ', ':']).next()).unwrap_or("FTPServer").to_string();
+    let setting = setting.as_str();
+    let reported = |d: &Diagnostic| d.item.as_deref() == Some(&*plan.name) && d.setting.as_deref() == Some(setting);
+    if diags.iter().any(reported) {
+        return; // its kind check said so already
+    }
+    let location = config
+        .item(&plan.name)
+        .and_then(|i| i.adapter_setting(setting).or_else(|| i.host_setting(setting)))
+        .map(|s| s.location.clone())
+        .unwrap_or_else(|| plan.location.clone());
+    diags.push(Diagnostic::error(&location, e).item(&plan.name).setting(setting));
 }
 
 #[cfg(test)]

@@ -67,9 +67,6 @@ const TABLE: &[(&str, &str)] = &[
         "Ens.BusinessOperation",
         "it is ObjectScript's abstract business operation (OnMessage); port its logic to a pack class",
     ),
-    ("EnsLib.FTP.", "HIE has no FTP/SFTP adapter yet (docs/iris-settings.md §4.5)"),
-    ("EnsLib.HL7.Service.FTPService", "HIE has no FTP/SFTP adapter yet (docs/iris-settings.md §4.5)"),
-    ("EnsLib.HL7.Operation.FTPOperation", "HIE has no FTP/SFTP adapter yet (docs/iris-settings.md §4.5)"),
 ];
 
 /// Why `class` is not available in HIE, from the table alone.
