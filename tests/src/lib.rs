@@ -5,6 +5,7 @@
 //! built by [`packs`] into `target/test-packs`.
 
 pub mod api;
+pub mod browser;
 pub mod engine;
 pub mod hl7;
 pub mod http;

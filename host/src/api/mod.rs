@@ -1,9 +1,11 @@
-//! The management API (HTTP, loopback by default) and Prometheus metrics.
+//! The management API (HTTP, loopback by default), Prometheus metrics and the web
+//! console ([`console`]).
 //!
 //! Ops scripts rely on these paths; they are part of HIE's interface. With a token
 //! configured every path needs it ([`auth`]).
 
 pub mod auth;
+mod console;
 pub mod limits;
 mod lookups;
 mod messages;
@@ -63,6 +65,7 @@ fn routes(state: ApiState) -> Router {
         .route("/api/audit", get(audit))
         .merge(messages::routes())
         .merge(lookups::routes())
+        .merge(console::routes())
         .with_state(state)
 }
 

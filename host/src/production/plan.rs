@@ -154,7 +154,28 @@ pub struct ItemPlan {
     pub catalog: Option<u64>,
 }
 
+/// Whether a setting's value names other items: `TargetConfigNames` (and
+/// `AckTargetConfigNames`), `BadMessageHandler` and every setting whose name ends in
+/// `Target` (OverflowTarget, ErrorTarget, and pack settings that follow the convention,
+/// e.g. LookupTarget).
+pub fn names_targets(setting: &str) -> bool {
+    setting.ends_with("TargetConfigNames") || setting == "BadMessageHandler" || setting.ends_with("Target")
+}
+
 impl ItemPlan {
+    /// The items this item's settings name as targets ([`names_targets`]), in order, each once.
+    pub fn targets(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for (_, v) in self.settings.iter().filter(|(n, _)| names_targets(n)) {
+            for t in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+        }
+        out
+    }
+
     /// A setting's value (defaults applied).
     pub fn setting(&self, name: &str) -> Option<&str> {
         self.settings.get(name).map(|s| s.as_str())

@@ -7,7 +7,7 @@ pub(crate) mod unavailable;
 
 use super::diagnostics::Diagnostic;
 use super::model::{ItemConfig, ProductionConfig, Setting, SettingTarget};
-use super::plan::{EngineSettings, ExecutionMode, ItemPlan, ProductionPlan};
+use super::plan::{EngineSettings, ExecutionMode, ItemPlan, ProductionPlan, names_targets};
 use crate::journal::Durability;
 use crate::pack::PackRegistry;
 use crate::queue::{Overflow, QueueType};
@@ -169,14 +169,6 @@ pub const ENGINE_SETTINGS: &[EngineSettingDoc] = &[
 /// IRIS settings common to all business hosts that HIE accepts but does not implement.
 const IRIS_COMMON_UNSUPPORTED: &[&str] =
     &["AlertGroups", "AlertRetryGracePeriod", "ArchiveIO", "ThrottleDelay", "BusinessPartner", "Schedule"];
-
-/// Whether a setting's value names other items: `TargetConfigNames` (and
-/// `AckTargetConfigNames`), `BadMessageHandler` and every setting whose name ends in
-/// `Target` (OverflowTarget, ErrorTarget, and pack settings that follow the convention,
-/// e.g. LookupTarget).
-fn names_targets(setting: &str) -> bool {
-    setting.ends_with("TargetConfigNames") || setting == "BadMessageHandler" || setting.ends_with("Target")
-}
 
 /// Settings that must be whole numbers (seconds, counts, ports).
 const INTEGER_SETTINGS: &[&str] = &[
