@@ -114,3 +114,87 @@ items:
         (n > before).then_some(())
     });
 }
+
+const VIEWER: &str = "viewer-token-0123456789abcdef";
+const OPERATOR: &str = "operator-token-0123456789abcdef";
+
+/// A synchronous XHR from the page: its status (the page's own cookie goes with it).
+fn xhr(b: &Browser, method: &str, path: &str, csrf: bool) -> u64 {
+    let header = if csrf { "x.setRequestHeader('X-CSRF-Token', sessionStorage.getItem('hie-csrf'));" } else { "" };
+    let script = format!(
+        "var x = new XMLHttpRequest(); x.open('{method}', '{path}', false); {header} x.send(); return x.status;"
+    );
+    b.script(&script).as_u64().unwrap_or(0)
+}
+
+#[test]
+fn the_console_signs_in_with_a_token_into_an_httponly_cookie_a_viewer_sees_no_bodies_and_a_write_needs_the_csrf_token()
+{
+    if !browser::available("the_console_signs_in_with_a_token...") {
+        return;
+    }
+    let dir = TempDir::new("console-roles");
+    let port = free_port();
+    let config = dir.join("production.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"name: ConsoleRoles
+items:
+  - id: ADT_In
+    class: EnsLib.HL7.Service.TCPService
+    adapter_settings: {{Port: {port}}}
+    host_settings: {{TargetConfigNames: EPR_Out}}
+  - id: EPR_Out
+    class: EnsLib.HL7.Operation.FileOperation
+    adapter_settings: {{FilePath: {}}}
+"#,
+            dir.join("out").display()
+        ),
+    )
+    .expect("production");
+    let tokens = dir.join("api.tokens");
+    std::fs::write(&tokens, format!("ward viewer {VIEWER}\nops operator {OPERATOR}\n")).expect("tokens");
+    let mut engine =
+        Engine::spawn(&config, &dir.join("data"), &[], &["--api-token-file", tokens.to_str().expect("path")]);
+    engine.token = Some(OPERATOR.to_string());
+    engine.wait_running(T);
+    let mut client = Client::connect_retry(port);
+    assert_eq!(hl7::ack_code(&client.send(&hl7::adt("ROLES1", "MRN-SECRET")).expect("ack")), "CA");
+
+    let b = Browser::start(&dir.join("chromium-profile"));
+    b.goto(&format!("http://{}/", engine.api));
+    b.wait("#signin:not([hidden])", T);
+    b.type_into("#signin-token", "not-a-token-of-this-engine");
+    b.click("#signin-go");
+    b.wait_text("#signin-result", T, "a wrong token refused", |t| t.contains("refused"));
+
+    // A viewer: states and headers, never a body.
+    b.type_into("#signin-token", VIEWER);
+    b.click("#signin-go");
+    b.wait_text("[data-testid=\"who\"]", T, "signed in", |t| t == "ward (viewer)");
+    b.wait("[data-testid=\"item-EPR_Out\"][data-state=\"Running\"]", T);
+    let cookies = b.script("return document.cookie;");
+    assert!(!cookies.as_str().unwrap_or("").contains("hie_session"), "the session cookie is HttpOnly: {cookies}");
+    b.click("nav [data-view=\"messages\"]");
+    b.type_into("#q-control-id", "ROLES1");
+    b.click("#q-go");
+    b.wait_text("#results tbody", T, "the viewer finds the header", |t| t.contains("ROLES1"));
+    b.click("#results tbody tr");
+    b.wait_text("#message-body", T, "no body for a viewer", |t| t.contains("sees no bodies"));
+    assert!(!b.text_of("body").contains("MRN-SECRET"), "nothing of the body on the page");
+    assert_eq!(xhr(&b, "POST", "/api/items/EPR_Out/pause", true), 403, "a viewer cannot pause");
+
+    // An operator: a write without the CSRF token is refused, with it it is done.
+    b.click("#signout");
+    b.wait("#signin:not([hidden])", T);
+    b.type_into("#signin-token", OPERATOR);
+    b.click("#signin-go");
+    b.wait_text("[data-testid=\"who\"]", T, "signed in", |t| t == "ops (operator)");
+    assert_eq!(xhr(&b, "POST", "/api/items/EPR_Out/pause", false), 403, "no CSRF token");
+    assert_eq!(engine.item("EPR_Out")["state"], "Running", "nothing happened");
+    assert_eq!(xhr(&b, "POST", "/api/items/EPR_Out/pause", true), 200, "with the CSRF token");
+    b.wait("[data-testid=\"item-EPR_Out\"][data-state=\"Paused\"]", T);
+    let found = hie_tests::api::get_json_as(&engine.api, Some(OPERATOR), "/api/messages?control_id=ROLES1");
+    assert!(found["count"].as_u64().is_some_and(|n| n >= 1), "the bearer token still works beside the cookie: {found}");
+}

@@ -178,7 +178,7 @@ impl Tokens {
     }
 
     /// The name and role of the token `presented`, if it is one of them.
-    fn identify(&self, presented: &[u8]) -> Option<(&str, Role)> {
+    pub(super) fn identify(&self, presented: &[u8]) -> Option<(&str, Role)> {
         // Every token is compared, so the time taken says nothing about which matched.
         let mut found = None;
         for (name, role, token) in self.0.iter() {
@@ -243,14 +243,25 @@ pub fn readable_by_others(path: &Path) -> bool {
     std::fs::metadata(path).map(|m| m.permissions().mode() & 0o077 != 0).unwrap_or(false)
 }
 
-/// What [`authorize`] needs: the tokens (none: loopback, every caller an admin) and the
-/// audit trail.
+/// What [`authorize`] needs: the tokens (none: loopback, every caller an admin), the
+/// console's sessions and the audit trail.
 #[derive(Clone)]
 pub struct Gate {
     /// The accepted tokens; `None` when the API runs on loopback without them.
     pub tokens: Option<Tokens>,
+    /// Browsers signed in with a token ([`super::session`]).
+    pub sessions: super::session::Sessions,
     /// Where audited actions are recorded.
     pub audit: Arc<crate::audit::AuditLog>,
+}
+
+/// Paths anyone may fetch: the console's page and assets (they hold no data), and the
+/// sign-in itself.
+fn public(method: &axum::http::Method, path: &str) -> bool {
+    path == "/"
+        || path == "/console"
+        || path.starts_with("/console/")
+        || (path == "/api/session" && method == axum::http::Method::POST)
 }
 
 /// The peer of a connection, put on its requests by the server.
@@ -265,23 +276,47 @@ fn refuse(status: StatusCode, text: String) -> Response {
     response
 }
 
+/// The bearer token of a request's `Authorization` header (the scheme is
+/// case-insensitive, RFC 9110).
+pub(super) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")))
+        .map(|(_, t)| t.trim())
+}
+
 /// The middleware: names the caller (401 without a right token), checks the role the
 /// request needs (403), runs it and records it in the audit trail when it is audited.
 pub async fn authorize(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
     let from = request.extensions().get::<Peer>().map(|p| p.0.to_string()).unwrap_or_default();
+    if super::session::cross_site_write(request.method(), request.headers()) {
+        tracing::warn!(path = %request.uri().path(), %from, "management API write refused: it came from another site");
+        return refuse(StatusCode::FORBIDDEN, "a write from another site is refused".into());
+    }
+    let cookie_session = gate.sessions.of(request.headers());
+    if request.uri().path() == "/api/session" {
+        return super::session::answer(&gate, cookie_session, request).await;
+    }
+    let anonymous = public(request.method(), request.uri().path());
     let caller = match &gate.tokens {
         None => Caller { name: "loopback".into(), role: Role::Admin, from },
         Some(tokens) => {
-            let presented = request
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                // The scheme is case-insensitive (RFC 9110).
-                .and_then(|v| v.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")))
-                .map(|(_, t)| t.trim().as_bytes());
-            match presented.and_then(|t| tokens.identify(t)) {
-                Some((name, role)) => Caller { name: name.to_string(), role, from },
-                None => {
+            let presented = bearer(request.headers());
+            match (presented.and_then(|t| tokens.identify(t.as_bytes())), cookie_session) {
+                (Some((name, role)), _) => Caller { name: name.to_string(), role, from },
+                (None, Some((_, session))) => {
+                    if !super::session::csrf_ok(request.method(), request.headers(), &session) {
+                        tracing::warn!(who = %session.name, path = %request.uri().path(), "console write refused: no CSRF token");
+                        return refuse(
+                            StatusCode::FORBIDDEN,
+                            format!("a write signed in by cookie needs the {} header", super::session::CSRF_HEADER),
+                        );
+                    }
+                    Caller { name: session.name, role: session.role, from }
+                }
+                (None, None) if anonymous => return next.run(request).await,
+                (None, None) => {
                     tracing::warn!(path = %request.uri().path(), %from, "management API request refused: missing or wrong bearer token");
                     return refuse(
                         StatusCode::UNAUTHORIZED,

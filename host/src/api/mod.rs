@@ -10,6 +10,7 @@ pub mod limits;
 mod lookups;
 mod messages;
 mod metrics;
+pub mod session;
 
 use crate::engine::Engine;
 use axum::Router;
@@ -44,7 +45,7 @@ impl IntoResponse for ApiError {
 /// request limits ([`limits`]) apply before the token check, so unauthenticated floods
 /// are bounded too.
 pub fn router(state: ApiState, tokens: Option<auth::Tokens>, limits: &limits::Limits) -> Router {
-    let gate = auth::Gate { tokens, audit: state.audit.clone() };
+    let gate = auth::Gate { tokens, sessions: session::Sessions::default(), audit: state.audit.clone() };
     let router = routes(state).layer(axum::middleware::from_fn_with_state(gate, auth::authorize));
     limits::limit_requests(router, limits)
 }

@@ -148,12 +148,44 @@ for (const action of ["pause", "resume", "restart"]) {
   });
 }
 
-function connect() {
-  const feed = new EventSource("/api/events");
-  feed.addEventListener("production", (e) => render(JSON.parse(e.data)));
-  feed.onerror = () => { $("#production-state").textContent = "reconnecting"; };
+// ---- sign-in: a token for an HttpOnly session cookie; writes carry the CSRF token -------
+let feed = null;
+function signedIn(me) {
+  if (me.csrf) sessionStorage.setItem("hie-csrf", me.csrf); else sessionStorage.removeItem("hie-csrf");
+  $("#who").textContent = `${me.name} (${me.role})`;
+  $("#signout").hidden = !me.csrf;
+  $("#signin").hidden = true;
+  $("#view-production").hidden = false;
+  if (!feed) {
+    feed = new EventSource("/api/events");
+    feed.addEventListener("production", (e) => render(JSON.parse(e.data)));
+    feed.onerror = () => { $("#production-state").textContent = "reconnecting"; };
+  }
 }
-connect();
+function signIn() {
+  if (feed) { feed.close(); feed = null; }
+  $("#view-production").hidden = true;
+  $("#view-messages").hidden = true;
+  $("#signin").hidden = false;
+  $("#production-state").textContent = "signed out";
+  $("#signin-token").focus();
+}
+$("#signin").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  try {
+    signedIn(await api("POST", "/api/session", { token: $("#signin-token").value }));
+    $("#signin-token").value = "";
+    $("#signin-result").textContent = "";
+  } catch (err) { $("#signin-result").textContent = `sign-in refused: ${err.message}`; }
+});
+$("#signout").addEventListener("click", async () => {
+  try { await api("DELETE", "/api/session"); } catch (_) { /* signed out either way */ }
+  sessionStorage.removeItem("hie-csrf");
+  $("#who").textContent = "";
+  $("#signout").hidden = true;
+  signIn();
+});
+api("GET", "/api/session").then(signedIn, signIn);
 
 // ---- messages ---------------------------------------------------------------------------
 let oldest = null;
