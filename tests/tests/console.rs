@@ -198,3 +198,56 @@ items:
     let found = hie_tests::api::get_json_as(&engine.api, Some(OPERATOR), "/api/messages?control_id=ROLES1");
     assert!(found["count"].as_u64().is_some_and(|n| n >= 1), "the bearer token still works beside the cookie: {found}");
 }
+
+#[test]
+fn the_console_diffs_two_config_versions_rolls_back_after_a_confirmation_and_lists_queues_and_packs() {
+    if !browser::available("the_console_diffs_two_config_versions...") {
+        return;
+    }
+    let dir = TempDir::new("console-config");
+    let out = dir.join("out");
+    let config = dir.join("production.yaml");
+    let v1 = format!(
+        "name: ConsoleConfig\nitems:\n  - id: Files_Out\n    class: EnsLib.HL7.Operation.FileOperation\n    adapter_settings: {{FilePath: {}}}\n",
+        out.display()
+    );
+    std::fs::write(&config, &v1).expect("v1");
+    let engine = Engine::start(&config, &dir.join("data"), &[]);
+    let v2 = format!(
+        "{v1}  - id: Extra_Out\n    class: EnsLib.HL7.Operation.FileOperation\n    adapter_settings: {{FilePath: {}}}\n",
+        dir.join("extra").display()
+    );
+    std::fs::write(&config, &v2).expect("v2");
+    let (status, body) = engine.post("/api/reload", None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(engine.item("Extra_Out")["state"], "Running");
+
+    let b = Browser::start(&dir.join("chromium-profile"));
+    b.goto(&format!("http://{}/", engine.api));
+    b.wait("[data-testid=\"item-Extra_Out\"]", T);
+    b.click("nav [data-view=\"queues\"]");
+    b.wait("[data-testid=\"queue-Extra_Out\"]", T);
+    b.click("nav [data-view=\"packs\"]");
+    b.wait("[data-testid=\"pack-hie-pack-hl7\"]", T);
+    b.click("nav [data-view=\"config\"]");
+    b.wait("[data-testid=\"version-2\"]", T);
+    b.click("#diff");
+    let diff = b.wait_text("[data-testid=\"diff\"]", T, "the diff of 1 and 2", |t| t.contains("Extra_Out"));
+    assert!(diff.lines().any(|l| l.starts_with("+ ") && l.contains("id: Extra_Out")), "an added line: {diff}");
+    assert!(!diff.lines().any(|l| l.starts_with("- ")), "nothing removed: {diff}");
+    screenshot(&b, &dir, "config");
+    b.click("#rollback");
+    assert_eq!(engine.item("Extra_Out")["state"], "Running", "nothing happens before the confirmation");
+    b.click("#rollback-confirm");
+    b.wait_text("#config-result", T, "the rollback applied", |t| t.contains("roll back to 1: applied"));
+    b.wait("[data-testid=\"version-3\"]", T);
+    let production = engine.production();
+    let names: Vec<&str> =
+        production["items"].as_array().into_iter().flatten().filter_map(|i| i["name"].as_str()).collect();
+    assert_eq!(names, ["Files_Out"], "version 1 runs again");
+    b.click("nav [data-view=\"production\"]");
+    hie_tests::wait_for(T, "Extra_Out gone from the diagram", || {
+        b.find("[data-testid=\"item-Extra_Out\"]").is_none().then_some(())
+    });
+    b.wait("[data-testid=\"item-Files_Out\"][data-state=\"Running\"]", T);
+}

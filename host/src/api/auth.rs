@@ -196,6 +196,7 @@ pub fn required_role(method: &axum::http::Method, path: &str) -> Role {
     let admin = path == "/api/reload"
         || path.starts_with("/api/packs")
         || path.starts_with("/api/config/rollback")
+        || path.starts_with("/api/config/versions/")
         || path == "/api/purge"
         || path == "/api/audit"
         || (path.starts_with("/api/lookups") && method != Method::GET);
@@ -436,6 +437,8 @@ mod tests {
             assert_eq!(need(Method::POST, p), Role::Admin, "{p}");
         }
         assert_eq!(need(Method::GET, "/api/audit"), Role::Admin);
+        assert_eq!(need(Method::GET, "/api/config/versions"), Role::Viewer);
+        assert_eq!(need(Method::GET, "/api/config/versions/2"), Role::Admin, "a production file may hold credentials");
         assert_eq!(need(Method::GET, "/api/lookups/Sex"), Role::Viewer);
         assert_eq!(need(Method::PUT, "/api/lookups/Sex/M"), Role::Admin);
     }

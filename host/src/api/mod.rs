@@ -60,6 +60,7 @@ fn routes(state: ApiState) -> Router {
         .route("/api/reload", post(reload))
         .route("/api/packs/reload", post(reload_packs))
         .route("/api/config/versions", get(versions))
+        .route("/api/config/versions/{version}", get(version_text))
         .route("/api/config/rollback/{version}", post(rollback))
         .route("/api/plugins", get(plugins))
         .route("/api/alerts", get(alerts))
@@ -149,6 +150,19 @@ async fn reload_packs(State(s): State<ApiState>) -> Json<serde_json::Value> {
 async fn versions(State(s): State<ApiState>) -> Json<serde_json::Value> {
     let current = s.reloader.versions().last().map(|v| v.version);
     Json(json!({ "current": current, "versions": s.reloader.versions() }))
+}
+
+/// One version's production file, as it was applied (admin: it may hold credentials).
+async fn version_text(
+    State(s): State<ApiState>,
+    Path(version): Path<u64>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let text = s
+        .reloader
+        .version_text(version)
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no config version {version}")))?;
+    let meta = s.reloader.versions().into_iter().find(|v| v.version == version);
+    Ok(Json(json!({ "version": version, "meta": meta, "text": text })))
 }
 
 async fn rollback(State(s): State<ApiState>, Path(version): Path<u64>) -> (StatusCode, Json<serde_json::Value>) {

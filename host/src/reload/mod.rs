@@ -470,6 +470,11 @@ impl Reloader {
         self.versions.lock_unpoisoned().list()
     }
 
+    /// The production file's text as version `version` applied it.
+    pub fn version_text(&self, version: u64) -> Option<String> {
+        self.versions.lock_unpoisoned().text(version)
+    }
+
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine

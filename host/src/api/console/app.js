@@ -48,12 +48,15 @@ $("#theme").addEventListener("click", () => {
   localStorage.setItem("hie-theme", next);
   applyTheme(next);
 });
+const VIEWS = ["production", "messages", "queues", "config", "packs"];
 function show(view) {
   for (const b of document.querySelectorAll("nav [data-view]")) b.setAttribute("aria-pressed", String(b.dataset.view === view));
-  $("#view-production").hidden = view !== "production";
-  $("#view-messages").hidden = view !== "messages";
+  for (const v of VIEWS) $(`#view-${v}`).hidden = v !== view;
   if (view === "messages") $("#q-control-id").focus();
-  else requestAnimationFrame(drawEdges);
+  if (view === "production") requestAnimationFrame(drawEdges);
+  if (view === "queues") loadQueues();
+  if (view === "config") loadVersions();
+  if (view === "packs") loadPacks();
 }
 for (const b of document.querySelectorAll("nav [data-view]")) b.addEventListener("click", () => show(b.dataset.view));
 document.addEventListener("keydown", (e) => {
@@ -94,6 +97,7 @@ function render(p) {
   if (focused) { const b = diagram.querySelector(`[data-item="${CSS.escape(focused)}"]`); if (b) b.focus(); }
   requestAnimationFrame(drawEdges);
   if (selected) fillPanel(p.items.find((i) => i.name === selected));
+  if (!$("#view-queues").hidden) queueRows(p);
 }
 
 function itemBox(it) {
@@ -303,4 +307,88 @@ async function openTrace(sessionId) {
   $("#trace-elapsed").textContent = `${s.count} hops, ${s.elapsed_ms} ms`;
   $("#trace").hidden = false;
   $("#trace").scrollIntoView({ block: "start" });
+}
+
+// ---- queues, dead letters, alerts --------------------------------------------------------
+function queueRows(p) {
+  $("#queues tbody").replaceChildren(...p.items.map((it) => el("tr", { "data-testid": `queue-${it.name}` },
+    ...[it.name, it.state, it.queue_depth, it.in_flight, it.queue_in_journal, it.errors, it.retries].map((v) => el("td", { text: String(v) })))));
+}
+async function loadQueues() {
+  if (production) queueRows(production);
+  try {
+    const d = await api("GET", "/api/dead-letters?limit=100");
+    $("#dead tbody").replaceChildren(...(d.messages || []).map((m) => {
+      const tr = el("tr", { tabindex: "0" }, ...[m.id, when(m.created_us), m.target, m.control_id, m.status, m.note || ""].map((v) => el("td", { text: String(v ?? "") })));
+      tr.addEventListener("click", () => { show("messages"); openMessage(m.id); });
+      return tr;
+    }));
+    const a = await api("GET", "/api/alerts");
+    $("#alerts").replaceChildren(...(a.alerts || []).map((x) => el("li", { text: `${when(x.at_us)} ${x.item}: ${x.text}` })));
+  } catch (e) { $("#alerts").replaceChildren(el("li", { text: `cannot load: ${e.message}` })); }
+}
+
+// ---- config versions: diff any two, roll back ----------------------------------------------
+async function loadVersions() {
+  const r = await api("GET", "/api/config/versions");
+  const list = [...(r.versions || [])].reverse();
+  $("#versions tbody").replaceChildren(...list.map((v, i) => el("tr", { "data-testid": `version-${v.version}` },
+    el("td", {}, el("input", { type: "radio", name: "a", value: String(v.version), "aria-label": `A: version ${v.version}`, ...(i === 1 || (list.length === 1 && i === 0) ? { checked: "" } : {}) })),
+    el("td", {}, el("input", { type: "radio", name: "b", value: String(v.version), "aria-label": `B: version ${v.version}`, ...(i === 0 ? { checked: "" } : {}) })),
+    ...[v.version + (v.version === r.current ? " (running)" : ""), v.applied_at, v.source, v.sha256.slice(0, 12)].map((x) => el("td", { text: String(x) })))));
+}
+const picked = (n) => { const e = document.querySelector(`#versions input[name="${n}"]:checked`); return e ? Number(e.value) : null; };
+
+// The lines of `a` and `b` as a unified list: [" ", line], ["-", line], ["+", line] (LCS).
+function lineDiff(a, b) {
+  const n = a.length, m = b.length;
+  const L = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
+  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) L[i][j] = a[i] === b[j] ? L[i + 1][j + 1] + 1 : Math.max(L[i + 1][j], L[i][j + 1]);
+  const out = [];
+  let i = 0, j = 0;
+  while (i < n && j < m) {
+    if (a[i] === b[j]) { out.push([" ", a[i]]); i++; j++; } else if (L[i + 1][j] >= L[i][j + 1]) out.push(["-", a[i++]]); else out.push(["+", b[j++]]);
+  }
+  while (i < n) out.push(["-", a[i++]]);
+  while (j < m) out.push(["+", b[j++]]);
+  return out;
+}
+$("#diff").addEventListener("click", async () => {
+  const a = picked("a"), b = picked("b");
+  if (a === null || b === null) return;
+  try {
+    const [ta, tb] = await Promise.all([api("GET", `/api/config/versions/${a}`), api("GET", `/api/config/versions/${b}`)]);
+    const lines = lineDiff(ta.text.split("\n"), tb.text.split("\n"));
+    const changed = lines.filter(([k]) => k !== " ").length;
+    $("#diff-out").replaceChildren(...lines.map(([k, l]) => el("span", { class: k === "+" ? "add" : k === "-" ? "del" : "same", text: `${k} ${l}\n` })));
+    $("#config-result").textContent = `version ${a} → ${b}: ${changed} line(s) differ`;
+  } catch (e) { $("#config-result").textContent = `diff failed: ${e.message}`; }
+});
+$("#rollback").addEventListener("click", () => {
+  const a = picked("a");
+  if (a === null) return;
+  $("#rollback-confirm").textContent = `Confirm: roll back to version ${a}`;
+  $("#rollback-confirm").hidden = false;
+  $("#rollback-confirm").focus();
+});
+$("#rollback-confirm").addEventListener("click", async () => {
+  const a = picked("a");
+  $("#rollback-confirm").hidden = true;
+  try {
+    const r = await api("POST", `/api/config/rollback/${a}`);
+    $("#config-result").textContent = `roll back to ${a}: ${r.outcome}`;
+  } catch (e) { $("#config-result").textContent = `roll back failed: ${e.message}`; }
+  loadVersions();
+});
+
+// ---- packs --------------------------------------------------------------------------------
+async function loadPacks() {
+  try {
+    const r = await api("GET", "/api/plugins");
+    $("#packs tbody").replaceChildren(...(r.loaded || []).map((p) => el("tr", { "data-testid": `pack-${p.name}` },
+      ...[p.name, p.version, p.vendor || "", `${p.abi_version}.${p.abi_minor}`, (p.sha256 || "").slice(0, 12), (p.used_by || []).join(", ")]
+        .map((v) => el("td", { text: String(v) })))));
+    $("#packs-staged").textContent = `staged: ${(r.staged || []).join(", ") || "none"}`;
+    $("#pack-events").replaceChildren(...(r.recent_reloads || []).map((e) => el("li", { text: JSON.stringify(e) })));
+  } catch (e) { $("#packs-staged").textContent = `cannot load packs: ${e.message}`; }
 }
