@@ -75,6 +75,15 @@ items:
     // Pause an item from its panel: the diagram follows without a reload.
     b.click("[data-testid=\"item-EPR_Out\"]");
     b.wait_text("#item-name", T, "the item panel", |t| t == "EPR_Out");
+    // Its effective settings, each with where it came from.
+    let file_path =
+        b.wait_text("#item-settings tr[data-setting=\"FilePath\"]", T, "FilePath in the panel", |t| !t.is_empty());
+    assert!(
+        file_path.contains("production") && file_path.contains("production.yaml:"),
+        "written in the file, with its line: {file_path}"
+    );
+    let filename = b.text_of("#item-settings tr[data-setting=\"Filename\"]");
+    assert!(filename.contains("class default"), "a class default: {filename}");
     b.script("window.__marker = 'same page';");
     b.click("#item-pause");
     b.wait("[data-testid=\"item-EPR_Out\"][data-state=\"Paused\"]", T);

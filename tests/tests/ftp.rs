@@ -181,6 +181,11 @@ items:
     );
     let stored = engine.get("/api/messages?item=PAS_FTP_In");
     assert_eq!(stored["count"], 2, "{stored}");
+    // The API shows an item's settings with their sources, never a password.
+    let settings = engine.get("/api/items/EPR_FTP_Out/settings");
+    assert!(!settings.to_string().contains("s3cret"), "{settings}");
+    let credentials = settings["settings"].as_array().into_iter().flatten().find(|s| s["setting"] == "Credentials");
+    assert_eq!(credentials.map(|c| c["value"].clone()), Some(serde_json::json!("***")), "{settings}");
 }
 
 #[test]

@@ -56,6 +56,7 @@ fn routes(state: ApiState) -> Router {
         .route("/api/items/{name}/pause", post(pause))
         .route("/api/items/{name}/resume", post(resume))
         .route("/api/items/{name}/restart", post(restart))
+        .route("/api/items/{name}/settings", get(item_settings))
         .route("/metrics", get(metrics::metrics))
         .route("/api/reload", post(reload))
         .route("/api/packs/reload", post(reload_packs))
@@ -150,6 +151,28 @@ async fn reload_packs(State(s): State<ApiState>) -> Json<serde_json::Value> {
 async fn versions(State(s): State<ApiState>) -> Json<serde_json::Value> {
     let current = s.reloader.versions().last().map(|v| v.version);
     Json(json!({ "current": current, "versions": s.reloader.versions() }))
+}
+
+/// Whether a setting's value is a secret the API never shows (credentials inline,
+/// passphrases, passwords).
+fn secret(setting: &str) -> bool {
+    let s = setting.to_ascii_lowercase();
+    s.contains("credentials") || s.contains("password") || s.contains("passphrase")
+}
+
+/// An item's effective settings and where each came from; secrets shown as `***`.
+async fn item_settings(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut settings = s
+        .reloader
+        .effective_settings(&name)
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no item {name} in the running version")))?;
+    for e in settings.iter_mut().filter(|e| secret(&e.setting) && !e.value.is_empty()) {
+        e.value = "***".into();
+    }
+    Ok(Json(json!({ "item": name, "settings": settings })))
 }
 
 /// One version's production file, as it was applied (admin: it may hold credentials).

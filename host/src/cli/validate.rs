@@ -84,7 +84,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("--explain {name}: the production has no item of that name");
             };
             let plan_item = plan.as_ref().and_then(|p| p.item(name));
-            Some(explain(&merged, item, plan_item.map(|p| &p.settings)))
+            Some(production::defaults::explain(&merged, item, plan_item.map(|p| &p.settings)))
         }
         None => None,
     };
@@ -142,42 +142,6 @@ fn print_migration_report(classes: &[production::migration::ClassUse]) {
         t.row(vec![c.class.clone(), c.items.to_string(), c.disabled.to_string(), c.provided_by()]);
     }
     t.print();
-}
-
-/// One effective setting and where it came from.
-#[derive(serde::Serialize)]
-struct Explained {
-    setting: String,
-    value: String,
-    /// `production FILE:LINE`, `System Default Settings FILE:LINE` or `class default`.
-    source: String,
-}
-
-/// The effective settings of `item` (of the production with System Default Settings
-/// applied): what it sets, and the class defaults the plan filled in.
-fn explain(
-    merged: &production::ProductionConfig,
-    item: &production::ItemConfig,
-    planned: Option<&std::collections::BTreeMap<String, String>>,
-) -> Vec<Explained> {
-    let mut names: Vec<String> = item.settings.iter().map(|s| s.name.clone()).collect();
-    names.extend(planned.into_iter().flat_map(|p| p.keys().cloned()));
-    names.sort();
-    names.dedup();
-    names
-        .into_iter()
-        .map(|name| {
-            let written = item.settings.iter().rev().find(|s| s.name == name);
-            let (value, source) = match written {
-                Some(s) if production::defaults::from_defaults(merged, s) => {
-                    (s.value.clone(), format!("System Default Settings {}", s.location))
-                }
-                Some(s) => (s.value.clone(), format!("production {}", s.location)),
-                None => (planned.and_then(|p| p.get(&name)).cloned().unwrap_or_default(), "class default".into()),
-            };
-            Explained { setting: name, value, source }
-        })
-        .collect()
 }
 
 /// `n` and the noun, plural unless `n` is 1.

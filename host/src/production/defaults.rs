@@ -54,6 +54,44 @@ pub fn from_defaults(config: &ProductionConfig, setting: &Setting) -> bool {
     config.defaults.iter().any(|d| d.location == setting.location && d.setting == setting.name)
 }
 
+/// One effective setting and where it came from.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Explained {
+    /// The setting.
+    pub setting: String,
+    /// Its effective value.
+    pub value: String,
+    /// `production FILE:LINE`, `System Default Settings FILE:LINE` or `class default`.
+    pub source: String,
+}
+
+/// The effective settings of `item` (of the production with System Default Settings
+/// applied): what it sets, and the class defaults the plan filled in.
+pub fn explain(
+    merged: &ProductionConfig,
+    item: &ItemConfig,
+    planned: Option<&std::collections::BTreeMap<String, String>>,
+) -> Vec<Explained> {
+    let mut names: Vec<String> = item.settings.iter().map(|s| s.name.clone()).collect();
+    names.extend(planned.into_iter().flat_map(|p| p.keys().cloned()));
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| {
+            let written = item.settings.iter().rev().find(|s| s.name == name);
+            let (value, source) = match written {
+                Some(s) if from_defaults(merged, s) => {
+                    (s.value.clone(), format!("System Default Settings {}", s.location))
+                }
+                Some(s) => (s.value.clone(), format!("production {}", s.location)),
+                None => (planned.and_then(|p| p.get(&name)).cloned().unwrap_or_default(), "class default".into()),
+            };
+            Explained { setting: name, value, source }
+        })
+        .collect()
+}
+
 /// Every setting `item` can have, with the target its declaration gives: its class's,
 /// its adapter's, the engine's.
 fn declared_settings(item: &ItemConfig, packs: &PackRegistry) -> Vec<(String, SettingTarget)> {

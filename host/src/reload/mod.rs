@@ -470,6 +470,22 @@ impl Reloader {
         self.versions.lock_unpoisoned().list()
     }
 
+    /// The effective settings of item `name` in the running version, each with where it
+    /// came from (the production file and line, System Default Settings, the class), as
+    /// `hie validate --explain` prints them; `None` when the running version has no such item.
+    pub fn effective_settings(&self, name: &str) -> Option<Vec<production::defaults::Explained>> {
+        let current = self.versions.lock_unpoisoned().current()?;
+        let text = self.version_text(current.version)?;
+        let mut config = production::load_str(&self.config_path, &text).ok()?;
+        production::read_defaults_files(&mut config, &self.defaults).ok()?;
+        let packs = self.engine.inner.packs.registry().clone();
+        let merged = production::defaults::apply(&config, &packs);
+        let item = merged.item(name)?;
+        let plan = self.engine.plan();
+        let planned = plan.as_ref().and_then(|p| p.item(name)).map(|p| &p.settings);
+        Some(production::defaults::explain(&merged, item, planned))
+    }
+
     /// The production file's text as version `version` applied it.
     pub fn version_text(&self, version: u64) -> Option<String> {
         self.versions.lock_unpoisoned().text(version)

@@ -109,7 +109,7 @@ function itemBox(it) {
     el("span", { class: "numbers", text: `· queue ${it.queue_depth} · ${rate === undefined ? "–" : rate.toFixed(1)}/s` }));
   if (it.errors) b.append(" ", el("span", { class: "errors", text: `· ${it.errors} errors` }));
   b.title = `${it.class} (${it.state}${it.state_note ? ": " + it.state_note : ""})`;
-  b.addEventListener("click", () => { selected = it.name; fillPanel(it); $("#item-panel").hidden = false; });
+  b.addEventListener("click", () => { selected = it.name; fillPanel(it); loadSettings(it.name); $("#item-panel").hidden = false; });
   return b;
 }
 
@@ -131,6 +131,15 @@ function drawEdges() {
   }
 }
 window.addEventListener("resize", () => requestAnimationFrame(drawEdges));
+
+async function loadSettings(name) {
+  const body = $("#item-settings tbody");
+  try {
+    const r = await api("GET", `/api/items/${encodeURIComponent(name)}/settings`);
+    body.replaceChildren(...r.settings.map((s) => el("tr", { "data-setting": s.setting },
+      el("td", { text: s.setting }), el("td", { text: s.value }), el("td", { class: "muted", text: s.source }))));
+  } catch (e) { body.replaceChildren(el("tr", {}, el("td", { colspan: "3", text: `settings: ${e.message}` }))); }
+}
 
 function fillPanel(it) {
   if (!it) return;
