@@ -221,6 +221,11 @@ impl Header {
         self.next(id, self.source.clone(), self.target.clone(), self.priority, body)
     }
 
+    /// Addressed to `target` instead (a resend to another item).
+    pub fn to_target(self, target: Arc<str>) -> Header {
+        Header { target, ..self }
+    }
+
     /// With the value of the target's `OrderingKey` path.
     pub fn with_ordering_key(self, ordering_key: Option<String>) -> Header {
         Header { ordering_key, ..self }

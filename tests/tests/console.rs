@@ -115,13 +115,29 @@ items:
     screenshot(&b, &dir, "trace");
 
     // Resend from the message page: a new message goes to the same target.
-    let before = engine.get("/api/messages?item=EPR_Out")["count"].as_u64().unwrap_or(0);
+    let count = |item: &str| engine.get(&format!("/api/messages?item={item}"))["count"].as_u64().unwrap_or(0);
+    let before = count("EPR_Out");
     b.click("#resend");
     b.wait_text("#message-result", T, "the resend answered", |t| t.starts_with("resend:"));
-    hie_tests::wait_for(T, "the resent message stored", || {
-        let n = engine.get("/api/messages?item=EPR_Out")["count"].as_u64().unwrap_or(0);
-        (n > before).then_some(())
+    hie_tests::wait_for(T, "the resent message stored", || (count("EPR_Out") > before).then_some(()));
+    // Edited, and to another target: the edited body goes to Route.
+    let routed = count("Route");
+    b.script("document.querySelector('#resend-target').value = 'Route';");
+    b.click("#edit");
+    b.script("var t = document.querySelector('#edit-body'); t.value = t.value.replace('Smith^Alice', 'Smith^Edited');");
+    b.script("document.querySelector('#resend-target').value = 'Route';");
+    b.click("#edit-send");
+    b.wait_text("#message-result", T, "the edited resend answered", |t| {
+        t.starts_with("resend:") && t.contains("Route")
     });
+    hie_tests::wait_for(T, "the edited message at Route", || (count("Route") > routed).then_some(()));
+    let edited = engine.get("/api/messages?item=Route&limit=1");
+    let id = edited["messages"][0]["id"].as_u64().expect("id");
+    let shown = engine.get(&format!("/api/messages/{id}"));
+    assert!(
+        shown["body"].as_str().is_some_and(|b| b.contains("PID|1||M1^^^RXX^MR||Smith^Edited||19800101|F\r")),
+        "{shown}"
+    );
 }
 
 const VIEWER: &str = "viewer-token-0123456789abcdef";

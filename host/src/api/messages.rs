@@ -167,6 +167,8 @@ async fn show(
 struct ResendBody {
     /// Replacement body (edited message); the original body when absent.
     body: Option<String>,
+    /// Another item to send it to (IRIS's resend to a new target); its own target when absent.
+    target: Option<String>,
 }
 
 async fn resend(
@@ -174,9 +176,10 @@ async fn resend(
     Path(id): Path<u64>,
     body: Option<Json<ResendBody>>,
 ) -> Result<Json<Value>, ApiError> {
-    let new_body = body.and_then(|b| b.0.body).map(|b| b.into_bytes());
-    let new_id = s.engine.resend(id, new_body).await?;
-    Ok(Json(json!({ "resent": id, "id": new_id })))
+    let ResendBody { body, target } = body.map(|b| b.0).unwrap_or_default();
+    let target = target.filter(|t| !t.trim().is_empty());
+    let new_id = s.engine.resend(id, body.map(String::into_bytes), target.as_deref().map(str::trim)).await?;
+    Ok(Json(json!({ "resent": id, "id": new_id, "target": target })))
 }
 
 async fn suspend(State(s): State<ApiState>, Path(id): Path<u64>) -> Result<Json<Value>, ApiError> {

@@ -31,12 +31,18 @@ async fn header_row(engine: &Arc<EngineInner>, id: MessageId) -> Result<HeaderRo
 }
 
 impl Engine {
-    /// Sends a copy of message `id` to its target again (with `body` instead of the
-    /// original when given): a new header in the same session, caused by the original.
-    pub async fn resend(&self, id: MessageId, body: Option<Vec<u8>>) -> Result<MessageId, OperatorError> {
+    /// Sends a copy of message `id` to its target again, or to `to` when given (IRIS's
+    /// resend to a new target), with `body` instead of the original when given: a new
+    /// header in the same session, caused by the original.
+    pub async fn resend(
+        &self,
+        id: MessageId,
+        body: Option<Vec<u8>>,
+        to: Option<&str>,
+    ) -> Result<MessageId, OperatorError> {
         let engine = &self.inner;
         let row = header_row(engine, id).await?;
-        let target = row.header.target.to_string();
+        let target = to.map(str::to_string).unwrap_or_else(|| row.header.target.to_string());
         let Some(dest) = engine.target(&target) else {
             return Err(OperatorError::Conflict(format!("target {target} is not an item of the running production")));
         };
@@ -50,8 +56,12 @@ impl Engine {
         };
         // The resend keeps its original key while the target still orders by one.
         let ordering_key = dest.settings().ordering_key.as_ref().and(row.header.ordering_key.clone());
-        let header =
-            Arc::new(row.header.resend(engine.journal.next_header_id(), stored).with_ordering_key(ordering_key));
+        let header = Arc::new(
+            row.header
+                .resend(engine.journal.next_header_id(), stored)
+                .to_target(Arc::from(target.as_str()))
+                .with_ordering_key(ordering_key),
+        );
         let new_id = header.id;
         out.ops.push(Op::Header {
             header: header.clone(),

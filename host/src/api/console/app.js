@@ -205,7 +205,7 @@ let oldest = null;
 async function search(more) {
   const form = new FormData($("#search"));
   const q = new URLSearchParams();
-  for (const k of ["control_id", "item", "status"]) if (form.get(k)) q.set(k, form.get(k).trim());
+  for (const k of ["control_id", "item", "source", "type", "status", "field", "value"]) if (form.get(k)) q.set(k, form.get(k).trim());
   if (form.get("window")) q.set("since", String(Math.floor(Date.now() / 1000) - Number(form.get("window"))));
   q.set("limit", "50");
   if (more && oldest) q.set("before", String(oldest));
@@ -258,19 +258,39 @@ async function openMessage(id) {
     if (m.body_withheld) { $("#message-body").textContent = m.body_withheld; $("#message-reply").textContent = ""; }
     else { hl7(m.body); $("#message-reply").textContent = m.reply || "(none)"; }
     $("#message-result").textContent = "";
+    $("#editor").hidden = true;
+    const targets = production ? production.items.filter((i) => i.kind !== "service").map((i) => i.name) : [];
+    $("#resend-target").replaceChildren(...[m.target, ...targets.filter((t) => t !== m.target)].map((t) => el("option", { value: t, text: t })));
     $("#trace").hidden = true;
     $("#message").scrollIntoView({ block: "start" });
   } catch (e) { $("#message-result").textContent = `cannot open message ${id}: ${e.message}`; }
 }
-for (const action of ["resend", "suspend"]) {
-  $(`#${action}`).addEventListener("click", async () => {
-    if (!current) return;
-    try {
-      const r = await api("POST", `/api/messages/${current.id}/${action}`);
-      $("#message-result").textContent = `${action}: ${JSON.stringify(r)}`;
-    } catch (e) { $("#message-result").textContent = `${action} failed: ${e.message}`; }
-  });
+async function act(action, body) {
+  if (!current) return;
+  try {
+    const r = await api("POST", `/api/messages/${current.id}/${action}`, body);
+    $("#message-result").textContent = `${action}: ${JSON.stringify(r)}`;
+  } catch (e) { $("#message-result").textContent = `${action} failed: ${e.message}`; }
 }
+$("#resend").addEventListener("click", () => {
+  const to = $("#resend-target").value;
+  act("resend", to && current && to !== current.target ? { target: to } : undefined);
+});
+$("#suspend").addEventListener("click", () => act("suspend"));
+$("#edit").addEventListener("click", () => {
+  if (!current || current.body == null) return;
+  $("#edit-body").value = current.body.replace(/\r/g, "\n");
+  $("#editor").hidden = false;
+  $("#edit-body").focus();
+});
+$("#edit-cancel").addEventListener("click", () => { $("#editor").hidden = true; });
+$("#edit-send").addEventListener("click", async () => {
+  // HL7 segments end in CR: the textarea's lines become segments again.
+  const body = $("#edit-body").value.replace(/\r\n|\n/g, "\r").replace(/\r+$/, "") + "\r";
+  const to = $("#resend-target").value;
+  await act("resend", to && to !== current.target ? { body, target: to } : { body });
+  $("#editor").hidden = true;
+});
 
 // ---- visual trace: a column per item, numbered arrows in time order ----------------------
 $("#open-trace").addEventListener("click", () => current && openTrace(current.session_id));
