@@ -40,6 +40,10 @@ pub struct RunArgs {
     /// after the production's own and those its `SystemDefaults` setting names; repeatable.
     #[arg(long = "defaults", value_name = "FILE")]
     pub defaults: Vec<PathBuf>,
+    /// This node's own value of one item's setting, over the file and every default
+    /// (repeatable): `--set ADT_In.Port=9001`. Applied again on every reload.
+    #[arg(long = "set", value_name = "ITEM.SETTING=VALUE")]
+    pub set: Vec<String>,
     /// File of trusted ed25519 public keys (`hie pack keygen`): packs outside the hie
     /// binary's directory then load only when signed by one of them (`hie pack sign`).
     #[arg(long, env = "HIE_TRUSTED_KEYS", value_name = "FILE")]
@@ -56,8 +60,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let text = std::fs::read_to_string(&args.config)
         .map_err(|e| anyhow::anyhow!("cannot read production file {}: {e}", args.config.display()))?;
-    let loaded = production::load_str(&args.config, &text)
-        .and_then(|mut c| production::read_defaults_files(&mut c, &args.defaults).map(|()| c));
+    let sets = match production::sets::parse_all(&args.set) {
+        Ok(s) => s,
+        Err(e) => {
+            say_error!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let loaded = production::load_str(&args.config, &text).and_then(|mut c| {
+        production::read_defaults_files(&mut c, &args.defaults)?;
+        c.overrides = sets.clone();
+        Ok(c)
+    });
     let config = match loaded {
         Ok(c) => c,
         Err(e) => {
@@ -149,7 +163,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             say_error!("hie: {e}");
             return Ok(ExitCode::from(1));
         }
-        let reloader = Reloader::new(engine.clone(), &args.config, &text, options, args.defaults.clone());
+        let reloader = Reloader::new(engine.clone(), &args.config, &text, options, args.defaults.clone(), sets);
         let (change_tx, mut changes) = tokio::sync::mpsc::unbounded_channel();
         match watch::start(&args.config, &dirs, change_tx) {
             Ok(w) => reloader.keep_watchers(w),

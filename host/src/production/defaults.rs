@@ -30,21 +30,42 @@ pub const FILES_SETTING: &str = "SystemDefaults";
 /// `config` with every applicable entry of `config.defaults` added to its items.
 pub fn apply(config: &ProductionConfig, packs: &PackRegistry) -> ProductionConfig {
     let mut out = config.clone();
-    if config.defaults.is_empty() {
+    if config.defaults.is_empty() && config.overrides.is_empty() {
         return out;
     }
     for item in &mut out.items {
         let declared = declared_settings(item, packs);
         let mut added = Vec::new();
-        for (name, target) in declared {
-            if item.settings.iter().any(|s| s.name == name) {
+        for (name, target) in &declared {
+            if item.settings.iter().any(|s| &s.name == name) {
                 continue;
             }
-            if let Some(entry) = best_entry(&config.defaults, &config.name, item, &name) {
-                added.push(Setting { name, value: entry.value.clone(), target, location: entry.location.clone() });
+            if let Some(entry) = best_entry(&config.defaults, &config.name, item, name) {
+                added.push(Setting {
+                    name: name.clone(),
+                    value: entry.value.clone(),
+                    target: *target,
+                    location: entry.location.clone(),
+                });
             }
         }
         item.settings.extend(added);
+        // `--set` last, over everything (sets.rs).
+        for o in config.overrides.iter().filter(|o| o.item == item.name) {
+            let target = declared
+                .iter()
+                .find(|(n, _)| *n == o.setting)
+                .map(|(_, t)| *t)
+                .or_else(|| item.settings.iter().find(|s| s.name == o.setting).map(|s| s.target))
+                .unwrap_or(SettingTarget::Host);
+            item.settings.retain(|s| s.name != o.setting);
+            item.settings.push(Setting {
+                name: o.setting.clone(),
+                value: o.value.clone(),
+                target,
+                location: o.location.clone(),
+            });
+        }
     }
     out
 }
@@ -83,6 +104,9 @@ pub fn explain(
             let (value, source) = match written {
                 Some(s) if from_defaults(merged, s) => {
                     (s.value.clone(), format!("System Default Settings {}", s.location))
+                }
+                Some(s) if merged.overrides.iter().any(|o| o.location == s.location) => {
+                    (s.value.clone(), format!("command line {}", s.location))
                 }
                 Some(s) => (s.value.clone(), format!("production {}", s.location)),
                 None => (planned.and_then(|p| p.get(&name)).cloned().unwrap_or_default(), "class default".into()),

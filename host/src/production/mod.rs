@@ -23,6 +23,7 @@ pub mod diff;
 pub mod migration;
 pub mod model;
 pub mod plan;
+pub mod sets;
 pub mod validate;
 
 mod iris;

@@ -129,6 +129,9 @@ pub struct ProductionConfig {
     /// production: an export's ESD document, or the files its `SystemDefaults` setting names.
     /// Validation applies them ([`crate::production::defaults`]).
     pub defaults: Vec<DefaultSetting>,
+    /// `hie run --set ITEM.SETTING=VALUE`: one node's own values (a second node's listener
+    /// port, say), over the item's setting and every default ([`crate::production::sets`]).
+    pub overrides: Vec<DefaultSetting>,
     /// Where the production element / document starts.
     pub location: Location,
 }

@@ -94,6 +94,8 @@ pub struct Reloader {
     options: ValidateOptions,
     /// `hie run --defaults` files: System Default Settings applied on every load.
     defaults: Vec<PathBuf>,
+    /// `hie run --set` overrides, applied on every load ([`production::sets`]).
+    sets: Vec<production::model::DefaultSetting>,
     /// Serialises reloads.
     lock: tokio::sync::Mutex<()>,
     /// Applied config versions.
@@ -115,13 +117,14 @@ impl Reloader {
     /// A reloader for the running `engine`, started from `config_path` whose text was
     /// `initial_text`.
     /// `defaults` are the `--defaults` System Default Settings files, read again on every
-    /// reload as at start-up.
+    /// reload as at start-up; `sets` the `--set` overrides, applied to every load too.
     pub fn new(
         engine: Engine,
         config_path: &Path,
         initial_text: &str,
         options: ValidateOptions,
         defaults: Vec<PathBuf>,
+        sets: Vec<production::model::DefaultSetting>,
     ) -> Arc<Reloader> {
         let dir = engine.inner.options.data_dir.join("config-versions");
         let mut versions = Versions::open(&dir);
@@ -131,6 +134,7 @@ impl Reloader {
             config_path: config_path.to_path_buf(),
             options,
             defaults,
+            sets,
             lock: tokio::sync::Mutex::new(()),
             versions: Mutex::new(versions),
             status: Mutex::new(Status::default()),
@@ -254,8 +258,11 @@ impl Reloader {
             ev.version = current.map(|c| c.version);
             return ev;
         }
-        let loaded = production::load_str(&self.config_path, text)
-            .and_then(|mut c| production::read_defaults_files(&mut c, &self.defaults).map(|()| c));
+        let loaded = production::load_str(&self.config_path, text).and_then(|mut c| {
+            production::read_defaults_files(&mut c, &self.defaults)?;
+            c.overrides = self.sets.clone();
+            Ok(c)
+        });
         let config = match loaded {
             Ok(c) => c,
             Err(e) => {
@@ -478,6 +485,7 @@ impl Reloader {
         let text = self.version_text(current.version)?;
         let mut config = production::load_str(&self.config_path, &text).ok()?;
         production::read_defaults_files(&mut config, &self.defaults).ok()?;
+        config.overrides = self.sets.clone();
         let packs = self.engine.inner.packs.registry().clone();
         let merged = production::defaults::apply(&config, &packs);
         let item = merged.item(name)?;

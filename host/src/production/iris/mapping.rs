@@ -44,6 +44,7 @@ pub(super) fn production(
         plugin_dirs: Vec::new(),
         items: Vec::new(),
         defaults: Vec::new(),
+        overrides: Vec::new(),
         location: Location::new(&file, root.line),
     };
     if !root.empty {

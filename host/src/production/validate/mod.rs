@@ -224,7 +224,7 @@ pub fn validate(
 ) -> (Option<ProductionPlan>, Vec<Diagnostic>) {
     // System Default Settings first: everything below sees the settings as they run.
     let merged;
-    let config = if config.defaults.is_empty() {
+    let config = if config.defaults.is_empty() && config.overrides.is_empty() {
         config
     } else {
         merged = super::defaults::apply(config, packs);
@@ -233,6 +233,16 @@ pub fn validate(
     let mut diags = Vec::new();
     let durability = production_settings(config, &mut diags);
 
+    for o in config.overrides.iter().filter(|o| !config.items.iter().any(|i| i.name == o.item)) {
+        diags.push(
+            Diagnostic::error(
+                &o.location,
+                format!("--set {}.{}: the production has no item {:?}", o.item, o.setting, o.item),
+            )
+            .item(&o.item)
+            .setting(&o.setting),
+        );
+    }
     // Names first: targets are checked against every item, resolved or not.
     let mut seen: HashMap<&str, &ItemConfig> = HashMap::new();
     for item in &config.items {

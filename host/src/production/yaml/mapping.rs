@@ -153,6 +153,7 @@ impl TreeReader<'_> {
             plugin_dirs: Vec::new(),
             items: Vec::new(),
             defaults: Vec::new(),
+            overrides: Vec::new(),
             location: Location::new(self.file, root_line),
         };
         let mut has_name = false;
