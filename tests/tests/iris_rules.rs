@@ -308,7 +308,7 @@ fn lookup_tables_edited_on_disk_through_the_api_or_the_cli_apply_to_the_next_mes
     let mut client = Client::connect_retry(pas);
     let inpatient = fixture("messages/adt_a01_inpatient.hl7");
     let mut seen = Vec::new();
-    let mut send = |client: &mut Client| assert!(accepted(&client.send(&inpatient).expect("send")));
+    let send = |client: &mut Client| assert!(accepted(&client.send(&inpatient).expect("send")));
 
     send(&mut client);
     assert_eq!(next_epr_site(&dir.0, &mut seen), "LEEDSGEN", "WARD1 in legacy_tables.xml");

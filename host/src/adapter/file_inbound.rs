@@ -11,6 +11,7 @@
 //! whose commit failed stays and is read again at the next poll.
 
 use super::SettingsSource;
+use super::pattern::glob_match;
 use super::port::{Inbound, InboundContext};
 use bytes::Bytes;
 use std::collections::HashSet;
@@ -69,6 +70,20 @@ pub fn whole_files(value: &str) -> Result<bool, String> {
     }
 }
 
+/// `FileSpec`'s patterns (`;`-separated; empty is `*`). Shared with the FTP poller.
+pub fn file_specs(spec: &str) -> Vec<String> {
+    if spec.trim().is_empty() { vec!["*".into()] } else { spec.split(';').map(|s| s.trim().to_string()).collect() }
+}
+
+/// `CallInterval` (5 s when not set, never under 50 ms). Shared with the FTP poller.
+pub fn poll_interval(settings: &impl SettingsSource) -> Result<Duration, String> {
+    Ok(settings
+        .seconds_or("CallInterval", Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?
+        .unwrap_or(Duration::from_secs(5))
+        .max(Duration::from_millis(50)))
+}
+
 /// Starts the poller.
 pub fn start(ctx: InboundContext) -> Result<Vec<JoinHandle<()>>, String> {
     let settings = &ctx.settings;
@@ -85,14 +100,10 @@ pub fn start(ctx: InboundContext) -> Result<Vec<JoinHandle<()>>, String> {
     let spec = settings.text("FileSpec");
     let config = Config {
         dir,
-        specs: if spec.is_empty() { vec!["*".into()] } else { spec.split(';').map(|s| s.trim().to_string()).collect() },
+        specs: file_specs(&spec),
         archive,
         delete: settings.bool_or("DeleteFromServer", true).map_err(|e| e.to_string())?,
-        interval: settings
-            .seconds_or("CallInterval", Some(Duration::from_secs(5)))
-            .map_err(|e| e.to_string())?
-            .unwrap_or(Duration::from_secs(5))
-            .max(Duration::from_millis(50)),
+        interval: poll_interval(settings)?,
         whole: whole_files(&settings.text("FileFraming"))?,
         settle: settle_time(&settings.text("ConfirmComplete"), &settings.text("FileAccessTimeout"))?,
     };
@@ -233,37 +244,10 @@ fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Matches `*` and `?` wildcards (IRIS FileSpec).
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    let (mut pi, mut ni) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ni;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ni = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{glob_match, settle_time, whole_files};
+    use super::{settle_time, whole_files};
+    use crate::adapter::pattern::glob_match;
 
     #[test]
     fn confirm_complete_size_makes_file_access_timeout_the_settle_time() {

@@ -17,7 +17,8 @@
 //!   engine run: its name is remembered.
 
 use super::SettingsSource;
-use super::file_inbound::{glob_match, messages_of, whole_files};
+use super::file_inbound::{file_specs, messages_of, poll_interval, whole_files};
+use super::pattern::glob_match;
 use super::port::{Inbound, InboundContext};
 use super::remote::{self, Endpoint, Session};
 use std::collections::HashSet;
@@ -46,18 +47,13 @@ struct Config {
 /// Reads the poller's settings (validation reports the same errors first).
 fn config(settings: &impl SettingsSource) -> Result<Config, String> {
     let endpoint = Endpoint::from_settings(settings)?;
-    let spec = settings.text("FileSpec");
     Ok(Config {
         endpoint,
         dir: settings.text("FilePath"),
-        specs: if spec.is_empty() { vec!["*".into()] } else { spec.split(';').map(|s| s.trim().to_string()).collect() },
+        specs: file_specs(&settings.text("FileSpec")),
         archive: Some(settings.text("ArchivePath")).filter(|a| !a.is_empty()),
         delete: settings.bool_or("DeleteFromServer", true).map_err(|e| e.to_string())?,
-        interval: settings
-            .seconds_or("CallInterval", Some(Duration::from_secs(5)))
-            .map_err(|e| e.to_string())?
-            .unwrap_or(Duration::from_secs(5))
-            .max(Duration::from_millis(50)),
+        interval: poll_interval(settings)?,
         whole: whole_files(&settings.text("FileFraming"))?,
     })
 }
@@ -167,26 +163,19 @@ async fn take_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
-
-    struct Map(BTreeMap<String, String>);
-    impl SettingsSource for Map {
-        fn raw(&self, name: &str) -> Option<String> {
-            self.0.get(name).cloned()
-        }
-    }
+    use crate::adapter::AdapterSettings;
 
     #[test]
     fn the_poller_reads_iris_defaults_and_refuses_an_unknown_file_framing() {
-        let mut m = BTreeMap::new();
+        let mut m = std::collections::BTreeMap::new();
         m.insert("FTPServer".to_string(), "pacs.trust.nhs.uk".to_string());
-        let c = config(&Map(m.clone())).expect("config");
+        let c = config(&AdapterSettings::from_map("In", m.clone())).expect("config");
         assert_eq!(
             (c.specs.clone(), c.delete, c.interval, c.whole),
             (vec!["*".to_string()], true, Duration::from_secs(5), false)
         );
         assert_eq!((c.dir.as_str(), c.archive.as_deref()), ("", None));
         m.insert("FileFraming".to_string(), "Lines".to_string());
-        assert!(config(&Map(m)).unwrap_err().contains("FileFraming"));
+        assert!(config(&AdapterSettings::from_map("In", m)).unwrap_err().contains("FileFraming"));
     }
 }

@@ -12,6 +12,7 @@
 //!   through [`remote`].
 //! - [`http_outbound`]: HTTP client for operations that call web services.
 //! - [`http_inbound`]: HTTP listener for services (each POST body a message).
+//! - [`pattern`]: `*` and `?` name patterns (FileSpec, known_hosts).
 //! - [`address`]: the TCP adapters' `LocalInterface` and `AllowedIPAddresses`.
 //! - [`tls`]: the TCP adapters' `SSLConfig`.
 //!
@@ -29,6 +30,7 @@ pub mod http_inbound;
 pub mod http_outbound;
 pub mod mllp_inbound;
 pub mod mllp_outbound;
+pub mod pattern;
 pub mod port;
 pub mod registry;
 pub mod remote;

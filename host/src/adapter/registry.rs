@@ -169,6 +169,23 @@ fn host(name: &str, direction: Direction, doc: &str, settings: Vec<AdapterSettin
     AdapterSpec { name: name.into(), direction, doc: doc.into(), settings, claims, provider: Provider::Host }
 }
 
+/// What the file and FTP pollers read besides their directory; `archive` says where
+/// `ArchivePath` is.
+fn polling(archive: &str) -> Vec<AdapterSetting> {
+    vec![
+        setting("FileSpec", SettingKind::Text, "*", "file name patterns (* and ?), separated by ;"),
+        setting("ArchivePath", SettingKind::Text, "", archive),
+        setting("DeleteFromServer", SettingKind::Bool, "1", "delete files once committed when there is no ArchivePath"),
+        seconds("CallInterval", "5", "seconds between polls"),
+        setting(
+            "FileFraming",
+            SettingKind::choice(&["HL7", "Whole"]),
+            "HL7",
+            "HL7: split each file into its HL7 messages (an FHS/BHS batch, or a file that is not HL7, goes in whole: the HL7 service applies BatchHandling); Whole: each file is one message, any content (HIE)",
+        ),
+    ]
+}
+
 /// The server settings both FTP adapters read (IRIS `EnsLib.FTP.*Adapter`).
 fn ftp_server() -> Vec<AdapterSetting> {
     vec![
@@ -264,24 +281,10 @@ fn host_adapters() -> Vec<AdapterSpec> {
             adapters::FILE_INBOUND,
             Direction::Inbound,
             "polls a directory and takes in the messages each file holds",
-            vec![
-                required("FilePath", SettingKind::Text, "directory polled"),
-                setting("FileSpec", SettingKind::Text, "*", "file name patterns (* and ?), separated by ;"),
-                setting("ArchivePath", SettingKind::Text, "", "directory files are moved to once committed"),
-                setting(
-                    "DeleteFromServer",
-                    SettingKind::Bool,
-                    "1",
-                    "delete files once committed when there is no ArchivePath",
-                ),
-                seconds("CallInterval", "5", "seconds between polls"),
-                setting(
-                    "FileFraming",
-                    SettingKind::choice(&["HL7", "Whole"]),
-                    "HL7",
-                    "HL7: split each file into its HL7 messages (an FHS/BHS batch, or a file that is not HL7, goes in whole: the HL7 service applies BatchHandling); Whole: each file is one message, any content (HIE)",
-                ),
-            ],
+            vec![required("FilePath", SettingKind::Text, "directory polled")]
+                .into_iter()
+                .chain(polling("directory files are moved to once committed"))
+                .collect(),
             vec![Claim::Directory { setting: "FilePath".into() }],
         ),
         host(
@@ -325,24 +328,13 @@ fn host_adapters() -> Vec<AdapterSpec> {
             "polls a directory on an FTP, FTPS or SFTP server and takes in the messages each file holds",
             [
                 ftp_server(),
-                vec![
-                    setting("FilePath", SettingKind::Text, "", "remote directory polled; empty = the log-in directory"),
-                    setting("FileSpec", SettingKind::Text, "*", "file name patterns (* and ?), separated by ;"),
-                    setting("ArchivePath", SettingKind::Text, "", "remote directory files are moved to once committed"),
-                    setting(
-                        "DeleteFromServer",
-                        SettingKind::Bool,
-                        "1",
-                        "delete files once committed when there is no ArchivePath",
-                    ),
-                    seconds("CallInterval", "5", "seconds between polls"),
-                    setting(
-                        "FileFraming",
-                        SettingKind::choice(&["HL7", "Whole"]),
-                        "HL7",
-                        "HL7: split each file into its HL7 messages; Whole: each file is one message (HIE)",
-                    ),
-                ],
+                vec![setting(
+                    "FilePath",
+                    SettingKind::Text,
+                    "",
+                    "remote directory polled; empty = the log-in directory",
+                )],
+                polling("remote directory files are moved to once committed"),
             ]
             .concat(),
             vec![],

@@ -272,16 +272,10 @@ pub fn join(dir: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use crate::adapter::AdapterSettings;
 
-    struct Map(BTreeMap<String, String>);
-    impl SettingsSource for Map {
-        fn raw(&self, name: &str) -> Option<String> {
-            self.0.get(name).cloned()
-        }
-    }
-    fn settings(pairs: &[(&str, &str)]) -> Map {
-        Map(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    fn settings(pairs: &[(&str, &str)]) -> AdapterSettings {
+        AdapterSettings::from_map("Ftp", pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 
     #[test]
