@@ -46,6 +46,26 @@ fn a_set_on_the_command_line_wins_over_the_file_survives_a_reload_and_is_named_a
 }
 
 #[test]
+fn validate_takes_the_same_sets_as_run_and_names_a_set_for_an_item_the_production_lacks() {
+    let dir = TempDir::new("sets-validate");
+    let config = production(&dir, free_port(), 5);
+    let path = config.to_str().expect("path");
+    let (code, out, err) = hie_tests::engine::run_hie(&["validate", path, "--set", "Nope.Port=9000"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(format!("{out}{err}").contains("--set:1") && format!("{out}{err}").contains("Nope"), "{out}{err}");
+    let (code, out, err) = hie_tests::engine::run_hie(&["validate", path, "--set", "ADT_In.Port=70000"]);
+    assert_eq!(code, 2, "a bad value from --set is an error at --set:1: {out}{err}");
+    assert!(format!("{out}{err}").contains("--set:1"), "{out}{err}");
+    let (code, out, err) =
+        hie_tests::engine::run_hie(&["validate", path, "--set", "ADT_In.Port=9001", "--explain", "ADT_In"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.lines().any(|l| l.contains("Port") && l.contains("9001") && l.contains("command line --set:1")),
+        "{out}"
+    );
+}
+
+#[test]
 fn a_set_naming_no_item_or_malformed_stops_hie_run_with_the_reason() {
     let dir = TempDir::new("sets-bad");
     let config = production(&dir, free_port(), 5);

@@ -22,6 +22,9 @@ pub struct ValidateArgs {
     /// (as `hie run --defaults`).
     #[arg(long = "defaults", value_name = "FILE")]
     pub defaults: Vec<PathBuf>,
+    /// A node's own value of one item's setting, as `hie run --set` (repeatable).
+    #[arg(long = "set", value_name = "ITEM.SETTING=VALUE")]
+    pub set: Vec<String>,
     /// Print the diagnostics as JSON.
     #[arg(long)]
     pub json: bool,
@@ -41,8 +44,25 @@ pub struct ValidateArgs {
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     super::init_tracing_with("warn");
     let file = args.config.display().to_string();
+    let sets = match production::sets::parse_all(&args.set) {
+        Ok(s) => s,
+        Err(e) => {
+            if args.json {
+                let diagnostic = serde_json::json!({
+                    "severity": "error", "file": "--set", "line": 0, "item": null, "setting": null, "message": e,
+                });
+                outln!("{}", serde_json::to_string_pretty(&summary(&file, None, 0, &[diagnostic], false))?);
+            } else {
+                eprintln!("{e}");
+            }
+            return Ok(ExitCode::from(2));
+        }
+    };
     let config = match production::load_with_defaults(&args.config, &args.defaults) {
-        Ok(c) => c,
+        Ok(mut c) => {
+            c.overrides = sets;
+            c
+        }
         Err(e) => {
             if args.json {
                 let line = match &e {
