@@ -80,6 +80,14 @@ impl ClassDef {
         self
     }
 
+    /// This class's behaviour under another name on another host adapter (IRIS's HTTP
+    /// and FTP twins of the TCP and file classes): its kind, constructor and Host
+    /// settings kept, its adapter's settings dropped, since the new adapter brings its own.
+    pub fn on_adapter(self, name: &'static str, adapter: &'static str) -> Self {
+        let settings = self.settings.into_iter().filter(|s| s.target == SettingTarget::Host).collect();
+        ClassDef { name, adapter, settings, ..self }
+    }
+
     /// Sets the description.
     pub fn doc(mut self, doc: &'static str) -> Self {
         self.doc = doc;

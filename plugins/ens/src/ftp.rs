@@ -7,44 +7,27 @@
 //!   takes every file whole (`FileFraming=Whole`), bytes never decoded or split.
 
 use crate::file;
-use hie_plugin_api::abi::SettingTarget;
-use hie_plugin_api::{ClassDef, ItemKind, SettingDef, adapters};
-
-/// `class` on `adapter`, keeping its host settings only.
-fn on_ftp(class: ClassDef, name: &'static str, kind: ItemKind, adapter: &'static str, doc: &'static str) -> ClassDef {
-    let host: Vec<SettingDef> = class.settings.iter().filter(|s| s.target == SettingTarget::Host).cloned().collect();
-    ClassDef::new(name, kind, class.constructor)
-        .adapter(adapter)
-        .doc(doc)
-        .settings(host)
-        .settings(adapters::ftp_unsupported_settings(adapter == adapters::FTP_INBOUND))
-}
+use hie_plugin_api::{ClassDef, SettingDef, adapters};
 
 /// `EnsLib.FTP.PassthroughService`.
 pub fn service_class() -> ClassDef {
-    on_ftp(
-        file::service_class(),
-        "EnsLib.FTP.PassthroughService",
-        ItemKind::Service,
-        adapters::FTP_INBOUND,
-        "takes each file in a directory on an FTP, FTPS or SFTP server whole, any content, and forwards it unchanged",
-    )
-    .settings([SettingDef::adapter(
-        "FileFraming",
-        "Whole",
-        "Whole: each file is one message, its bytes as they are (HIE; HL7 would split HL7 files)",
-    )])
+    file::service_class()
+        .on_adapter("EnsLib.FTP.PassthroughService", adapters::FTP_INBOUND)
+        .doc("takes each file in a directory on an FTP, FTPS or SFTP server whole, any content, and forwards it unchanged")
+        .settings(adapters::ftp_unsupported_settings(true))
+        .settings([SettingDef::adapter(
+            "FileFraming",
+            "Whole",
+            "Whole: each file is one message, its bytes as they are (HIE; HL7 would split HL7 files)",
+        )])
 }
 
 /// `EnsLib.FTP.PassthroughOperation`.
 pub fn operation_class() -> ClassDef {
-    on_ftp(
-        file::operation_class(),
-        "EnsLib.FTP.PassthroughOperation",
-        ItemKind::Operation,
-        adapters::FTP_OUTBOUND,
-        "writes each message's body unchanged as a file on an FTP, FTPS or SFTP server (temporary name, then rename)",
-    )
+    file::operation_class()
+        .on_adapter("EnsLib.FTP.PassthroughOperation", adapters::FTP_OUTBOUND)
+        .doc("writes each message's body unchanged as a file on an FTP, FTPS or SFTP server (temporary name, then rename)")
+        .settings(adapters::ftp_unsupported_settings(false))
 }
 
 #[cfg(test)]

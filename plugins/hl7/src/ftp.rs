@@ -10,32 +10,21 @@
 //!   adapter settings differ (the adapter's own come from the host's registry).
 
 use crate::{operations, services};
-use hie_plugin_api::abi::SettingTarget;
-use hie_plugin_api::{ClassDef, ItemKind, SettingDef, adapters};
-
-/// The host settings of `class`, without its file adapter's settings.
-fn host_settings(class: ClassDef) -> (ClassDef, Vec<SettingDef>) {
-    let host = class.settings.iter().filter(|s| s.target == SettingTarget::Host).cloned().collect();
-    (class, host)
-}
+use hie_plugin_api::{ClassDef, adapters};
 
 /// `EnsLib.HL7.Service.FTPService`.
 pub fn ftp_service() -> ClassDef {
-    let (file, host) = host_settings(services::file_service());
-    ClassDef::new("EnsLib.HL7.Service.FTPService", ItemKind::Service, file.constructor)
-        .adapter(adapters::FTP_INBOUND)
+    services::file_service()
+        .on_adapter("EnsLib.HL7.Service.FTPService", adapters::FTP_INBOUND)
         .doc("takes HL7 v2 messages (single, many or FHS/BHS batches) from files on an FTP, FTPS or SFTP server")
-        .settings(host)
         .settings(adapters::ftp_unsupported_settings(true))
 }
 
 /// `EnsLib.HL7.Operation.FTPOperation`.
 pub fn ftp_operation() -> ClassDef {
-    let (file, host) = host_settings(operations::file_operation());
-    ClassDef::new("EnsLib.HL7.Operation.FTPOperation", ItemKind::Operation, file.constructor)
-        .adapter(adapters::FTP_OUTBOUND)
+    operations::file_operation()
+        .on_adapter("EnsLib.HL7.Operation.FTPOperation", adapters::FTP_OUTBOUND)
         .doc("writes each HL7 v2 message as a file on an FTP, FTPS or SFTP server (temporary name, then rename)")
-        .settings(host)
         .settings(adapters::ftp_unsupported_settings(false))
 }
 

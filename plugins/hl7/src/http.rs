@@ -21,7 +21,6 @@
 
 use crate::reply_actions::{self, Reply, ReplyActions};
 use crate::services;
-use hie_plugin_api::abi::SettingTarget;
 use hie_plugin_api::hl7::OutputForm;
 use hie_plugin_api::{ClassDef, Context, Error, ErrorKind, Item, ItemKind, Message, Outcome, SettingDef, adapters};
 use std::time::Duration;
@@ -31,15 +30,12 @@ const TCP_ONLY: &[&str] = &["Framing", "PreACKTCPClear"];
 
 /// `EnsLib.HL7.Service.HTTPService`: the TCP service's class on the HTTP listener.
 pub fn http_service() -> ClassDef {
-    let tcp = services::tcp_service();
-    let host: Vec<SettingDef> =
-        tcp.settings.into_iter().filter(|s| s.target == SettingTarget::Host && !TCP_ONLY.contains(&s.name)).collect();
-    ClassDef::new("EnsLib.HL7.Service.HTTPService", ItemKind::Service, tcp.constructor)
-        .adapter(adapters::HTTP_INBOUND)
+    let mut class = services::tcp_service().on_adapter("EnsLib.HL7.Service.HTTPService", adapters::HTTP_INBOUND);
+    class.settings.retain(|s| !TCP_ONLY.contains(&s.name));
+    class
         .doc(
             "receives HL7 v2 as HTTP POST bodies and answers with the ACK once committed (400/503 and a NACK when not)",
         )
-        .settings(host)
         .settings(listener_settings())
 }
 
